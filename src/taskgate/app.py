@@ -1,0 +1,100 @@
+"""Assembly: builds the parts from the settings, wires them, and serves them."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+from fastapi import FastAPI
+
+from taskgate.config import Settings
+from taskgate.core import apikeys
+from taskgate.core.context import CoreContext
+from taskgate.core.events import EventBus
+from taskgate.core.services import Services
+from taskgate.domain.errors import ConfigError
+from taskgate.domain.executions import Caller
+from taskgate.domain.tasks import TaskSpec
+from taskgate.doors.api.app import create_api
+from taskgate.engine.local import LocalExecutor
+from taskgate.store.db import Database
+
+log = logging.getLogger("taskgate")
+CONFIG_CALLER = Caller("config", scope="config")
+# Tasks declared without an id keep the same id across restarts, derived from label or name.
+CONFIG_NAMESPACE = uuid.UUID("6f0c1f4e-8a53-4c1e-9a55-7d1f3c2b9e10")
+
+
+def config_task_specs(settings: Settings) -> list[TaskSpec]:
+    return [
+        spec
+        if spec.id
+        else spec.model_copy(update={"id": uuid.uuid5(CONFIG_NAMESPACE, spec.label or spec.name)})
+        for spec in settings.tasks
+    ]
+
+
+def create_app(settings: Settings) -> FastAPI:
+    db = Database(settings.db_url)
+    ctx = CoreContext(
+        db=db, bus=EventBus(), node=settings.node_name, idempotency_hours=settings.idempotency_hours
+    )
+    services = Services.build(ctx, auth_none=settings.auth == "none")
+    executor = LocalExecutor(ctx, settings.executor, settings.data_dir, settings.url)
+    ctx.executor = executor
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await db.migrate()
+        await check_auth(settings, db)
+        await services.tasks.sync_from_config(config_task_specs(settings), CONFIG_CALLER)
+        await executor.start()
+        log.info(
+            "taskgate ready on %s (node %s, database %s)",
+            settings.url,
+            settings.node_name,
+            db.url.split("@")[-1],
+        )
+        try:
+            yield
+        finally:
+            await executor.stop()
+            await db.close()
+
+    return create_api(services, max_body_bytes=settings.server.max_body_bytes, lifespan=lifespan)
+
+
+async def check_auth(settings: Settings, db: Database) -> None:
+    """Open only where that is safe: loopback with no keys, or `auth: none` said explicitly."""
+    if settings.auth == "none":
+        log.warning("auth: none - the API is open to anyone who can reach %s", settings.url)
+        return
+    if await apikeys.any_keys(db):
+        return
+    if not settings.loopback_only:
+        raise ConfigError(
+            f"refusing to listen on {settings.server.host} with no API key: create one with "
+            "`taskgate keys create --name admin --role admin --config <file>`, "
+            "or set `auth: none` in the config"
+        )
+    log.warning(
+        "no API key exists: the API is open on loopback (%s) until one is created", settings.url
+    )
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

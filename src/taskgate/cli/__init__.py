@@ -1,0 +1,1 @@
+"""The `taskgate` command line (Typer + Rich); the application is `taskgate.cli.main:app`."""

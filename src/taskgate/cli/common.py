@@ -1,0 +1,70 @@
+"""What every command shares: the connection options, exit codes and error handling."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from taskgate.cli.output import print_error
+from taskgate.client import TaskgateAPIError, TaskgateClient, TaskgateConnectionError
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    FAILED = 1  # a task failed, a selector named nothing, the server said no or was unreachable
+    USAGE = 2  # the command line itself is wrong (also Typer's own usage errors)
+    TIMEOUT = 3  # `start --wait --timeout` ran out before every execution ended
+
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar="TASKGATE_URL",
+        help="Server URL (default http://127.0.0.1:8080).",
+        show_default=False,
+    ),
+]
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar="TASKGATE_API_KEY",
+        help="API key, sent as 'Authorization: Bearer'.",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the server's JSON instead of tables.")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        envvar="TASKGATE_CONFIG",
+        help="Config file (YAML); built-in defaults without one.",
+        show_default=False,
+    ),
+]
+
+
+def fail(message: str, code: ExitCode = ExitCode.FAILED, field: str | None = None) -> NoReturn:
+    print_error(message, field)
+    raise typer.Exit(int(code))
+
+
+@contextmanager
+def connect(url: str | None, api_key: str | None) -> Iterator[TaskgateClient]:
+    """A client for one command; server errors become a red message and exit code 1."""
+    client = TaskgateClient(url, api_key)
+    try:
+        with client:
+            yield client
+    except TaskgateAPIError as exc:
+        fail(exc.message, field=exc.field)
+    except TaskgateConnectionError as exc:
+        fail(f"cannot reach taskgate at {exc.url} ({exc.reason})")

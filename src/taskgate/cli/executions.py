@@ -1,0 +1,201 @@
+"""`taskgate executions list|show|log|abort`."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+from rich.text import Text
+
+from taskgate.cli.common import ApiKeyOpt, JsonOpt, UrlOpt, connect
+from taskgate.cli.output import (
+    EXECUTION_COLUMNS,
+    details,
+    execution_rows,
+    fmt_duration,
+    fmt_time,
+    out,
+    print_json,
+    print_json_line,
+    status_text,
+    table,
+)
+from taskgate.client import TaskgateClient, is_terminal
+from taskgate.domain.status import Status
+
+app = typer.Typer(
+    help="Inspect, follow and abort executions (runs of tasks).", no_args_is_help=True
+)
+
+IdArg = Annotated[str, typer.Argument(help="Execution id.")]
+PAGE = 100
+
+
+def parse_instant(value: str | None) -> str | None:
+    """An ISO date or date-time; one without a zone is local time. Sent with its offset."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"not an ISO date or date-time: {value!r}") from exc
+    if moment.tzinfo is None:
+        moment = moment.astimezone()
+    return moment.isoformat()
+
+
+@app.command("list")
+def list_executions(
+    task: Annotated[str | None, typer.Option("--task", help="Task id or label.")] = None,
+    status: Annotated[
+        list[Status] | None, typer.Option("--status", help="Only this status (repeatable).")
+    ] = None,
+    origin: Annotated[
+        str | None, typer.Option("--origin", help="api, butler, qrs, mqtt, schedule, cli, ...")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Created at or after (ISO; local time without a zone)."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Created before (ISO; local time without a zone).")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List executions, newest first."""
+    since_iso, until_iso = parse_instant(since), parse_instant(until)
+    with connect(url, api_key) as client:
+        found = client.iter_executions(
+            task=task,
+            status=[s.value for s in status or []],
+            origin=origin,
+            since=since_iso,
+            until=until_iso,
+            limit=min(limit, PAGE),
+        )
+        executions = list(itertools.islice(found, limit))
+    if as_json:
+        print_json(executions)
+        return
+    out().print(table(EXECUTION_COLUMNS, execution_rows(executions)))
+    out().print(f"{len(executions)} execution(s)", style="dim")
+
+
+@app.command("show")
+def show_execution(
+    id: IdArg, url: UrlOpt = None, api_key: ApiKeyOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Show one execution with its attempts."""
+    with connect(url, api_key) as client:
+        execution = client.get_execution(id)
+    if as_json:
+        print_json(execution)
+        return
+    console = out()
+    console.print(details(_execution_fields(execution), title=f"Execution {execution.get('id')}"))
+    attempts = execution.get("attempts") or []
+    if attempts:
+        rows = [
+            [
+                a.get("number"),
+                status_text(a.get("status")),
+                a.get("node"),
+                a.get("pid"),
+                fmt_time(a.get("started_at")),
+                fmt_time(a.get("finished_at")),
+                a.get("exit_code"),
+                a.get("message"),
+            ]
+            for a in attempts
+        ]
+        columns = ["#", "status", "node", "pid", "started", "finished", "exit", "message"]
+        console.print(table(columns, rows, title="Attempts"))
+
+
+def _execution_fields(e: dict[str, Any]) -> list[tuple[str, Any]]:
+    log = f"{e.get('log_size', 0)} characters"
+    if e.get("log_dropped"):
+        log += f" ({e['log_dropped']} dropped)"
+    return [
+        ("task", f"{e.get('task_name')} ({e.get('task_id')})"),
+        ("status", status_text(e.get("status"))),
+        ("message", e.get("message")),
+        ("origin", e.get("origin")),
+        ("caller", e.get("caller")),
+        ("params", e.get("params") or None),
+        ("created", fmt_time(e.get("created_at"))),
+        ("started", fmt_time(e.get("started_at"))),
+        ("finished", fmt_time(e.get("finished_at"))),
+        ("duration", fmt_duration(e.get("duration_ms"))),
+        ("attempts", e.get("attempt_count")),
+        ("exit code", e.get("exit_code")),
+        ("node", e.get("node")),
+        ("log", log),
+        ("result", e.get("result")),
+    ]
+
+
+@app.command("log")
+def show_log(
+    id: IdArg,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing until the execution ends.")
+    ] = False,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the log of an execution, raw, to stdout.
+
+    With --json, every piece the server answered is printed as one JSON object per line.
+    """
+    with connect(url, api_key) as client:
+        for piece in log_pieces(client, id, follow=follow):
+            if as_json:
+                print_json_line(piece)
+            elif piece.get("data"):
+                sys.stdout.write(piece["data"])
+                sys.stdout.flush()
+
+
+def log_pieces(
+    client: TaskgateClient, id: str, *, follow: bool, poll_interval: float = 0.5
+) -> Iterator[dict[str, Any]]:
+    """The log answers from offset 0 on: until it is complete (follow) or all read so far."""
+    offset = 0
+    while True:
+        piece = client.read_log(id, offset=offset)
+        yield piece
+        data = piece.get("data") or ""
+        offset = int(piece.get("next_offset", offset + len(data)))
+        if piece.get("complete"):
+            return
+        if not data:
+            if not follow:
+                return
+            time.sleep(poll_interval)
+
+
+@app.command("abort")
+def abort(
+    id: IdArg, url: UrlOpt = None, api_key: ApiKeyOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Ask a running or queued execution to stop."""
+    with connect(url, api_key) as client:
+        execution = client.abort_execution(id)
+    if as_json:
+        print_json(execution)
+        return
+    status = execution.get("status")
+    text = Text("execution already ended: " if is_terminal(status) else "abort requested: ")
+    text.append(f"{execution.get('id')} ({execution.get('task_name')}) ")
+    text.append_text(status_text(status))
+    out().print(text, soft_wrap=True)

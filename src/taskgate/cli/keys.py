@@ -1,0 +1,204 @@
+"""`taskgate keys create|list|revoke`: through the API, or locally on the database.
+
+With a server URL (`--url` or `TASKGATE_URL`) the commands use the API and need an admin key.
+Without one they work directly on the database of the config (`--config` / `TASKGATE_CONFIG`):
+that is how the first admin key is made, before any key exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+from rich.text import Text
+
+from taskgate.cli.common import ApiKeyOpt, ConfigOpt, ExitCode, JsonOpt, UrlOpt, connect, fail
+from taskgate.cli.output import details, fmt_time, out, print_json, print_note, table
+from taskgate.domain.apikeys import Role
+from taskgate.domain.errors import ConfigError, TaskgateError
+
+if TYPE_CHECKING:
+    from taskgate.store.db import Database
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="Manage API keys: through the API when a server URL is given (--url or "
+    "TASKGATE_URL), else locally on the database of --config / TASKGATE_CONFIG.",
+    no_args_is_help=True,
+)
+
+KEY_COLUMNS = [
+    "id",
+    "name",
+    "prefix",
+    "role",
+    "tasks",
+    "created",
+    "expires",
+    "last used",
+    "revoked",
+]
+
+
+def local_actor() -> str:
+    try:
+        return "cli:" + getpass.getuser()
+    except (OSError, KeyError):
+        return "cli:unknown"
+
+
+def run_local(config: Path | None, op: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `op` on the (migrated) database of the config; config errors exit 2."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from taskgate.config import load_settings
+    from taskgate.store.db import Database
+
+    try:
+        settings = load_settings(config)
+    except ConfigError as exc:
+        fail(exc.message, ExitCode.USAGE)
+    shown = make_url(settings.db_url).render_as_string(hide_password=True)
+    print_note(f"local mode: database {shown}")
+
+    async def main() -> T:
+        db = Database(settings.db_url)
+        try:
+            await db.migrate()
+            return await op(db)
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(main())
+    except TaskgateError as exc:
+        fail(exc.message, field=exc.field)
+    except SQLAlchemyError as exc:
+        fail(f"database error: {exc}")
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Option("--name", help="Who or what uses the key.")],
+    role: Annotated[Role, typer.Option("--role", case_sensitive=False, help="What it may do.")],
+    expires_days: Annotated[
+        float | None, typer.Option("--expires-days", min=0, help="Expires after D days.")
+    ] = None,
+    allow_task: Annotated[
+        list[str] | None,
+        typer.Option("--allow-task", help="Only this task id or label (repeatable)."),
+    ] = None,
+    config: ConfigOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a key and print its secret (shown this once only)."""
+    allowed = list(allow_task) if allow_task else None
+    if url is not None:
+        with connect(url, api_key) as client:
+            key = client.create_key(name, role.value, expires_days, allowed)
+    else:
+
+        async def op(db: Database) -> dict[str, Any]:
+            from taskgate.core import apikeys
+
+            info, secret = await apikeys.create_key(
+                db,
+                name=name,
+                role=role,
+                expires_days=expires_days,
+                allowed_tasks=allowed,
+                actor=local_actor(),
+            )
+            return {**info.to_dict(), "secret": secret}
+
+        key = run_local(config, op)
+    if as_json:
+        print_json(key)
+        return
+    console = out()
+    fields = {k: v for k, v in key.items() if k != "secret"}
+    console.print(details(_key_fields(fields), title="API key created"))
+    console.print()
+    console.print(Text("secret: ", style="bold").append(str(key.get("secret")), style="bold green"))
+    console.print(
+        Text("Store this secret now: it will not be shown again.", style="bold yellow"),
+        soft_wrap=True,
+    )
+
+
+@app.command("list")
+def list_keys(
+    config: ConfigOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List API keys (never their secrets)."""
+    if url is not None:
+        with connect(url, api_key) as client:
+            keys = client.list_keys()
+    else:
+
+        async def op(db: Database) -> list[dict[str, Any]]:
+            from taskgate.core import apikeys
+
+            return [info.to_dict() for info in await apikeys.list_keys(db)]
+
+        keys = run_local(config, op)
+    if as_json:
+        print_json(keys)
+        return
+    out().print(table(KEY_COLUMNS, [_key_row(k) for k in keys]))
+
+
+@app.command("revoke")
+def revoke(
+    ref: Annotated[str, typer.Argument(help="Key id or prefix.")],
+    config: ConfigOpt = None,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Revoke a key: it stops working at once."""
+    if url is not None:
+        with connect(url, api_key) as client:
+            key = client.revoke_key(ref)
+    else:
+
+        async def op(db: Database) -> dict[str, Any]:
+            from taskgate.core import apikeys
+
+            info = await apikeys.revoke_key(db, ref, actor=local_actor())
+            return info.to_dict()
+
+        key = run_local(config, op)
+    if as_json:
+        print_json(key)
+        return
+    out().print(details(_key_fields(key), title="API key revoked"))
+
+
+def _key_row(key: dict[str, Any]) -> list[Any]:
+    return [
+        key.get("id"),
+        key.get("name"),
+        key.get("prefix"),
+        key.get("role"),
+        key.get("allowed_tasks") or "all",
+        fmt_time(key.get("created_at")),
+        fmt_time(key.get("expires_at")) if key.get("expires_at") else "never",
+        fmt_time(key.get("last_used_at")),
+        fmt_time(key.get("revoked_at")),
+    ]
+
+
+def _key_fields(key: dict[str, Any]) -> list[tuple[str, Any]]:
+    return list(zip(KEY_COLUMNS, _key_row(key), strict=True))

@@ -1,0 +1,46 @@
+"""The `taskgate` application: assembles the command groups."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from taskgate import __version__
+from taskgate.cli import executions, keys, start, tasks
+from taskgate.cli.serve import serve
+
+app = typer.Typer(
+    name="taskgate",
+    help="Start, schedule, chain and watch tasks. Commands that talk to a server take --url "
+    "(TASKGATE_URL), --api-key (TASKGATE_API_KEY) and --json.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"taskgate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Start, schedule, chain and watch tasks.
+
+    Commands that talk to a server take --url (TASKGATE_URL), --api-key (TASKGATE_API_KEY) and
+    --json (raw JSON instead of tables).
+    """
+
+
+app.command("serve")(serve)
+app.command("start", help=start.START_HELP)(start.start)
+app.add_typer(tasks.app, name="tasks")
+app.add_typer(executions.app, name="executions")
+app.add_typer(keys.app, name="keys")

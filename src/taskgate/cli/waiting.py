@@ -1,0 +1,151 @@
+"""Waiting for executions to end, with the server's long-poll, and showing their progress.
+
+A few worker threads each hold one `/executions/{id}/wait` call open at a time (in slices, so
+every execution's status is refreshed now and then); the main thread only renders.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.text import Text
+
+from taskgate.cli.output import status_text, table
+from taskgate.client import TaskgateClient, is_terminal
+
+Execution = dict[str, Any]
+
+
+class Watcher:
+    """Follows executions until each has ended or `timeout` seconds (None: no limit) passed."""
+
+    def __init__(
+        self,
+        client: TaskgateClient,
+        executions: list[Execution],
+        timeout: float | None,
+        *,
+        slice_seconds: float = 10.0,
+        workers: int = 8,
+    ) -> None:
+        self._client = client
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._slice = slice_seconds
+        self._workers = workers
+        self._lock = threading.Lock()
+        self._latest: dict[str, Execution] = {e["id"]: dict(e) for e in executions}
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._stop = threading.Event()
+        self._changed = threading.Event()
+        self._error: BaseException | None = None
+
+    def snapshot(self) -> dict[str, Execution]:
+        with self._lock:
+            return dict(self._latest)
+
+    def _pending(self) -> list[str]:
+        with self._lock:
+            return [i for i, e in self._latest.items() if not is_terminal(e.get("status"))]
+
+    def _left(self) -> float | None:
+        return None if self._deadline is None else self._deadline - time.monotonic()
+
+    def run(self, on_change: Callable[[dict[str, Execution]], None]) -> bool:
+        """Block until all ended (True) or the time is up (False); worker errors re-raise."""
+        pending = self._pending()
+        for execution_id in pending:
+            self._queue.put(execution_id)
+        for _ in range(min(self._workers, len(pending))):
+            threading.Thread(target=self._work, daemon=True).start()
+        try:
+            while True:
+                if self._error is not None:
+                    raise self._error
+                if not self._pending():
+                    return True
+                left = self._left()
+                if left is not None and left <= 0:
+                    return False
+                self._changed.wait(0.5 if left is None else min(0.5, left))
+                if self._changed.is_set():
+                    self._changed.clear()
+                    on_change(self.snapshot())
+        finally:
+            self._stop.set()
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                execution_id = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            left = self._left()
+            if left is not None and left <= 0:
+                return
+            wait = self._slice if left is None else min(self._slice, left)
+            try:
+                answer = self._client.wait_execution(execution_id, timeout=wait)
+            except Exception as exc:
+                if not self._stop.is_set():
+                    self._error = exc
+                    self._changed.set()
+                return
+            with self._lock:
+                self._latest[execution_id] = answer
+            self._changed.set()
+            if not is_terminal(answer.get("status")):
+                self._queue.put(execution_id)
+
+
+class ProgressDisplay:
+    """A live spinner and status table on a terminal; one line per status change otherwise."""
+
+    def __init__(self, console: Console, executions: list[Execution]) -> None:
+        self._console = console
+        self._latest = {e["id"]: dict(e) for e in executions}
+        self._shown = {i: e.get("status") for i, e in self._latest.items()}
+        self._began = time.monotonic()
+        self._spinner = Spinner("dots")
+        self._live: Live | None = None
+        if console.is_terminal:
+            self._live = Live(self, console=console, transient=True, refresh_per_second=4)
+
+    def __enter__(self) -> ProgressDisplay:
+        if self._live is not None:
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._live is not None:
+            self._live.stop()
+
+    def update(self, latest: dict[str, Execution]) -> None:
+        self._latest = latest
+        if self._live is not None:
+            return
+        for execution_id, execution in latest.items():
+            status = execution.get("status")
+            if status != self._shown.get(execution_id):
+                self._shown[execution_id] = status
+                line = Text(f"{datetime.now():%H:%M:%S} {execution.get('task_name')} ")
+                line.append(f"{execution_id}: ", style="dim")
+                line.append_text(status_text(status))
+                self._console.print(line, soft_wrap=True)
+
+    def __rich__(self) -> RenderableType:
+        latest = self._latest
+        running = sum(1 for e in latest.values() if not is_terminal(e.get("status")))
+        elapsed = int(time.monotonic() - self._began)
+        self._spinner.update(
+            text=Text(f"waiting for {running} of {len(latest)} execution(s), {elapsed} s")
+        )
+        rows = [[e.get("task_name"), i, status_text(e.get("status"))] for i, e in latest.items()]
+        return Group(self._spinner, table(["task", "execution id", "status"], rows))

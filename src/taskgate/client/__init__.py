@@ -1,0 +1,13 @@
+"""Python client of the taskgate native REST API (`/api/v1`, see docs/api.md)."""
+
+from taskgate.client.client import DEFAULT_URL, TaskgateClient, is_terminal
+from taskgate.client.errors import TaskgateAPIError, TaskgateClientError, TaskgateConnectionError
+
+__all__ = [
+    "DEFAULT_URL",
+    "TaskgateAPIError",
+    "TaskgateClient",
+    "TaskgateClientError",
+    "TaskgateConnectionError",
+    "is_terminal",
+]

@@ -1,0 +1,109 @@
+"""Settings: the YAML config file, with a few environment overrides for deployment."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from taskgate.domain.errors import ConfigError
+from taskgate.domain.tasks import TaskSpec
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    public_url: str | None = Field(
+        None, description="URL that commands use to reach the server (TASKGATE_URL)."
+    )
+
+
+class ExecutorSettings(Section):
+    kind: Literal["local"] = "local"
+    slots: int = Field(8, ge=1, le=10000, description="Executions running at once in this node.")
+    log_max_bytes: int = Field(1024 * 1024, ge=1024, description="Log kept per execution.")
+    kill_grace_seconds: float = Field(5.0, ge=0, le=600)
+
+
+class Settings(Section):
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database_url: str | None = Field(None, description="Default: SQLite in data_dir.")
+    data_dir: Path = Path("data")
+    node_name: str = Field(default_factory=socket.gethostname)
+    auth: Literal["keys", "none"] = "keys"
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+    idempotency_hours: float = Field(24.0, gt=0)
+    tasks: list[TaskSpec] = Field(default_factory=list)
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'taskgate.db').resolve()}"
+
+    @property
+    def url(self) -> str:
+        if self.server.public_url:
+            return self.server.public_url.rstrip("/")
+        host = self.server.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.server.port}"
+
+    @property
+    def loopback_only(self) -> bool:
+        host = self.server.host
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+
+ENV_OVERRIDES = {
+    "TASKGATE_DATABASE_URL": ("database_url",),
+    "TASKGATE_HOST": ("server", "host"),
+    "TASKGATE_PORT": ("server", "port"),
+    "TASKGATE_DATA_DIR": ("data_dir",),
+    "TASKGATE_NODE_NAME": ("node_name",),
+}
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read the config file (relative paths are relative to it), then apply env overrides."""
+    raw: dict[str, Any] = {}
+    base = Path.cwd()
+    if path is not None:
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"config {path}: the top level must be a mapping")
+        base = path.resolve().parent
+    for var, keys in ENV_OVERRIDES.items():
+        if var in os.environ:
+            target = raw
+            for key in keys[:-1]:
+                target = target.setdefault(key, {})
+            target[keys[-1]] = os.environ[var]
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"config {path}: {where}: {first['msg']}", field=where) from exc
+    if not settings.data_dir.is_absolute():
+        settings.data_dir = base / settings.data_dir
+    return settings

@@ -1,0 +1,49 @@
+"""Who may call the native API: keys, roles, and the open mode of a fresh loopback install."""
+
+from __future__ import annotations
+
+import time
+
+from taskgate.core import apikeys
+from taskgate.domain.apikeys import Role
+from taskgate.domain.errors import Forbidden, Unauthorized
+from taskgate.domain.executions import Caller
+from taskgate.store.db import Database
+
+OPEN_CALLER = Caller("anonymous", scope="anonymous", extra={"role": Role.ADMIN})
+# Keys can be made by the CLI beside a running server; notice that within this time.
+KEYS_RECHECK_SECONDS = 1.0
+
+
+class AccessPolicy:
+    def __init__(self, db: Database, *, auth_none: bool) -> None:
+        self.db = db
+        self.auth_none = auth_none
+        self._keys_exist = False
+        self._checked_at = float("-inf")
+
+    async def keys_exist(self) -> bool:
+        now = time.monotonic()
+        if not self._keys_exist and now - self._checked_at > KEYS_RECHECK_SECONDS:
+            self._keys_exist = await apikeys.any_keys(self.db)
+            self._checked_at = now
+        return self._keys_exist
+
+    def key_created(self) -> None:
+        self._keys_exist = True
+
+    async def is_open(self) -> bool:
+        return self.auth_none or not await self.keys_exist()
+
+    async def caller(self, authorization: str | None, needed: Role) -> Caller:
+        if await self.is_open():
+            return OPEN_CALLER
+        if not authorization:
+            raise Unauthorized("this server needs an API key: Authorization: Bearer <key>")
+        scheme, _, secret = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise Unauthorized("use Authorization: Bearer <key>")
+        key = await apikeys.authenticate(self.db, secret.strip())
+        if not key.role.allows(needed):
+            raise Forbidden(f"role {key.role.value} may not do this; needs {needed.value}")
+        return key.caller()

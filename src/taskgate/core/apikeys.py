@@ -1,0 +1,167 @@
+"""API keys: made, listed, revoked, and checked on every request."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from taskgate.core.clock import utcnow
+from taskgate.domain.apikeys import Role
+from taskgate.domain.errors import InvalidInput, NotFound, Unauthorized
+from taskgate.domain.executions import Caller
+from taskgate.store import audit
+from taskgate.store import keys as key_rows
+from taskgate.store.db import Database
+
+SECRET_PREFIX = "tg_"
+# last_used_at is written at most this often per key, so reads stay reads.
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: str
+    name: str
+    prefix: str
+    role: Role
+    allowed_tasks: list[str] | None
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for name in ("created_at", "expires_at", "revoked_at", "last_used_at"):
+            if data[name] is not None:
+                data[name] = data[name].isoformat()
+        data["role"] = self.role.value
+        return data
+
+    def caller(self) -> Caller:
+        allowed = frozenset(self.allowed_tasks) if self.allowed_tasks is not None else None
+        return Caller(
+            f"key:{self.name}", scope=self.id, allowed_tasks=allowed, extra={"role": self.role}
+        )
+
+
+def _info(row: sa.Row[Any]) -> KeyInfo:
+    return KeyInfo(
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        role=Role(row.role),
+        allowed_tasks=row.allowed_tasks,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def create_key(
+    db: Database,
+    *,
+    name: str,
+    role: Role,
+    expires_days: float | None,
+    allowed_tasks: list[str] | None,
+    actor: str,
+) -> tuple[KeyInfo, str]:
+    """Returns the key and its secret; only the hash is stored, the secret is shown once."""
+    if not name.strip() or len(name) > 200:
+        raise InvalidInput("name: 1-200 characters", field="name")
+    if expires_days is not None and expires_days <= 0:
+        raise InvalidInput("expires_days: must be positive", field="expires_days")
+    now = utcnow()
+    prefix = secrets.token_hex(4)
+    secret = f"{SECRET_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    key_id = str(uuid.uuid4())
+    row: dict[str, Any] = {
+        "id": key_id,
+        "name": name,
+        "prefix": prefix,
+        "secret_hash": _hash(secret),
+        "role": role.value,
+        "allowed_tasks": allowed_tasks,
+        "created_at": now,
+        "expires_at": now + timedelta(days=expires_days) if expires_days else None,
+        "revoked_at": None,
+        "last_used_at": None,
+    }
+    async with db.write() as conn:
+        await key_rows.insert(conn, row)
+        await audit.record(
+            conn,
+            at=now,
+            actor=actor,
+            action="key.create",
+            target=key_id,
+            details={"name": name, "role": role.value},
+        )
+        stored = await key_rows.by_prefix(conn, prefix)
+    assert stored is not None
+    return _info(stored), secret
+
+
+async def list_keys(db: Database) -> list[KeyInfo]:
+    async with db.read() as conn:
+        return [_info(r) for r in await key_rows.all_keys(conn)]
+
+
+async def revoke_key(db: Database, ref: str, *, actor: str) -> KeyInfo:
+    now = utcnow()
+    async with db.write() as conn:
+        row = await key_rows.by_ref(conn, ref)
+        if row is None:
+            raise NotFound(f"key {ref!r} not found", field="key")
+        key_id: str = row.id
+        if row.revoked_at is None:
+            await key_rows.update(conn, key_id, revoked_at=now)
+            await audit.record(
+                conn,
+                at=now,
+                actor=actor,
+                action="key.revoke",
+                target=key_id,
+                details={"name": row.name},
+            )
+        row = await key_rows.by_ref(conn, key_id)
+    assert row is not None
+    return _info(row)
+
+
+async def any_keys(db: Database) -> bool:
+    async with db.read() as conn:
+        return await key_rows.count_usable(conn) > 0
+
+
+async def authenticate(db: Database, secret: str) -> KeyInfo:
+    """The key a secret belongs to; Unauthorized when unknown, revoked or expired."""
+    parts = secret.split("_")
+    if len(parts) < 3 or not secret.startswith(SECRET_PREFIX):
+        raise Unauthorized("not a taskgate API key")
+    async with db.read() as conn:
+        row = await key_rows.by_prefix(conn, parts[1])
+    if row is None or not hmac.compare_digest(row.secret_hash, _hash(secret)):
+        raise Unauthorized("unknown API key")
+    now = utcnow()
+    if row.revoked_at is not None:
+        raise Unauthorized("API key was revoked")
+    if row.expires_at is not None and row.expires_at <= now:
+        raise Unauthorized("API key has expired")
+    if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
+        async with db.write() as conn:
+            await key_rows.update(conn, row.id, last_used_at=now)
+    return _info(row)

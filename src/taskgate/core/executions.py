@@ -1,0 +1,150 @@
+"""Reading, waiting for and aborting executions."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from taskgate.core.clock import utcnow
+from taskgate.core.context import CoreContext
+from taskgate.domain.errors import NotFound
+from taskgate.domain.events import ExecutionEvent
+from taskgate.domain.executions import Caller, Execution
+from taskgate.domain.status import ACTIVE, PENDING, Status
+from taskgate.store import audit
+from taskgate.store import executions as rows
+from taskgate.store import tasks as task_rows
+from taskgate.store.executions import ExecutionFilter
+
+# How often a waiter re-reads the store, for executions run by another process.
+RECHECK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class LogSlice:
+    offset: int
+    next_offset: int
+    data: str
+    complete: bool
+
+
+class ExecutionService:
+    def __init__(self, ctx: CoreContext) -> None:
+        self.ctx = ctx
+
+    async def get(self, execution_id: str, *, with_attempts: bool = True) -> Execution:
+        async with self.ctx.db.read() as conn:
+            execution = await rows.get(conn, execution_id, with_attempts=with_attempts)
+        if execution is None:
+            raise NotFound(f"execution {execution_id!r} not found", field="execution")
+        return execution
+
+    async def listing(
+        self,
+        *,
+        task: str | None,
+        statuses: tuple[Status, ...],
+        origin: str | None,
+        since: object = None,
+        until: object = None,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[Execution], str | None]:
+        async with self.ctx.db.read() as conn:
+            task_id = None
+            if task is not None:
+                found = await task_rows.get(conn, task)
+                # Executions outlive their task, so an unknown ref may still be a former id.
+                task_id = found.key if found else task.lower()
+            flt = ExecutionFilter(
+                task_id=task_id,
+                statuses=statuses,
+                origin=origin,
+                since=since,  # type: ignore[arg-type]
+                until=until,  # type: ignore[arg-type]
+            )
+            return await rows.listing(conn, flt, limit=limit, cursor=cursor)
+
+    async def wait(self, execution_id: str, timeout: float) -> tuple[Execution, bool]:
+        """The execution once it has ended, or as it is when `timeout` passes (True)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            future = self.ctx.bus.ended(execution_id)
+            try:
+                execution = await self.get(execution_id)
+                if execution.status.is_terminal:
+                    return execution, False
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return execution, True
+                await asyncio.wait({future}, timeout=min(remaining, RECHECK_SECONDS))
+            finally:
+                self.ctx.bus.forget(execution_id, future)
+
+    async def abort(self, execution_id: str, caller: Caller) -> Execution:
+        now = utcnow()
+        async with self.ctx.db.write() as conn:
+            row = await rows.get_row(conn, execution_id)
+            if row is None:
+                raise NotFound(f"execution {execution_id!r} not found", field="execution")
+            status = Status(row.status)
+            event = None
+            if status in PENDING:
+                await rows.update(
+                    conn,
+                    execution_id,
+                    status=Status.ABORTED.value,
+                    finished_at=now,
+                    message=f"aborted by {caller.name} before it started",
+                )
+                event = ExecutionEvent(
+                    execution_id,
+                    row.task_id,
+                    row.task_name,
+                    Status.ABORTED,
+                    now,
+                    row.attempt_count,
+                    "aborted before it started",
+                )
+            elif status is Status.STARTED:
+                await rows.update(
+                    conn,
+                    execution_id,
+                    status=Status.ABORT_INITIATED.value,
+                    message=f"abort requested by {caller.name}",
+                )
+                event = ExecutionEvent(
+                    execution_id,
+                    row.task_id,
+                    row.task_name,
+                    Status.ABORT_INITIATED,
+                    now,
+                    row.attempt_count,
+                )
+            if event is not None:
+                await audit.record(
+                    conn,
+                    at=now,
+                    actor=caller.name,
+                    action="abort",
+                    target=execution_id,
+                    details={"from": status.value},
+                )
+        if event is not None:
+            self.ctx.bus.publish(event)
+            if event.status is Status.ABORT_INITIATED and not (
+                self.ctx.executor and self.ctx.executor.abort_local(execution_id)
+            ):
+                self.ctx.notify_executor()
+        return await self.get(execution_id)
+
+    async def read_log(self, execution_id: str, offset: int, limit: int) -> LogSlice:
+        async with self.ctx.db.read() as conn:
+            row = await rows.get_row(conn, execution_id)
+            if row is None:
+                raise NotFound(f"execution {execution_id!r} not found", field="execution")
+            data, next_offset = await rows.read_log(conn, execution_id, offset, limit)
+        ended = Status(row.status).is_terminal and Status(row.status) not in ACTIVE
+        complete = ended and next_offset >= row.log_size
+        return LogSlice(offset, next_offset, data, complete)

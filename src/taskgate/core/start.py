@@ -1,0 +1,336 @@
+"""The one function that starts tasks. Every door and every trigger comes through here."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from taskgate.core.clock import utcnow
+from taskgate.core.context import CoreContext
+from taskgate.core.executions import ExecutionService
+from taskgate.domain.errors import Conflict, InvalidInput
+from taskgate.domain.events import ExecutionEvent
+from taskgate.domain.executions import Caller
+from taskgate.domain.params import validate_params
+from taskgate.domain.selectors import Outcome, Resolution, Selector, SelectorKind, TaskRef
+from taskgate.domain.selectors import normalize_task_id as normalize_id
+from taskgate.domain.status import Status
+from taskgate.domain.tasks import Overlap, Task
+from taskgate.store import audit, idempotency
+from taskgate.store import executions as execution_rows
+from taskgate.store import tasks as task_rows
+
+
+@dataclass
+class StartRequest:
+    selectors: list[Selector]
+    origin: str
+    caller: Caller
+    params: dict[str, Any] = field(default_factory=dict)
+    all_must_exist: bool = False
+    idempotency_key: str | None = None
+    wait: float = 0.0
+
+    def fingerprint(self) -> str:
+        body = {
+            "selectors": [str(s) for s in self.selectors],
+            "params": self.params,
+            "all_must_exist": self.all_must_exist,
+            "origin": self.origin,
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class StartedTask(BaseModel):
+    task_id: str
+    task_name: str
+    execution_id: str | None
+    status: Status
+    reason: str = ""
+
+
+class SelectorResult(BaseModel):
+    selector: str
+    outcome: Outcome
+    message: str = ""
+    tasks: list[StartedTask] = []
+
+
+class ExecutionRef(BaseModel):
+    id: str
+    task_id: str
+    task_name: str
+    status: Status
+
+
+class StartResult(BaseModel):
+    results: list[SelectorResult]
+    executions: list[ExecutionRef]
+    started: int
+    timed_out: bool = False
+
+
+class PreviewTask(BaseModel):
+    task_id: str
+    task_name: str
+    enabled: bool
+
+
+class PreviewResult(BaseModel):
+    selector: str
+    outcome: Outcome
+    message: str = ""
+    tasks: list[PreviewTask] = []
+
+
+async def resolve(
+    conn: AsyncConnection, selectors: list[Selector], caller: Caller
+) -> list[tuple[Resolution, list[Task]]]:
+    """Each selector with its outcome and the tasks it names (allow-list applied)."""
+    resolved: list[tuple[Resolution, list[Task]]] = []
+    for selector in selectors:
+        if selector.kind is SelectorKind.ID and normalize_id(selector.value) is None:
+            message = f"{selector.value!r} is not a task id (UUID)"
+            resolved.append((Resolution(selector, Outcome.INVALID, message=message), []))
+            continue
+        found = await task_rows.find(conn, selector)
+        if not found:
+            message = "no task matches"
+            resolved.append((Resolution(selector, Outcome.NOT_FOUND, message=message), []))
+            continue
+        if caller.allowed_tasks is not None:
+            allowed = [t for t in found if _allowed(t, caller.allowed_tasks)]
+            if not allowed:
+                message = "not on this caller's task allow-list"
+                resolved.append((Resolution(selector, Outcome.DENIED, message=message), []))
+                continue
+            found = allowed
+        refs = [TaskRef(t.key, t.name, t.enabled) for t in found]
+        resolved.append((Resolution(selector, Outcome.MATCHED, refs), found))
+    return resolved
+
+
+def _allowed(task: Task, allow: frozenset[str]) -> bool:
+    return task.key in allow or (task.label is not None and task.label in allow)
+
+
+class StartService:
+    def __init__(self, ctx: CoreContext, executions: ExecutionService) -> None:
+        self.ctx = ctx
+        self.executions = executions
+
+    async def preview(self, selectors: list[Selector], caller: Caller) -> list[PreviewResult]:
+        async with self.ctx.db.read() as conn:
+            resolved = await resolve(conn, selectors, caller)
+        return [
+            PreviewResult(
+                selector=str(res.selector),
+                outcome=res.outcome,
+                message=res.message,
+                tasks=[
+                    PreviewTask(task_id=t.key, task_name=t.name, enabled=t.enabled) for t in tasks
+                ],
+            )
+            for res, tasks in resolved
+        ]
+
+    async def start(self, request: StartRequest) -> StartResult:
+        result = await self._start_once(request)
+        if request.wait > 0 and result.executions:
+            result = await self._wait_all(result, request.wait)
+        return result
+
+    async def _start_once(self, request: StartRequest) -> StartResult:
+        key = request.idempotency_key
+        fingerprint = request.fingerprint() if key else ""
+        if key:
+            replay = await self._replay(request, fingerprint)
+            if replay is not None:
+                return replay
+        try:
+            result, events = await self._commit_start(request, fingerprint)
+        except IntegrityError:
+            if key:
+                # Another request with the same key committed first: answer as it did.
+                replay = await self._replay(request, fingerprint)
+                if replay is not None:
+                    return replay
+            raise
+        for event in events:
+            self.ctx.bus.publish(event)
+        self.ctx.notify_executor()
+        return result
+
+    async def _replay(self, request: StartRequest, fingerprint: str) -> StartResult | None:
+        assert request.idempotency_key is not None
+        async with self.ctx.db.read() as conn:
+            row = await idempotency.get(conn, request.caller.scope, request.idempotency_key)
+        if row is None:
+            return None
+        if row.request_hash != fingerprint:
+            raise Conflict(
+                "Idempotency-Key was already used with a different request",
+                field="Idempotency-Key",
+            )
+        return StartResult.model_validate(row.response)
+
+    async def _commit_start(
+        self, request: StartRequest, fingerprint: str
+    ) -> tuple[StartResult, list[ExecutionEvent]]:
+        now = utcnow()
+        async with self.ctx.db.write() as conn:
+            resolved = await resolve(conn, request.selectors, request.caller)
+            blocked = request.all_must_exist and any(
+                res.outcome in (Outcome.INVALID, Outcome.NOT_FOUND) for res, _ in resolved
+            )
+            matched = {
+                t.key: t for res, ts in resolved for t in ts if res.outcome is Outcome.MATCHED
+            }
+            params = {
+                task_id: validate_params(task.params, request.params)
+                for task_id, task in matched.items()
+                if task.enabled and not blocked
+            }
+            busy = await execution_rows.count_busy(conn, params) if params else {}
+            rows: list[dict[str, Any]] = []
+            events: list[ExecutionEvent] = []
+            results: list[SelectorResult] = []
+            for res, tasks in resolved:
+                entry = SelectorResult(
+                    selector=str(res.selector), outcome=res.outcome, message=res.message
+                )
+                for task in tasks:
+                    if blocked:
+                        entry.tasks.append(_not_started(task, "not started: all_must_exist"))
+                        continue
+                    if not task.enabled:
+                        entry.tasks.append(_not_started(task, "task is disabled"))
+                        continue
+                    status, reason = _admission(task, busy.get(task.key, 0))
+                    if status is Status.QUEUED:
+                        busy[task.key] = busy.get(task.key, 0) + 1
+                    row = _execution_row(task, request, params[task.key], status, reason, now)
+                    rows.append(row)
+                    events.append(
+                        ExecutionEvent(row["id"], task.key, task.name, status, now, 0, reason)
+                    )
+                    entry.tasks.append(
+                        StartedTask(
+                            task_id=task.key,
+                            task_name=task.name,
+                            execution_id=row["id"],
+                            status=status,
+                            reason=reason,
+                        )
+                    )
+                if blocked and not entry.message:
+                    entry.message = "not started: all_must_exist and a selector failed"
+                results.append(entry)
+            await execution_rows.insert(conn, rows)
+            result = StartResult(
+                results=results,
+                executions=[
+                    ExecutionRef(
+                        id=r["id"],
+                        task_id=r["task_id"],
+                        task_name=r["task_name"],
+                        status=Status(r["status"]),
+                    )
+                    for r in rows
+                ],
+                started=sum(1 for r in rows if r["status"] == Status.QUEUED),
+            )
+            await audit.record(
+                conn,
+                at=now,
+                actor=request.caller.name,
+                action="start",
+                target=",".join(str(s) for s in request.selectors),
+                details={"origin": request.origin, "executions": [r["id"] for r in rows]},
+            )
+            if request.idempotency_key:
+                await idempotency.put(
+                    conn,
+                    scope=request.caller.scope,
+                    key=request.idempotency_key,
+                    request_hash=fingerprint,
+                    response=result.model_dump(mode="json"),
+                    at=now,
+                )
+        return result, events
+
+    async def _wait_all(self, result: StartResult, timeout: float) -> StartResult:
+        ids = [e.id for e in result.executions]
+        outcomes = await asyncio.gather(*(self.executions.wait(i, timeout) for i in ids))
+        final = {execution.id: execution.status for execution, _ in outcomes}
+        timed_out = any(t for _, t in outcomes)
+        for ref in result.executions:
+            ref.status = final.get(ref.id, ref.status)
+        for entry in result.results:
+            for started in entry.tasks:
+                if started.execution_id in final:
+                    started.status = final[started.execution_id]
+        result.timed_out = timed_out
+        return result
+
+
+def _not_started(task: Task, reason: str) -> StartedTask:
+    return StartedTask(
+        task_id=task.key,
+        task_name=task.name,
+        execution_id=None,
+        status=Status.NEVER_STARTED,
+        reason=reason,
+    )
+
+
+def _admission(task: Task, busy: int) -> tuple[Status, str]:
+    policy = task.concurrency
+    if policy.overlap is Overlap.SKIP and busy >= policy.max_running:
+        return (
+            Status.SKIPPED,
+            f"skipped: {busy} already running or queued (max {policy.max_running})",
+        )
+    return Status.QUEUED, ""
+
+
+def _execution_row(
+    task: Task,
+    request: StartRequest,
+    params: dict[str, Any],
+    status: Status,
+    message: str,
+    now: Any,
+) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "task_id": task.key,
+        "task_name": task.name,
+        "task_spec": task.model_dump(mode="json"),
+        "status": status.value,
+        "origin": request.origin,
+        "caller": request.caller.name,
+        "params": params,
+        "created_at": now,
+        "finished_at": now if status is Status.SKIPPED else None,
+        "attempt_count": 0,
+        "message": message,
+        "log_size": 0,
+        "log_dropped": 0,
+    }
+
+
+def parse_selectors(texts: list[str]) -> list[Selector]:
+    from taskgate.domain.selectors import parse_selector
+
+    if not texts:
+        raise InvalidInput("selectors: give at least one selector", field="selectors")
+    return [parse_selector(t) for t in texts]

@@ -1,0 +1,97 @@
+"""Selectors: how a caller names tasks, and what resolving them yields."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from taskgate.domain.errors import InvalidInput
+
+UUID_LOWER = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class SelectorKind(StrEnum):
+    ID = "id"
+    LABEL = "label"
+    NAME = "name"
+    TAG = "tag"
+    PROPERTY = "property"
+    AUTO = "auto"  # bare text: an id when it is a UUID, else a label, else a name
+
+
+class Outcome(StrEnum):
+    MATCHED = "matched"
+    INVALID = "invalid"
+    NOT_FOUND = "not_found"
+    DENIED = "denied"
+
+
+@dataclass(frozen=True)
+class Selector:
+    kind: SelectorKind
+    value: str
+    property_name: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind is SelectorKind.PROPERTY:
+            return f"property:{self.property_name}={self.value}"
+        if self.kind is SelectorKind.AUTO:
+            return self.value
+        return f"{self.kind.value}:{self.value}"
+
+
+_PREFIXES = {
+    "id": SelectorKind.ID,
+    "label": SelectorKind.LABEL,
+    "name": SelectorKind.NAME,
+    "tag": SelectorKind.TAG,
+    "property": SelectorKind.PROPERTY,
+    "prop": SelectorKind.PROPERTY,
+}
+
+
+def parse_selector(text: str) -> Selector:
+    """Parse `id:…`, `label:…`, `name:…`, `tag:…`, `property:NAME=VALUE` or a bare id/label/name."""
+    text = text.strip()
+    if not text:
+        raise InvalidInput("selector: must not be empty", field="selectors")
+    prefix, sep, rest = text.partition(":")
+    kind = _PREFIXES.get(prefix.lower()) if sep else None
+    if kind is None:
+        return Selector(SelectorKind.AUTO, text)
+    if kind is SelectorKind.PROPERTY:
+        name, eq, value = rest.partition("=")
+        if not eq or not name:
+            raise InvalidInput(
+                f"selector {text!r}: a property selector is property:NAME=VALUE",
+                field="selectors",
+            )
+        return Selector(kind, value, name)
+    if not rest:
+        raise InvalidInput(f"selector {text!r}: missing value after {prefix}:", field="selectors")
+    return Selector(kind, rest)
+
+
+def normalize_task_id(value: str) -> str | None:
+    """The canonical lower-case form of a task id, or None when it is not a UUID."""
+    try:
+        return str(uuid.UUID(value.strip()))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class TaskRef:
+    id: str
+    name: str
+    enabled: bool = True
+
+
+@dataclass
+class Resolution:
+    selector: Selector
+    outcome: Outcome
+    tasks: list[TaskRef] = field(default_factory=list)
+    message: str = ""

@@ -1,0 +1,50 @@
+"""The one execution status enum, in Qlik's vocabulary, and the tables every door maps from."""
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    NEVER_STARTED = "never_started"
+    TRIGGERED = "triggered"
+    QUEUED = "queued"
+    STARTED = "started"
+    ABORT_INITIATED = "abort_initiated"
+    ABORTING = "aborting"
+    ABORTED = "aborted"
+    FINISHED_SUCCESS = "finished_success"
+    FINISHED_FAIL = "finished_fail"
+    SKIPPED = "skipped"
+    RETRY = "retry"
+    ERROR = "error"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+    @property
+    def is_active(self) -> bool:
+        """Holds a concurrency slot: the process may be alive."""
+        return self in ACTIVE
+
+
+TERMINAL: frozenset[Status] = frozenset(
+    {Status.ABORTED, Status.FINISHED_SUCCESS, Status.FINISHED_FAIL, Status.SKIPPED, Status.ERROR}
+)
+ACTIVE: frozenset[Status] = frozenset({Status.STARTED, Status.ABORT_INITIATED, Status.ABORTING})
+PENDING: frozenset[Status] = frozenset({Status.TRIGGERED, Status.QUEUED, Status.RETRY})
+
+# Qlik TaskExecutionStatus integers (QRS ExecutionResult.status).
+QRS_CODE: dict[Status, int] = {
+    Status.NEVER_STARTED: 0,
+    Status.TRIGGERED: 1,
+    Status.STARTED: 2,
+    Status.QUEUED: 3,
+    Status.ABORT_INITIATED: 4,
+    Status.ABORTING: 5,
+    Status.ABORTED: 6,
+    Status.FINISHED_SUCCESS: 7,
+    Status.FINISHED_FAIL: 8,
+    Status.SKIPPED: 9,
+    Status.RETRY: 10,
+    Status.ERROR: 11,
+}

@@ -1,0 +1,148 @@
+"""Task definitions: what a task is and what running it means."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+
+
+class Strict(BaseModel):
+    """Unknown fields are an error, so a typo never silently changes a task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CommandAction(Strict):
+    kind: Literal["command"] = "command"
+    argv: list[str] | None = Field(None, min_length=1, description="Program and arguments.")
+    shell: bool = Field(False, description="Run `script` through /bin/sh instead of an argv.")
+    script: str | None = Field(None, min_length=1, description="Shell text, only with shell: true.")
+    env: dict[str, str] = Field(default_factory=dict)
+    cwd: str | None = None
+
+    @model_validator(mode="after")
+    def _argv_or_script(self) -> CommandAction:
+        if self.shell and not self.script:
+            raise ValueError("shell: true needs `script`")
+        if not self.shell and not self.argv:
+            raise ValueError("a command needs `argv` (or `shell: true` with `script`)")
+        if self.shell and self.argv:
+            raise ValueError("give either `argv` or `shell: true` with `script`, not both")
+        return self
+
+
+class HttpAction(Strict):
+    kind: Literal["http"] = "http"
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "POST"
+    url: str = Field(..., pattern=r"^https?://")
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = None
+    expect_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
+    timeout: float = Field(30.0, gt=0, le=86400)
+
+
+Action = Annotated[CommandAction | HttpAction, Field(discriminator="kind")]
+
+
+class RetryPolicy(Strict):
+    count: int = Field(0, ge=0, le=100, description="Further attempts after the first fails.")
+    delay: float = Field(1.0, ge=0, le=86400, description="Seconds before the first retry.")
+    backoff: float = Field(
+        2.0, ge=1, le=10, description="Each further delay is multiplied by this."
+    )
+    max_delay: float = Field(3600.0, ge=0, le=86400)
+
+    def retries_after(self, attempt_number: int, failed: bool) -> bool:
+        """Whether a failed attempt `attempt_number` (1-based) is followed by another."""
+        return failed and attempt_number <= self.count
+
+    def delay_before(self, attempt_number: int) -> float:
+        """Seconds to wait before attempt `attempt_number` (2 = the first retry)."""
+        if attempt_number < 2:
+            return 0.0
+        return float(min(self.delay * self.backoff ** (attempt_number - 2), self.max_delay))
+
+
+class Overlap(StrEnum):
+    QUEUE = "queue"
+    SKIP = "skip"
+    ALLOW = "allow"
+
+
+class Concurrency(Strict):
+    max_running: int = Field(1, ge=1, le=10000)
+    overlap: Overlap = Overlap.QUEUE
+
+
+class ParamType(StrEnum):
+    STRING = "string"
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    JSON = "json"
+
+
+class ParamSpec(Strict):
+    name: str = Field(..., pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+    type: ParamType = ParamType.STRING
+    required: bool = False
+    default: Any = None
+    description: str = ""
+
+
+class TaskSpec(Strict):
+    """What a caller writes to create or replace a task."""
+
+    id: uuid.UUID | None = None
+    name: str = Field(..., min_length=1, max_length=200)
+    label: str | None = Field(None, pattern=LABEL_PATTERN)
+    description: str = Field("", max_length=4000)
+    tags: list[str] = Field(default_factory=list)
+    properties: dict[str, list[str]] = Field(default_factory=dict)
+    enabled: bool = True
+    timeout: float | None = Field(None, gt=0, le=7 * 86400, description="Seconds per attempt.")
+    retries: RetryPolicy = Field(default_factory=RetryPolicy)
+    concurrency: Concurrency = Field(default_factory=Concurrency)
+    params: list[ParamSpec] = Field(default_factory=list)
+    action: Action
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, tags: list[str]) -> list[str]:
+        for tag in tags:
+            if not tag or len(tag) > 200:
+                raise ValueError("tags must be 1-200 characters")
+        return list(dict.fromkeys(tags))
+
+    @field_validator("properties")
+    @classmethod
+    def _properties(cls, props: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, values in props.items():
+            if not name or len(name) > 200 or any(not v or len(v) > 200 for v in values):
+                raise ValueError("property names and values must be 1-200 characters")
+        return {name: list(dict.fromkeys(values)) for name, values in props.items()}
+
+    @field_validator("params")
+    @classmethod
+    def _unique_params(cls, params: list[ParamSpec]) -> list[ParamSpec]:
+        names = [p.name for p in params]
+        if len(set(names)) != len(names):
+            raise ValueError("parameter names must be unique")
+        return params
+
+
+class Task(TaskSpec):
+    id: uuid.UUID
+    source: Literal["api", "config"] = "api"
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def key(self) -> str:
+        return str(self.id)

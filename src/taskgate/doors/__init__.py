@@ -1,0 +1,1 @@
+"""Doors: each translates one wire format to core calls and back."""

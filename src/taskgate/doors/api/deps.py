@@ -1,0 +1,31 @@
+"""What route handlers receive: the services, and the caller checked for a role."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from taskgate.core.services import Services
+from taskgate.domain.apikeys import Role
+from taskgate.domain.executions import Caller
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def require(role: Role) -> Callable[..., Awaitable[Caller]]:
+    async def dependency(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Caller:
+        return await services(request).access.caller(authorization, role)
+
+    return dependency
+
+
+Core = Annotated[Services, Depends(services)]
+Viewer = Annotated[Caller, Depends(require(Role.VIEWER))]
+Operator = Annotated[Caller, Depends(require(Role.OPERATOR))]
+Admin = Annotated[Caller, Depends(require(Role.ADMIN))]

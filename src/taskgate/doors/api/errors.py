@@ -1,0 +1,72 @@
+"""Every error leaves as JSON with a message (and the field, when one is to blame)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from taskgate.domain.errors import TaskgateError
+
+log = logging.getLogger(__name__)
+
+
+def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    body.update(extra)
+    return body
+
+
+def _where(loc: tuple[Any, ...] | list[Any]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+async def _taskgate_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TaskgateError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    first: dict[str, Any] = dict(errors[0]) if errors else {"loc": (), "msg": "invalid"}
+    if first.get("type") == "json_invalid":
+        return JSONResponse(
+            error_body("bad_request", f"malformed JSON: {first.get('ctx', {}).get('error', '')}"),
+            status_code=400,
+        )
+    field = _where(first["loc"])
+    details = [{"field": _where(e["loc"]), "message": e["msg"]} for e in errors]
+    return JSONResponse(
+        error_body("invalid", f"{field}: {first['msg']}", field, details=details),
+        status_code=422,
+    )
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+        exc.status_code, "bad_request"
+    )
+    return JSONResponse(
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return JSONResponse(error_body("internal", "internal error; see the server log"), 500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(TaskgateError, _taskgate_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,68 @@
+"""API keys and the audit log (admin only), and the health probes (open)."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from taskgate.core import apikeys
+from taskgate.domain.apikeys import Role
+from taskgate.doors.api.deps import Admin, Core
+from taskgate.store import audit
+
+router = APIRouter(tags=["admin"])
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(..., min_length=1, max_length=200)
+    role: Role
+    expires_days: float | None = Field(None, gt=0)
+    allowed_tasks: list[str] | None = None
+
+
+@router.get("/api/v1/keys")
+async def list_keys(core: Core, _: Admin) -> dict[str, Any]:
+    return {"items": [k.to_dict() for k in await apikeys.list_keys(core.ctx.db)]}
+
+
+@router.post("/api/v1/keys", status_code=201)
+async def create_key(body: KeyCreate, core: Core, caller: Admin) -> dict[str, Any]:
+    info, secret = await apikeys.create_key(
+        core.ctx.db,
+        name=body.name,
+        role=body.role,
+        expires_days=body.expires_days,
+        allowed_tasks=body.allowed_tasks,
+        actor=caller.name,
+    )
+    core.access.key_created()
+    return {**info.to_dict(), "secret": secret}
+
+
+@router.delete("/api/v1/keys/{ref}")
+async def revoke_key(ref: str, core: Core, caller: Admin) -> dict[str, Any]:
+    return (await apikeys.revoke_key(core.ctx.db, ref, actor=caller.name)).to_dict()
+
+
+@router.get("/api/v1/audit")
+async def audit_log(
+    core: Core, _: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> dict[str, Any]:
+    async with core.ctx.db.read() as conn:
+        return {"items": await audit.recent(conn, limit)}
+
+
+@router.get("/healthz", tags=["health"])
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["health"])
+async def readyz(core: Core) -> JSONResponse:
+    try:
+        await core.ctx.db.ping()
+    except Exception as exc:
+        return JSONResponse({"status": "not ready", "message": str(exc)}, status_code=503)
+    return JSONResponse({"status": "ready"})

@@ -1,0 +1,88 @@
+"""Executions: list, read, wait, log, abort."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel
+
+from taskgate.domain.executions import Execution
+from taskgate.domain.status import Status
+from taskgate.doors.api.deps import Core, Operator, Viewer
+
+router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
+
+
+class ExecutionList(BaseModel):
+    items: list[Execution]
+    next_cursor: str | None
+
+
+class WaitedExecution(Execution):
+    timed_out: bool
+
+
+class LogPage(BaseModel):
+    offset: int
+    next_offset: int
+    data: str
+    complete: bool
+
+
+@router.get("", response_model=ExecutionList)
+async def list_executions(
+    core: Core,
+    _: Viewer,
+    task: str | None = None,
+    status: Annotated[list[Status] | None, Query()] = None,
+    origin: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    items, next_cursor = await core.executions.listing(
+        task=task,
+        statuses=tuple(status or ()),
+        origin=origin,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/{execution_id}", response_model=Execution)
+async def get_execution(execution_id: str, core: Core, _: Viewer) -> Execution:
+    return await core.executions.get(execution_id)
+
+
+@router.get("/{execution_id}/wait", response_model=WaitedExecution)
+async def wait_execution(
+    execution_id: str,
+    core: Core,
+    _: Viewer,
+    timeout: Annotated[float, Query(ge=0, le=3600)] = 30,
+) -> dict[str, Any]:
+    execution, timed_out = await core.executions.wait(execution_id, timeout)
+    return {**execution.model_dump(), "timed_out": timed_out}
+
+
+@router.get("/{execution_id}/log", response_model=LogPage)
+async def read_log(
+    execution_id: str,
+    core: Core,
+    _: Viewer,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1024 * 1024)] = 65536,
+) -> LogPage:
+    page = await core.executions.read_log(execution_id, offset, limit)
+    return LogPage(
+        offset=page.offset, next_offset=page.next_offset, data=page.data, complete=page.complete
+    )
+
+
+@router.post("/{execution_id}/abort", response_model=Execution)
+async def abort_execution(execution_id: str, core: Core, caller: Operator) -> Execution:
+    return await core.executions.abort(execution_id, caller)

@@ -1,0 +1,89 @@
+"""Starting tasks by selectors, and previewing what a start would do."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header
+from pydantic import BaseModel, ConfigDict, Field
+
+from taskgate.core.start import PreviewResult, StartRequest, StartResult
+from taskgate.domain.executions import Caller
+from taskgate.domain.selectors import Selector, SelectorKind, parse_selector
+from taskgate.doors.api.deps import Core, Operator, Viewer
+
+router = APIRouter(prefix="/api/v1", tags=["start"])
+MAX_WAIT = 3600.0
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+class StartBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    selectors: list[str] = Field(..., min_length=1, max_length=1000)
+    params: dict[str, Any] = Field(default_factory=dict)
+    wait: float = Field(0, ge=0, le=MAX_WAIT)
+    all_must_exist: bool = False
+
+
+class TaskStartBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    params: dict[str, Any] = Field(default_factory=dict)
+    wait: float = Field(0, ge=0, le=MAX_WAIT)
+
+
+class PreviewBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    selectors: list[str] = Field(..., min_length=1, max_length=1000)
+
+
+class PreviewList(BaseModel):
+    results: list[PreviewResult]
+
+
+async def _start(
+    core: Core,
+    caller: Caller,
+    selectors: list[Selector],
+    params: dict[str, Any],
+    wait: float,
+    all_must_exist: bool,
+    key: str | None,
+) -> StartResult:
+    request = StartRequest(
+        selectors=selectors,
+        origin="api",
+        caller=caller,
+        params=params,
+        all_must_exist=all_must_exist,
+        idempotency_key=key,
+        wait=wait,
+    )
+    return await core.starts.start(request)
+
+
+@router.post("/start", response_model=StartResult)
+async def start(
+    body: StartBody, core: Core, caller: Operator, idempotency_key: IdempotencyKey = None
+) -> StartResult:
+    selectors = [parse_selector(s) for s in body.selectors]
+    return await _start(
+        core, caller, selectors, body.params, body.wait, body.all_must_exist, idempotency_key
+    )
+
+
+@router.post("/tasks/{ref}/start", response_model=StartResult)
+async def start_task(
+    ref: str,
+    core: Core,
+    caller: Operator,
+    body: TaskStartBody | None = None,
+    idempotency_key: IdempotencyKey = None,
+) -> StartResult:
+    body = body or TaskStartBody()
+    task = await core.tasks.get(ref)
+    selector = Selector(SelectorKind.ID, task.key)
+    return await _start(core, caller, [selector], body.params, body.wait, False, idempotency_key)
+
+
+@router.post("/preview", response_model=PreviewList)
+async def preview(body: PreviewBody, core: Core, caller: Viewer) -> dict[str, Any]:
+    selectors = [parse_selector(s) for s in body.selectors]
+    return {"results": await core.starts.preview(selectors, caller)}

@@ -1,0 +1,1 @@
+"""Running executions: dispatcher, executors and the actions they run."""

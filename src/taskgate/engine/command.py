@@ -1,0 +1,296 @@
+"""Run a command action as a child process: collect its output, time it out, kill its tree.
+
+The child starts in a session (and process group) of its own. When it has to be stopped
+(timeout, abort, cancellation), the whole tree goes: every descendant found with psutil,
+including grandchildren that left the group with `setsid`, gets SIGTERM together with the
+group; whatever is still there after the grace period is frozen with SIGSTOP (so it cannot fork
+while we look), its descendants are collected, and everything gets SIGKILL.
+
+Output is read through a subprocess protocol, so stdout and stderr are consumed as they
+arrive, interleaved in arrival order, and never left in a full pipe: a child keeps running at
+full speed after the log cap is reached (the collector just counts what it drops).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import os
+import signal as signals
+import subprocess
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import psutil
+
+from taskgate.domain.tasks import CommandAction
+from taskgate.engine.logcollector import LogCollector
+
+DRAIN_AFTER_EXIT = 1.0
+"""Seconds to keep reading after the main process ended, for pipes a grandchild still holds."""
+
+KILL_WAIT = 5.0
+"""Seconds to wait for SIGKILLed processes to disappear before giving up on them."""
+
+Reason = Literal["exited", "timeout", "aborted", "spawn_failed"]
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """How a command ended."""
+
+    exit_code: int | None
+    """The exit status; None when it never started or ended by a signal (then `signal` is set)."""
+    signal: int | None
+    reason: Reason
+    message: str
+    """Human text: "exited with code 3", "timed out after 2s; process tree killed", ..."""
+    pid: int | None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.reason == "exited" and self.exit_code == 0
+
+
+async def run_command(
+    action: CommandAction,
+    *,
+    env: dict[str, str],
+    timeout: float | None,
+    abort: asyncio.Event,
+    log: LogCollector,
+    kill_grace: float,
+    on_spawn: Callable[[int], Awaitable[None]] | None = None,
+) -> CommandOutcome:
+    """Run `action` to its end and say how it ended; never raises for a failing command.
+
+    The environment is os.environ, overlaid by `action.env`, overlaid by `env`. stdout and
+    stderr both go to `log` (decoded as UTF-8, bad bytes replaced); `log.close()` is left to the
+    caller. `timeout` counts from the start of the process. Setting `abort` stops it. Either way
+    the process tree gets SIGTERM, then SIGKILL after `kill_grace` seconds. Cancelling the call
+    kills the tree the same way before the cancellation propagates.
+    """
+    if abort.is_set():
+        return CommandOutcome(None, None, "aborted", "aborted before start", None)
+    argv = ["/bin/sh", "-c", action.script or ""] if action.shell else list(action.argv or [])
+    loop = asyncio.get_running_loop()
+    protocol = _Protocol(log, loop)
+    try:
+        transport, _ = await loop.subprocess_exec(
+            lambda: protocol,
+            *argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=action.cwd,
+            env={**os.environ, **action.env, **env},
+            start_new_session=True,
+        )
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:
+        return CommandOutcome(None, None, "spawn_failed", f"cannot start: {exc}", None)
+
+    pid = transport.get_pid()
+    deadline = None if timeout is None else loop.time() + timeout
+    try:
+        if on_spawn is not None:
+            await on_spawn(pid)
+        reason = await _wait_for_end(protocol.exited, abort, deadline)
+        if reason != "exited":
+            await _terminate_tree(pid, protocol.exited, kill_grace)
+        # A grandchild may still hold the pipes: read what comes for a short while, then stop.
+        await asyncio.wait({protocol.drained}, timeout=DRAIN_AFTER_EXIT)
+    except BaseException:  # cancelled, or on_spawn failed: the process must not outlive us
+        if not protocol.exited.done():
+            await _terminate_after_error(pid, protocol.exited, kill_grace)
+        raise
+    finally:
+        protocol.finish()
+        transport.close()
+    return _outcome(reason, transport.get_returncode(), timeout, pid)
+
+
+def _outcome(
+    reason: Reason, returncode: int | None, timeout: float | None, pid: int
+) -> CommandOutcome:
+    exit_code = returncode if returncode is not None and returncode >= 0 else None
+    sig = -returncode if returncode is not None and returncode < 0 else None
+    if reason == "timeout":
+        message = f"timed out after {timeout:g}s; process tree killed"
+    elif reason == "aborted":
+        message = "aborted; process tree killed"
+    elif sig is not None:
+        message = f"killed by signal {sig} ({_signal_name(sig)})"
+    else:
+        message = f"exited with code {exit_code}"
+    return CommandOutcome(exit_code, sig, reason, message, pid)
+
+
+def _signal_name(sig: int) -> str:
+    try:
+        return signals.Signals(sig).name
+    except ValueError:
+        return "unknown"
+
+
+class _Protocol(asyncio.SubprocessProtocol):
+    """Decodes both pipes incrementally into the collector; tells when the process exited."""
+
+    def __init__(self, log: LogCollector, loop: asyncio.AbstractEventLoop) -> None:
+        self._log = log
+        factory = codecs.getincrementaldecoder("utf-8")
+        self._decoders: dict[int, codecs.IncrementalDecoder] = {
+            1: factory(errors="replace"),
+            2: factory(errors="replace"),
+        }
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.drained: asyncio.Future[None] = loop.create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        decoder = self._decoders.get(fd)
+        if decoder is None:  # pipe already flushed, or finish() was called
+            return
+        text = decoder.decode(data) if isinstance(data, bytes) else data
+        if text:
+            self._log.write(text)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        self._flush(fd)
+        if not self._decoders and not self.drained.done():
+            self.drained.set_result(None)
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+    def finish(self) -> None:
+        """Write out what the decoders hold and ignore anything arriving later."""
+        for fd in list(self._decoders):
+            self._flush(fd)
+
+    def _flush(self, fd: int) -> None:
+        decoder = self._decoders.pop(fd, None)
+        if decoder is not None:
+            text = decoder.decode(b"", final=True)
+            if text:
+                self._log.write(text)
+
+
+async def _wait_for_end(
+    exited: asyncio.Future[None], abort: asyncio.Event, deadline: float | None
+) -> Reason:
+    if not exited.done() and not abort.is_set():
+        abort_wait = asyncio.ensure_future(abort.wait())
+        waiters: set[asyncio.Future[Any]] = {exited, abort_wait}
+        remaining = None
+        if deadline is not None:
+            remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+        try:
+            await asyncio.wait(waiters, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            abort_wait.cancel()
+    if exited.done():
+        return "exited"
+    if abort.is_set():
+        return "aborted"
+    return "timeout"
+
+
+# --- killing a process tree -------------------------------------------------------------
+
+
+async def _terminate_tree(pid: int, exited: asyncio.Future[None], grace: float) -> None:
+    """SIGTERM the group and every descendant; SIGKILL what is left after `grace` seconds."""
+    tracked = _descendants([pid]) if not exited.done() else {}
+    _signal_group(pid, signals.SIGTERM)
+    for proc in tracked.values():
+        _signal(proc, signals.SIGTERM)
+    if await _wait_gone(exited, tracked, grace):
+        # Members of the group we never saw (forked after the snapshot) may linger; the root
+        # group id cannot have been reused while any of them exists.
+        _signal_group(pid, signals.SIGKILL)
+        return
+    _kill_now(pid, exited, tracked)
+    await _wait_gone(exited, tracked, KILL_WAIT)
+
+
+async def _terminate_after_error(pid: int, exited: asyncio.Future[None], grace: float) -> None:
+    """Kill the tree while an exception propagates; a second cancellation skips the grace."""
+    tracked = _descendants([pid])
+    task = asyncio.ensure_future(_terminate_tree(pid, exited, grace))
+    try:
+        await asyncio.shield(task)
+    except BaseException:
+        task.cancel()
+        _kill_now(pid, exited, tracked)
+
+
+def _kill_now(pid: int, exited: asyncio.Future[None], tracked: dict[int, psutil.Process]) -> None:
+    """Freeze everything left, collect what was forked meanwhile, and SIGKILL all of it."""
+    frontier = [proc for proc in tracked.values() if not _gone(proc)]
+    if not exited.done():
+        with contextlib.suppress(psutil.Error):
+            frontier.append(psutil.Process(pid))
+    _signal_group(pid, signals.SIGSTOP)
+    for _ in range(10):  # a new generation per round; stopped processes cannot fork
+        for proc in frontier:
+            _signal(proc, signals.SIGSTOP)
+        found = _descendants(proc.pid for proc in frontier)
+        frontier = [proc for child_pid, proc in found.items() if child_pid not in tracked]
+        tracked.update((proc.pid, proc) for proc in frontier)
+        if not frontier:
+            break
+    _signal_group(pid, signals.SIGKILL)
+    for proc in tracked.values():
+        _signal(proc, signals.SIGKILL)
+
+
+def _descendants(pids: Iterable[int]) -> dict[int, psutil.Process]:
+    found: dict[int, psutil.Process] = {}
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            found.update((child.pid, child) for child in psutil.Process(pid).children(True))
+    return found
+
+
+async def _wait_gone(
+    exited: asyncio.Future[None], tracked: dict[int, psutil.Process], limit: float
+) -> bool:
+    """Wait up to `limit` seconds for the root to exit and every tracked process to go."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    pause = 0.005
+    waiting = list(tracked.values())
+    while True:
+        waiting = [proc for proc in waiting if not _gone(proc)]
+        if exited.done() and not waiting:
+            return True
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return False
+        if exited.done():
+            await asyncio.sleep(min(pause, remaining))
+        else:
+            await asyncio.wait({exited}, timeout=min(pause, remaining))
+        pause = min(pause * 2, 0.05)
+
+
+def _gone(proc: psutil.Process) -> bool:
+    try:
+        return not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:
+        return False
+
+
+def _signal(proc: psutil.Process, sig: int) -> None:
+    # psutil refuses (NoSuchProcess) when the pid now belongs to another process.
+    with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
+        proc.send_signal(sig)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)

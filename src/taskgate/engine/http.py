@@ -1,0 +1,77 @@
+"""The `http` action: one request, judged by its status code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from taskgate.domain.tasks import HttpAction
+from taskgate.engine.logcollector import LogCollector
+
+BODY_KEPT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class HttpOutcome:
+    ok: bool
+    reason: str  # "completed", "timeout", "aborted", "failed"
+    message: str
+    status_code: int | None
+    result: Any
+
+
+async def run_http(
+    action: HttpAction,
+    *,
+    headers: dict[str, str],
+    default_body: Any,
+    timeout: float | None,
+    abort: asyncio.Event,
+    log: LogCollector,
+) -> HttpOutcome:
+    limit = min(action.timeout, timeout) if timeout else action.timeout
+    body = action.body if action.body is not None else default_body
+    send_body = action.method not in ("GET", "HEAD", "DELETE") and body is not None
+    started = time.perf_counter()
+    log.write(f"{action.method} {action.url}\n")
+    async with httpx.AsyncClient(timeout=limit) as client:
+        request = client.request(
+            action.method,
+            action.url,
+            headers={**headers, **action.headers},
+            json=body if send_body else None,
+        )
+        call = asyncio.ensure_future(request)
+        aborted = asyncio.ensure_future(abort.wait())
+        try:
+            await asyncio.wait({call, aborted}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            aborted.cancel()
+        if not call.done():
+            call.cancel()
+            log.write("aborted before the response came\n")
+            return HttpOutcome(False, "aborted", "aborted", None, None)
+        try:
+            response = call.result()
+        except httpx.TimeoutException:
+            log.write(f"no answer within {limit:g}s\n")
+            return HttpOutcome(False, "timeout", f"timed out after {limit:g}s", None, None)
+        except httpx.HTTPError as exc:
+            log.write(f"request failed: {exc}\n")
+            return HttpOutcome(False, "failed", f"request failed: {exc}", None, None)
+    elapsed = (time.perf_counter() - started) * 1000
+    text = response.text[:BODY_KEPT]
+    log.write(f"-> {response.status_code} in {elapsed:.0f} ms\n{text}\n")
+    try:
+        parsed: Any = json.loads(text)
+    except ValueError:
+        parsed = text
+    ok = response.status_code in action.expect_status
+    message = f"HTTP {response.status_code}" + ("" if ok else " (not an expected status)")
+    result = {"status_code": response.status_code, "body": parsed}
+    return HttpOutcome(ok, "completed", message, response.status_code, result)

@@ -1,0 +1,407 @@
+"""The local executor: claims queued executions and runs them in this process with asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from taskgate.config import ExecutorSettings
+from taskgate.core.clock import utcnow
+from taskgate.core.context import CoreContext
+from taskgate.domain.events import ExecutionEvent
+from taskgate.domain.params import env_name, env_value
+from taskgate.domain.status import ACTIVE, Status
+from taskgate.domain.tasks import CommandAction, HttpAction, Overlap, Task
+from taskgate.engine.command import run_command
+from taskgate.engine.http import run_http
+from taskgate.engine.logcollector import LogCollector
+from taskgate.engine.logwriter import LogWriter
+from taskgate.engine.outcome import after_attempt
+from taskgate.store import executions as rows
+
+log = logging.getLogger(__name__)
+
+# Without a wake-up, look again this often: due retries, aborts asked for on another node.
+IDLE_SECONDS = 1.0
+RESULT_MAX_BYTES = 1024 * 1024
+
+
+@dataclass
+class _Run:
+    execution_id: str
+    task: Task
+    number: int
+    params: dict[str, Any]
+    base_offset: int
+    abort: asyncio.Event = field(default_factory=asyncio.Event)
+    worker: asyncio.Task[None] | None = None
+
+
+@dataclass(frozen=True)
+class _AttemptEnd:
+    status: Status
+    exit_code: int | None
+    message: str
+    result: Any = None
+
+
+class LocalExecutor:
+    def __init__(
+        self, ctx: CoreContext, settings: ExecutorSettings, data_dir: Path, public_url: str
+    ) -> None:
+        self.ctx = ctx
+        self.settings = settings
+        self.runs_dir = data_dir / "runs"
+        self.public_url = public_url
+        self.logs = LogWriter(ctx.db)
+        self._wake = asyncio.Event()
+        self._running: dict[str, _Run] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+
+    # -- the Executor contract -------------------------------------------------------------
+    def notify(self) -> None:
+        self._wake.set()
+
+    def abort_local(self, execution_id: str) -> bool:
+        run = self._running.get(execution_id)
+        if run is None:
+            return False
+        run.abort.set()
+        return True
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        await recover(self.ctx, "server process died while running")
+        self.logs.start()
+        self._loop_task = asyncio.create_task(self._loop(), name="taskgate-dispatcher")
+
+    async def stop(self) -> None:
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        workers = [r.worker for r in self._running.values() if r.worker is not None]
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        await self.logs.stop()
+        await recover(self.ctx, "server stopped while it was running")
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    # -- dispatching -----------------------------------------------------------------------
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._dispatch()
+                await self._pick_up_remote_aborts()
+            except Exception:
+                log.exception("dispatcher error; trying again")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), IDLE_SECONDS)
+
+    async def _dispatch(self) -> None:
+        while (free := self.settings.slots - len(self._running)) > 0:
+            claimed = await self._claim(free)
+            if not claimed:
+                return
+            for run in claimed:
+                self._running[run.execution_id] = run
+                run.worker = asyncio.create_task(self._run(run), name=f"run-{run.execution_id}")
+
+    async def _claim(self, free: int) -> list[_Run]:
+        now = utcnow()
+        claimed: list[_Run] = []
+        events: list[ExecutionEvent] = []
+        async with self.ctx.db.write() as conn:
+            candidates = await rows.claimable(conn, now, free * 4 + 16)
+            if not candidates:
+                return []
+            active = await rows.count_active(conn, {c.task_id for c in candidates})
+            attempts: list[dict[str, Any]] = []
+            for row in candidates:
+                if len(claimed) >= free:
+                    break
+                task = Task.model_validate(row.task_spec)
+                policy = task.concurrency
+                running = active.get(row.task_id, 0)
+                if policy.overlap is not Overlap.ALLOW and running >= policy.max_running:
+                    continue
+                active[row.task_id] = running + 1
+                number = row.attempt_count + 1
+                await rows.update(
+                    conn,
+                    row.id,
+                    status=Status.STARTED.value,
+                    node=self.ctx.node,
+                    started_at=row.started_at or now,
+                    attempt_count=number,
+                    not_before=None,
+                )
+                attempts.append(
+                    {
+                        "execution_id": row.id,
+                        "number": number,
+                        "status": Status.STARTED.value,
+                        "node": self.ctx.node,
+                        "started_at": now,
+                        "message": "",
+                    }
+                )
+                claimed.append(_Run(row.id, task, number, row.params, row.log_size))
+                events.append(
+                    ExecutionEvent(row.id, row.task_id, row.task_name, Status.STARTED, now, number)
+                )
+            await rows.insert_attempts(conn, attempts)
+        for event in events:
+            self.ctx.bus.publish(event)
+        return claimed
+
+    async def _pick_up_remote_aborts(self) -> None:
+        if not self._running:
+            return
+        async with self.ctx.db.read() as conn:
+            wanted = await rows.in_statuses(conn, [Status.ABORT_INITIATED], node=self.ctx.node)
+        for row in wanted:
+            self.abort_local(row.id)
+
+    # -- running one attempt ---------------------------------------------------------------
+    async def _run(self, run: _Run) -> None:
+        collector = LogCollector(self.settings.log_max_bytes)
+        self.logs.open(run.execution_id, collector, run.base_offset)
+        if run.number > 1:
+            collector.write(f"[taskgate] attempt {run.number} on {self.ctx.node}\n")
+        workdir = self.runs_dir / run.execution_id
+        watcher = asyncio.create_task(self._mark_aborting(run))
+        try:
+            end = await self._attempt(run, collector, workdir)
+        except asyncio.CancelledError:
+            self.logs.close_later(run.execution_id)
+            self._running.pop(run.execution_id, None)
+            raise
+        except Exception as exc:
+            log.exception("execution %s failed inside taskgate", run.execution_id)
+            end = _AttemptEnd(Status.ERROR, None, f"internal error: {exc}")
+        finally:
+            watcher.cancel()
+            shutil.rmtree(workdir, ignore_errors=True)
+        try:
+            await self._finish(run, end, collector)
+        finally:
+            self._running.pop(run.execution_id, None)
+            self._wake.set()
+
+    async def _mark_aborting(self, run: _Run) -> None:
+        await run.abort.wait()
+        async with self.ctx.db.write() as conn:
+            moved = await rows.update_if(
+                conn,
+                run.execution_id,
+                [Status.STARTED, Status.ABORT_INITIATED],
+                status=Status.ABORTING.value,
+            )
+        if moved:
+            self.ctx.bus.publish(
+                ExecutionEvent(
+                    run.execution_id,
+                    run.task.key,
+                    run.task.name,
+                    Status.ABORTING,
+                    utcnow(),
+                    run.number,
+                )
+            )
+
+    def _environment(self, run: _Run, workdir: Path) -> dict[str, str]:
+        env = {env_name(k): env_value(v) for k, v in run.params.items()}
+        env.update(
+            {
+                "TASKGATE_EXECUTION_ID": run.execution_id,
+                "TASKGATE_TASK_ID": run.task.key,
+                "TASKGATE_TASK_NAME": run.task.name,
+                "TASKGATE_ATTEMPT": str(run.number),
+                "TASKGATE_URL": self.public_url,
+                "TASKGATE_PARAMS_FILE": str(workdir / "params.json"),
+                "TASKGATE_RESULT_FILE": str(workdir / "result.json"),
+            }
+        )
+        return env
+
+    async def _attempt(self, run: _Run, collector: LogCollector, workdir: Path) -> _AttemptEnd:
+        action = run.task.action
+        if isinstance(action, HttpAction):
+            outcome = await run_http(
+                action,
+                headers={"X-Taskgate-Execution-Id": run.execution_id},
+                default_body={
+                    "execution_id": run.execution_id,
+                    "task_id": run.task.key,
+                    "params": run.params,
+                },
+                timeout=run.task.timeout,
+                abort=run.abort,
+                log=collector,
+            )
+            status = {
+                "completed": Status.FINISHED_SUCCESS if outcome.ok else Status.FINISHED_FAIL,
+                "timeout": Status.ERROR,
+                "aborted": Status.ABORTED,
+                "failed": Status.ERROR,
+            }[outcome.reason]
+            return _AttemptEnd(status, outcome.status_code, outcome.message, outcome.result)
+        assert isinstance(action, CommandAction)
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "params.json").write_text(json.dumps(run.params))
+        result_file = workdir / "result.json"
+        outcome_ = await run_command(
+            action,
+            env=self._environment(run, workdir),
+            timeout=run.task.timeout,
+            abort=run.abort,
+            log=collector,
+            kill_grace=self.settings.kill_grace_seconds,
+            on_spawn=lambda pid: self._record_pid(run, pid),
+        )
+        result, note = _read_result(result_file)
+        message = outcome_.message + (f"; {note}" if note else "")
+        match outcome_.reason:
+            case "exited":
+                ok = outcome_.exit_code == 0
+                status = Status.FINISHED_SUCCESS if ok else Status.FINISHED_FAIL
+            case "aborted":
+                status = Status.ABORTED
+            case _:
+                status = Status.ERROR
+        return _AttemptEnd(status, outcome_.exit_code, message, result)
+
+    async def _record_pid(self, run: _Run, pid: int) -> None:
+        async with self.ctx.db.write() as conn:
+            await rows.finish_attempt(conn, run.execution_id, run.number, pid=pid)
+
+    async def _finish(self, run: _Run, end: _AttemptEnd, collector: LogCollector) -> None:
+        now = utcnow()
+        chunks, log_size = self.logs.close(run.execution_id)
+        step = after_attempt(run.task.retries, run.number, end.status, end.message, now)
+        async with self.ctx.db.write() as conn:
+            await rows.append_logs(conn, chunks)
+            await rows.finish_attempt(
+                conn,
+                run.execution_id,
+                run.number,
+                status=end.status.value,
+                finished_at=now,
+                exit_code=end.exit_code,
+                message=end.message,
+            )
+            await _settle(
+                conn,
+                run.execution_id,
+                step.status,
+                {
+                    "finished_at": None if step.status is Status.RETRY else now,
+                    "not_before": step.not_before,
+                    "exit_code": end.exit_code,
+                    "result": end.result,
+                    "message": step.message,
+                    "log_size": log_size,
+                    "log_dropped": collector.dropped,
+                },
+            )
+        self.ctx.bus.publish(
+            ExecutionEvent(
+                run.execution_id,
+                run.task.key,
+                run.task.name,
+                step.status,
+                now,
+                run.number,
+                step.message,
+            )
+        )
+
+
+async def _settle(
+    conn: AsyncConnection, execution_id: str, status: Status, values: dict[str, Any]
+) -> None:
+    await rows.update(conn, execution_id, status=status.value, **values)
+
+
+def _read_result(path: Path) -> tuple[Any, str]:
+    """The JSON a command left in TASKGATE_RESULT_FILE, and a note when it was unusable."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None, ""
+    if size > RESULT_MAX_BYTES:
+        return None, f"result file ignored: larger than {RESULT_MAX_BYTES} bytes"
+    try:
+        return json.loads(path.read_text()), ""
+    except ValueError as exc:
+        return None, f"result file ignored: not JSON ({exc})"
+
+
+async def recover(ctx: CoreContext, reason: str) -> int:
+    """End (or retry) executions this node was running when its process stopped."""
+    now = utcnow()
+    events: list[ExecutionEvent] = []
+    async with ctx.db.write() as conn:
+        orphans = await rows.in_statuses(conn, ACTIVE, node=ctx.node)
+        for row in orphans:
+            task = Task.model_validate(row.task_spec)
+            message = f"{reason} (node {ctx.node})"
+            attempt_status = Status.ERROR
+            if row.status != Status.STARTED.value:
+                attempt_status = Status.ABORTED
+                message = f"aborted; {message}"
+            step = after_attempt(task.retries, row.attempt_count, attempt_status, message, now)
+            for attempt in await rows.open_attempts(conn, row.id):
+                await rows.finish_attempt(
+                    conn,
+                    row.id,
+                    attempt.number,
+                    status=attempt_status.value,
+                    finished_at=now,
+                    message=message,
+                )
+            await _settle(
+                conn,
+                row.id,
+                step.status,
+                {
+                    "finished_at": None if step.status is Status.RETRY else now,
+                    "not_before": step.not_before,
+                    "message": step.message,
+                    "log_size": await rows.log_end(conn, row.id),
+                },
+            )
+            events.append(
+                ExecutionEvent(
+                    row.id,
+                    row.task_id,
+                    row.task_name,
+                    step.status,
+                    now,
+                    row.attempt_count,
+                    step.message,
+                )
+            )
+    for event in events:
+        ctx.bus.publish(event)
+    if events:
+        log.warning(
+            "%d execution(s) were running when the process stopped: %s",
+            len(events),
+            ", ".join(e.execution_id for e in events),
+        )
+    return len(events)

@@ -1,0 +1,278 @@
+"""Execution, attempt and log rows."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from taskgate.domain.errors import InvalidInput
+from taskgate.domain.executions import Attempt, Execution
+from taskgate.domain.status import ACTIVE, PENDING, Status
+from taskgate.store.tables import attempts, execution_logs, executions
+
+
+def to_execution(row: sa.Row[Any], attempt_rows: Iterable[sa.Row[Any]] | None = None) -> Execution:
+    duration = None
+    if row.started_at and row.finished_at:
+        duration = int((row.finished_at - row.started_at).total_seconds() * 1000)
+    return Execution(
+        id=row.id,
+        task_id=row.task_id,
+        task_name=row.task_name,
+        status=Status(row.status),
+        origin=row.origin,
+        caller=row.caller,
+        params=row.params,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        duration_ms=duration,
+        attempt_count=row.attempt_count,
+        exit_code=row.exit_code,
+        node=row.node,
+        result=row.result,
+        message=row.message,
+        log_size=row.log_size,
+        log_dropped=row.log_dropped,
+        attempts=None
+        if attempt_rows is None
+        else [Attempt.model_validate(a, from_attributes=True) for a in attempt_rows],
+    )
+
+
+async def insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(executions.insert(), list(rows))
+
+
+async def get_row(conn: AsyncConnection, execution_id: str) -> sa.Row[Any] | None:
+    return (
+        await conn.execute(sa.select(executions).where(executions.c.id == execution_id))
+    ).first()
+
+
+async def get(conn: AsyncConnection, execution_id: str, *, with_attempts: bool) -> Execution | None:
+    row = await get_row(conn, execution_id)
+    if row is None:
+        return None
+    attempt_rows = None
+    if with_attempts:
+        attempt_rows = await conn.execute(
+            sa.select(attempts)
+            .where(attempts.c.execution_id == execution_id)
+            .order_by(attempts.c.number)
+        )
+    return to_execution(row, attempt_rows)
+
+
+async def statuses(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Status]:
+    rows = await conn.execute(
+        sa.select(executions.c.id, executions.c.status).where(executions.c.id.in_(ids))
+    )
+    return {r.id: Status(r.status) for r in rows}
+
+
+async def count_busy(conn: AsyncConnection, task_ids: Iterable[str]) -> dict[str, int]:
+    """Executions per task that are running or waiting to run."""
+    busy = [s.value for s in ACTIVE | PENDING]
+    rows = await conn.execute(
+        sa.select(executions.c.task_id, sa.func.count())
+        .where(executions.c.task_id.in_(list(task_ids)), executions.c.status.in_(busy))
+        .group_by(executions.c.task_id)
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+async def count_active(conn: AsyncConnection, task_ids: Iterable[str]) -> dict[str, int]:
+    rows = await conn.execute(
+        sa.select(executions.c.task_id, sa.func.count())
+        .where(
+            executions.c.task_id.in_(list(task_ids)),
+            executions.c.status.in_([s.value for s in ACTIVE]),
+        )
+        .group_by(executions.c.task_id)
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+@dataclass(frozen=True)
+class ExecutionFilter:
+    task_id: str | None = None
+    statuses: tuple[Status, ...] = ()
+    origin: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def _encode_cursor(created_at: datetime, execution_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{execution_id}".encode()).decode()
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor.encode()).decode()
+        stamp, execution_id = text.split("|", 1)
+        return datetime.fromisoformat(stamp), execution_id
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("cursor: not a cursor this server gave out", field="cursor") from None
+
+
+async def listing(
+    conn: AsyncConnection, flt: ExecutionFilter, *, limit: int, cursor: str | None
+) -> tuple[list[Execution], str | None]:
+    """Newest first, keyset-paginated so inserts during paging neither skip nor repeat rows."""
+    query = sa.select(executions)
+    if flt.task_id:
+        query = query.where(executions.c.task_id == flt.task_id)
+    if flt.statuses:
+        query = query.where(executions.c.status.in_([s.value for s in flt.statuses]))
+    if flt.origin:
+        query = query.where(executions.c.origin == flt.origin)
+    if flt.since:
+        query = query.where(executions.c.created_at >= flt.since)
+    if flt.until:
+        query = query.where(executions.c.created_at < flt.until)
+    if cursor:
+        created_at, execution_id = _decode_cursor(cursor)
+        query = query.where(
+            sa.or_(
+                executions.c.created_at < created_at,
+                sa.and_(executions.c.created_at == created_at, executions.c.id < execution_id),
+            )
+        )
+    query = query.order_by(executions.c.created_at.desc(), executions.c.id.desc()).limit(limit + 1)
+    rows = list(await conn.execute(query))
+    items = [to_execution(r) for r in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = _encode_cursor(last.created_at, last.id)
+    return items, next_cursor
+
+
+async def update(conn: AsyncConnection, execution_id: str, **values: Any) -> None:
+    await conn.execute(executions.update().where(executions.c.id == execution_id).values(**values))
+
+
+async def update_if(
+    conn: AsyncConnection, execution_id: str, allowed: Iterable[Status], **values: Any
+) -> bool:
+    """Move an execution only from one of the `allowed` statuses; False when it was elsewhere."""
+    result = await conn.execute(
+        executions.update()
+        .where(
+            executions.c.id == execution_id,
+            executions.c.status.in_([s.value for s in allowed]),
+        )
+        .values(**values)
+    )
+    return bool(result.rowcount)
+
+
+async def insert_attempts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        await conn.execute(attempts.insert(), list(rows))
+
+
+async def finish_attempt(
+    conn: AsyncConnection, execution_id: str, number: int, **values: Any
+) -> None:
+    await conn.execute(
+        attempts.update()
+        .where(attempts.c.execution_id == execution_id, attempts.c.number == number)
+        .values(**values)
+    )
+
+
+async def append_logs(conn: AsyncConnection, chunks: Sequence[dict[str, Any]]) -> None:
+    """Chunks of {execution_id, offset, data}; offsets count characters."""
+    if chunks:
+        await conn.execute(execution_logs.insert(), list(chunks))
+
+
+async def read_log(
+    conn: AsyncConnection, execution_id: str, offset: int, limit: int
+) -> tuple[str, int]:
+    """Up to `limit` characters from `offset`; returns (text, next offset)."""
+    rows = await conn.execute(
+        sa.select(execution_logs.c.offset, execution_logs.c.data)
+        .where(
+            execution_logs.c.execution_id == execution_id,
+            execution_logs.c.offset + sa.func.length(execution_logs.c.data) > offset,
+        )
+        .order_by(execution_logs.c.offset)
+        .limit(1000)
+    )
+    parts: list[str] = []
+    taken = 0
+    for chunk_offset, data in rows:
+        start = max(offset - chunk_offset, 0)
+        piece = data[start : start + (limit - taken)]
+        if not piece:
+            continue
+        parts.append(piece)
+        taken += len(piece)
+        if taken >= limit:
+            break
+    return "".join(parts), offset + taken
+
+
+async def log_end(conn: AsyncConnection, execution_id: str) -> int:
+    """Characters of log stored for an execution."""
+    query = sa.select(
+        sa.func.coalesce(
+            sa.func.max(execution_logs.c.offset + sa.func.length(execution_logs.c.data)), 0
+        )
+    ).where(execution_logs.c.execution_id == execution_id)
+    return int((await conn.execute(query)).scalar_one())
+
+
+async def claimable(conn: AsyncConnection, now: datetime, limit: int) -> list[sa.Row[Any]]:
+    query = (
+        sa.select(executions)
+        .where(
+            executions.c.status.in_([Status.QUEUED.value, Status.RETRY.value]),
+            sa.or_(executions.c.not_before.is_(None), executions.c.not_before <= now),
+        )
+        .order_by(executions.c.created_at, executions.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(await conn.execute(query))
+
+
+async def next_due(conn: AsyncConnection) -> datetime | None:
+    due: datetime | None = (
+        await conn.execute(
+            sa.select(sa.func.min(executions.c.not_before)).where(
+                executions.c.status == Status.RETRY.value
+            )
+        )
+    ).scalar()
+    return due
+
+
+async def in_statuses(
+    conn: AsyncConnection, wanted: Iterable[Status], node: str | None = None
+) -> list[sa.Row[Any]]:
+    query = sa.select(executions).where(executions.c.status.in_([s.value for s in wanted]))
+    if node is not None:
+        query = query.where(executions.c.node == node)
+    return list(await conn.execute(query))
+
+
+async def open_attempts(conn: AsyncConnection, execution_id: str) -> list[sa.Row[Any]]:
+    return list(
+        await conn.execute(
+            sa.select(attempts).where(
+                attempts.c.execution_id == execution_id, attempts.c.finished_at.is_(None)
+            )
+        )
+    )

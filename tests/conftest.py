@@ -1,0 +1,419 @@
+"""Test harness: database backends and real server processes.
+
+`backend` runs a test once on SQLite and once on PostgreSQL. `start_server(...)` writes a
+config file and starts `python -m taskgate serve` as a subprocess on a free loopback port,
+with its own fresh database. A missing PostgreSQL skips locally and fails when
+`TASKGATE_REQUIRE_SERVICES=1` (CI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+import psutil
+import pytest
+import yaml
+from sqlalchemy.engine import make_url
+
+from tests.support import STANDARD_TASKS
+
+DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
+STARTUP_TIMEOUT = 30.0
+STOP_TIMEOUT = 20.0
+
+
+def services_required() -> bool:
+    return os.environ.get("TASKGATE_REQUIRE_SERVICES", "") not in ("", "0")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+# --- backends ------------------------------------------------------------------------------
+
+
+async def _pg_execute(url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(url, timeout=10)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+class Backend:
+    """Where a server under test keeps its data; `new_database()` gives each server its own."""
+
+    def __init__(self, name: str, pg_url: str | None = None) -> None:
+        self.name = name
+        self.pg_url = pg_url
+        self._created: list[str] = []
+
+    def new_database(self, workdir: Path) -> str | None:
+        """The `database_url` for a new server (None: SQLite in its data_dir)."""
+        if self.pg_url is None:
+            return None
+        name = f"taskgate_t_{secrets.token_hex(6)}"
+        asyncio.run(_pg_execute(self.pg_url, f'CREATE DATABASE "{name}"'))
+        self._created.append(name)
+        url: str = make_url(self.pg_url).set(database=name).render_as_string(hide_password=False)
+        return url
+
+    def drop_databases(self) -> None:
+        if self.pg_url is None:
+            return
+        statements = [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in self._created]
+        self._created.clear()
+        if statements:
+            asyncio.run(_pg_execute(self.pg_url, *statements))
+
+
+_pg_problem: dict[str, str | None] = {}
+
+
+def _pg_unreachable(url: str) -> str | None:
+    """Why PostgreSQL at `url` cannot be used, or None; asked once per session."""
+    if url not in _pg_problem:
+        try:
+            asyncio.run(_pg_execute(url, "SELECT 1"))
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+            _pg_problem[url] = f"{type(exc).__name__}: {exc}"
+        else:
+            _pg_problem[url] = None
+    return _pg_problem[url]
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"], ids=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    if request.param == "sqlite":
+        yield Backend("sqlite")
+        return
+    url = os.environ.get("TASKGATE_TEST_PG_URL", DEFAULT_PG_URL)
+    problem = _pg_unreachable(url)
+    if problem is not None:
+        message = f"PostgreSQL unreachable at {url}: {problem}"
+        if services_required():
+            pytest.fail(message)
+        pytest.skip(message)
+    pg = Backend("postgres", url)
+    yield pg
+    pg.drop_databases()
+
+
+# --- server processes ----------------------------------------------------------------------
+
+_live_servers: list[ServerProcess] = []
+
+
+def _child_env(extra: dict[str, str] | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKGATE_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    if extra:
+        env.update(extra)
+    return env
+
+
+class ServerProcess:
+    """One `taskgate serve` subprocess with its config file, port, data dir and log file."""
+
+    def __init__(
+        self, workdir: Path, config: dict[str, Any], env: dict[str, str] | None = None
+    ) -> None:
+        self.workdir = workdir
+        self.config = config
+        self.config_path = workdir / "taskgate.yaml"
+        self.log_path = workdir / "server.log"
+        self.port: int = config["server"]["port"]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.extra_env = env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._clients: list[httpx.Client] = []
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+    # lifecycle
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> ServerProcess:
+        assert not self.running, "server already running"
+        with self.log_path.open("ab") as log:
+            log.write(f"\n===== starting server on {self.url} =====\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "taskgate", "serve", "--config", str(self.config_path)],
+                cwd=self.workdir,
+                env=_child_env(self.extra_env),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if self not in _live_servers:
+            _live_servers.append(self)
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        last = "no answer"
+        with httpx.Client(base_url=self.url, timeout=2) as probe:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    pytest.fail(
+                        f"server exited with {self.proc.returncode} during start-up\n"
+                        f"--- server log ---\n{self.log_text()}",
+                        pytrace=False,
+                    )
+                try:
+                    response = probe.get("/readyz")
+                except httpx.HTTPError as exc:
+                    last = repr(exc)
+                else:
+                    if response.status_code == 200:
+                        return
+                    last = f"{response.status_code} {response.text[:200]}"
+                time.sleep(0.05)
+        self.kill()
+        pytest.fail(
+            f"server not ready within {STARTUP_TIMEOUT}s (last: {last})\n"
+            f"--- server log ---\n{self.log_text()}",
+            pytrace=False,
+        )
+
+    def _descendants(self) -> list[psutil.Process]:
+        if self.proc is None:
+            return []
+        try:
+            return psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.Error:
+            return []
+
+    def _kill_group(self, sig: signal.Signals) -> None:
+        assert self.proc is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)
+
+    @staticmethod
+    def _kill_processes(processes: list[psutil.Process]) -> None:
+        for process in processes:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        psutil.wait_procs(processes, timeout=5)
+
+    def stop(self) -> int | None:
+        """SIGTERM, and wait for the server to exit (SIGKILL if it does not); its exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            children = self._descendants()
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self._kill_group(signal.SIGKILL)
+                self.proc.wait(10)
+            # Whatever it left behind must not outlive the test.
+            self._kill_group(signal.SIGKILL)
+            self._kill_processes(children)
+        self._close_clients()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL the server, its process group and every process it started (crash)."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            children = self._descendants()
+            self._kill_group(signal.SIGKILL)
+            self._kill_processes(children)
+            self.proc.wait(10)
+        self._close_clients()
+
+    def restart(self) -> ServerProcess:
+        """Starts again on the same config, port and database (stops it first if running)."""
+        if self.running:
+            self.stop()
+        return self.start()
+
+    # access
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """A client of this server; closed when the server stops (or use it in `with`)."""
+        kwargs.setdefault("timeout", 30)
+        client = httpx.Client(base_url=self.url, **kwargs)
+        self._clients.append(client)
+        return client
+
+    def _close_clients(self) -> None:
+        for client in self._clients:
+            client.close()
+        self._clients.clear()
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 60) -> str:
+        """Runs `python -m taskgate <args> --config <this config>`; its output (stdout+stderr)."""
+        done = subprocess.run(
+            [sys.executable, "-m", "taskgate", *args, "--config", str(self.config_path)],
+            cwd=self.workdir,
+            env=_child_env(self.extra_env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        output = done.stdout + done.stderr
+        if check:
+            assert done.returncode == 0, f"taskgate {' '.join(args)} -> {done.returncode}\n{output}"
+        return output
+
+    def close(self) -> None:
+        self.stop()
+        with contextlib.suppress(ValueError):
+            _live_servers.remove(self)
+
+
+class StartServer(Protocol):
+    def __call__(
+        self,
+        config: dict[str, Any] | None = None,
+        *,
+        tasks: list[dict[str, Any]] | None = None,
+        env: dict[str, str] | None = None,
+        start: bool = True,
+    ) -> ServerProcess: ...
+
+
+class ServerFactory:
+    """Makes servers for one backend under one directory, and stops them all at the end."""
+
+    def __init__(self, backend: Backend, root: Path) -> None:
+        self.backend = backend
+        self.root = root
+        self.servers: list[ServerProcess] = []
+
+    def __call__(
+        self,
+        config: dict[str, Any] | None = None,
+        *,
+        tasks: list[dict[str, Any]] | None = None,
+        env: dict[str, str] | None = None,
+        start: bool = True,
+    ) -> ServerProcess:
+        workdir = self.root / f"server{len(self.servers)}"
+        workdir.mkdir(parents=True)
+        defaults: dict[str, Any] = {
+            "server": {"host": "127.0.0.1", "port": free_port()},
+            "data_dir": str(workdir / "data"),
+            "node_name": "test-node",
+            "auth": "none",
+            "executor": {"slots": 8, "kill_grace_seconds": 2.0},
+        }
+        database_url = self.backend.new_database(workdir)
+        if database_url is not None:
+            defaults["database_url"] = database_url
+        merged = deep_merge(defaults, config or {})
+        if tasks is not None:
+            merged["tasks"] = copy.deepcopy(tasks)
+        server = ServerProcess(workdir, merged, env)
+        self.servers.append(server)
+        if start:
+            server.start()
+        return server
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.close()
+
+
+@pytest.fixture
+def start_server(backend: Backend, tmp_path: Path) -> Iterator[StartServer]:
+    """`start_server(config=None, *, tasks=None, env=None, start=True) -> ServerProcess`."""
+    factory = ServerFactory(backend, tmp_path / "servers")
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="module")
+def _module_servers(
+    backend: Backend, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerFactory]:
+    factory = ServerFactory(backend, tmp_path_factory.mktemp(f"servers-{backend.name}"))
+    yield factory
+    factory.close()
+
+
+@pytest.fixture(scope="module")
+def server(_module_servers: ServerFactory) -> ServerProcess:
+    """A server with the standard test tasks, shared by the tests of one module and backend.
+
+    Tests using it must not depend on what other tests did: they create their own tasks
+    (unique labels) where counts matter, and leave nothing running.
+    """
+    return _module_servers(tasks=STANDARD_TASKS)
+
+
+@pytest.fixture
+def client(server: ServerProcess) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        yield http
+
+
+# --- reporting -----------------------------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed and report.when in ("setup", "call"):
+        for server in _live_servers:
+            text = server.log_text()
+            lines = text.splitlines()[-300:]
+            report.sections.append((f"server log {server.url}", "\n".join(lines)))
+    return report
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend") == "postgres":
+            item.add_marker(pytest.mark.postgres)
+
