@@ -14,6 +14,7 @@ from taskgate.config import Settings
 from taskgate.core import apikeys
 from taskgate.core.context import CoreContext
 from taskgate.core.events import EventBus
+from taskgate.core.housekeeping import Housekeeping
 from taskgate.core.services import Services
 from taskgate.domain.errors import ConfigError
 from taskgate.domain.executions import Caller
@@ -45,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
     services = Services.build(ctx, auth_none=settings.auth == "none")
     executor = LocalExecutor(ctx, settings.executor, settings.data_dir, settings.url)
     ctx.executor = executor
+    housekeeping = Housekeeping(ctx)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -52,6 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
         await check_auth(settings, db)
         await services.tasks.sync_from_config(config_task_specs(settings), CONFIG_CALLER)
         await executor.start()
+        housekeeping.start()
         log.info(
             "taskgate ready on %s (node %s, database %s)",
             settings.url,
@@ -61,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await housekeeping.stop()
             await executor.stop()
             await db.close()
 
