@@ -392,6 +392,42 @@ def test_cancellation_kills_the_tree_then_propagates(tmp_path: Path) -> None:
         kill_leftovers(pids)
 
 
+def test_cancellation_during_the_grace_period_kills_what_is_left(tmp_path: Path) -> None:
+    async def main() -> None:
+        abort = asyncio.Event()
+        task = asyncio.create_task(
+            run_command(
+                tree(tmp_path),  # the child obeys SIGTERM, its children ignore it
+                env={},
+                timeout=None,
+                abort=abort,
+                log=LogCollector(1000),
+                kill_grace=60,
+            )
+        )
+        await wait_for_files(tmp_path, TREE_PIDS)
+        child = read_pids(tmp_path)[0]
+        abort.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while is_alive(child):  # SIGTERM took the child; the grace period is running
+            assert loop.time() < deadline, "the child ignored SIGTERM"
+            await asyncio.sleep(0.01)
+        assert not task.done()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    started = time.monotonic()
+    asyncio.run(main())
+    pids = read_pids(tmp_path)
+    try:
+        assert time.monotonic() - started < 10  # no second grace period
+        assert [is_alive(pid) for pid in pids] == [False, False, False]
+    finally:
+        kill_leftovers(pids)
+
+
 def test_failing_on_spawn_kills_the_process_and_propagates() -> None:
     seen: list[int] = []
 

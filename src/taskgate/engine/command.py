@@ -93,17 +93,17 @@ async def run_command(
 
     pid = transport.get_pid()
     deadline = None if timeout is None else loop.time() + timeout
+    tree = _ProcessTree(pid, protocol.exited)
     try:
         if on_spawn is not None:
             await on_spawn(pid)
         reason = await _wait_for_end(protocol.exited, abort, deadline)
         if reason != "exited":
-            await _terminate_tree(pid, protocol.exited, kill_grace)
+            await tree.terminate(kill_grace)
         # A grandchild may still hold the pipes: read what comes for a short while, then stop.
         await asyncio.wait({protocol.drained}, timeout=DRAIN_AFTER_EXIT)
-    except BaseException:  # cancelled, or on_spawn failed: the process must not outlive us
-        if not protocol.exited.done():
-            await _terminate_after_error(pid, protocol.exited, kill_grace)
+    except BaseException:  # cancelled, or on_spawn failed: the processes must not outlive us
+        await tree.terminate_after_error(kill_grace)
         raise
     finally:
         protocol.finish()
@@ -200,50 +200,88 @@ async def _wait_for_end(
 # --- killing a process tree -------------------------------------------------------------
 
 
-async def _terminate_tree(pid: int, exited: asyncio.Future[None], grace: float) -> None:
-    """SIGTERM the group and every descendant; SIGKILL what is left after `grace` seconds."""
-    tracked = _descendants([pid]) if not exited.done() else {}
-    _signal_group(pid, signals.SIGTERM)
-    for proc in tracked.values():
-        _signal(proc, signals.SIGTERM)
-    if await _wait_gone(exited, tracked, grace):
-        # Members of the group we never saw (forked after the snapshot) may linger; the root
-        # group id cannot have been reused while any of them exists.
-        _signal_group(pid, signals.SIGKILL)
-        return
-    _kill_now(pid, exited, tracked)
-    await _wait_gone(exited, tracked, KILL_WAIT)
+class _ProcessTree:
+    """The main process and the descendants seen so far, for killing them all."""
 
+    def __init__(self, pid: int, exited: asyncio.Future[None]) -> None:
+        self.pid = pid  # also the process group id (start_new_session)
+        self.exited = exited
+        self.tracked: dict[int, psutil.Process] = {}
+        self.signalled = False
 
-async def _terminate_after_error(pid: int, exited: asyncio.Future[None], grace: float) -> None:
-    """Kill the tree while an exception propagates; a second cancellation skips the grace."""
-    tracked = _descendants([pid])
-    task = asyncio.ensure_future(_terminate_tree(pid, exited, grace))
-    try:
-        await asyncio.shield(task)
-    except BaseException:
-        task.cancel()
-        _kill_now(pid, exited, tracked)
+    async def terminate(self, grace: float) -> None:
+        """SIGTERM the group and every descendant; SIGKILL what is left after `grace` seconds."""
+        if not self.exited.done():
+            self.tracked.update(_descendants([self.pid]))
+        self.signalled = True
+        _signal_group(self.pid, signals.SIGTERM)
+        for proc in self.tracked.values():
+            _signal(proc, signals.SIGTERM)
+        if await self.wait_gone(grace):
+            # Members of the group forked after the snapshot may linger; the group id cannot
+            # have been reused while any of them exists.
+            _signal_group(self.pid, signals.SIGKILL)
+            return
+        self.kill_now()
+        await self.wait_gone(KILL_WAIT)
 
+    async def terminate_after_error(self, grace: float) -> None:
+        """Kill the tree while an exception propagates; a second cancellation skips the grace.
 
-def _kill_now(pid: int, exited: asyncio.Future[None], tracked: dict[int, psutil.Process]) -> None:
-    """Freeze everything left, collect what was forked meanwhile, and SIGKILL all of it."""
-    frontier = [proc for proc in tracked.values() if not _gone(proc)]
-    if not exited.done():
-        with contextlib.suppress(psutil.Error):
-            frontier.append(psutil.Process(pid))
-    _signal_group(pid, signals.SIGSTOP)
-    for _ in range(10):  # a new generation per round; stopped processes cannot fork
-        for proc in frontier:
-            _signal(proc, signals.SIGSTOP)
-        found = _descendants(proc.pid for proc in frontier)
-        frontier = [proc for child_pid, proc in found.items() if child_pid not in tracked]
-        tracked.update((proc.pid, proc) for proc in frontier)
-        if not frontier:
-            break
-    _signal_group(pid, signals.SIGKILL)
-    for proc in tracked.values():
-        _signal(proc, signals.SIGKILL)
+        A main process that exited by itself is left alone, like its leftovers on a normal
+        end; a tree already being terminated gets SIGKILL without a second grace period.
+        """
+        if not self.signalled and self.exited.done():
+            return
+        task: asyncio.Future[object]
+        if self.signalled:
+            self.kill_now()
+            task = asyncio.ensure_future(self.wait_gone(KILL_WAIT))
+        else:
+            task = asyncio.ensure_future(self.terminate(grace))
+        try:
+            await asyncio.shield(task)
+        except BaseException:
+            task.cancel()
+            self.kill_now()
+
+    def kill_now(self) -> None:
+        """Freeze everything left, collect what was forked meanwhile, and SIGKILL all of it."""
+        frontier = [proc for proc in self.tracked.values() if not _gone(proc)]
+        if not self.exited.done():
+            with contextlib.suppress(psutil.Error):
+                frontier.append(psutil.Process(self.pid))
+        _signal_group(self.pid, signals.SIGSTOP)
+        for _ in range(10):  # one generation per round; stopped processes cannot fork
+            for proc in frontier:
+                _signal(proc, signals.SIGSTOP)
+            found = _descendants(proc.pid for proc in frontier)
+            frontier = [proc for pid, proc in found.items() if pid not in self.tracked]
+            self.tracked.update((proc.pid, proc) for proc in frontier)
+            if not frontier:
+                break
+        _signal_group(self.pid, signals.SIGKILL)
+        for proc in self.tracked.values():
+            _signal(proc, signals.SIGKILL)
+
+    async def wait_gone(self, limit: float) -> bool:
+        """Wait up to `limit` seconds for the main process to exit and the tracked ones to go."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        pause = 0.005
+        waiting = list(self.tracked.values())
+        while True:
+            waiting = [proc for proc in waiting if not _gone(proc)]
+            if self.exited.done() and not waiting:
+                return True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            if self.exited.done():
+                await asyncio.sleep(min(pause, remaining))
+            else:
+                await asyncio.wait({self.exited}, timeout=min(pause, remaining))
+            pause = min(pause * 2, 0.05)
 
 
 def _descendants(pids: Iterable[int]) -> dict[int, psutil.Process]:
@@ -252,28 +290,6 @@ def _descendants(pids: Iterable[int]) -> dict[int, psutil.Process]:
         with contextlib.suppress(psutil.Error):
             found.update((child.pid, child) for child in psutil.Process(pid).children(True))
     return found
-
-
-async def _wait_gone(
-    exited: asyncio.Future[None], tracked: dict[int, psutil.Process], limit: float
-) -> bool:
-    """Wait up to `limit` seconds for the root to exit and every tracked process to go."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    pause = 0.005
-    waiting = list(tracked.values())
-    while True:
-        waiting = [proc for proc in waiting if not _gone(proc)]
-        if exited.done() and not waiting:
-            return True
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            return False
-        if exited.done():
-            await asyncio.sleep(min(pause, remaining))
-        else:
-            await asyncio.wait({exited}, timeout=min(pause, remaining))
-        pause = min(pause * 2, 0.05)
 
 
 def _gone(proc: psutil.Process) -> bool:

@@ -8,6 +8,7 @@ import json
 import logging
 import shutil
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -123,50 +124,62 @@ class LocalExecutor:
     async def _claim(self, free: int) -> list[_Run]:
         now = utcnow()
         claimed: list[_Run] = []
-        events: list[ExecutionEvent] = []
         async with self.ctx.db.write() as conn:
-            candidates = await rows.claimable(conn, now, free * 4 + 16)
-            if not candidates:
-                return []
-            active = await rows.count_active(conn, {c.task_id for c in candidates})
             attempts: list[dict[str, Any]] = []
-            for row in candidates:
-                if len(claimed) >= free:
+            active: dict[str, int] = {}
+            full: set[str] = set()  # tasks at their max_running: their queue waits
+            while len(claimed) < free:
+                candidates = await rows.claimable(conn, now, free * 2 + 8, skip_tasks=full)
+                if not candidates:
                     break
-                task = Task.model_validate(row.task_spec)
-                policy = task.concurrency
-                running = active.get(row.task_id, 0)
-                if policy.overlap is not Overlap.ALLOW and running >= policy.max_running:
-                    continue
-                active[row.task_id] = running + 1
-                number = row.attempt_count + 1
-                await rows.update(
-                    conn,
-                    row.id,
-                    status=Status.STARTED.value,
-                    node=self.ctx.node,
-                    started_at=row.started_at or now,
-                    attempt_count=number,
-                    not_before=None,
-                )
-                attempts.append(
-                    {
-                        "execution_id": row.id,
-                        "number": number,
-                        "status": Status.STARTED.value,
-                        "node": self.ctx.node,
-                        "started_at": now,
-                        "message": "",
-                    }
-                )
-                claimed.append(_Run(row.id, task, number, row.params, row.log_size))
-                events.append(
-                    ExecutionEvent(row.id, row.task_id, row.task_name, Status.STARTED, now, number)
-                )
+                unseen = {c.task_id for c in candidates} - active.keys()
+                active.update(dict.fromkeys(unseen, 0) | await rows.count_active(conn, unseen))
+                picked = await self._pick(conn, candidates, free - len(claimed), active, full, now)
+                claimed.extend(picked)
+                attempts.extend(_attempt_row(run, self.ctx.node, now) for run in picked)
             await rows.insert_attempts(conn, attempts)
-        for event in events:
-            self.ctx.bus.publish(event)
+        for run in claimed:
+            self.ctx.bus.publish(
+                ExecutionEvent(
+                    run.execution_id, run.task.key, run.task.name, Status.STARTED, now, run.number
+                )
+            )
         return claimed
+
+    async def _pick(
+        self,
+        conn: AsyncConnection,
+        candidates: list[Any],
+        free: int,
+        active: dict[str, int],
+        full: set[str],
+        now: datetime,
+    ) -> list[_Run]:
+        picked: list[_Run] = []
+        for row in candidates:
+            if len(picked) >= free:
+                break
+            if row.task_id in full:
+                continue
+            task = Task.model_validate(row.task_spec)
+            policy = task.concurrency
+            running = active[row.task_id]
+            if policy.overlap is not Overlap.ALLOW and running >= policy.max_running:
+                full.add(row.task_id)
+                continue
+            active[row.task_id] = running + 1
+            number = row.attempt_count + 1
+            await rows.update(
+                conn,
+                row.id,
+                status=Status.STARTED.value,
+                node=self.ctx.node,
+                started_at=row.started_at or now,
+                attempt_count=number,
+                not_before=None,
+            )
+            picked.append(_Run(row.id, task, number, row.params, row.log_size))
+        return picked
 
     async def _pick_up_remote_aborts(self) -> None:
         if not self._running:
@@ -329,6 +342,17 @@ class LocalExecutor:
                 step.message,
             )
         )
+
+
+def _attempt_row(run: _Run, node: str, now: datetime) -> dict[str, Any]:
+    return {
+        "execution_id": run.execution_id,
+        "number": run.number,
+        "status": Status.STARTED.value,
+        "node": node,
+        "started_at": now,
+        "message": "",
+    }
 
 
 async def _settle(
