@@ -157,6 +157,7 @@ def list_keys(
         print_json(keys)
         return
     out().print(table(KEY_COLUMNS, [_key_row(k) for k in keys]))
+    out().print(f"{len(keys)} key(s)", style="dim")
 
 
 @app.command("revoke")

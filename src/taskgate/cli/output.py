@@ -106,6 +106,8 @@ def fmt_value(value: Any) -> str:
         return "-"
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, (list, tuple, dict)) and not value:
+        return "-"
     if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
         return ", ".join(value) or "-"
     if isinstance(value, (dict, list)):

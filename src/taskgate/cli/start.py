@@ -211,7 +211,9 @@ def _wait(
 ) -> dict[str, dict[str, Any]]:
     watcher = Watcher(client, executions, timeout)
     with ProgressDisplay(err(), executions) as display:
-        watcher.run(display.update)
+        ended = watcher.run(display.update)
+    if not ended:
+        watcher.refresh()
     return watcher.snapshot()
 
 

@@ -33,7 +33,7 @@ class Watcher:
         executions: list[Execution],
         timeout: float | None,
         *,
-        slice_seconds: float = 10.0,
+        slice_seconds: float = 3.0,
         workers: int = 8,
     ) -> None:
         self._client = client
@@ -54,6 +54,13 @@ class Watcher:
     def _pending(self) -> list[str]:
         with self._lock:
             return [i for i, e in self._latest.items() if not is_terminal(e.get("status"))]
+
+    def refresh(self) -> None:
+        """Read every execution that has not ended once more (after the time ran out)."""
+        for execution_id in self._pending():
+            answer = self._client.get_execution(execution_id)
+            with self._lock:
+                self._latest[execution_id] = answer
 
     def _left(self) -> float | None:
         return None if self._deadline is None else self._deadline - time.monotonic()
