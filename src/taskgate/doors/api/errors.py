@@ -42,6 +42,10 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
             error_body("bad_request", f"malformed JSON: {first.get('ctx', {}).get('error', '')}"),
             status_code=400,
         )
+    if first.get("type") == "missing" and tuple(first["loc"]) == ("body",):
+        return JSONResponse(
+            error_body("bad_request", "a JSON request body is required", "body"), status_code=400
+        )
     field = _where(first["loc"])
     details = [{"field": _where(e["loc"]), "message": e["msg"]} for e in errors]
     return JSONResponse(

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Header
 from pydantic import BaseModel, ConfigDict, Field
 
 from taskgate.core.start import PreviewResult, StartRequest, StartResult
+from taskgate.domain.errors import Forbidden
 from taskgate.domain.executions import Caller
-from taskgate.domain.selectors import Selector, SelectorKind, parse_selector
+from taskgate.domain.selectors import Outcome, Selector, SelectorKind, parse_selector
 from taskgate.doors.api.deps import Core, Operator, Viewer
 
 router = APIRouter(prefix="/api/v1", tags=["start"])
@@ -80,7 +81,10 @@ async def start_task(
     body = body or TaskStartBody()
     task = await core.tasks.get(ref)
     selector = Selector(SelectorKind.ID, task.key)
-    return await _start(core, caller, [selector], body.params, body.wait, False, idempotency_key)
+    result = await _start(core, caller, [selector], body.params, body.wait, False, idempotency_key)
+    if result.results[0].outcome is Outcome.DENIED:
+        raise Forbidden(f"task {ref!r} is not on this key's allow-list", field="task")
+    return result
 
 
 @router.post("/preview", response_model=PreviewList)
