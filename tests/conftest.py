@@ -8,7 +8,6 @@ with its own fresh database. A missing PostgreSQL skips locally and fails when
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import copy
 import os
@@ -22,9 +21,9 @@ from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-import asyncpg  # type: ignore[import-untyped]
 import httpx
 import psutil
+import psycopg
 import pytest
 import yaml
 from sqlalchemy.engine import make_url
@@ -60,13 +59,10 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 # --- backends ------------------------------------------------------------------------------
 
 
-async def _pg_execute(url: str, *statements: str) -> None:
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
+def _pg_execute(url: str, *statements: str) -> None:
+    with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
         for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
+            conn.execute(statement.encode())
 
 
 class Backend:
@@ -82,7 +78,7 @@ class Backend:
         if self.pg_url is None:
             return None
         name = f"taskgate_t_{secrets.token_hex(6)}"
-        asyncio.run(_pg_execute(self.pg_url, f'CREATE DATABASE "{name}"'))
+        _pg_execute(self.pg_url, f'CREATE DATABASE "{name}"')
         self._created.append(name)
         url: str = make_url(self.pg_url).set(database=name).render_as_string(hide_password=False)
         return url
@@ -93,7 +89,7 @@ class Backend:
         statements = [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in self._created]
         self._created.clear()
         if statements:
-            asyncio.run(_pg_execute(self.pg_url, *statements))
+            _pg_execute(self.pg_url, *statements)
 
 
 _pg_problem: dict[str, str | None] = {}
@@ -103,8 +99,8 @@ def _pg_unreachable(url: str) -> str | None:
     """Why PostgreSQL at `url` cannot be used, or None; asked once per session."""
     if url not in _pg_problem:
         try:
-            asyncio.run(_pg_execute(url, "SELECT 1"))
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+            _pg_execute(url, "SELECT 1")
+        except (OSError, psycopg.Error) as exc:
             _pg_problem[url] = f"{type(exc).__name__}: {exc}"
         else:
             _pg_problem[url] = None
@@ -136,6 +132,7 @@ _live_servers: list[ServerProcess] = []
 def _child_env(extra: dict[str, str] | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKGATE_")}
     env["PYTHONUNBUFFERED"] = "1"
+    env["COLUMNS"] = "250"  # rich must not wrap a secret
     if extra:
         env.update(extra)
     return env
@@ -165,6 +162,17 @@ class ServerProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self) -> ServerProcess:
+        """Starts the server and waits until it is ready; fails the test if it is not."""
+        code = self.start_or_exit()
+        if code is not None:
+            pytest.fail(
+                f"server exited with {code} during start-up\n--- server log ---\n{self.log_text()}",
+                pytrace=False,
+            )
+        return self
+
+    def start_or_exit(self) -> int | None:
+        """Starts the server: None once it is ready, or its exit code if it exits first."""
         assert not self.running, "server already running"
         with self.log_path.open("ab") as log:
             log.write(f"\n===== starting server on {self.url} =====\n".encode())
@@ -180,28 +188,20 @@ class ServerProcess:
             )
         if self not in _live_servers:
             _live_servers.append(self)
-        self._wait_ready()
-        return self
-
-    def _wait_ready(self) -> None:
-        assert self.proc is not None
         deadline = time.monotonic() + STARTUP_TIMEOUT
         last = "no answer"
         with httpx.Client(base_url=self.url, timeout=2) as probe:
             while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    pytest.fail(
-                        f"server exited with {self.proc.returncode} during start-up\n"
-                        f"--- server log ---\n{self.log_text()}",
-                        pytrace=False,
-                    )
+                code = self.proc.poll()
+                if code is not None:
+                    return code
                 try:
                     response = probe.get("/readyz")
                 except httpx.HTTPError as exc:
                     last = repr(exc)
                 else:
                     if response.status_code == 200:
-                        return
+                        return None
                     last = f"{response.status_code} {response.text[:200]}"
                 time.sleep(0.05)
         self.kill()
@@ -416,4 +416,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("backend") == "postgres":
             item.add_marker(pytest.mark.postgres)
-

@@ -56,7 +56,6 @@ print('quick done')
 )
 
 FAIL_CODE = """\
-import re
 import sys
 print('about to fail', flush=True)
 sys.exit(3)
@@ -86,35 +85,38 @@ sys.exit(1 if n <= int(P.get('fail_times', 0)) else 0)
 """
 )
 
-# Records its run, then waits until dir/release exists (at most a minute); while it runs it
-# holds a marker dir/running.<execution id> and notes in dir/overlap any other marker it sees.
-# With `barrier` = n it instead waits until n markers exist at once (proof of overlap).
+# Records its run (a line in dir/runs), then waits until dir/release exists (at most a
+# minute); while it waits it holds a marker dir/running.<execution id> and notes in
+# dir/overlap any other run's marker it sees. With `barrier` = n it instead leaves
+# dir/arrived.<execution id> and waits until n runs have arrived: all n can only succeed if
+# they were alive at the same time.
 GATE_CODE = (
     PRELUDE
     + """\
 import glob
 append(os.path.join(D, 'runs'), EID)
-mine = os.path.join(D, 'running.' + EID)
-write(mine, str(os.getpid()))
 write(os.path.join(D, 'pid.' + EID), str(os.getpid()))
-def others():
-    return [p for p in glob.glob(os.path.join(D, 'running.*')) if p != mine]
 barrier = int(P.get('barrier', 0))
 deadline = time.monotonic() + 60
-ok = True
-while True:
-    if others():
-        append(os.path.join(D, 'overlap'), EID)
-    if barrier:
-        if len(others()) + 1 >= barrier:
+ok = False
+if barrier:
+    write(os.path.join(D, 'arrived.' + EID), str(os.getpid()))
+    while time.monotonic() < deadline:
+        if len(glob.glob(os.path.join(D, 'arrived.*'))) >= barrier:
+            ok = True
             break
-    elif os.path.exists(os.path.join(D, 'release')):
-        break
-    if time.monotonic() > deadline:
-        ok = False
-        break
-    time.sleep(0.02)
-os.remove(mine)
+        time.sleep(0.02)
+else:
+    mine = os.path.join(D, 'running.' + EID)
+    write(mine, str(os.getpid()))
+    while time.monotonic() < deadline:
+        if [p for p in glob.glob(os.path.join(D, 'running.*')) if p != mine]:
+            append(os.path.join(D, 'overlap'), EID)
+        if os.path.exists(os.path.join(D, 'release')):
+            ok = True
+            break
+        time.sleep(0.02)
+    os.remove(mine)
 print('gate passed' if ok else 'gate timed out', flush=True)
 sys.exit(0 if ok else 9)
 """
@@ -252,7 +254,7 @@ def unique(prefix: str = "t") -> str:
 
 
 def wait_until(
-    predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05, what: str = ""
+    predicate: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.05, what: str = ""
 ) -> T:
     """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -280,9 +282,7 @@ def error_json(response: httpx.Response, status: int, error: str) -> dict[str, A
         f"{response.request.method} {response.request.url} -> {response.status_code}, "
         f"wanted {status}: {response.text[:2000]}"
     )
-    assert response.headers.get("content-type", "").startswith("application/json"), (
-        response.headers
-    )
+    assert response.headers.get("content-type", "").startswith("application/json"), response.headers
     body = response.json()
     assert isinstance(body, dict), body
     assert body.get("error") == error, body
@@ -328,9 +328,7 @@ def get_execution(client: httpx.Client, execution_id: str) -> dict[str, Any]:
     return result
 
 
-def wait_execution(
-    client: httpx.Client, execution_id: str, timeout: float = 60
-) -> dict[str, Any]:
+def wait_execution(client: httpx.Client, execution_id: str, timeout: float = 60) -> dict[str, Any]:
     """Waits through the server's /wait endpoint until the execution has ended."""
     execution: dict[str, Any] = ok_json(
         client.get(

@@ -98,6 +98,9 @@ def serve(settings: Settings) -> None:
         app,
         host=settings.server.host,
         port=settings.server.port,
+        # uvloop spawns processes with fork(), which copies the server's page tables: several
+        # milliseconds per start. asyncio's spawn uses vfork.
+        loop="asyncio",
         log_level="info",
         access_log=False,
         timeout_graceful_shutdown=10,

@@ -28,6 +28,7 @@ from tests.support import (
 
 # Succeeds, or fails with exit code 1 when given fail=true.
 MAYBE_FAIL_CODE = QUICK_CODE + "sys.exit(1 if P.get('fail') else 0)\n"
+SLEEP_CODE = "import time\ntime.sleep(3600)\n"
 
 
 def own_task(client: httpx.Client, code: str = MAYBE_FAIL_CODE, **fields: Any) -> dict[str, Any]:
@@ -62,8 +63,8 @@ def test_execution_detail(client: httpx.Client) -> None:
     assert execution["node"] == "test-node"
     assert execution["attempt_count"] == 1
     assert execution["duration_ms"] >= 0
-    assert ts(execution["created_at"]) <= ts(execution["started_at"]) <= ts(
-        execution["finished_at"]
+    assert (
+        ts(execution["created_at"]) <= ts(execution["started_at"]) <= ts(execution["finished_at"])
     )
     assert execution["log_size"] > 0
     assert execution["log_dropped"] == 0
@@ -160,8 +161,11 @@ def test_log_tailing_in_pieces(client: httpx.Client) -> None:
     execution = wait_execution(client, execution_id)
     assert execution["status"] == "finished_success"
 
-    whole = ok_json(client.get(f"/api/v1/executions/{execution_id}/log",
-                               params={"offset": 0, "limit": 1_000_000}))
+    whole = ok_json(
+        client.get(
+            f"/api/v1/executions/{execution_id}/log", params={"offset": 0, "limit": 1_000_000}
+        )
+    )
     assert whole["complete"] is True
     assert whole["offset"] == 0
     assert whole["next_offset"] == len(whole["data"])
@@ -172,8 +176,11 @@ def test_log_tailing_in_pieces(client: httpx.Client) -> None:
     assert pieces == whole["data"]
 
     # Past the end: nothing more, complete.
-    end = ok_json(client.get(f"/api/v1/executions/{execution_id}/log",
-                             params={"offset": whole["next_offset"]}))
+    end = ok_json(
+        client.get(
+            f"/api/v1/executions/{execution_id}/log", params={"offset": whole["next_offset"]}
+        )
+    )
     assert end["data"] == ""
     assert end["complete"] is True
     assert end["next_offset"] == whole["next_offset"]
@@ -218,8 +225,9 @@ def test_abort_a_finished_execution_changes_nothing(client: httpx.Client) -> Non
 
 
 def test_abort_a_queued_execution(client: httpx.Client) -> None:
-    task = own_task(client, concurrency={"max_running": 1, "overlap": "queue"},
-                    code=py_task("x", "")["action"]["argv"][2] + "import time; time.sleep(3600)")
+    task = own_task(
+        client, SLEEP_CODE, concurrency={"max_running": 1, "overlap": "queue"}, params=[]
+    )
     first = start_one(client, f"label:{task['label']}")
     second = start_one(client, f"label:{task['label']}")
     try:

@@ -11,6 +11,7 @@ import pytest
 
 from tests.support import (
     OFF_ID,
+    QUICK_CODE,
     QUICK_ID,
     SEL_A_ID,
     SEL_B_ID,
@@ -28,7 +29,6 @@ from tests.support import (
     start_one,
     unique,
     wait_execution,
-    QUICK_CODE,
 )
 
 NAMES = {SEL_A_ID: "Selector task A", SEL_B_ID: "Selector task B", SEL_C_ID: "Selector task C"}
@@ -103,8 +103,14 @@ def test_malformed_id_is_invalid(client: httpx.Client, selector: str) -> None:
 
 @pytest.mark.parametrize(
     "selector",
-    [f"id:{uuid.uuid4()}", "label:no-such-label", "name:No such task", "tag:no-such-tag",
-     "property:group=nothing", str(uuid.uuid4())],
+    [
+        f"id:{uuid.uuid4()}",
+        "label:no-such-label",
+        "name:No such task",
+        "tag:no-such-tag",
+        "property:group=nothing",
+        str(uuid.uuid4()),
+    ],
 )
 def test_unknown_is_not_found(client: httpx.Client, selector: str) -> None:
     answer = start(client, [selector])
@@ -157,8 +163,9 @@ def test_preview_starts_nothing(client: httpx.Client) -> None:
     results = preview["results"]
     assert [r["outcome"] for r in results] == ["matched", "matched", "invalid"]
     assert sorted(t["task_id"] for t in results[0]["tasks"]) == [SEL_A_ID, SEL_B_ID]
-    assert results[1]["tasks"] == [{"task_id": OFF_ID, "task_name": "Disabled task",
-                                    "enabled": False}]
+    assert results[1]["tasks"] == [
+        {"task_id": OFF_ID, "task_name": "Disabled task", "enabled": False}
+    ]
     assert len(list_executions(client, task=SEL_A_ID)) == before
 
 
@@ -244,8 +251,9 @@ def test_bad_params_are_422_and_start_nothing(
 
 
 def test_start_one_task_by_ref(client: httpx.Client) -> None:
-    response = client.post("/api/v1/tasks/quick/start", json={"params": {"region": "AP"},
-                                                               "wait": 30})
+    response = client.post(
+        "/api/v1/tasks/quick/start", json={"params": {"region": "AP"}, "wait": 30}
+    )
     answer = ok_json(response)
     assert answer["started"] == 1
     assert answer["timed_out"] is False
@@ -272,8 +280,9 @@ def test_wait_on_start_returns_final_statuses(client: httpx.Client) -> None:
     assert statuses == {"Quick task": "finished_success", "Failing task": "finished_fail"}
     per_task = {t["task_name"]: t["status"] for r in answer["results"] for t in r["tasks"]}
     assert per_task == statuses
-    failed = get_execution(client, next(e["id"] for e in answer["executions"]
-                                        if e["task_name"] == "Failing task"))
+    failed = get_execution(
+        client, next(e["id"] for e in answer["executions"] if e["task_name"] == "Failing task")
+    )
     assert failed["exit_code"] == 3
     assert failed["attempt_count"] == 1
 
@@ -335,8 +344,9 @@ def test_idempotency_key_starts_once(client: httpx.Client) -> None:
     assert len(list_executions(client, task=task["id"])) == 1
 
     # Another key starts again.
-    third = ok_json(client.post("/api/v1/start", json=body,
-                                headers={"Idempotency-Key": unique("key")}))
+    third = ok_json(
+        client.post("/api/v1/start", json=body, headers={"Idempotency-Key": unique("key")})
+    )
     assert third["executions"][0]["id"] != first["executions"][0]["id"]
     wait_execution(client, third["executions"][0]["id"])
     assert len(list_executions(client, task=task["id"])) == 2
@@ -348,8 +358,9 @@ def test_idempotency_key_with_other_body_is_409(client: httpx.Client) -> None:
     body = {"selectors": [f"label:{task['label']}"], "params": {"n": "1"}}
     first = ok_json(client.post("/api/v1/start", json=body, headers={"Idempotency-Key": key}))
     other = {**body, "params": {"n": "2"}}
-    error_json(client.post("/api/v1/start", json=other, headers={"Idempotency-Key": key}), 409,
-               "conflict")
+    error_json(
+        client.post("/api/v1/start", json=other, headers={"Idempotency-Key": key}), 409, "conflict"
+    )
     wait_execution(client, first["executions"][0]["id"])
     assert len(list_executions(client, task=task["id"])) == 1
 

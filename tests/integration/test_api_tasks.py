@@ -138,8 +138,9 @@ def test_label_survives_recreation(client: httpx.Client) -> None:
 
 def test_duplicate_label_is_409(client: httpx.Client) -> None:
     task = create_task(client, new_task())
-    body = error_json(client.post("/api/v1/tasks", json=new_task(label=task["label"])), 409,
-                      "conflict")
+    body = error_json(
+        client.post("/api/v1/tasks", json=new_task(label=task["label"])), 409, "conflict"
+    )
     assert task["label"] in body["message"]
     other = create_task(client, new_task())
     error_json(

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import Connection
 
 from taskgate.core.clock import utcnow
 from taskgate.domain.apikeys import Role
@@ -100,9 +101,10 @@ async def create_key(
         "revoked_at": None,
         "last_used_at": None,
     }
-    async with db.write() as conn:
-        await key_rows.insert(conn, row)
-        await audit.record(
+
+    def work(conn: Connection) -> sa.Row[Any] | None:
+        key_rows.insert(conn, row)
+        audit.record(
             conn,
             at=now,
             actor=actor,
@@ -110,26 +112,28 @@ async def create_key(
             target=key_id,
             details={"name": name, "role": role.value},
         )
-        stored = await key_rows.by_prefix(conn, prefix)
+        return key_rows.by_prefix(conn, prefix)
+
+    stored = await db.write(work)
     assert stored is not None
     return _info(stored), secret
 
 
 async def list_keys(db: Database) -> list[KeyInfo]:
-    async with db.read() as conn:
-        return [_info(r) for r in await key_rows.all_keys(conn)]
+    return [_info(r) for r in await db.read(key_rows.all_keys)]
 
 
 async def revoke_key(db: Database, ref: str, *, actor: str) -> KeyInfo:
     now = utcnow()
-    async with db.write() as conn:
-        row = await key_rows.by_ref(conn, ref)
+
+    def work(conn: Connection) -> sa.Row[Any]:
+        row = key_rows.by_ref(conn, ref)
         if row is None:
             raise NotFound(f"key {ref!r} not found", field="key")
         key_id: str = row.id
         if row.revoked_at is None:
-            await key_rows.update(conn, key_id, revoked_at=now)
-            await audit.record(
+            key_rows.update(conn, key_id, revoked_at=now)
+            audit.record(
                 conn,
                 at=now,
                 actor=actor,
@@ -137,14 +141,15 @@ async def revoke_key(db: Database, ref: str, *, actor: str) -> KeyInfo:
                 target=key_id,
                 details={"name": row.name},
             )
-        row = await key_rows.by_ref(conn, key_id)
-    assert row is not None
-    return _info(row)
+        row = key_rows.by_ref(conn, key_id)
+        assert row is not None
+        return row
+
+    return _info(await db.write(work))
 
 
 async def any_keys(db: Database) -> bool:
-    async with db.read() as conn:
-        return await key_rows.count_usable(conn) > 0
+    return await db.read(key_rows.count_usable) > 0
 
 
 async def authenticate(db: Database, secret: str) -> KeyInfo:
@@ -152,8 +157,7 @@ async def authenticate(db: Database, secret: str) -> KeyInfo:
     parts = secret.split("_")
     if len(parts) < 3 or not secret.startswith(SECRET_PREFIX):
         raise Unauthorized("not a taskgate API key")
-    async with db.read() as conn:
-        row = await key_rows.by_prefix(conn, parts[1])
+    row = await db.read(lambda conn: key_rows.by_prefix(conn, parts[1]))
     if row is None or not hmac.compare_digest(row.secret_hash, _hash(secret)):
         raise Unauthorized("unknown API key")
     now = utcnow()
@@ -162,6 +166,6 @@ async def authenticate(db: Database, secret: str) -> KeyInfo:
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthorized("API key has expired")
     if row.last_used_at is None or now - row.last_used_at > TOUCH_EVERY:
-        async with db.write() as conn:
-            await key_rows.update(conn, row.id, last_used_at=now)
+        key_id: str = row.id
+        await db.write(lambda conn: key_rows.update(conn, key_id, last_used_at=now))
     return _info(row)

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
 
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
@@ -33,8 +37,9 @@ class ExecutionService:
         self.ctx = ctx
 
     async def get(self, execution_id: str, *, with_attempts: bool = True) -> Execution:
-        async with self.ctx.db.read() as conn:
-            execution = await rows.get(conn, execution_id, with_attempts=with_attempts)
+        execution = await self.ctx.db.read(
+            lambda conn: rows.get(conn, execution_id, with_attempts=with_attempts)
+        )
         if execution is None:
             raise NotFound(f"execution {execution_id!r} not found", field="execution")
         return execution
@@ -45,25 +50,23 @@ class ExecutionService:
         task: str | None,
         statuses: tuple[Status, ...],
         origin: str | None,
-        since: object = None,
-        until: object = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
         limit: int,
         cursor: str | None,
     ) -> tuple[list[Execution], str | None]:
-        async with self.ctx.db.read() as conn:
+        def work(conn: Connection) -> tuple[list[Execution], str | None]:
             task_id = None
             if task is not None:
-                found = await task_rows.get(conn, task)
+                found = task_rows.get(conn, task)
                 # Executions outlive their task, so an unknown ref may still be a former id.
                 task_id = found.key if found else task.lower()
             flt = ExecutionFilter(
-                task_id=task_id,
-                statuses=statuses,
-                origin=origin,
-                since=since,  # type: ignore[arg-type]
-                until=until,  # type: ignore[arg-type]
+                task_id=task_id, statuses=statuses, origin=origin, since=since, until=until
             )
-            return await rows.listing(conn, flt, limit=limit, cursor=cursor)
+            return rows.listing(conn, flt, limit=limit, cursor=cursor)
+
+        return await self.ctx.db.read(work)
 
     async def wait(self, execution_id: str, timeout: float) -> tuple[Execution, bool]:
         """The execution once it has ended, or as it is when `timeout` passes (True)."""
@@ -83,54 +86,7 @@ class ExecutionService:
                 self.ctx.bus.forget(execution_id, future)
 
     async def abort(self, execution_id: str, caller: Caller) -> Execution:
-        now = utcnow()
-        async with self.ctx.db.write() as conn:
-            row = await rows.get_row(conn, execution_id)
-            if row is None:
-                raise NotFound(f"execution {execution_id!r} not found", field="execution")
-            status = Status(row.status)
-            event = None
-            if status in PENDING:
-                await rows.update(
-                    conn,
-                    execution_id,
-                    status=Status.ABORTED.value,
-                    finished_at=now,
-                    message=f"aborted by {caller.name} before it started",
-                )
-                event = ExecutionEvent(
-                    execution_id,
-                    row.task_id,
-                    row.task_name,
-                    Status.ABORTED,
-                    now,
-                    row.attempt_count,
-                    "aborted before it started",
-                )
-            elif status is Status.STARTED:
-                await rows.update(
-                    conn,
-                    execution_id,
-                    status=Status.ABORT_INITIATED.value,
-                    message=f"abort requested by {caller.name}",
-                )
-                event = ExecutionEvent(
-                    execution_id,
-                    row.task_id,
-                    row.task_name,
-                    Status.ABORT_INITIATED,
-                    now,
-                    row.attempt_count,
-                )
-            if event is not None:
-                await audit.record(
-                    conn,
-                    at=now,
-                    actor=caller.name,
-                    action="abort",
-                    target=execution_id,
-                    details={"from": status.value},
-                )
+        event = await self.ctx.db.write(lambda conn: _request_abort(conn, execution_id, caller))
         if event is not None:
             self.ctx.bus.publish(event)
             if event.status is Status.ABORT_INITIATED and not (
@@ -140,11 +96,65 @@ class ExecutionService:
         return await self.get(execution_id)
 
     async def read_log(self, execution_id: str, offset: int, limit: int) -> LogSlice:
-        async with self.ctx.db.read() as conn:
-            row = await rows.get_row(conn, execution_id)
+        def work(conn: Connection) -> tuple[Any, str, int]:
+            row = rows.get_row(conn, execution_id)
             if row is None:
                 raise NotFound(f"execution {execution_id!r} not found", field="execution")
-            data, next_offset = await rows.read_log(conn, execution_id, offset, limit)
+            return row, *rows.read_log(conn, execution_id, offset, limit)
+
+        row, data, next_offset = await self.ctx.db.read(work)
         ended = Status(row.status).is_terminal and Status(row.status) not in ACTIVE
         complete = ended and next_offset >= row.log_size
         return LogSlice(offset, next_offset, data, complete)
+
+
+def _request_abort(conn: Connection, execution_id: str, caller: Caller) -> ExecutionEvent | None:
+    """Abort at once what has not started; ask the executor to stop what runs."""
+    now = utcnow()
+    row = rows.get_row(conn, execution_id)
+    if row is None:
+        raise NotFound(f"execution {execution_id!r} not found", field="execution")
+    status = Status(row.status)
+    if status in PENDING:
+        rows.update(
+            conn,
+            execution_id,
+            status=Status.ABORTED.value,
+            finished_at=now,
+            message=f"aborted by {caller.name} before it started",
+        )
+        event = ExecutionEvent(
+            execution_id,
+            row.task_id,
+            row.task_name,
+            Status.ABORTED,
+            now,
+            row.attempt_count,
+            "aborted before it started",
+        )
+    elif status is Status.STARTED:
+        rows.update(
+            conn,
+            execution_id,
+            status=Status.ABORT_INITIATED.value,
+            message=f"abort requested by {caller.name}",
+        )
+        event = ExecutionEvent(
+            execution_id,
+            row.task_id,
+            row.task_name,
+            Status.ABORT_INITIATED,
+            now,
+            row.attempt_count,
+        )
+    else:
+        return None
+    audit.record(
+        conn,
+        at=now,
+        actor=caller.name,
+        action="abort",
+        target=execution_id,
+        details={"from": status.value},
+    )
+    return event

@@ -17,8 +17,7 @@ EVERY_SECONDS = 600.0
 
 async def purge_once(ctx: CoreContext) -> int:
     cutoff = utcnow() - timedelta(hours=ctx.idempotency_hours)
-    async with ctx.db.write() as conn:
-        return await idempotency.purge_before(conn, cutoff)
+    return await ctx.db.write(lambda conn: idempotency.purge_before(conn, cutoff))
 
 
 class Housekeeping:

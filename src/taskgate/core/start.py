@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
@@ -91,8 +91,8 @@ class PreviewResult(BaseModel):
     tasks: list[PreviewTask] = []
 
 
-async def resolve(
-    conn: AsyncConnection, selectors: list[Selector], caller: Caller
+def resolve(
+    conn: Connection, selectors: list[Selector], caller: Caller
 ) -> list[tuple[Resolution, list[Task]]]:
     """Each selector with its outcome and the tasks it names (allow-list applied)."""
     resolved: list[tuple[Resolution, list[Task]]] = []
@@ -101,7 +101,7 @@ async def resolve(
             message = f"{selector.value!r} is not a task id (UUID)"
             resolved.append((Resolution(selector, Outcome.INVALID, message=message), []))
             continue
-        found = await task_rows.find(conn, selector)
+        found = task_rows.find(conn, selector)
         if not found:
             message = "no task matches"
             resolved.append((Resolution(selector, Outcome.NOT_FOUND, message=message), []))
@@ -128,8 +128,7 @@ class StartService:
         self.executions = executions
 
     async def preview(self, selectors: list[Selector], caller: Caller) -> list[PreviewResult]:
-        async with self.ctx.db.read() as conn:
-            resolved = await resolve(conn, selectors, caller)
+        resolved = await self.ctx.db.read(lambda conn: resolve(conn, selectors, caller))
         return [
             PreviewResult(
                 selector=str(res.selector),
@@ -171,8 +170,8 @@ class StartService:
 
     async def _replay(self, request: StartRequest, fingerprint: str) -> StartResult | None:
         assert request.idempotency_key is not None
-        async with self.ctx.db.read() as conn:
-            row = await idempotency.get(conn, request.caller.scope, request.idempotency_key)
+        key = request.idempotency_key
+        row = await self.ctx.db.read(lambda conn: idempotency.get(conn, request.caller.scope, key))
         if row is None:
             return None
         if row.request_hash != fingerprint:
@@ -181,91 +180,6 @@ class StartService:
                 field="Idempotency-Key",
             )
         return StartResult.model_validate(row.response)
-
-    async def _commit_start(
-        self, request: StartRequest, fingerprint: str
-    ) -> tuple[StartResult, list[ExecutionEvent]]:
-        now = utcnow()
-        async with self.ctx.db.write() as conn:
-            resolved = await resolve(conn, request.selectors, request.caller)
-            blocked = request.all_must_exist and any(
-                res.outcome in (Outcome.INVALID, Outcome.NOT_FOUND) for res, _ in resolved
-            )
-            matched = {
-                t.key: t for res, ts in resolved for t in ts if res.outcome is Outcome.MATCHED
-            }
-            params = {
-                task_id: validate_params(task.params, request.params)
-                for task_id, task in matched.items()
-                if task.enabled and not blocked
-            }
-            busy = await execution_rows.count_busy(conn, params) if params else {}
-            rows: list[dict[str, Any]] = []
-            events: list[ExecutionEvent] = []
-            results: list[SelectorResult] = []
-            for res, tasks in resolved:
-                entry = SelectorResult(
-                    selector=str(res.selector), outcome=res.outcome, message=res.message
-                )
-                for task in tasks:
-                    if blocked:
-                        entry.tasks.append(_not_started(task, "not started: all_must_exist"))
-                        continue
-                    if not task.enabled:
-                        entry.tasks.append(_not_started(task, "task is disabled"))
-                        continue
-                    status, reason = _admission(task, busy.get(task.key, 0))
-                    if status is Status.QUEUED:
-                        busy[task.key] = busy.get(task.key, 0) + 1
-                    row = _execution_row(task, request, params[task.key], status, reason, now)
-                    rows.append(row)
-                    events.append(
-                        ExecutionEvent(row["id"], task.key, task.name, status, now, 0, reason)
-                    )
-                    entry.tasks.append(
-                        StartedTask(
-                            task_id=task.key,
-                            task_name=task.name,
-                            execution_id=row["id"],
-                            status=status,
-                            reason=reason,
-                        )
-                    )
-                if blocked and not entry.message:
-                    entry.message = "not started: all_must_exist and a selector failed"
-                results.append(entry)
-            await execution_rows.insert(conn, rows)
-            result = StartResult(
-                results=results,
-                executions=[
-                    ExecutionRef(
-                        id=r["id"],
-                        task_id=r["task_id"],
-                        task_name=r["task_name"],
-                        status=Status(r["status"]),
-                    )
-                    for r in rows
-                ],
-                started=sum(1 for r in rows if r["status"] == Status.QUEUED),
-            )
-            await audit.record(
-                conn,
-                at=now,
-                actor=request.caller.name,
-                action="start",
-                target=",".join(str(s) for s in request.selectors),
-                details={"origin": request.origin, "executions": [r["id"] for r in rows]},
-            )
-            if request.idempotency_key:
-                await idempotency.put(
-                    conn,
-                    scope=request.caller.scope,
-                    key=request.idempotency_key,
-                    request_hash=fingerprint,
-                    response=result.model_dump(mode="json"),
-                    at=now,
-                )
-        return result, events
 
     async def _wait_all(self, result: StartResult, timeout: float) -> StartResult:
         ids = [e.id for e in result.executions]
@@ -280,6 +194,91 @@ class StartService:
                     started.status = final[started.execution_id]
         result.timed_out = timed_out
         return result
+
+    async def _commit_start(
+        self, request: StartRequest, fingerprint: str
+    ) -> tuple[StartResult, list[ExecutionEvent]]:
+        return await self.ctx.db.write(lambda conn: _commit(conn, request, fingerprint))
+
+
+def _commit(
+    conn: Connection, request: StartRequest, fingerprint: str
+) -> tuple[StartResult, list[ExecutionEvent]]:
+    """Resolve, validate, and write executions, audit and idempotency record together."""
+    now = utcnow()
+    resolved = resolve(conn, request.selectors, request.caller)
+    blocked = request.all_must_exist and any(
+        res.outcome in (Outcome.INVALID, Outcome.NOT_FOUND) for res, _ in resolved
+    )
+    matched = {t.key: t for res, ts in resolved for t in ts if res.outcome is Outcome.MATCHED}
+    params = {
+        task_id: validate_params(task.params, request.params)
+        for task_id, task in matched.items()
+        if task.enabled and not blocked
+    }
+    busy = execution_rows.count_busy(conn, params) if params else {}
+    rows: list[dict[str, Any]] = []
+    events: list[ExecutionEvent] = []
+    results: list[SelectorResult] = []
+    for res, tasks in resolved:
+        entry = SelectorResult(selector=str(res.selector), outcome=res.outcome, message=res.message)
+        for task in tasks:
+            if blocked:
+                entry.tasks.append(_not_started(task, "not started: all_must_exist"))
+                continue
+            if not task.enabled:
+                entry.tasks.append(_not_started(task, "task is disabled"))
+                continue
+            status, reason = _admission(task, busy.get(task.key, 0))
+            if status is Status.QUEUED:
+                busy[task.key] = busy.get(task.key, 0) + 1
+            row = _execution_row(task, request, params[task.key], status, reason, now)
+            rows.append(row)
+            events.append(ExecutionEvent(row["id"], task.key, task.name, status, now, 0, reason))
+            entry.tasks.append(
+                StartedTask(
+                    task_id=task.key,
+                    task_name=task.name,
+                    execution_id=row["id"],
+                    status=status,
+                    reason=reason,
+                )
+            )
+        if blocked and not entry.message:
+            entry.message = "not started: all_must_exist and a selector failed"
+        results.append(entry)
+    execution_rows.insert(conn, rows)
+    result = StartResult(
+        results=results,
+        executions=[
+            ExecutionRef(
+                id=r["id"],
+                task_id=r["task_id"],
+                task_name=r["task_name"],
+                status=Status(r["status"]),
+            )
+            for r in rows
+        ],
+        started=sum(1 for r in rows if r["status"] == Status.QUEUED),
+    )
+    audit.record(
+        conn,
+        at=now,
+        actor=request.caller.name,
+        action="start",
+        target=",".join(str(s) for s in request.selectors),
+        details={"origin": request.origin, "executions": [r["id"] for r in rows]},
+    )
+    if request.idempotency_key:
+        idempotency.put(
+            conn,
+            scope=request.caller.scope,
+            key=request.idempotency_key,
+            request_hash=fingerprint,
+            response=result.model_dump(mode="json"),
+            at=now,
+        )
+    return result, events
 
 
 def _not_started(task: Task, reason: str) -> StartedTask:

@@ -6,13 +6,15 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from taskgate.config import ExecutorSettings
 from taskgate.core.clock import utcnow
@@ -80,6 +82,7 @@ class LocalExecutor:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        _watch_children_with_pidfd()
         await recover(self.ctx, "server process died while running")
         self.logs.start()
         self._loop_task = asyncio.create_task(self._loop(), name="taskgate-dispatcher")
@@ -123,21 +126,7 @@ class LocalExecutor:
 
     async def _claim(self, free: int) -> list[_Run]:
         now = utcnow()
-        claimed: list[_Run] = []
-        async with self.ctx.db.write() as conn:
-            attempts: list[dict[str, Any]] = []
-            active: dict[str, int] = {}
-            full: set[str] = set()  # tasks at their max_running: their queue waits
-            while len(claimed) < free:
-                candidates = await rows.claimable(conn, now, free * 2 + 8, skip_tasks=full)
-                if not candidates:
-                    break
-                unseen = {c.task_id for c in candidates} - active.keys()
-                active.update(dict.fromkeys(unseen, 0) | await rows.count_active(conn, unseen))
-                picked = await self._pick(conn, candidates, free - len(claimed), active, full, now)
-                claimed.extend(picked)
-                attempts.extend(_attempt_row(run, self.ctx.node, now) for run in picked)
-            await rows.insert_attempts(conn, attempts)
+        claimed = await self.ctx.db.write(lambda conn: _claim(conn, free, self.ctx.node, now))
         for run in claimed:
             self.ctx.bus.publish(
                 ExecutionEvent(
@@ -146,46 +135,12 @@ class LocalExecutor:
             )
         return claimed
 
-    async def _pick(
-        self,
-        conn: AsyncConnection,
-        candidates: list[Any],
-        free: int,
-        active: dict[str, int],
-        full: set[str],
-        now: datetime,
-    ) -> list[_Run]:
-        picked: list[_Run] = []
-        for row in candidates:
-            if len(picked) >= free:
-                break
-            if row.task_id in full:
-                continue
-            task = Task.model_validate(row.task_spec)
-            policy = task.concurrency
-            running = active[row.task_id]
-            if policy.overlap is not Overlap.ALLOW and running >= policy.max_running:
-                full.add(row.task_id)
-                continue
-            active[row.task_id] = running + 1
-            number = row.attempt_count + 1
-            await rows.update(
-                conn,
-                row.id,
-                status=Status.STARTED.value,
-                node=self.ctx.node,
-                started_at=row.started_at or now,
-                attempt_count=number,
-                not_before=None,
-            )
-            picked.append(_Run(row.id, task, number, row.params, row.log_size))
-        return picked
-
     async def _pick_up_remote_aborts(self) -> None:
         if not self._running:
             return
-        async with self.ctx.db.read() as conn:
-            wanted = await rows.in_statuses(conn, [Status.ABORT_INITIATED], node=self.ctx.node)
+        wanted = await self.ctx.db.read(
+            lambda conn: rows.in_statuses(conn, [Status.ABORT_INITIATED], node=self.ctx.node)
+        )
         for row in wanted:
             self.abort_local(row.id)
 
@@ -217,13 +172,14 @@ class LocalExecutor:
 
     async def _mark_aborting(self, run: _Run) -> None:
         await run.abort.wait()
-        async with self.ctx.db.write() as conn:
-            moved = await rows.update_if(
+        moved = await self.ctx.db.write(
+            lambda conn: rows.update_if(
                 conn,
                 run.execution_id,
                 [Status.STARTED, Status.ABORT_INITIATED],
                 status=Status.ABORTING.value,
             )
+        )
         if moved:
             self.ctx.bus.publish(
                 ExecutionEvent(
@@ -299,16 +255,18 @@ class LocalExecutor:
         return _AttemptEnd(status, outcome_.exit_code, message, result)
 
     async def _record_pid(self, run: _Run, pid: int) -> None:
-        async with self.ctx.db.write() as conn:
-            await rows.finish_attempt(conn, run.execution_id, run.number, pid=pid)
+        await self.ctx.db.write(
+            lambda conn: rows.finish_attempt(conn, run.execution_id, run.number, pid=pid)
+        )
 
     async def _finish(self, run: _Run, end: _AttemptEnd, collector: LogCollector) -> None:
         now = utcnow()
         chunks, log_size = self.logs.close(run.execution_id)
         step = after_attempt(run.task.retries, run.number, end.status, end.message, now)
-        async with self.ctx.db.write() as conn:
-            await rows.append_logs(conn, chunks)
-            await rows.finish_attempt(
+
+        def work(conn: Connection) -> None:
+            rows.append_logs(conn, chunks)
+            rows.finish_attempt(
                 conn,
                 run.execution_id,
                 run.number,
@@ -317,11 +275,11 @@ class LocalExecutor:
                 exit_code=end.exit_code,
                 message=end.message,
             )
-            await _settle(
+            rows.update(
                 conn,
                 run.execution_id,
-                step.status,
-                {
+                status=step.status.value,
+                **{
                     "finished_at": None if step.status is Status.RETRY else now,
                     "not_before": step.not_before,
                     "exit_code": end.exit_code,
@@ -331,6 +289,8 @@ class LocalExecutor:
                     "log_dropped": collector.dropped,
                 },
             )
+
+        await self.ctx.db.write(work)
         self.ctx.bus.publish(
             ExecutionEvent(
                 run.execution_id,
@@ -344,6 +304,22 @@ class LocalExecutor:
         )
 
 
+def _watch_children_with_pidfd() -> None:
+    """Python 3.11 waits for each subprocess in a thread of its own; a pidfd is cheaper.
+
+    3.12 and later pick pidfd by themselves (and deprecate choosing a watcher).
+    """
+    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
+        return
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return  # kernel without pidfd: keep the default watcher
+    watcher = asyncio.PidfdChildWatcher()
+    watcher.attach_loop(asyncio.get_running_loop())
+    asyncio.set_child_watcher(watcher)
+
+
 def _attempt_row(run: _Run, node: str, now: datetime) -> dict[str, Any]:
     return {
         "execution_id": run.execution_id,
@@ -355,10 +331,41 @@ def _attempt_row(run: _Run, node: str, now: datetime) -> dict[str, Any]:
     }
 
 
-async def _settle(
-    conn: AsyncConnection, execution_id: str, status: Status, values: dict[str, Any]
-) -> None:
-    await rows.update(conn, execution_id, status=status.value, **values)
+def _claim(conn: Connection, free: int, node: str, now: datetime) -> list[_Run]:
+    """Move up to `free` due executions to `started`, within each task's concurrency limit."""
+    claimed: list[_Run] = []
+    active: dict[str, int] = {}
+    full: set[str] = set()  # tasks at their max_running: their queue waits
+    while len(claimed) < free:
+        candidates = rows.claimable(conn, now, free * 2 + 8, skip_tasks=full)
+        if not candidates:
+            break
+        unseen = {c.task_id for c in candidates} - active.keys()
+        active.update(dict.fromkeys(unseen, 0) | rows.count_active(conn, unseen))
+        for row in candidates:
+            if len(claimed) >= free:
+                break
+            if row.task_id in full:
+                continue
+            task = Task.model_validate(row.task_spec)
+            policy = task.concurrency
+            if policy.overlap is not Overlap.ALLOW and active[row.task_id] >= policy.max_running:
+                full.add(row.task_id)
+                continue
+            active[row.task_id] += 1
+            number = row.attempt_count + 1
+            rows.update(
+                conn,
+                row.id,
+                status=Status.STARTED.value,
+                node=node,
+                started_at=row.started_at or now,
+                attempt_count=number,
+                not_before=None,
+            )
+            claimed.append(_Run(row.id, task, number, row.params, row.log_size))
+    rows.insert_attempts(conn, [_attempt_row(run, node, now) for run in claimed])
+    return claimed
 
 
 def _read_result(path: Path) -> tuple[Any, str]:
@@ -378,48 +385,8 @@ def _read_result(path: Path) -> tuple[Any, str]:
 async def recover(ctx: CoreContext, reason: str) -> int:
     """End (or retry) executions this node was running when its process stopped."""
     now = utcnow()
-    events: list[ExecutionEvent] = []
-    async with ctx.db.write() as conn:
-        orphans = await rows.in_statuses(conn, ACTIVE, node=ctx.node)
-        for row in orphans:
-            task = Task.model_validate(row.task_spec)
-            message = f"{reason} (node {ctx.node})"
-            attempt_status = Status.ERROR
-            if row.status != Status.STARTED.value:
-                attempt_status = Status.ABORTED
-                message = f"aborted; {message}"
-            step = after_attempt(task.retries, row.attempt_count, attempt_status, message, now)
-            for attempt in await rows.open_attempts(conn, row.id):
-                await rows.finish_attempt(
-                    conn,
-                    row.id,
-                    attempt.number,
-                    status=attempt_status.value,
-                    finished_at=now,
-                    message=message,
-                )
-            await _settle(
-                conn,
-                row.id,
-                step.status,
-                {
-                    "finished_at": None if step.status is Status.RETRY else now,
-                    "not_before": step.not_before,
-                    "message": step.message,
-                    "log_size": await rows.log_end(conn, row.id),
-                },
-            )
-            events.append(
-                ExecutionEvent(
-                    row.id,
-                    row.task_id,
-                    row.task_name,
-                    step.status,
-                    now,
-                    row.attempt_count,
-                    step.message,
-                )
-            )
+    message = f"{reason} (node {ctx.node})"
+    events = await ctx.db.write(lambda conn: _end_orphans(conn, ctx.node, message, now))
     for event in events:
         ctx.bus.publish(event)
     if events:
@@ -429,3 +396,42 @@ async def recover(ctx: CoreContext, reason: str) -> int:
             ", ".join(e.execution_id for e in events),
         )
     return len(events)
+
+
+def _end_orphans(conn: Connection, node: str, message: str, now: datetime) -> list[ExecutionEvent]:
+    events: list[ExecutionEvent] = []
+    for row in rows.in_statuses(conn, ACTIVE, node=node):
+        task = Task.model_validate(row.task_spec)
+        attempt_status = Status.ERROR if row.status == Status.STARTED.value else Status.ABORTED
+        note = message if attempt_status is Status.ERROR else f"aborted; {message}"
+        step = after_attempt(task.retries, row.attempt_count, attempt_status, note, now)
+        for attempt in rows.open_attempts(conn, row.id):
+            rows.finish_attempt(
+                conn,
+                row.id,
+                attempt.number,
+                status=attempt_status.value,
+                finished_at=now,
+                message=note,
+            )
+        rows.update(
+            conn,
+            row.id,
+            status=step.status.value,
+            finished_at=None if step.status is Status.RETRY else now,
+            not_before=step.not_before,
+            message=step.message,
+            log_size=rows.log_end(conn, row.id),
+        )
+        events.append(
+            ExecutionEvent(
+                row.id,
+                row.task_id,
+                row.task_name,
+                step.status,
+                now,
+                row.attempt_count,
+                step.message,
+            )
+        )
+    return events

@@ -60,8 +60,7 @@ class LogWriter:
         if not chunks:
             return
         try:
-            async with self.db.write() as conn:
-                await rows.append_logs(conn, chunks)
+            await self.db.write(lambda conn: rows.append_logs(conn, chunks))
         except Exception:
             self._unsaved = chunks
             raise

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from taskgate.store.tables import audit_log
 
 
-async def record(
-    conn: AsyncConnection,
+def record(
+    conn: Connection,
     *,
     at: datetime,
     actor: str,
@@ -20,13 +20,13 @@ async def record(
     target: str,
     details: dict[str, Any] | None = None,
 ) -> None:
-    await conn.execute(
+    conn.execute(
         audit_log.insert().values(
             at=at, actor=actor, action=action, target=target[:200], details=details or {}
         )
     )
 
 
-async def recent(conn: AsyncConnection, limit: int) -> list[dict[str, Any]]:
-    rows = await conn.execute(sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit))
+def recent(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit))
     return [dict(r._mapping) for r in rows]

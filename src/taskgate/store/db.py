@@ -1,36 +1,43 @@
-"""Engines and transactions for SQLite (WAL) and PostgreSQL, and schema migration."""
+"""Engines and transactions for SQLite (WAL) and PostgreSQL, and schema migration.
+
+Repositories are plain synchronous SQLAlchemy Core; `Database` runs a unit of work as one
+transaction and hands back its result. SQLite work runs inline on the event loop: a statement
+takes microseconds, far less than handing it to a thread and back. PostgreSQL work, which
+waits on the network, runs in a small thread pool.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
+Work = Callable[[Connection], T]
 
 
-def async_url(url: str) -> str:
-    """Pick the asyncio driver for a plain `sqlite:///` or `postgresql://` URL."""
+def sync_url(url: str) -> str:
+    """The driver we use for a plain `sqlite:///` or `postgresql://` URL."""
     parsed = make_url(url)
-    driver = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+asyncpg"}.get(
-        parsed.drivername, parsed.drivername
-    )
-    if parsed.drivername == "postgres":
-        driver = "postgresql+asyncpg"
+    driver = {
+        "sqlite": "sqlite+pysqlite",
+        "postgresql": "postgresql+psycopg",
+        "postgres": "postgresql+psycopg",
+    }.get(parsed.drivername, parsed.drivername)
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
-def _sqlite_pragmas(engine: AsyncEngine, *, immediate: bool) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         # The driver's own transaction handling would defer BEGIN; we issue it ourselves.
         dbapi_connection.isolation_level = None
@@ -41,65 +48,62 @@ def _sqlite_pragmas(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _begin(conn: sa.Connection) -> None:
-        # A writer takes the lock up front, so it never fails half-way on upgrade.
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # Take the write lock up front, so a transaction never fails half-way on upgrade
+        # when another process (the CLI, a second server) writes too.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
-    """Two doors to one database: `write()` transactions are serialized, `read()` ones are not.
-
-    SQLite allows one writer at a time; queueing writers in-process is cheaper and fairer than
-    letting them collide on the file lock. PostgreSQL uses one pool for both.
-    """
-
-    def __init__(self, url: str) -> None:
-        self.url = async_url(url)
+    def __init__(self, url: str, *, threads: int = 8) -> None:
+        self.url = sync_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
+        self._threads: ThreadPoolExecutor | None = None
         if self.is_sqlite:
             path = make_url(self.url).database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.writer = create_async_engine(self.url, pool_size=1, max_overflow=0)
-            self.reader = create_async_engine(self.url, pool_size=4, max_overflow=4)
-            _sqlite_pragmas(self.writer, immediate=True)
-            _sqlite_pragmas(self.reader, immediate=False)
-            self._write_lock: asyncio.Lock | None = asyncio.Lock()
+            # One connection: all work runs on the event loop thread, one unit at a time.
+            self.engine = sa.create_engine(self.url, poolclass=sa.pool.StaticPool)
+            _sqlite_pragmas(self.engine)
         else:
-            self.writer = create_async_engine(self.url, pool_size=10, max_overflow=10)
-            self.reader = self.writer
-            self._write_lock = None
+            self.engine = sa.create_engine(
+                self.url, pool_size=threads, max_overflow=0, pool_pre_ping=True
+            )
+            self._threads = ThreadPoolExecutor(threads, thread_name_prefix="taskgate-db")
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        if self._write_lock is None:
-            async with self.writer.begin() as conn:
-                yield conn
-            return
-        async with self._write_lock, self.writer.begin() as conn:
-            yield conn
+    def _transaction(self, work: Work[T]) -> T:
+        with self.engine.begin() as conn:
+            return work(conn)
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.reader.connect() as conn:
-            yield conn
+    async def write(self, work: Work[T]) -> T:
+        """Run `work` in one transaction: all of it is committed, or none of it."""
+        if self._threads is None:
+            return self._transaction(work)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, self._transaction, work)
+
+    async def read(self, work: Work[T]) -> T:
+        return await self.write(work)
+
+    def run_sync(self, work: Work[T]) -> T:
+        """For command-line tools outside an event loop."""
+        return self._transaction(work)
 
     async def migrate(self) -> None:
-        async with self.write() as conn:
-            await conn.run_sync(_upgrade_to_head)
+        await self.write(_upgrade_to_head)
 
     async def ping(self) -> None:
-        async with self.read() as conn:
-            await conn.execute(sa.text("SELECT 1"))
+        await self.read(lambda conn: conn.execute(sa.text("SELECT 1")))
 
     async def close(self) -> None:
-        await self.writer.dispose()
-        if self.reader is not self.writer:
-            await self.reader.dispose()
+        if self._threads is not None:
+            self._threads.shutdown(wait=True)
+        self.engine.dispose()
 
 
-def _upgrade_to_head(connection: sa.Connection) -> None:
+def _upgrade_to_head(connection: Connection) -> None:
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from taskgate.domain.errors import InvalidInput
 from taskgate.domain.executions import Attempt, Execution
@@ -46,24 +46,22 @@ def to_execution(row: sa.Row[Any], attempt_rows: Iterable[sa.Row[Any]] | None = 
     )
 
 
-async def insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(executions.insert(), list(rows))
+        conn.execute(executions.insert(), list(rows))
 
 
-async def get_row(conn: AsyncConnection, execution_id: str) -> sa.Row[Any] | None:
-    return (
-        await conn.execute(sa.select(executions).where(executions.c.id == execution_id))
-    ).first()
+def get_row(conn: Connection, execution_id: str) -> sa.Row[Any] | None:
+    return (conn.execute(sa.select(executions).where(executions.c.id == execution_id))).first()
 
 
-async def get(conn: AsyncConnection, execution_id: str, *, with_attempts: bool) -> Execution | None:
-    row = await get_row(conn, execution_id)
+def get(conn: Connection, execution_id: str, *, with_attempts: bool) -> Execution | None:
+    row = get_row(conn, execution_id)
     if row is None:
         return None
     attempt_rows = None
     if with_attempts:
-        attempt_rows = await conn.execute(
+        attempt_rows = conn.execute(
             sa.select(attempts)
             .where(attempts.c.execution_id == execution_id)
             .order_by(attempts.c.number)
@@ -71,17 +69,17 @@ async def get(conn: AsyncConnection, execution_id: str, *, with_attempts: bool) 
     return to_execution(row, attempt_rows)
 
 
-async def statuses(conn: AsyncConnection, ids: Sequence[str]) -> dict[str, Status]:
-    rows = await conn.execute(
+def statuses(conn: Connection, ids: Sequence[str]) -> dict[str, Status]:
+    rows = conn.execute(
         sa.select(executions.c.id, executions.c.status).where(executions.c.id.in_(ids))
     )
     return {r.id: Status(r.status) for r in rows}
 
 
-async def count_busy(conn: AsyncConnection, task_ids: Iterable[str]) -> dict[str, int]:
+def count_busy(conn: Connection, task_ids: Iterable[str]) -> dict[str, int]:
     """Executions per task that are running or waiting to run."""
     busy = [s.value for s in ACTIVE | PENDING]
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(executions.c.task_id, sa.func.count())
         .where(executions.c.task_id.in_(list(task_ids)), executions.c.status.in_(busy))
         .group_by(executions.c.task_id)
@@ -89,8 +87,8 @@ async def count_busy(conn: AsyncConnection, task_ids: Iterable[str]) -> dict[str
     return {r[0]: r[1] for r in rows}
 
 
-async def count_active(conn: AsyncConnection, task_ids: Iterable[str]) -> dict[str, int]:
-    rows = await conn.execute(
+def count_active(conn: Connection, task_ids: Iterable[str]) -> dict[str, int]:
+    rows = conn.execute(
         sa.select(executions.c.task_id, sa.func.count())
         .where(
             executions.c.task_id.in_(list(task_ids)),
@@ -123,8 +121,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidInput("cursor: not a cursor this server gave out", field="cursor") from None
 
 
-async def listing(
-    conn: AsyncConnection, flt: ExecutionFilter, *, limit: int, cursor: str | None
+def listing(
+    conn: Connection, flt: ExecutionFilter, *, limit: int, cursor: str | None
 ) -> tuple[list[Execution], str | None]:
     """Newest first, keyset-paginated so inserts during paging neither skip nor repeat rows."""
     query = sa.select(executions)
@@ -147,7 +145,7 @@ async def listing(
             )
         )
     query = query.order_by(executions.c.created_at.desc(), executions.c.id.desc()).limit(limit + 1)
-    rows = list(await conn.execute(query))
+    rows = list(conn.execute(query))
     items = [to_execution(r) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
@@ -156,15 +154,15 @@ async def listing(
     return items, next_cursor
 
 
-async def update(conn: AsyncConnection, execution_id: str, **values: Any) -> None:
-    await conn.execute(executions.update().where(executions.c.id == execution_id).values(**values))
+def update(conn: Connection, execution_id: str, **values: Any) -> None:
+    conn.execute(executions.update().where(executions.c.id == execution_id).values(**values))
 
 
-async def update_if(
-    conn: AsyncConnection, execution_id: str, allowed: Iterable[Status], **values: Any
+def update_if(
+    conn: Connection, execution_id: str, allowed: Iterable[Status], **values: Any
 ) -> bool:
     """Move an execution only from one of the `allowed` statuses; False when it was elsewhere."""
-    result = await conn.execute(
+    result = conn.execute(
         executions.update()
         .where(
             executions.c.id == execution_id,
@@ -175,32 +173,28 @@ async def update_if(
     return bool(result.rowcount)
 
 
-async def insert_attempts(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+def insert_attempts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        await conn.execute(attempts.insert(), list(rows))
+        conn.execute(attempts.insert(), list(rows))
 
 
-async def finish_attempt(
-    conn: AsyncConnection, execution_id: str, number: int, **values: Any
-) -> None:
-    await conn.execute(
+def finish_attempt(conn: Connection, execution_id: str, number: int, **values: Any) -> None:
+    conn.execute(
         attempts.update()
         .where(attempts.c.execution_id == execution_id, attempts.c.number == number)
         .values(**values)
     )
 
 
-async def append_logs(conn: AsyncConnection, chunks: Sequence[dict[str, Any]]) -> None:
+def append_logs(conn: Connection, chunks: Sequence[dict[str, Any]]) -> None:
     """Chunks of {execution_id, offset, data}; offsets count characters."""
     if chunks:
-        await conn.execute(execution_logs.insert(), list(chunks))
+        conn.execute(execution_logs.insert(), list(chunks))
 
 
-async def read_log(
-    conn: AsyncConnection, execution_id: str, offset: int, limit: int
-) -> tuple[str, int]:
+def read_log(conn: Connection, execution_id: str, offset: int, limit: int) -> tuple[str, int]:
     """Up to `limit` characters from `offset`; returns (text, next offset)."""
-    rows = await conn.execute(
+    rows = conn.execute(
         sa.select(execution_logs.c.offset, execution_logs.c.data)
         .where(
             execution_logs.c.execution_id == execution_id,
@@ -223,34 +217,38 @@ async def read_log(
     return "".join(parts), offset + taken
 
 
-async def log_end(conn: AsyncConnection, execution_id: str) -> int:
+def log_end(conn: Connection, execution_id: str) -> int:
     """Characters of log stored for an execution."""
     query = sa.select(
         sa.func.coalesce(
             sa.func.max(execution_logs.c.offset + sa.func.length(execution_logs.c.data)), 0
         )
     ).where(execution_logs.c.execution_id == execution_id)
-    return int((await conn.execute(query)).scalar_one())
+    return int((conn.execute(query)).scalar_one())
 
 
-async def claimable(conn: AsyncConnection, now: datetime, limit: int) -> list[sa.Row[Any]]:
+def claimable(
+    conn: Connection, now: datetime, limit: int, skip_tasks: Iterable[str] = ()
+) -> list[sa.Row[Any]]:
+    """Executions due to run, oldest first, leaving out tasks already at their limit."""
     query = (
         sa.select(executions)
         .where(
             executions.c.status.in_([Status.QUEUED.value, Status.RETRY.value]),
             sa.or_(executions.c.not_before.is_(None), executions.c.not_before <= now),
+            executions.c.task_id.not_in(list(skip_tasks)),
         )
         .order_by(executions.c.created_at, executions.c.id)
         .limit(limit)
     )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return list(await conn.execute(query))
+    return list(conn.execute(query))
 
 
-async def next_due(conn: AsyncConnection) -> datetime | None:
+def next_due(conn: Connection) -> datetime | None:
     due: datetime | None = (
-        await conn.execute(
+        conn.execute(
             sa.select(sa.func.min(executions.c.not_before)).where(
                 executions.c.status == Status.RETRY.value
             )
@@ -259,18 +257,18 @@ async def next_due(conn: AsyncConnection) -> datetime | None:
     return due
 
 
-async def in_statuses(
-    conn: AsyncConnection, wanted: Iterable[Status], node: str | None = None
+def in_statuses(
+    conn: Connection, wanted: Iterable[Status], node: str | None = None
 ) -> list[sa.Row[Any]]:
     query = sa.select(executions).where(executions.c.status.in_([s.value for s in wanted]))
     if node is not None:
         query = query.where(executions.c.node == node)
-    return list(await conn.execute(query))
+    return list(conn.execute(query))
 
 
-async def open_attempts(conn: AsyncConnection, execution_id: str) -> list[sa.Row[Any]]:
+def open_attempts(conn: Connection, execution_id: str) -> list[sa.Row[Any]]:
     return list(
-        await conn.execute(
+        conn.execute(
             sa.select(attempts).where(
                 attempts.c.execution_id == execution_id, attempts.c.finished_at.is_(None)
             )

@@ -6,20 +6,20 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from taskgate.store.tables import idempotency_keys
 
 
-async def get(conn: AsyncConnection, scope: str, key: str) -> sa.Row[Any] | None:
+def get(conn: Connection, scope: str, key: str) -> sa.Row[Any] | None:
     query = sa.select(idempotency_keys).where(
         idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
     )
-    return (await conn.execute(query)).first()
+    return (conn.execute(query)).first()
 
 
-async def put(
-    conn: AsyncConnection,
+def put(
+    conn: Connection,
     *,
     scope: str,
     key: str,
@@ -27,15 +27,13 @@ async def put(
     response: dict[str, Any],
     at: datetime,
 ) -> None:
-    await conn.execute(
+    conn.execute(
         idempotency_keys.insert().values(
             scope=scope, key=key, request_hash=request_hash, response=response, created_at=at
         )
     )
 
 
-async def purge_before(conn: AsyncConnection, cutoff: datetime) -> int:
-    result = await conn.execute(
-        idempotency_keys.delete().where(idempotency_keys.c.created_at < cutoff)
-    )
+def purge_before(conn: Connection, cutoff: datetime) -> int:
+    result = conn.execute(idempotency_keys.delete().where(idempotency_keys.c.created_at < cutoff))
     return int(result.rowcount)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from taskgate.domain.selectors import Selector, SelectorKind, normalize_task_id
 from taskgate.domain.tasks import Task
@@ -24,7 +24,7 @@ def _task(row: sa.Row[Any]) -> Task:
     )
 
 
-async def save(conn: AsyncConnection, task: Task, *, insert: bool) -> None:
+def save(conn: Connection, task: Task, *, insert: bool) -> None:
     spec = task.model_dump(mode="json", exclude={"id", "source", "created_at", "updated_at"})
     values = {
         "name": task.name,
@@ -35,42 +35,42 @@ async def save(conn: AsyncConnection, task: Task, *, insert: bool) -> None:
         "updated_at": task.updated_at,
     }
     if insert:
-        await conn.execute(tasks.insert().values(id=task.key, created_at=task.created_at, **values))
+        conn.execute(tasks.insert().values(id=task.key, created_at=task.created_at, **values))
     else:
-        await conn.execute(tasks.update().where(tasks.c.id == task.key).values(**values))
-        await conn.execute(task_tags.delete().where(task_tags.c.task_id == task.key))
-        await conn.execute(task_properties.delete().where(task_properties.c.task_id == task.key))
+        conn.execute(tasks.update().where(tasks.c.id == task.key).values(**values))
+        conn.execute(task_tags.delete().where(task_tags.c.task_id == task.key))
+        conn.execute(task_properties.delete().where(task_properties.c.task_id == task.key))
     if task.tags:
-        await conn.execute(task_tags.insert(), [{"task_id": task.key, "tag": t} for t in task.tags])
+        conn.execute(task_tags.insert(), [{"task_id": task.key, "tag": t} for t in task.tags])
     props = [
         {"task_id": task.key, "name": name, "value": value}
         for name, values_ in task.properties.items()
         for value in values_
     ]
     if props:
-        await conn.execute(task_properties.insert(), props)
+        conn.execute(task_properties.insert(), props)
 
 
-async def delete(conn: AsyncConnection, task_id: str) -> None:
-    await conn.execute(task_tags.delete().where(task_tags.c.task_id == task_id))
-    await conn.execute(task_properties.delete().where(task_properties.c.task_id == task_id))
-    await conn.execute(tasks.delete().where(tasks.c.id == task_id))
+def delete(conn: Connection, task_id: str) -> None:
+    conn.execute(task_tags.delete().where(task_tags.c.task_id == task_id))
+    conn.execute(task_properties.delete().where(task_properties.c.task_id == task_id))
+    conn.execute(tasks.delete().where(tasks.c.id == task_id))
 
 
-async def get(conn: AsyncConnection, ref: str) -> Task | None:
+def get(conn: Connection, ref: str) -> Task | None:
     """By id (any case) or by label."""
     task_id = normalize_task_id(ref)
     cond = tasks.c.id == task_id if task_id else tasks.c.label == ref
-    row = (await conn.execute(sa.select(tasks).where(cond))).first()
+    row = (conn.execute(sa.select(tasks).where(cond))).first()
     return _task(row) if row else None
 
 
-async def label_owner(conn: AsyncConnection, label: str) -> str | None:
-    return (await conn.execute(sa.select(tasks.c.id).where(tasks.c.label == label))).scalar()
+def label_owner(conn: Connection, label: str) -> str | None:
+    return (conn.execute(sa.select(tasks.c.id).where(tasks.c.label == label))).scalar()
 
 
-async def listing(
-    conn: AsyncConnection,
+def listing(
+    conn: Connection,
     *,
     tag: str | None = None,
     enabled: bool | None = None,
@@ -84,14 +84,12 @@ async def listing(
         )
     if enabled is not None:
         query = query.where(tasks.c.enabled == enabled)
-    total = (
-        await conn.execute(sa.select(sa.func.count()).select_from(query.subquery()))
-    ).scalar_one()
-    rows = await conn.execute(query.order_by(tasks.c.name, tasks.c.id).limit(limit).offset(offset))
+    total = (conn.execute(sa.select(sa.func.count()).select_from(query.subquery()))).scalar_one()
+    rows = conn.execute(query.order_by(tasks.c.name, tasks.c.id).limit(limit).offset(offset))
     return [_task(r) for r in rows], total
 
 
-async def find(conn: AsyncConnection, selector: Selector) -> list[Task]:
+def find(conn: Connection, selector: Selector) -> list[Task]:
     """The tasks one selector names, in a stable order."""
     query = sa.select(tasks)
     match selector.kind:
@@ -121,7 +119,7 @@ async def find(conn: AsyncConnection, selector: Selector) -> list[Task]:
             if task_id:
                 query = query.where(tasks.c.id == task_id)
             else:
-                by_label = await find(conn, Selector(SelectorKind.LABEL, selector.value))
-                return by_label or await find(conn, Selector(SelectorKind.NAME, selector.value))
-    rows = await conn.execute(query.order_by(tasks.c.name, tasks.c.id))
+                by_label = find(conn, Selector(SelectorKind.LABEL, selector.value))
+                return by_label or find(conn, Selector(SelectorKind.NAME, selector.value))
+    rows = conn.execute(query.order_by(tasks.c.name, tasks.c.id))
     return [_task(r) for r in rows]

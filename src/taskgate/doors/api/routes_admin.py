@@ -50,8 +50,7 @@ async def revoke_key(ref: str, core: Core, caller: Admin) -> dict[str, Any]:
 async def audit_log(
     core: Core, _: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
-    async with core.ctx.db.read() as conn:
-        return {"items": await audit.recent(conn, limit)}
+    return {"items": await core.ctx.db.read(lambda conn: audit.recent(conn, limit))}
 
 
 @router.get("/healthz", tags=["health"])

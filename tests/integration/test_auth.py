@@ -1,0 +1,245 @@
+"""API keys: who may do what on the native API (`auth: keys`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import ServerProcess, StartServer
+from tests.support import (
+    QUICK_CODE,
+    QUICK_ID,
+    STANDARD_TASKS,
+    error_json,
+    list_executions,
+    ok_json,
+    parse_secret,
+    py_task,
+    unique,
+    wait_until,
+)
+
+
+@pytest.fixture
+def keyed(start_server: StartServer) -> ServerProcess:
+    return start_server({"auth": "keys"}, tasks=STANDARD_TASKS)
+
+
+def make_key(server: ServerProcess, role: str, *extra: str) -> str:
+    output = server.cli("keys", "create", "--name", unique(role), "--role", role, *extra)
+    return parse_secret(output)
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def new_task() -> dict[str, Any]:
+    label = unique("auth")
+    return py_task(f"Auth {label}", QUICK_CODE, label=label)
+
+
+START = {"selectors": ["label:quick"], "wait": 30}
+
+
+def test_open_while_no_key_exists_on_loopback(keyed: ServerProcess) -> None:
+    with keyed.client() as client:
+        ok_json(client.get("/api/v1/tasks"))
+        answer = ok_json(client.post("/api/v1/start", json=START))
+        assert answer["executions"][0]["status"] == "finished_success"
+
+
+def test_keys_required_once_one_exists(keyed: ServerProcess) -> None:
+    admin = make_key(keyed, "admin")
+    with keyed.client() as client:
+        error_json(client.get("/api/v1/tasks"), 401, "unauthorized")
+        error_json(client.post("/api/v1/start", json=START), 401, "unauthorized")
+        error_json(
+            client.get("/api/v1/tasks", headers=bearer("tg_not_a_real_key")), 401, "unauthorized"
+        )
+        error_json(client.get("/api/v1/tasks", headers=bearer(admin + "x")), 401, "unauthorized")
+        error_json(
+            client.get("/api/v1/tasks", headers={"Authorization": f"Basic {admin}"}),
+            401,
+            "unauthorized",
+        )
+        ok_json(client.get("/api/v1/tasks", headers=bearer(admin)))
+        # Health stays open.
+        assert ok_json(client.get("/healthz")) == {"status": "ok"}
+        assert ok_json(client.get("/readyz")) == {"status": "ready"}
+
+
+def test_roles(keyed: ServerProcess) -> None:
+    viewer, operator, admin = (make_key(keyed, role) for role in ("viewer", "operator", "admin"))
+    with keyed.client() as client:
+        # viewer: reads only
+        ok_json(client.get("/api/v1/tasks", headers=bearer(viewer)))
+        ok_json(client.get("/api/v1/executions", headers=bearer(viewer)))
+        error_json(
+            client.post("/api/v1/start", json=START, headers=bearer(viewer)), 403, "forbidden"
+        )
+        error_json(
+            client.post("/api/v1/tasks/quick/start", json={}, headers=bearer(viewer)),
+            403,
+            "forbidden",
+        )
+        error_json(
+            client.post("/api/v1/tasks", json=new_task(), headers=bearer(viewer)), 403, "forbidden"
+        )
+
+        # operator: also starts and aborts, but does not manage tasks or keys
+        answer = ok_json(client.post("/api/v1/start", json=START, headers=bearer(operator)))
+        execution = answer["executions"][0]
+        assert execution["status"] == "finished_success"
+        ok_json(
+            client.post(f"/api/v1/executions/{execution['id']}/abort", headers=bearer(operator))
+        )
+        error_json(
+            client.post(f"/api/v1/executions/{execution['id']}/abort", headers=bearer(viewer)),
+            403,
+            "forbidden",
+        )
+        error_json(
+            client.post("/api/v1/tasks", json=new_task(), headers=bearer(operator)),
+            403,
+            "forbidden",
+        )
+        error_json(client.delete("/api/v1/tasks/quick", headers=bearer(operator)), 403, "forbidden")
+        error_json(client.get("/api/v1/keys", headers=bearer(operator)), 403, "forbidden")
+
+        # admin: everything
+        created = ok_json(client.post("/api/v1/tasks", json=new_task(), headers=bearer(admin)), 201)
+        assert (
+            client.delete(f"/api/v1/tasks/{created['id']}", headers=bearer(admin)).status_code
+            == 204
+        )
+        keys = ok_json(client.get("/api/v1/keys", headers=bearer(admin)))["items"]
+        assert sorted(k["role"] for k in keys) == ["admin", "operator", "viewer"]
+        assert all("secret" not in k for k in keys)
+        ok_json(client.get("/api/v1/audit", headers=bearer(admin)))
+        error_json(client.get("/api/v1/audit", headers=bearer(operator)), 403, "forbidden")
+
+
+def test_execution_caller_names_the_key(keyed: ServerProcess) -> None:
+    name = unique("ops")
+    secret = parse_secret(keyed.cli("keys", "create", "--name", name, "--role", "operator"))
+    with keyed.client() as client:
+        answer = ok_json(client.post("/api/v1/start", json=START, headers=bearer(secret)))
+        execution = ok_json(
+            client.get(
+                f"/api/v1/executions/{answer['executions'][0]['id']}", headers=bearer(secret)
+            )
+        )
+        assert name in execution["caller"]
+
+
+def test_revoked_key_is_401(keyed: ServerProcess) -> None:
+    admin = make_key(keyed, "admin")
+    victim_name = unique("victim")
+    victim = parse_secret(keyed.cli("keys", "create", "--name", victim_name, "--role", "operator"))
+    with keyed.client() as client:
+        ok_json(client.get("/api/v1/tasks", headers=bearer(victim)))
+        keys = ok_json(client.get("/api/v1/keys", headers=bearer(admin)))["items"]
+        [key] = [k for k in keys if k["name"] == victim_name]
+        revoked = ok_json(client.delete(f"/api/v1/keys/{key['id']}", headers=bearer(admin)))
+        assert revoked["revoked_at"]
+        error_json(client.get("/api/v1/tasks", headers=bearer(victim)), 401, "unauthorized")
+        error_json(
+            client.delete(f"/api/v1/keys/{unique('nokey')}", headers=bearer(admin)),
+            404,
+            "not_found",
+        )
+
+
+def test_key_made_through_the_api(keyed: ServerProcess) -> None:
+    admin = make_key(keyed, "admin")
+    with keyed.client() as client:
+        made = ok_json(
+            client.post(
+                "/api/v1/keys", json={"name": "viaapi", "role": "viewer"}, headers=bearer(admin)
+            ),
+            201,
+        )
+        assert made["secret"].startswith("tg_")
+        assert made["role"] == "viewer"
+        assert made["secret"].startswith(made["prefix"]) or made["prefix"] in made["secret"]
+        ok_json(client.get("/api/v1/tasks", headers=bearer(made["secret"])))
+        error_json(
+            client.post("/api/v1/start", json=START, headers=bearer(made["secret"])),
+            403,
+            "forbidden",
+        )
+        bad = client.post(
+            "/api/v1/keys", json={"name": "x", "role": "emperor"}, headers=bearer(admin)
+        )
+        assert error_json(bad, 422, "invalid")["field"] == "body.role"
+
+
+def test_allow_list_denies_other_tasks(keyed: ServerProcess) -> None:
+    secret = make_key(keyed, "operator", "--allow-task", QUICK_ID)
+    with keyed.client() as client:
+        answer = ok_json(
+            client.post(
+                "/api/v1/start",
+                json={"selectors": ["label:quick", "label:fail"]},
+                headers=bearer(secret),
+            )
+        )
+        outcomes = [r["outcome"] for r in answer["results"]]
+        assert outcomes == ["matched", "denied"], answer
+        assert answer["started"] == 1
+        # Starting one task by its ref, off the allow-list: forbidden.
+        response = client.post("/api/v1/tasks/fail/start", json={}, headers=bearer(secret))
+        error_json(response, 403, "forbidden")
+    with keyed.client(headers=bearer(make_key(keyed, "admin"))) as admin:
+        assert list_executions(admin, task="fail") == []
+
+
+def test_expired_key_is_401(keyed: ServerProcess) -> None:
+    make_key(keyed, "admin")  # so that the API is closed
+    secret = make_key(keyed, "viewer", "--expires-days", "0.0001")  # about 8.6 s
+    with keyed.client() as client:
+        ok_json(client.get("/api/v1/tasks", headers=bearer(secret)))
+
+        def rejected() -> bool:
+            response = client.get("/api/v1/tasks", headers=bearer(secret))
+            if response.status_code == 401:
+                assert response.json()["error"] == "unauthorized"
+                return True
+            assert response.status_code == 200, response.text
+            return False
+
+        wait_until(rejected, timeout=40, interval=0.5, what="expired key rejected")
+
+
+def test_auth_none_ignores_keys(start_server: StartServer) -> None:
+    server = start_server({"auth": "none"}, tasks=STANDARD_TASKS)
+    make_key(server, "viewer")
+    with server.client() as client:
+        ok_json(client.get("/api/v1/tasks"))
+        ok_json(client.post("/api/v1/start", json=START))
+
+
+def test_other_than_loopback_is_never_open(start_server: StartServer) -> None:
+    """Without a key, a server on a public address refuses to start or answers 401."""
+    server = start_server(
+        {"auth": "keys", "server": {"host": "0.0.0.0"}}, tasks=STANDARD_TASKS, start=False
+    )
+    code = server.start_or_exit()
+    if code is not None:
+        assert code != 0
+        assert "key" in server.log_text()
+        return
+    with server.client() as client:
+        error_json(client.get("/api/v1/tasks"), 401, "unauthorized")
+        assert ok_json(client.get("/healthz")) == {"status": "ok"}
+
+
+def test_empty_bearer_is_401(keyed: ServerProcess) -> None:
+    make_key(keyed, "admin")
+    with keyed.client() as client:
+        for value in ("Bearer", "Bearer x y", "tg_only"):
+            response = client.get("/api/v1/tasks", headers={"Authorization": value})
+            assert response.status_code in (400, 401), (value, response.text)
+            assert response.json()["error"] in ("bad_request", "unauthorized")
