@@ -10,7 +10,7 @@ from taskgate.domain.errors import Forbidden, Unauthorized
 from taskgate.domain.executions import Caller
 from taskgate.store.db import Database
 
-OPEN_CALLER = Caller("anonymous", scope="anonymous", extra={"role": Role.ADMIN})
+OPEN_CALLER = Caller("anonymous", scope="anonymous")
 # Keys can be made by the CLI beside a running server; notice that within this time.
 KEYS_RECHECK_SECONDS = 1.0
 

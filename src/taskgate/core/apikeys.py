@@ -48,9 +48,7 @@ class KeyInfo:
 
     def caller(self) -> Caller:
         allowed = frozenset(self.allowed_tasks) if self.allowed_tasks is not None else None
-        return Caller(
-            f"key:{self.name}", scope=self.id, allowed_tasks=allowed, extra={"role": self.role}
-        )
+        return Caller(f"key:{self.name}", scope=self.id, allowed_tasks=allowed)
 
 
 def _info(row: sa.Row[Any]) -> KeyInfo:

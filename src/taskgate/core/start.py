@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.core.executions import ExecutionService
-from taskgate.domain.errors import Conflict, InvalidInput
+from taskgate.domain.errors import Conflict
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller
 from taskgate.domain.params import validate_params
@@ -216,7 +216,9 @@ def _commit(
         for task_id, task in matched.items()
         if task.enabled and not blocked
     }
-    busy = execution_rows.count_busy(conn, params) if params else {}
+    # Only a `skip` policy needs to know what is already running or queued.
+    skipping = [i for i in params if matched[i].concurrency.overlap is Overlap.SKIP]
+    busy = execution_rows.count_busy(conn, skipping) if skipping else {}
     rows: list[dict[str, Any]] = []
     events: list[ExecutionEvent] = []
     results: list[SelectorResult] = []
@@ -325,11 +327,3 @@ def _execution_row(
         "log_size": 0,
         "log_dropped": 0,
     }
-
-
-def parse_selectors(texts: list[str]) -> list[Selector]:
-    from taskgate.domain.selectors import parse_selector
-
-    if not texts:
-        raise InvalidInput("selectors: give at least one selector", field="selectors")
-    return [parse_selector(t) for t in texts]

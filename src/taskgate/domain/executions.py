@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -51,7 +51,6 @@ class Caller:
     name: str
     scope: str = "anonymous"
     allowed_tasks: frozenset[str] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 SYSTEM = Caller("system", scope="system")

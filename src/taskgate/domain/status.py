@@ -21,15 +21,11 @@ class Status(StrEnum):
     def is_terminal(self) -> bool:
         return self in TERMINAL
 
-    @property
-    def is_active(self) -> bool:
-        """Holds a concurrency slot: the process may be alive."""
-        return self in ACTIVE
-
 
 TERMINAL: frozenset[Status] = frozenset(
     {Status.ABORTED, Status.FINISHED_SUCCESS, Status.FINISHED_FAIL, Status.SKIPPED, Status.ERROR}
 )
+# Holding a concurrency slot: the process may be alive.
 ACTIVE: frozenset[Status] = frozenset({Status.STARTED, Status.ABORT_INITIATED, Status.ABORTING})
 PENDING: frozenset[Status] = frozenset({Status.TRIGGERED, Status.QUEUED, Status.RETRY})
 

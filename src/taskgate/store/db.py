@@ -87,10 +87,6 @@ class Database:
     async def read(self, work: Work[T]) -> T:
         return await self.write(work)
 
-    def run_sync(self, work: Work[T]) -> T:
-        """For command-line tools outside an event loop."""
-        return self._transaction(work)
-
     async def migrate(self) -> None:
         await self.write(_upgrade_to_head)
 

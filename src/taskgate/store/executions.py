@@ -69,13 +69,6 @@ def get(conn: Connection, execution_id: str, *, with_attempts: bool) -> Executio
     return to_execution(row, attempt_rows)
 
 
-def statuses(conn: Connection, ids: Sequence[str]) -> dict[str, Status]:
-    rows = conn.execute(
-        sa.select(executions.c.id, executions.c.status).where(executions.c.id.in_(ids))
-    )
-    return {r.id: Status(r.status) for r in rows}
-
-
 def count_busy(conn: Connection, task_ids: Iterable[str]) -> dict[str, int]:
     """Executions per task that are running or waiting to run."""
     busy = [s.value for s in ACTIVE | PENDING]
@@ -244,17 +237,6 @@ def claimable(
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return list(conn.execute(query))
-
-
-def next_due(conn: Connection) -> datetime | None:
-    due: datetime | None = (
-        conn.execute(
-            sa.select(sa.func.min(executions.c.not_before)).where(
-                executions.c.status == Status.RETRY.value
-            )
-        )
-    ).scalar()
-    return due
 
 
 def in_statuses(
