@@ -7,8 +7,8 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import sys
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -45,7 +45,20 @@ class _Run:
     params: dict[str, Any]
     base_offset: int
     abort: asyncio.Event = field(default_factory=asyncio.Event)
+    pid: int | None = None
     worker: asyncio.Task[None] | None = None
+
+
+class _RunFiles:
+    """The parameters file a command reads and the result file it may write."""
+
+    def __init__(self, folder: Path, execution_id: str) -> None:
+        self.params = folder / f"{execution_id}.params.json"
+        self.result = folder / f"{execution_id}.result.json"
+
+    def remove(self) -> None:
+        self.params.unlink(missing_ok=True)
+        self.result.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,7 @@ class LocalExecutor:
         self._wake = asyncio.Event()
         self._running: dict[str, _Run] = {}
         self._loop_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- the Executor contract -------------------------------------------------------------
     def notify(self) -> None:
@@ -77,12 +91,15 @@ class LocalExecutor:
         run = self._running.get(execution_id)
         if run is None:
             return False
-        run.abort.set()
+        if not run.abort.is_set():
+            run.abort.set()
+            self._background(self._mark_aborting(run))
         return True
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         _watch_children_with_pidfd()
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
         await recover(self.ctx, "server process died while running")
         self.logs.start()
         self._loop_task = asyncio.create_task(self._loop(), name="taskgate-dispatcher")
@@ -150,10 +167,9 @@ class LocalExecutor:
         self.logs.open(run.execution_id, collector, run.base_offset)
         if run.number > 1:
             collector.write(f"[taskgate] attempt {run.number} on {self.ctx.node}\n")
-        workdir = self.runs_dir / run.execution_id
-        watcher = asyncio.create_task(self._mark_aborting(run))
+        files = _RunFiles(self.runs_dir, run.execution_id)
         try:
-            end = await self._attempt(run, collector, workdir)
+            end = await self._attempt(run, collector, files)
         except asyncio.CancelledError:
             self.logs.close_later(run.execution_id)
             self._running.pop(run.execution_id, None)
@@ -162,16 +178,19 @@ class LocalExecutor:
             log.exception("execution %s failed inside taskgate", run.execution_id)
             end = _AttemptEnd(Status.ERROR, None, f"internal error: {exc}")
         finally:
-            watcher.cancel()
-            shutil.rmtree(workdir, ignore_errors=True)
+            files.remove()
         try:
             await self._finish(run, end, collector)
         finally:
             self._running.pop(run.execution_id, None)
             self._wake.set()
 
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._tasks.discard)
+
     async def _mark_aborting(self, run: _Run) -> None:
-        await run.abort.wait()
         moved = await self.ctx.db.write(
             lambda conn: rows.update_if(
                 conn,
@@ -192,7 +211,7 @@ class LocalExecutor:
                 )
             )
 
-    def _environment(self, run: _Run, workdir: Path) -> dict[str, str]:
+    def _environment(self, run: _Run, files: _RunFiles) -> dict[str, str]:
         env = {env_name(k): env_value(v) for k, v in run.params.items()}
         env.update(
             {
@@ -201,13 +220,13 @@ class LocalExecutor:
                 "TASKGATE_TASK_NAME": run.task.name,
                 "TASKGATE_ATTEMPT": str(run.number),
                 "TASKGATE_URL": self.public_url,
-                "TASKGATE_PARAMS_FILE": str(workdir / "params.json"),
-                "TASKGATE_RESULT_FILE": str(workdir / "result.json"),
+                "TASKGATE_PARAMS_FILE": str(files.params),
+                "TASKGATE_RESULT_FILE": str(files.result),
             }
         )
         return env
 
-    async def _attempt(self, run: _Run, collector: LogCollector, workdir: Path) -> _AttemptEnd:
+    async def _attempt(self, run: _Run, collector: LogCollector, files: _RunFiles) -> _AttemptEnd:
         action = run.task.action
         if isinstance(action, HttpAction):
             outcome = await run_http(
@@ -230,19 +249,17 @@ class LocalExecutor:
             }[outcome.reason]
             return _AttemptEnd(status, outcome.status_code, outcome.message, outcome.result)
         assert isinstance(action, CommandAction)
-        workdir.mkdir(parents=True, exist_ok=True)
-        (workdir / "params.json").write_text(json.dumps(run.params))
-        result_file = workdir / "result.json"
+        files.params.write_text(json.dumps(run.params))
         outcome_ = await run_command(
             action,
-            env=self._environment(run, workdir),
+            env=self._environment(run, files),
             timeout=run.task.timeout,
             abort=run.abort,
             log=collector,
             kill_grace=self.settings.kill_grace_seconds,
-            on_spawn=lambda pid: self._record_pid(run, pid),
         )
-        result, note = _read_result(result_file)
+        run.pid = outcome_.pid
+        result, note = _read_result(files.result)
         message = outcome_.message + (f"; {note}" if note else "")
         match outcome_.reason:
             case "exited":
@@ -253,11 +270,6 @@ class LocalExecutor:
             case _:
                 status = Status.ERROR
         return _AttemptEnd(status, outcome_.exit_code, message, result)
-
-    async def _record_pid(self, run: _Run, pid: int) -> None:
-        await self.ctx.db.write(
-            lambda conn: rows.finish_attempt(conn, run.execution_id, run.number, pid=pid)
-        )
 
     async def _finish(self, run: _Run, end: _AttemptEnd, collector: LogCollector) -> None:
         now = utcnow()
@@ -274,6 +286,7 @@ class LocalExecutor:
                 finished_at=now,
                 exit_code=end.exit_code,
                 message=end.message,
+                pid=run.pid,
             )
             rows.update(
                 conn,
