@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The newest revision in migrations/versions; tests/test_migrations.py keeps the two in step.
+HEAD_REVISION = "0001"
 T = TypeVar("T")
 Work = Callable[[Connection], T]
 
@@ -99,7 +99,22 @@ class Database:
         self.engine.dispose()
 
 
+def _current_revision(connection: Connection) -> str | None:
+    if not sa.inspect(connection).has_table("alembic_version"):
+        return None
+    revision: str | None = connection.execute(
+        sa.text("SELECT version_num FROM alembic_version")
+    ).scalar()
+    return revision
+
+
 def _upgrade_to_head(connection: Connection) -> None:
+    # Alembic costs ~11 MB of memory once imported: only load it when there is work for it.
+    if _current_revision(connection) == HEAD_REVISION:
+        return
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
