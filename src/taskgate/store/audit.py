@@ -10,6 +10,8 @@ from sqlalchemy import Connection
 
 from taskgate.store.tables import audit_log
 
+_INSERT = audit_log.insert()
+
 
 def record(
     conn: Connection,
@@ -21,9 +23,14 @@ def record(
     details: dict[str, Any] | None = None,
 ) -> None:
     conn.execute(
-        audit_log.insert().values(
-            at=at, actor=actor, action=action, target=target[:200], details=details or {}
-        )
+        _INSERT,
+        {
+            "at": at,
+            "actor": actor,
+            "action": action,
+            "target": target[:200],
+            "details": details or {},
+        },
     )
 
 

@@ -16,6 +16,21 @@ from taskgate.domain.executions import Attempt, Execution
 from taskgate.domain.status import ACTIVE, PENDING, Status
 from taskgate.store.tables import attempts, execution_logs, executions
 
+# Hot statements are built once: SQLAlchemy then skips rebuilding them and their cache key.
+_BY_ID = sa.select(executions).where(executions.c.id == sa.bindparam("eid"))
+_ATTEMPTS_OF = (
+    sa.select(attempts)
+    .where(attempts.c.execution_id == sa.bindparam("eid"))
+    .order_by(attempts.c.number)
+)
+_UPDATE = executions.update().where(executions.c.id == sa.bindparam("eid"))
+_UPDATE_ATTEMPT = attempts.update().where(
+    attempts.c.execution_id == sa.bindparam("eid"), attempts.c.number == sa.bindparam("num")
+)
+_INSERT = executions.insert()
+_INSERT_ATTEMPTS = attempts.insert()
+_INSERT_LOGS = execution_logs.insert()
+
 
 def to_execution(row: sa.Row[Any], attempt_rows: Iterable[sa.Row[Any]] | None = None) -> Execution:
     duration = None
@@ -48,11 +63,11 @@ def to_execution(row: sa.Row[Any], attempt_rows: Iterable[sa.Row[Any]] | None = 
 
 def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(executions.insert(), list(rows))
+        conn.execute(_INSERT, list(rows))
 
 
 def get_row(conn: Connection, execution_id: str) -> sa.Row[Any] | None:
-    return (conn.execute(sa.select(executions).where(executions.c.id == execution_id))).first()
+    return conn.execute(_BY_ID, {"eid": execution_id}).first()
 
 
 def get(conn: Connection, execution_id: str, *, with_attempts: bool) -> Execution | None:
@@ -61,11 +76,7 @@ def get(conn: Connection, execution_id: str, *, with_attempts: bool) -> Executio
         return None
     attempt_rows = None
     if with_attempts:
-        attempt_rows = conn.execute(
-            sa.select(attempts)
-            .where(attempts.c.execution_id == execution_id)
-            .order_by(attempts.c.number)
-        )
+        attempt_rows = conn.execute(_ATTEMPTS_OF, {"eid": execution_id})
     return to_execution(row, attempt_rows)
 
 
@@ -148,7 +159,7 @@ def listing(
 
 
 def update(conn: Connection, execution_id: str, **values: Any) -> None:
-    conn.execute(executions.update().where(executions.c.id == execution_id).values(**values))
+    conn.execute(_UPDATE, {"eid": execution_id, **values})
 
 
 def update_if(
@@ -168,21 +179,17 @@ def update_if(
 
 def insert_attempts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
-        conn.execute(attempts.insert(), list(rows))
+        conn.execute(_INSERT_ATTEMPTS, list(rows))
 
 
 def finish_attempt(conn: Connection, execution_id: str, number: int, **values: Any) -> None:
-    conn.execute(
-        attempts.update()
-        .where(attempts.c.execution_id == execution_id, attempts.c.number == number)
-        .values(**values)
-    )
+    conn.execute(_UPDATE_ATTEMPT, {"eid": execution_id, "num": number, **values})
 
 
 def append_logs(conn: Connection, chunks: Sequence[dict[str, Any]]) -> None:
     """Chunks of {execution_id, offset, data}; offsets count characters."""
     if chunks:
-        conn.execute(execution_logs.insert(), list(chunks))
+        conn.execute(_INSERT_LOGS, list(chunks))
 
 
 def read_log(conn: Connection, execution_id: str, offset: int, limit: int) -> tuple[str, int]:

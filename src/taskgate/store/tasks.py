@@ -57,11 +57,15 @@ def delete(conn: Connection, task_id: str) -> None:
     conn.execute(tasks.delete().where(tasks.c.id == task_id))
 
 
+_BY_ID = sa.select(tasks).where(tasks.c.id == sa.bindparam("ref"))
+_BY_LABEL = sa.select(tasks).where(tasks.c.label == sa.bindparam("ref"))
+
+
 def get(conn: Connection, ref: str) -> Task | None:
     """By id (any case) or by label."""
     task_id = normalize_task_id(ref)
-    cond = tasks.c.id == task_id if task_id else tasks.c.label == ref
-    row = (conn.execute(sa.select(tasks).where(cond))).first()
+    query = _BY_ID if task_id else _BY_LABEL
+    row = conn.execute(query, {"ref": task_id or ref}).first()
     return _task(row) if row else None
 
 
@@ -89,37 +93,41 @@ def listing(
     return [_task(r) for r in rows], total
 
 
+_ORDER = (tasks.c.name, tasks.c.id)
+_FIND: dict[SelectorKind, sa.Select[Any]] = {
+    SelectorKind.ID: sa.select(tasks).where(tasks.c.id == sa.bindparam("v")).order_by(*_ORDER),
+    SelectorKind.LABEL: sa.select(tasks)
+    .where(tasks.c.label == sa.bindparam("v"))
+    .order_by(*_ORDER),
+    SelectorKind.NAME: sa.select(tasks).where(tasks.c.name == sa.bindparam("v")).order_by(*_ORDER),
+    SelectorKind.TAG: sa.select(tasks)
+    .where(
+        tasks.c.id.in_(sa.select(task_tags.c.task_id).where(task_tags.c.tag == sa.bindparam("v")))
+    )
+    .order_by(*_ORDER),
+    SelectorKind.PROPERTY: sa.select(tasks)
+    .where(
+        tasks.c.id.in_(
+            sa.select(task_properties.c.task_id).where(
+                task_properties.c.name == sa.bindparam("n"),
+                task_properties.c.value == sa.bindparam("v"),
+            )
+        )
+    )
+    .order_by(*_ORDER),
+}
+
+
 def find(conn: Connection, selector: Selector) -> list[Task]:
     """The tasks one selector names, in a stable order."""
-    query = sa.select(tasks)
-    match selector.kind:
-        case SelectorKind.ID:
-            query = query.where(tasks.c.id == normalize_task_id(selector.value))
-        case SelectorKind.LABEL:
-            query = query.where(tasks.c.label == selector.value)
-        case SelectorKind.NAME:
-            query = query.where(tasks.c.name == selector.value)
-        case SelectorKind.TAG:
-            query = query.where(
-                tasks.c.id.in_(
-                    sa.select(task_tags.c.task_id).where(task_tags.c.tag == selector.value)
-                )
-            )
-        case SelectorKind.PROPERTY:
-            query = query.where(
-                tasks.c.id.in_(
-                    sa.select(task_properties.c.task_id).where(
-                        task_properties.c.name == selector.property_name,
-                        task_properties.c.value == selector.value,
-                    )
-                )
-            )
-        case SelectorKind.AUTO:
-            task_id = normalize_task_id(selector.value)
-            if task_id:
-                query = query.where(tasks.c.id == task_id)
-            else:
-                by_label = find(conn, Selector(SelectorKind.LABEL, selector.value))
-                return by_label or find(conn, Selector(SelectorKind.NAME, selector.value))
-    rows = conn.execute(query.order_by(tasks.c.name, tasks.c.id))
+    kind, value = selector.kind, selector.value
+    if kind is SelectorKind.AUTO:
+        task_id = normalize_task_id(value)
+        if task_id is None:
+            by_label = find(conn, Selector(SelectorKind.LABEL, value))
+            return by_label or find(conn, Selector(SelectorKind.NAME, value))
+        kind = SelectorKind.ID
+    if kind is SelectorKind.ID:
+        value = normalize_task_id(value) or value
+    rows = conn.execute(_FIND[kind], {"v": value, "n": selector.property_name})
     return [_task(r) for r in rows]
