@@ -165,7 +165,8 @@ class StartService:
             raise
         for event in events:
             self.ctx.bus.publish(event)
-        self.ctx.notify_executor()
+        if result.started:
+            self.ctx.notify_executor()
         return result
 
     async def _replay(self, request: StartRequest, fingerprint: str) -> StartResult | None:

@@ -122,11 +122,16 @@ class LocalExecutor:
 
     # -- dispatching -----------------------------------------------------------------------
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        checked_aborts = loop.time()
         while True:
             self._wake.clear()
             try:
                 await self._dispatch()
-                await self._pick_up_remote_aborts()
+                # Aborts asked on another node reach us through the database only.
+                if loop.time() - checked_aborts >= IDLE_SECONDS:
+                    checked_aborts = loop.time()
+                    await self._pick_up_remote_aborts()
             except Exception:
                 log.exception("dispatcher error; trying again")
             with contextlib.suppress(TimeoutError):
