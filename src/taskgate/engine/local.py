@@ -44,6 +44,7 @@ class _Run:
     number: int
     params: dict[str, Any]
     base_offset: int
+    started_at: datetime
     abort: asyncio.Event = field(default_factory=asyncio.Event)
     pid: int | None = None
     worker: asyncio.Task[None] | None = None
@@ -147,12 +148,16 @@ class LocalExecutor:
                 run.worker = asyncio.create_task(self._run(run), name=f"run-{run.execution_id}")
 
     async def _claim(self, free: int) -> list[_Run]:
-        now = utcnow()
-        claimed = await self.ctx.db.write(lambda conn: _claim(conn, free, self.ctx.node, now))
+        claimed = await self.ctx.db.write(lambda conn: _claim(conn, free, self.ctx.node))
         for run in claimed:
             self.ctx.bus.publish(
                 ExecutionEvent(
-                    run.execution_id, run.task.key, run.task.name, Status.STARTED, now, run.number
+                    run.execution_id,
+                    run.task.key,
+                    run.task.name,
+                    Status.STARTED,
+                    run.started_at,
+                    run.number,
                 )
             )
         return claimed
@@ -338,19 +343,20 @@ def _watch_children_with_pidfd() -> None:
     asyncio.set_child_watcher(watcher)
 
 
-def _attempt_row(run: _Run, node: str, now: datetime) -> dict[str, Any]:
+def _attempt_row(run: _Run, node: str) -> dict[str, Any]:
     return {
         "execution_id": run.execution_id,
         "number": run.number,
         "status": Status.STARTED.value,
         "node": node,
-        "started_at": now,
+        "started_at": run.started_at,
         "message": "",
     }
 
 
-def _claim(conn: Connection, free: int, node: str, now: datetime) -> list[_Run]:
+def _claim(conn: Connection, free: int, node: str) -> list[_Run]:
     """Move up to `free` due executions to `started`, within each task's concurrency limit."""
+    now = utcnow()  # inside the transaction: never before the start that created the row
     claimed: list[_Run] = []
     active: dict[str, int] = {}
     full: set[str] = set()  # tasks at their max_running: their queue waits
@@ -381,8 +387,8 @@ def _claim(conn: Connection, free: int, node: str, now: datetime) -> list[_Run]:
                 attempt_count=number,
                 not_before=None,
             )
-            claimed.append(_Run(row.id, task, number, row.params, row.log_size))
-    rows.insert_attempts(conn, [_attempt_row(run, node, now) for run in claimed])
+            claimed.append(_Run(row.id, task, number, row.params, row.log_size, now))
+    rows.insert_attempts(conn, [_attempt_row(run, node) for run in claimed])
     return claimed
 
 
