@@ -80,27 +80,29 @@ def get(conn: Connection, execution_id: str, *, with_attempts: bool) -> Executio
     return to_execution(row, attempt_rows)
 
 
-def count_busy(conn: Connection, task_ids: Iterable[str]) -> dict[str, int]:
-    """Executions per task that are running or waiting to run."""
-    busy = [s.value for s in ACTIVE | PENDING]
-    rows = conn.execute(
-        sa.select(executions.c.task_id, sa.func.count())
-        .where(executions.c.task_id.in_(list(task_ids)), executions.c.status.in_(busy))
-        .group_by(executions.c.task_id)
-    )
-    return {r[0]: r[1] for r in rows}
-
-
-def count_active(conn: Connection, task_ids: Iterable[str]) -> dict[str, int]:
-    rows = conn.execute(
+def _count_in(statuses: Iterable[Status]) -> sa.Select[Any]:
+    return (
         sa.select(executions.c.task_id, sa.func.count())
         .where(
-            executions.c.task_id.in_(list(task_ids)),
-            executions.c.status.in_([s.value for s in ACTIVE]),
+            executions.c.task_id.in_(sa.bindparam("ids", expanding=True)),
+            executions.c.status.in_([s.value for s in statuses]),
         )
         .group_by(executions.c.task_id)
     )
-    return {r[0]: r[1] for r in rows}
+
+
+_COUNT_BUSY = _count_in(ACTIVE | PENDING)
+_COUNT_ACTIVE = _count_in(ACTIVE)
+
+
+def count_busy(conn: Connection, task_ids: Iterable[str]) -> dict[str, int]:
+    """Executions per task that are running or waiting to run."""
+    return {r[0]: r[1] for r in conn.execute(_COUNT_BUSY, {"ids": list(task_ids)})}
+
+
+def count_active(conn: Connection, task_ids: Iterable[str]) -> dict[str, int]:
+    """Executions per task that hold a concurrency slot."""
+    return {r[0]: r[1] for r in conn.execute(_COUNT_ACTIVE, {"ids": list(task_ids)})}
 
 
 @dataclass(frozen=True)
