@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import math
 import os
 import platform
@@ -33,6 +32,7 @@ from typing import Any, TypeVar
 
 import httpx
 import psutil
+import psycopg
 import yaml
 from sqlalchemy.engine import make_url
 
@@ -283,28 +283,9 @@ def _pg_dsn(url: str) -> str:
 
 
 def _pg_admin(admin_url: str, sql: str) -> None:
-    """Run one statement outside a transaction (CREATE/DROP DATABASE) with the installed driver.
-
-    taskgate's PostgreSQL driver has been asyncpg and is psycopg 3; use whichever is there.
-    """
-    try:
-        psycopg: Any = importlib.import_module("psycopg")
-    except ImportError:
-        psycopg = None
-    if psycopg is not None:
-        with psycopg.connect(_pg_dsn(admin_url), autocommit=True) as conn:
-            conn.execute(sql)
-        return
-    asyncpg: Any = importlib.import_module("asyncpg")
-
-    async def run() -> None:
-        conn = await asyncpg.connect(_pg_dsn(admin_url))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(run())
+    """Run one statement outside a transaction (CREATE/DROP DATABASE)."""
+    with psycopg.connect(_pg_dsn(admin_url), autocommit=True) as conn:
+        conn.execute(sql.encode())
 
 
 def create_database(admin_url: str) -> str:
