@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 
+from taskgate.store.tables import metadata
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions; tests/test_migrations.py keeps the two in step.
 HEAD_REVISION = "0001"
@@ -110,8 +112,29 @@ def _current_revision(connection: Connection) -> str | None:
 
 def _upgrade_to_head(connection: Connection) -> None:
     # Alembic costs ~11 MB of memory once imported: only load it when there is work for it.
-    if _current_revision(connection) == HEAD_REVISION:
+    current = _current_revision(connection)
+    if current == HEAD_REVISION:
         return
+    if current is None and not sa.inspect(connection).get_table_names():
+        _create_at_head(connection)
+        return
+    alembic_upgrade(connection)
+
+
+def _create_at_head(connection: Connection) -> None:
+    """An empty database gets the declared schema and is stamped at the newest revision,
+    which is what running every migration would give (tests/store/test_migrations.py)."""
+    metadata.create_all(connection)
+    version = sa.Table(
+        "alembic_version",
+        sa.MetaData(),
+        sa.Column("version_num", sa.String(32), primary_key=True),
+    )
+    version.create(connection)
+    connection.execute(version.insert().values(version_num=HEAD_REVISION))
+
+
+def alembic_upgrade(connection: Connection) -> None:
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
