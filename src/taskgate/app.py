@@ -11,12 +11,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from taskgate.config import Settings
-from taskgate.core import apikeys
 from taskgate.core.context import CoreContext
 from taskgate.core.events import EventBus
-from taskgate.core.housekeeping import Housekeeping
+from taskgate.core.housekeeping import housekeeping
 from taskgate.core.services import Services
-from taskgate.domain.errors import ConfigError
 from taskgate.domain.executions import Caller
 from taskgate.domain.tasks import TaskSpec
 from taskgate.doors.api.app import create_api
@@ -46,15 +44,17 @@ def create_app(settings: Settings) -> FastAPI:
     services = Services.build(ctx, auth_none=settings.auth == "none")
     executor = LocalExecutor(ctx, settings.executor, settings.data_dir, settings.url)
     ctx.executor = executor
-    housekeeping = Housekeeping(ctx)
+    cleanup = housekeeping(ctx)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await db.migrate()
-        await check_auth(settings, db)
+        await services.access.check_startup(
+            loopback_only=settings.loopback_only, host=settings.server.host, url=settings.url
+        )
         await services.tasks.sync_from_config(config_task_specs(settings), CONFIG_CALLER)
         await executor.start()
-        housekeeping.start()
+        cleanup.start()
         log.info(
             "taskgate ready on %s (node %s, database %s)",
             settings.url,
@@ -64,29 +64,11 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            await housekeeping.stop()
+            await cleanup.stop()
             await executor.stop()
             await db.close()
 
     return create_api(services, max_body_bytes=settings.server.max_body_bytes, lifespan=lifespan)
-
-
-async def check_auth(settings: Settings, db: Database) -> None:
-    """Open only where that is safe: loopback with no keys, or `auth: none` said explicitly."""
-    if settings.auth == "none":
-        log.warning("auth: none - the API is open to anyone who can reach %s", settings.url)
-        return
-    if await apikeys.any_keys(db):
-        return
-    if not settings.loopback_only:
-        raise ConfigError(
-            f"refusing to listen on {settings.server.host} with no API key: create one with "
-            "`taskgate keys create --name admin --role admin --config <file>`, "
-            "or set `auth: none` in the config"
-        )
-    log.warning(
-        "no API key exists: the API is open on loopback (%s) until one is created", settings.url
-    )
 
 
 def serve(settings: Settings) -> None:

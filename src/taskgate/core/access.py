@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 from taskgate.core import apikeys
 from taskgate.domain.apikeys import Role
-from taskgate.domain.errors import Forbidden, Unauthorized
+from taskgate.domain.errors import ConfigError, Forbidden, Unauthorized
 from taskgate.domain.executions import Caller
 from taskgate.store.db import Database
 
+log = logging.getLogger("taskgate")
 OPEN_CALLER = Caller("anonymous", scope="anonymous")
 # Keys can be made by the CLI beside a running server; notice that within this time.
 KEYS_RECHECK_SECONDS = 1.0
@@ -31,6 +33,21 @@ class AccessPolicy:
 
     def key_created(self) -> None:
         self._keys_exist = True
+
+    async def check_startup(self, *, loopback_only: bool, host: str, url: str) -> None:
+        """Open only where that is safe: loopback with no keys, or `auth: none` said explicitly."""
+        if self.auth_none:
+            log.warning("auth: none - the API is open to anyone who can reach %s", url)
+            return
+        if await apikeys.any_keys(self.db):
+            return
+        if not loopback_only:
+            raise ConfigError(
+                f"refusing to listen on {host} with no API key: create one with "
+                "`taskgate keys create --name admin --role admin --config <file>`, "
+                "or set `auth: none` in the config"
+            )
+        log.warning("no API key exists: the API is open on loopback (%s) until one is created", url)
 
     async def is_open(self) -> bool:
         return self.auth_none or not await self.keys_exist()

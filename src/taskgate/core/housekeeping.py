@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
+from taskgate.core.background import Periodic
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.store import idempotency
@@ -20,26 +19,10 @@ async def purge_once(ctx: CoreContext) -> int:
     return await ctx.db.write(lambda conn: idempotency.purge_before(conn, cutoff))
 
 
-class Housekeeping:
-    def __init__(self, ctx: CoreContext) -> None:
-        self.ctx = ctx
-        self._task: asyncio.Task[None] | None = None
+def housekeeping(ctx: CoreContext) -> Periodic:
+    async def purge() -> None:
+        purged = await purge_once(ctx)
+        if purged:
+            log.info("forgot %d expired idempotency keys", purged)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="taskgate-housekeeping")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                purged = await purge_once(self.ctx)
-                if purged:
-                    log.info("forgot %d expired idempotency keys", purged)
-            except Exception:
-                log.exception("housekeeping failed; will try again")
-            await asyncio.sleep(EVERY_SECONDS)
+    return Periodic("housekeeping", EVERY_SECONDS, purge, at_start=True)

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from taskgate.config import ExecutorSettings
+from taskgate.core.background import stop_task
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.domain.events import ExecutionEvent
@@ -106,10 +107,7 @@ class LocalExecutor:
         self._loop_task = asyncio.create_task(self._loop(), name="taskgate-dispatcher")
 
     async def stop(self) -> None:
-        if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+        await stop_task(self._loop_task)
         workers = [r.worker for r in self._running.values() if r.worker is not None]
         for worker in workers:
             worker.cancel()

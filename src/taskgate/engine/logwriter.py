@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 from dataclasses import dataclass
 from typing import Any
 
+from taskgate.core.background import Periodic
 from taskgate.engine.logcollector import LogCollector
 from taskgate.store import executions as rows
 from taskgate.store.db import Database
 
-log = logging.getLogger(__name__)
 FLUSH_SECONDS = 0.2
 
 
@@ -26,7 +23,7 @@ class LogWriter:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._streams: dict[str, _Stream] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("log writer", FLUSH_SECONDS, self.flush, at_start=False)
         self._unsaved: list[dict[str, Any]] = []
 
     def open(self, execution_id: str, collector: LogCollector, base_offset: int) -> None:
@@ -66,19 +63,8 @@ class LogWriter:
             raise
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="taskgate-logwriter")
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._periodic.stop()
         await self.flush()
-
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(FLUSH_SECONDS)
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("could not persist execution logs; will try again")
