@@ -15,6 +15,7 @@ from taskgate.domain.errors import NotFound
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller, Execution
 from taskgate.domain.status import ACTIVE, PENDING, Status
+from taskgate.domain.tasks import Task
 from taskgate.store import audit
 from taskgate.store import executions as rows
 from taskgate.store import tasks as task_rows
@@ -123,14 +124,14 @@ def _request_abort(conn: Connection, execution_id: str, caller: Caller) -> Execu
             finished_at=now,
             message=f"aborted by {caller.name} before it started",
         )
-        event = ExecutionEvent(
+        event = ExecutionEvent.of(
+            Task.model_validate(row.task_spec),
             execution_id,
-            row.task_id,
-            row.task_name,
             Status.ABORTED,
             now,
-            row.attempt_count,
-            "aborted before it started",
+            attempt=row.attempt_count,
+            message="aborted before it started",
+            origin=row.origin,
         )
     elif status is Status.STARTED:
         rows.update(
@@ -139,13 +140,13 @@ def _request_abort(conn: Connection, execution_id: str, caller: Caller) -> Execu
             status=Status.ABORT_INITIATED.value,
             message=f"abort requested by {caller.name}",
         )
-        event = ExecutionEvent(
+        event = ExecutionEvent.of(
+            Task.model_validate(row.task_spec),
             execution_id,
-            row.task_id,
-            row.task_name,
             Status.ABORT_INITIATED,
             now,
-            row.attempt_count,
+            attempt=row.attempt_count,
+            origin=row.origin,
         )
     else:
         return None

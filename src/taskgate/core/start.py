@@ -237,7 +237,11 @@ def _commit(
                 busy[task.key] = busy.get(task.key, 0) + 1
             row = _execution_row(task, request, params[task.key], status, reason, now)
             rows.append(row)
-            events.append(ExecutionEvent(row["id"], task.key, task.name, status, now, 0, reason))
+            events.append(
+                ExecutionEvent.of(
+                    task, row["id"], status, now, message=reason, origin=request.origin
+                )
+            )
             entry.tasks.append(
                 StartedTask(
                     task_id=task.key,

@@ -46,9 +46,25 @@ class _Run:
     params: dict[str, Any]
     base_offset: int
     started_at: datetime
+    origin: str
     abort: asyncio.Event = field(default_factory=asyncio.Event)
     pid: int | None = None
     worker: asyncio.Task[None] | None = None
+
+    def event(
+        self, status: Status, at: datetime, *, message: str = "", exit_code: int | None = None
+    ) -> ExecutionEvent:
+        return ExecutionEvent.of(
+            self.task,
+            self.execution_id,
+            status,
+            at,
+            attempt=self.number,
+            message=message,
+            origin=self.origin,
+            exit_code=exit_code,
+            started_at=self.started_at,
+        )
 
 
 class _RunFiles:
@@ -148,16 +164,7 @@ class LocalExecutor:
     async def _claim(self, free: int) -> list[_Run]:
         claimed = await self.ctx.db.write(lambda conn: _claim(conn, free, self.ctx.node))
         for run in claimed:
-            self.ctx.bus.publish(
-                ExecutionEvent(
-                    run.execution_id,
-                    run.task.key,
-                    run.task.name,
-                    Status.STARTED,
-                    run.started_at,
-                    run.number,
-                )
-            )
+            self.ctx.bus.publish(run.event(Status.STARTED, run.started_at))
         return claimed
 
     async def _pick_up_remote_aborts(self) -> None:
@@ -208,16 +215,7 @@ class LocalExecutor:
             )
         )
         if moved:
-            self.ctx.bus.publish(
-                ExecutionEvent(
-                    run.execution_id,
-                    run.task.key,
-                    run.task.name,
-                    Status.ABORTING,
-                    utcnow(),
-                    run.number,
-                )
-            )
+            self.ctx.bus.publish(run.event(Status.ABORTING, utcnow()))
 
     def _environment(self, run: _Run, files: _RunFiles) -> dict[str, str]:
         env = {env_name(k): env_value(v) for k, v in run.params.items()}
@@ -313,15 +311,7 @@ class LocalExecutor:
 
         await self.ctx.db.write(work)
         self.ctx.bus.publish(
-            ExecutionEvent(
-                run.execution_id,
-                run.task.key,
-                run.task.name,
-                step.status,
-                now,
-                run.number,
-                step.message,
-            )
+            run.event(step.status, now, message=step.message, exit_code=end.exit_code)
         )
 
 
@@ -385,7 +375,7 @@ def _claim(conn: Connection, free: int, node: str) -> list[_Run]:
                 attempt_count=number,
                 not_before=None,
             )
-            claimed.append(_Run(row.id, task, number, row.params, row.log_size, now))
+            claimed.append(_Run(row.id, task, number, row.params, row.log_size, now, row.origin))
     rows.insert_attempts(conn, [_attempt_row(run, node) for run in claimed])
     return claimed
 
@@ -446,14 +436,14 @@ def _end_orphans(conn: Connection, node: str, message: str, now: datetime) -> li
             log_size=rows.log_end(conn, row.id),
         )
         events.append(
-            ExecutionEvent(
+            ExecutionEvent.of(
+                task,
                 row.id,
-                row.task_id,
-                row.task_name,
                 step.status,
                 now,
-                row.attempt_count,
-                step.message,
+                attempt=row.attempt_count,
+                message=step.message,
+                origin=row.origin,
             )
         )
     return events

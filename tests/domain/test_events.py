@@ -1,0 +1,52 @@
+from datetime import UTC, datetime, timedelta
+
+from taskgate.domain.events import ExecutionEvent
+from taskgate.domain.status import Status
+from taskgate.domain.tasks import Task
+
+TASK = Task.model_validate(
+    {
+        "id": "0b0e5a0c-2f0c-4f51-9b8e-3d1f6f7a2c11",
+        "name": "Reload sales",
+        "label": "sales",
+        "tags": ["finance", "nightly"],
+        "action": {"kind": "command", "argv": ["true"]},
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z",
+    }
+)
+STARTED = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def test_terminal_payload_carries_task_facts_and_duration() -> None:
+    event = ExecutionEvent.of(
+        TASK,
+        "e1",
+        Status.FINISHED_FAIL,
+        STARTED + timedelta(seconds=2.5),
+        attempt=2,
+        message="exit code 3",
+        origin="mqtt",
+        exit_code=3,
+        started_at=STARTED,
+    )
+    assert event.to_payload() == {
+        "execution_id": "e1",
+        "task_id": "0b0e5a0c-2f0c-4f51-9b8e-3d1f6f7a2c11",
+        "task_name": "Reload sales",
+        "label": "sales",
+        "tags": ["finance", "nightly"],
+        "status": Status.FINISHED_FAIL.value,
+        "attempt": 2,
+        "at": "2026-03-01T12:00:02.500000+00:00",
+        "started_at": "2026-03-01T12:00:00+00:00",
+        "duration_ms": 2500,
+        "exit_code": 3,
+        "origin": "mqtt",
+        "message": "exit code 3",
+    }
+
+
+def test_running_payload_has_no_duration_yet() -> None:
+    event = ExecutionEvent.of(TASK, "e1", Status.STARTED, STARTED, attempt=1, started_at=STARTED)
+    assert event.to_payload()["duration_ms"] is None
