@@ -9,15 +9,18 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from taskgate.config import Settings
 from taskgate.core.context import CoreContext
 from taskgate.core.events import EventBus
-from taskgate.core.housekeeping import housekeeping
+from taskgate.core.housekeeping import housekeeping, kv_sweeper
 from taskgate.core.services import Services
 from taskgate.domain.executions import Caller
 from taskgate.domain.tasks import TaskSpec
 from taskgate.doors.api.app import create_api
+from taskgate.doors.butler.app import PREFIX as BUTLER_PREFIX
+from taskgate.doors.butler.app import create_butler_app
 from taskgate.engine.local import LocalExecutor
 from taskgate.store.db import Database
 
@@ -41,10 +44,18 @@ def create_app(settings: Settings) -> FastAPI:
     ctx = CoreContext(
         db=db, bus=EventBus(), node=settings.node_name, idempotency_hours=settings.idempotency_hours
     )
-    services = Services.build(ctx, auth_none=settings.auth == "none")
+    services = Services.build(
+        ctx, auth_none=settings.auth == "none", kv_limits=settings.kv.limits()
+    )
     executor = LocalExecutor(ctx, settings.executor, settings.data_dir, settings.url)
     ctx.executor = executor
     cleanup = housekeeping(ctx)
+    kv_sweep = kv_sweeper(services.kv, settings.kv.sweep_seconds)
+    doors: dict[str, ASGIApp] = {}
+    if settings.butler.enabled:
+        doors[BUTLER_PREFIX] = create_butler_app(
+            services, settings.butler, settings.server.max_body_bytes
+        )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -55,6 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
         await services.tasks.sync_from_config(config_task_specs(settings), CONFIG_CALLER)
         await executor.start()
         cleanup.start()
+        kv_sweep.start()
         log.info(
             "taskgate ready on %s (node %s, database %s)",
             settings.url,
@@ -65,10 +77,13 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await cleanup.stop()
+            await kv_sweep.stop()
             await executor.stop()
             await db.close()
 
-    return create_api(services, max_body_bytes=settings.server.max_body_bytes, lifespan=lifespan)
+    return create_api(
+        services, max_body_bytes=settings.server.max_body_bytes, lifespan=lifespan, doors=doors
+    )
 
 
 def serve(settings: Settings) -> None:

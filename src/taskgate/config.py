@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from taskgate.domain.errors import ConfigError
+from taskgate.domain.kv import KvLimits
+from taskgate.domain.startfilter import StartFilter
 from taskgate.domain.tasks import TaskSpec
 
 
@@ -35,6 +37,97 @@ class ExecutorSettings(Section):
     kill_grace_seconds: float = Field(5.0, ge=0, le=600)
 
 
+class KvSettings(Section):
+    max_value_bytes: int = Field(256 * 1024, ge=1, le=16 * 1024 * 1024)
+    max_keys_per_namespace: int = Field(1000, ge=1)
+    max_namespaces: int = Field(1000, ge=1)
+    sweep_seconds: float = Field(60.0, gt=0, description="How often expired keys are deleted.")
+
+    def limits(self) -> KvLimits:
+        return KvLimits(self.max_value_bytes, self.max_keys_per_namespace, self.max_namespaces)
+
+
+class CustomPropertyPair(Section):
+    name: str
+    value: str
+
+
+class AllowTask(Section):
+    task_id: list[str] = Field(
+        default_factory=list, validation_alias=AliasChoices("task_id", "taskId")
+    )
+    tag: list[str] = Field(default_factory=list)
+    custom_property: list[CustomPropertyPair] = Field(
+        default_factory=list, validation_alias=AliasChoices("custom_property", "customProperty")
+    )
+
+    @field_validator("task_id", "tag", "custom_property", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        # Butler's template leaves these keys empty (YAML null): an empty list.
+        return [] if value is None else value
+
+
+class StartFilterSettings(Section):
+    enable: bool = False
+    allow_task: AllowTask = Field(
+        default_factory=AllowTask, validation_alias=AliasChoices("allow_task", "allowTask")
+    )
+
+    def start_filter(self) -> StartFilter | None:
+        if not self.enable:
+            return None
+        allow = self.allow_task
+        return StartFilter.of(
+            allow.task_id, allow.tag, [(p.name, p.value) for p in allow.custom_property]
+        )
+
+
+class ButlerEndpoints(Section):
+    """Butler's `restServerEndpointsEnable`, for the endpoints taskgate has."""
+
+    sense_start_task: bool = True
+    key_value_store: bool = True
+    butlerping: bool = True
+    api_list_enabled_endpoints: bool = True
+
+    def enabled_names(self) -> list[str]:
+        """The leaf names Butler's /v4/configfile/endpointsenabled lists."""
+        names = {
+            "sense_start_task": "senseStartTask",
+            "key_value_store": "keyValueStore",
+            "butlerping": "butlerping",
+            "api_list_enabled_endpoints": "apiListEnabledEndpoints",
+        }
+        return [butler for ours, butler in names.items() if getattr(self, ours)]
+
+
+class ButlerSettings(Section):
+    enabled: bool = False
+    allow_from: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="Source networks that may call the Butler door.",
+    )
+    require_api_key: bool = False
+    rate_limit_per_minute: int = Field(100, ge=0, description="Per client address; 0: off.")
+    endpoints: ButlerEndpoints = Field(default_factory=ButlerEndpoints)
+    # Butler's own key names are accepted too, so its section can be pasted in.
+    start_task_filter: StartFilterSettings = Field(
+        default_factory=StartFilterSettings,
+        validation_alias=AliasChoices("start_task_filter", "startTaskFilter"),
+    )
+
+    @field_validator("allow_from")
+    @classmethod
+    def _networks(cls, networks: list[str]) -> list[str]:
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not a network: {network!r}") from exc
+        return networks
+
+
 class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     database_url: str | None = Field(None, description="Default: SQLite in data_dir.")
@@ -43,6 +136,8 @@ class Settings(Section):
     auth: Literal["keys", "none"] = "keys"
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     idempotency_hours: float = Field(24.0, gt=0)
+    kv: KvSettings = Field(default_factory=KvSettings)
+    butler: ButlerSettings = Field(default_factory=ButlerSettings)
     tasks: list[TaskSpec] = Field(default_factory=list)
 
     @property

@@ -60,7 +60,13 @@ class AccessPolicy:
         scheme, _, secret = authorization.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
             raise Unauthorized("use Authorization: Bearer <key>")
-        key = await apikeys.authenticate(self.db, secret.strip())
+        return (await self.key_for(secret.strip(), needed)).caller()
+
+    async def key_for(self, secret: str | None, needed: Role) -> apikeys.KeyInfo:
+        """The key behind a secret, if its role may do what is asked."""
+        if not secret:
+            raise Unauthorized("this door needs an API key")
+        key = await apikeys.authenticate(self.db, secret)
         if not key.role.allows(needed):
             raise Forbidden(f"role {key.role.value} may not do this; needs {needed.value}")
-        return key.caller()
+        return key

@@ -17,6 +17,7 @@ from taskgate.core.clock import utcnow
 from taskgate.domain.apikeys import Role
 from taskgate.domain.errors import InvalidInput, NotFound, Unauthorized
 from taskgate.domain.executions import Caller
+from taskgate.domain.startfilter import StartFilter
 from taskgate.store import audit
 from taskgate.store import keys as key_rows
 from taskgate.store.db import Database
@@ -46,9 +47,11 @@ class KeyInfo:
         data["role"] = self.role.value
         return data
 
-    def caller(self) -> Caller:
+    def caller(self, start_filter: StartFilter | None = None) -> Caller:
         allowed = frozenset(self.allowed_tasks) if self.allowed_tasks is not None else None
-        return Caller(f"key:{self.name}", scope=self.id, allowed_tasks=allowed)
+        return Caller(
+            f"key:{self.name}", scope=self.id, allowed_tasks=allowed, start_filter=start_filter
+        )
 
 
 def _info(row: sa.Row[Any]) -> KeyInfo:

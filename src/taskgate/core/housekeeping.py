@@ -8,6 +8,7 @@ from datetime import timedelta
 from taskgate.core.background import Periodic
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
+from taskgate.core.kv import KvService
 from taskgate.store import idempotency
 
 log = logging.getLogger(__name__)
@@ -26,3 +27,12 @@ def housekeeping(ctx: CoreContext) -> Periodic:
             log.info("forgot %d expired idempotency keys", purged)
 
     return Periodic("housekeeping", EVERY_SECONDS, purge, at_start=True)
+
+
+def kv_sweeper(kv: KvService, every_seconds: float) -> Periodic:
+    async def sweep() -> None:
+        swept = await kv.sweep()
+        if swept:
+            log.debug("deleted %d expired key-value entries", swept)
+
+    return Periodic("kv-sweep", every_seconds, sweep, at_start=False)

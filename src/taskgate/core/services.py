@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from taskgate.core.access import AccessPolicy
 from taskgate.core.context import CoreContext
 from taskgate.core.executions import ExecutionService
+from taskgate.core.kv import KvService
 from taskgate.core.start import StartService
 from taskgate.core.tasks import TaskService
+from taskgate.domain.kv import KvLimits
 
 
 @dataclass
@@ -18,14 +20,19 @@ class Services:
     starts: StartService
     executions: ExecutionService
     access: AccessPolicy
+    kv: KvService
 
     @classmethod
-    def build(cls, ctx: CoreContext, *, auth_none: bool) -> Services:
+    def build(
+        cls, ctx: CoreContext, *, auth_none: bool, kv_limits: KvLimits | None = None
+    ) -> Services:
+        limits = kv_limits or KvLimits()
         executions = ExecutionService(ctx)
         return cls(
             ctx=ctx,
             tasks=TaskService(ctx),
-            starts=StartService(ctx, executions),
+            starts=StartService(ctx, executions, limits),
             executions=executions,
             access=AccessPolicy(ctx.db, auth_none=auth_none),
+            kv=KvService(ctx, limits),
         )

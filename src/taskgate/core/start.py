@@ -16,12 +16,21 @@ from sqlalchemy.exc import IntegrityError
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.core.executions import ExecutionService
+from taskgate.core.kv import write_items
 from taskgate.domain.errors import Conflict
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller
+from taskgate.domain.kv import KvLimits, KvWrite
 from taskgate.domain.params import validate_params
-from taskgate.domain.selectors import Outcome, Resolution, Selector, SelectorKind, TaskRef
-from taskgate.domain.selectors import normalize_task_id as normalize_id
+from taskgate.domain.selectors import (
+    GROUP_KINDS,
+    Outcome,
+    Resolution,
+    Selector,
+    SelectorKind,
+    TaskRef,
+    is_task_id,
+)
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import Overlap, Task
 from taskgate.store import audit, idempotency
@@ -36,6 +45,13 @@ class StartRequest:
     caller: Caller
     params: dict[str, Any] = field(default_factory=dict)
     all_must_exist: bool = False
+    # Butler's reading of all_must_exist: it covers only selectors that name one task; tag and
+    # property selectors never block and are never blocked.
+    must_exist_exempts_groups: bool = False
+    # Accept ids only in the lower-case form Qlik writes (Butler's check); else any UUID case.
+    canonical_ids: bool = False
+    # Written in the start's transaction, before any execution is created.
+    kv_items: list[KvWrite] = field(default_factory=list)
     idempotency_key: str | None = None
     wait: float = 0.0
 
@@ -45,6 +61,7 @@ class StartRequest:
             "params": self.params,
             "all_must_exist": self.all_must_exist,
             "origin": self.origin,
+            "kv": [vars(item) for item in self.kv_items],
         }
         return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -92,14 +109,24 @@ class PreviewResult(BaseModel):
 
 
 def resolve(
-    conn: Connection, selectors: list[Selector], caller: Caller
+    conn: Connection, selectors: list[Selector], caller: Caller, *, canonical_ids: bool = False
 ) -> list[tuple[Resolution, list[Task]]]:
-    """Each selector with its outcome and the tasks it names (allow-list applied)."""
+    """Each selector with its outcome and the tasks it names (filter and allow-list applied).
+
+    The order of the checks is Butler's: a malformed id is invalid before the start filter is
+    asked, and a filtered selector is denied without looking the task up.
+    """
     resolved: list[tuple[Resolution, list[Task]]] = []
     for selector in selectors:
-        if selector.kind is SelectorKind.ID and normalize_id(selector.value) is None:
+        if selector.kind is SelectorKind.ID and not is_task_id(
+            selector.value, canonical=canonical_ids
+        ):
             message = f"{selector.value!r} is not a task id (UUID)"
             resolved.append((Resolution(selector, Outcome.INVALID, message=message), []))
+            continue
+        if caller.start_filter is not None and not caller.start_filter.allows(selector):
+            message = "not allowed by the start filter"
+            resolved.append((Resolution(selector, Outcome.DENIED, message=message), []))
             continue
         found = task_rows.find(conn, selector)
         if not found:
@@ -123,9 +150,12 @@ def _allowed(task: Task, allow: frozenset[str]) -> bool:
 
 
 class StartService:
-    def __init__(self, ctx: CoreContext, executions: ExecutionService) -> None:
+    def __init__(
+        self, ctx: CoreContext, executions: ExecutionService, kv_limits: KvLimits | None = None
+    ) -> None:
         self.ctx = ctx
         self.executions = executions
+        self.kv_limits = kv_limits or KvLimits()
 
     async def preview(self, selectors: list[Selector], caller: Caller) -> list[PreviewResult]:
         resolved = await self.ctx.db.read(lambda conn: resolve(conn, selectors, caller))
@@ -199,23 +229,35 @@ class StartService:
     async def _commit_start(
         self, request: StartRequest, fingerprint: str
     ) -> tuple[StartResult, list[ExecutionEvent]]:
-        return await self.ctx.db.write(lambda conn: _commit(conn, request, fingerprint))
+        return await self.ctx.db.write(
+            lambda conn: _commit(conn, request, fingerprint, self.kv_limits)
+        )
 
 
 def _commit(
-    conn: Connection, request: StartRequest, fingerprint: str
+    conn: Connection, request: StartRequest, fingerprint: str, kv_limits: KvLimits
 ) -> tuple[StartResult, list[ExecutionEvent]]:
     """Resolve, validate, and write executions, audit and idempotency record together."""
     now = utcnow()
-    resolved = resolve(conn, request.selectors, request.caller)
-    blocked = request.all_must_exist and any(
-        res.outcome in (Outcome.INVALID, Outcome.NOT_FOUND) for res, _ in resolved
+    write_items(conn, request.kv_items, kv_limits, now)
+    resolved = resolve(conn, request.selectors, request.caller, canonical_ids=request.canonical_ids)
+    exempt = GROUP_KINDS if request.must_exist_exempts_groups else frozenset()
+    blocking = request.all_must_exist and any(
+        res.outcome in (Outcome.INVALID, Outcome.NOT_FOUND) and res.selector.kind not in exempt
+        for res, _ in resolved
     )
-    matched = {t.key: t for res, ts in resolved for t in ts if res.outcome is Outcome.MATCHED}
+
+    def blocked(res: Resolution) -> bool:
+        return blocking and res.selector.kind not in exempt
+
+    matched = {
+        t.key: t
+        for res, ts in resolved
+        for t in ts
+        if res.outcome is Outcome.MATCHED and t.enabled and not blocked(res)
+    }
     params = {
-        task_id: validate_params(task.params, request.params)
-        for task_id, task in matched.items()
-        if task.enabled and not blocked
+        task_id: validate_params(task.params, request.params) for task_id, task in matched.items()
     }
     # Only a `skip` policy needs to know what is already running or queued.
     skipping = [i for i in params if matched[i].concurrency.overlap is Overlap.SKIP]
@@ -226,7 +268,7 @@ def _commit(
     for res, tasks in resolved:
         entry = SelectorResult(selector=str(res.selector), outcome=res.outcome, message=res.message)
         for task in tasks:
-            if blocked:
+            if blocked(res):
                 entry.tasks.append(_not_started(task, "not started: all_must_exist"))
                 continue
             if not task.enabled:
@@ -251,7 +293,7 @@ def _commit(
                     reason=reason,
                 )
             )
-        if blocked and not entry.message:
+        if blocked(res) and not entry.message:
             entry.message = "not started: all_must_exist and a selector failed"
         results.append(entry)
     execution_rows.insert(conn, rows)

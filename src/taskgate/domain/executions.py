@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from taskgate.domain.startfilter import StartFilter
 from taskgate.domain.status import Status
 
 
@@ -51,6 +52,8 @@ class Caller:
     name: str
     scope: str = "anonymous"
     allowed_tasks: frozenset[str] | None = None
+    # Checked per selector before any lookup (Butler's startTaskFilter); None: no filter.
+    start_filter: StartFilter | None = None
 
 
 SYSTEM = Caller("system", scope="system")

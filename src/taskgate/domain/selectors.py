@@ -10,6 +10,10 @@ from enum import StrEnum
 from taskgate.domain.errors import InvalidInput
 
 UUID_LOWER = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+# Qlik's task ids as Butler checks them: lower case, RFC 4122 version 0-5 and variant.
+CANONICAL_TASK_ID = re.compile(
+    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-5][0-9a-f]{3}-[089ab][0-9a-f]{3}-[0-9a-f]{12}$"
+)
 
 
 class SelectorKind(StrEnum):
@@ -80,6 +84,16 @@ def normalize_task_id(value: str) -> str | None:
         return str(uuid.UUID(value.strip()))
     except ValueError:
         return None
+
+
+def is_task_id(value: str, *, canonical: bool = False) -> bool:
+    """A UUID in any case, or (canonical) exactly the lower-case form Qlik writes."""
+    if canonical:
+        return CANONICAL_TASK_ID.match(value) is not None
+    return normalize_task_id(value) is not None
+
+
+GROUP_KINDS = frozenset({SelectorKind.TAG, SelectorKind.PROPERTY})
 
 
 @dataclass(frozen=True)

@@ -151,3 +151,34 @@ audit_log = sa.Table(
     sa.Column("target", sa.String(200), nullable=False),
     sa.Column("details", sa.JSON, nullable=False),
 )
+
+kv_namespaces = sa.Table(
+    "kv_namespaces",
+    metadata,
+    # The id keeps creation order, which Butler's namespace list shows.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+kv_entries = sa.Table(
+    "kv_entries",
+    metadata,
+    sa.Column(
+        "namespace_id",
+        sa.ForeignKey("kv_namespaces.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(512), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("expires_at", UTCDateTime, index=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+server_secrets = sa.Table(
+    "server_secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

@@ -1,9 +1,10 @@
 """Builds the FastAPI application of the native API."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from taskgate import __version__
 from taskgate.core.services import Services
@@ -14,8 +15,14 @@ Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 def create_api(
-    services: Services, *, max_body_bytes: int, lifespan: Lifespan | None = None
+    services: Services,
+    *,
+    max_body_bytes: int,
+    lifespan: Lifespan | None = None,
+    doors: Mapping[str, ASGIApp] | None = None,
 ) -> FastAPI:
+    """The native API, with other doors mounted beside it; each such door limits its own
+    request bodies, to answer in its own format."""
     app = FastAPI(
         lifespan=lifespan,
         title="taskgate",
@@ -26,5 +33,12 @@ def create_api(
     errors.install(app)
     for module in (routes_admin, routes_tasks, routes_start, routes_executions):
         app.include_router(module.router)
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    doors = doors or {}
+    for prefix, door in doors.items():
+        app.mount(prefix, door)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=max_body_bytes,
+        skip_prefixes=tuple(f"{prefix}/" for prefix in doors),
+    )
     return app

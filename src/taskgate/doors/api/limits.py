@@ -3,20 +3,39 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
+def taskgate_refusal(max_bytes: int) -> bytes:
+    return json.dumps(
+        {"error": "too_large", "message": f"request body is larger than {max_bytes} bytes"}
+    ).encode()
+
+
 class BodySizeLimit:
     """A declared Content-Length over the limit is refused at once; a body sent without one
-    (chunked) is read here up to the limit and handed on only if it fits."""
+    (chunked) is read here up to the limit and handed on only if it fits.
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    A door with its own wire format passes its own `refusal` body, and the outer limit leaves
+    that door's paths (`skip_prefixes`) to it.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        refusal: Callable[[int], bytes] = taskgate_refusal,
+        skip_prefixes: tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.refusal = refusal
+        self.skip_prefixes = skip_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["path"].startswith(self.skip_prefixes):
             await self.app(scope, receive, send)
             return
         length = dict(scope["headers"]).get(b"content-length")
@@ -46,12 +65,7 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "error": "too_large",
-                "message": f"request body is larger than {self.max_bytes} bytes",
-            }
-        ).encode()
+        body = self.refusal(self.max_bytes)
         await send(
             {
                 "type": "http.response.start",

@@ -1,0 +1,66 @@
+"""The key-value store's rules: names, sizes, time to live."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from taskgate.domain.errors import InvalidInput
+
+MAX_NAMESPACE_LENGTH = 200
+MAX_KEY_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class KvLimits:
+    max_value_bytes: int = 256 * 1024
+    max_keys_per_namespace: int = 1000
+    max_namespaces: int = 1000
+
+
+@dataclass(frozen=True)
+class KvWrite:
+    """One value to store. `ttl_ms` None or ≤ 0 keeps it until it is deleted (Butler's rule)."""
+
+    namespace: str
+    key: str
+    value: str
+    ttl_ms: int | None = None
+
+    def expires_at(self, now: datetime) -> datetime | None:
+        if self.ttl_ms is None or self.ttl_ms <= 0:
+            return None
+        return now + timedelta(milliseconds=self.ttl_ms)
+
+
+@dataclass(frozen=True)
+class KvEntry:
+    namespace: str
+    key: str
+    value: str
+    expires_at: datetime | None
+    updated_at: datetime
+
+
+def check_namespace(namespace: str) -> None:
+    if not namespace or len(namespace) > MAX_NAMESPACE_LENGTH:
+        raise InvalidInput(
+            f"namespace must be 1-{MAX_NAMESPACE_LENGTH} characters", field="namespace"
+        )
+
+
+def check_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(f"key must be 1-{MAX_KEY_LENGTH} characters", field="key")
+
+
+def check_write(item: KvWrite, limits: KvLimits) -> None:
+    check_namespace(item.namespace)
+    check_key(item.key)
+    size = len(item.value.encode())
+    if size > limits.max_value_bytes:
+        raise InvalidInput(
+            f"value of {item.namespace}/{item.key} is {size} bytes; "
+            f"the limit is {limits.max_value_bytes}",
+            field="value",
+        )

@@ -1,0 +1,137 @@
+"""Builds the Butler door: its routes (those enabled), its guard and its error format."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from taskgate.config import ButlerSettings
+from taskgate.core.services import Services
+from taskgate.domain.errors import TaskgateError
+from taskgate.doors.api.limits import BodySizeLimit
+from taskgate.doors.butler import kv, start
+from taskgate.doors.butler.guard import ButlerGuard
+from taskgate.doors.butler.wire import ButlerError, error_body, error_response, json_response
+
+log = logging.getLogger(__name__)
+PREFIX = "/v4"  # where the assembly mounts this door
+BUTLER_VERSION = "16.0.4"  # the Butler release whose API this door speaks
+
+
+class _Segment(Convertor[str]):
+    """One path segment that may be empty: Butler answers `/reloadtask//start` itself."""
+
+    regex = "[^/]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("segment", _Segment())
+
+
+def create_butler_app(
+    services: Services, settings: ButlerSettings, max_body_bytes: int
+) -> Starlette:
+    endpoints = settings.endpoints
+
+    async def butlerping(_: Request) -> Response:
+        return json_response(
+            {"response": "Butler reporting for duty", "butlerVersion": BUTLER_VERSION}
+        )
+
+    async def endpoints_enabled(_: Request) -> Response:
+        return json_response(endpoints.enabled_names())
+
+    routes: list[Route] = []
+    if endpoints.sense_start_task:
+        routes.append(
+            Route(
+                "/reloadtask/{taskId:segment}/start",
+                start.start_task,
+                methods=["PUT", "POST"],
+            )
+        )
+    if endpoints.key_value_store:
+        routes += [
+            Route("/keyvaluesnamespaces", kv.namespaces, methods=["GET"]),
+            Route("/keyvalues/{namespace}/keyexists", kv.key_exists, methods=["GET"]),
+            Route("/keyvalues/{namespace}", kv.get_value, methods=["GET"]),
+            Route("/keyvalues/{namespace}", kv.add_value, methods=["POST"]),
+            Route("/keyvalues/{namespace}/{key}", kv.delete_value, methods=["DELETE"]),
+            Route("/keyvalues/{namespace}", kv.delete_namespace, methods=["DELETE"]),
+            Route("/keylist/{namespace}", kv.key_list, methods=["GET"]),
+        ]
+    if endpoints.butlerping:
+        routes.append(Route("/butlerping", butlerping, methods=["GET"]))
+    if endpoints.api_list_enabled_endpoints:
+        routes.append(Route("/configfile/endpointsenabled", endpoints_enabled, methods=["GET"]))
+
+    async def not_found(request: Request, _: Exception) -> Response:
+        # Fastify's own 404 lists its keys in this order.
+        body = {
+            "message": f"Route {request.method}:{request.url.path} not found",
+            "error": "Not Found",
+            "statusCode": 404,
+        }
+        return json_response(body, status=404)
+
+    async def butler_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ButlerError)
+        return error_response(exc)
+
+    async def core_error(_: Request, exc: Exception) -> Response:
+        # Butler answers every refused request with 400 and a message; so does this door.
+        assert isinstance(exc, TaskgateError)
+        status = exc.http_status if exc.http_status in (401, 403) else 400
+        return error_response(ButlerError(status, exc.message))
+
+    async def unexpected(request: Request, _: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(ButlerError(500, "internal error; see the taskgate log"))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code in (404, 405):
+            return await not_found(request, exc)
+        return error_response(ButlerError(exc.status_code, str(exc.detail)))
+
+    app = Starlette(
+        routes=routes,
+        middleware=[
+            Middleware(
+                BodySizeLimit,
+                max_bytes=max_body_bytes,
+                refusal=lambda _: error_body(
+                    413, "Request body is too large", "FST_ERR_CTP_BODY_TOO_LARGE"
+                ),
+            ),
+            Middleware(
+                ButlerGuard,
+                access=services.access,
+                allow_from=settings.allow_from,
+                require_api_key=settings.require_api_key,
+                rate_limit_per_minute=settings.rate_limit_per_minute,
+                start_filter=settings.start_task_filter.start_filter(),
+            ),
+        ],
+        exception_handlers={
+            HTTPException: http_error,
+            ButlerError: butler_error,
+            TaskgateError: core_error,
+            Exception: unexpected,
+        },
+    )
+    app.state.services = services
+    app.state.kv_enabled = endpoints.key_value_store
+    return app

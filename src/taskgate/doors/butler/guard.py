@@ -1,0 +1,104 @@
+"""What every Butler request passes first: source address, rate limit, method override, key."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+
+from starlette.datastructures import Headers, QueryParams
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from taskgate.core.access import AccessPolicy
+from taskgate.domain.apikeys import Role
+from taskgate.domain.errors import TaskgateError
+from taskgate.domain.executions import Caller
+from taskgate.domain.startfilter import StartFilter
+from taskgate.doors.butler.ratelimit import RateLimiter, retry_after_seconds
+from taskgate.doors.butler.wire import JSON_TYPE, error_body
+
+CALLER_KEY = "butler_caller"
+
+
+class ButlerGuard:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        access: AccessPolicy,
+        allow_from: Iterable[str],
+        require_api_key: bool,
+        rate_limit_per_minute: int,
+        start_filter: StartFilter | None,
+    ) -> None:
+        self.app = app
+        self.access = access
+        self.networks = [ipaddress.ip_network(n, strict=False) for n in allow_from]
+        self.require_api_key = require_api_key
+        self.limiter = RateLimiter(rate_limit_per_minute) if rate_limit_per_minute else None
+        self.start_filter = start_filter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        address = scope["client"][0] if scope.get("client") else ""
+        if not self._allowed(address):
+            await _refuse(send, 403, f"source address {address or 'unknown'} is not allowed")
+            return
+        if self.limiter is not None:
+            wait = self.limiter.take(address)
+            if wait:
+                seconds = retry_after_seconds(wait)
+                await _refuse(
+                    send,
+                    429,
+                    f"Rate limit exceeded, retry in {seconds} seconds",
+                    [(b"retry-after", str(seconds).encode())],
+                )
+                return
+        headers = Headers(scope=scope)
+        # The Qlik REST connector can only GET and POST; Butler's proxy honours this header.
+        override = headers.get("x-http-method-override")
+        if scope["method"] == "POST" and override:
+            scope = dict(scope, method=override.strip().upper())
+        try:
+            caller = await self._caller(scope, headers, address)
+        except TaskgateError as exc:
+            await _refuse(send, exc.http_status, exc.message)
+            return
+        scope.setdefault("state", {})[CALLER_KEY] = caller
+        await self.app(scope, receive, send)
+
+    def _allowed(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip in network for network in self.networks)
+
+    async def _caller(self, scope: Scope, headers: Headers, address: str) -> Caller:
+        if not self.require_api_key:
+            return Caller(f"butler@{address}", scope="butler", start_filter=self.start_filter)
+        secret = headers.get("x-api-key") or QueryParams(scope["query_string"]).get("apikey")
+        key = await self.access.key_for(secret, Role.OPERATOR)
+        return key.caller(start_filter=self.start_filter)
+
+
+async def _refuse(
+    send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    body = error_body(status, message)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", JSON_TYPE.encode()),
+                (b"content-length", str(len(body)).encode()),
+                *(extra or []),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

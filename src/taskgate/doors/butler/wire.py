@@ -1,0 +1,131 @@
+"""Butler's wire format: Fastify's JSON, its error bodies, its body parsing and coercions."""
+
+from __future__ import annotations
+
+import json
+import math
+from http import HTTPStatus
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+JSON_TYPE = "application/json; charset=utf-8"
+TEXT_TYPE = "text/plain; charset=utf-8"
+
+
+class ButlerError(Exception):
+    """An answer in Fastify's error shape; `code` only where Fastify itself sets one."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+def validation_error(message: str) -> ButlerError:
+    return ButlerError(400, message, "FST_ERR_VALIDATION")
+
+
+def error_body(status: int, message: str, code: str | None = None) -> bytes:
+    body: dict[str, Any] = {"statusCode": status}
+    if code:
+        body["code"] = code
+    body["error"] = HTTPStatus(status).phrase
+    body["message"] = message
+    return dumps(body).encode()
+
+
+def error_response(exc: ButlerError) -> Response:
+    return Response(error_body(exc.status, exc.message, exc.code), exc.status, media_type=JSON_TYPE)
+
+
+def dumps(value: Any, indent: int | None = None) -> str:
+    """JSON.stringify: compact, or indented as Butler's pretty-printed answers are."""
+    if indent is None:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(value, ensure_ascii=False, indent=indent)
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    return Response(dumps(value), status, media_type=JSON_TYPE)
+
+
+def text_json(value: Any, status: int = 200, indent: int | None = None) -> Response:
+    """Butler handlers that send a JSON string get text/plain from Fastify."""
+    return Response(dumps(value, indent), status, media_type=TEXT_TYPE)
+
+
+_NO_BODY = object()
+
+
+async def read_body(request: Request) -> Any:
+    """The body as Fastify parses it; `_NO_BODY` stands for no body at all."""
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "")
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        if not raw.strip():
+            raise ButlerError(
+                400,
+                "Body cannot be empty when content-type is set to 'application/json'",
+                "FST_ERR_CTP_EMPTY_JSON_BODY",
+            )
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise ButlerError(
+                400,
+                "Body is not valid JSON but content-type is set to 'application/json'",
+                "FST_ERR_CTP_INVALID_JSON_BODY",
+            ) from None
+    if not raw:
+        return _NO_BODY
+    if media == "text/plain" or not media:
+        return raw.decode(errors="replace")
+    raise ButlerError(415, f"Unsupported Media Type: {media}", "FST_ERR_CTP_INVALID_MEDIA_TYPE")
+
+
+def has_body(body: Any) -> bool:
+    return body is not _NO_BODY and body is not None
+
+
+def as_string(value: Any, where: str) -> str:
+    """AJV's coercion to a string: numbers and booleans become their JavaScript text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value.is_integer() else repr(value)
+    raise validation_error(f"{where} must be string")
+
+
+def parse_ttl(value: Any, where: str) -> int | None:
+    """Milliseconds as Butler reads them (`parseInt`); None, '', 0 or less: no expiry."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise validation_error(f"{where} must be number") from None
+    else:
+        raise validation_error(f"{where} must be number")
+    if not math.isfinite(number) or number < 1:
+        return None
+    return int(number)
+
+
+def parse_bool_query(request: Request, name: str) -> bool:
+    value = request.query_params.get(name)
+    if value is None or value == "false":
+        return False
+    if value == "true":
+        return True
+    raise validation_error(f"querystring/{name} must be boolean")
