@@ -15,6 +15,7 @@ from starlette.routing import Route
 from taskgate.config import ButlerSettings
 from taskgate.core.services import Services
 from taskgate.domain.errors import TaskgateError
+from taskgate.domain.selectors import normalize_task_id
 from taskgate.doors.api.limits import BodySizeLimit
 from taskgate.doors.butler import kv, start
 from taskgate.doors.butler.guard import ButlerGuard
@@ -44,6 +45,10 @@ def create_butler_app(
     services: Services, settings: ButlerSettings, max_body_bytes: int
 ) -> Starlette:
     endpoints = settings.endpoints
+    for task_id in settings.start_task_filter.allow_task.task_id:
+        if normalize_task_id(task_id) is None:
+            # Butler warns at start too: such an entry can never match a request.
+            log.warning("butler.start_task_filter: %r is not a task id", task_id)
 
     async def butlerping(_: Request) -> Response:
         return json_response(
