@@ -196,6 +196,32 @@ def test_allow_list_denies_other_tasks(keyed: ServerProcess) -> None:
         assert list_executions(admin, task="fail") == []
 
 
+def test_allow_list_by_tag_and_property(keyed: ServerProcess) -> None:
+    secret = make_key(
+        keyed, "operator", "--allow-task", "tag:beta", "--allow-task", "property:group=g1"
+    )
+    with keyed.client() as client:
+        answer = ok_json(
+            client.post(
+                "/api/v1/preview",
+                json={"selectors": ["tag:alpha", "label:sel-c", "label:quick"]},
+                headers=bearer(secret),
+            )
+        )
+        # sel-a and sel-b carry group=g1, sel-c the tag beta; quick neither.
+        assert [r["outcome"] for r in answer["results"]] == ["matched", "matched", "denied"]
+        assert [t["task_name"] for t in answer["results"][0]["tasks"]] == [
+            "Selector task A",
+            "Selector task B",
+        ]
+        bad = client.post(
+            "/api/v1/keys",
+            json={"name": "x", "role": "viewer", "allowed_tasks": ["tag:"]},
+            headers=bearer(make_key(keyed, "admin")),
+        )
+        assert error_json(bad, 422, "invalid")["field"] == "allowed_tasks"
+
+
 def test_expired_key_is_401(keyed: ServerProcess) -> None:
     make_key(keyed, "admin")  # so that the API is closed
     secret = make_key(keyed, "viewer", "--expires-days", "0.0001")  # about 8.6 s

@@ -17,6 +17,7 @@ from taskgate.core.clock import utcnow
 from taskgate.domain.apikeys import Role
 from taskgate.domain.errors import InvalidInput, NotFound, Unauthorized
 from taskgate.domain.executions import Caller
+from taskgate.domain.selectors import normalize_task_id
 from taskgate.domain.startfilter import StartFilter
 from taskgate.store import audit
 from taskgate.store import keys as key_rows
@@ -72,6 +73,22 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _allow_entry(entry: str) -> str:
+    """An id (stored lower case), a label, `tag:NAME` or `property:NAME=VALUE`."""
+    entry = entry.strip()
+    kind, sep, rest = entry.partition(":")
+    if sep and kind == "tag" and rest:
+        return entry
+    if sep and kind == "property" and "=" in rest and not rest.startswith("="):
+        return entry
+    if entry and not sep:
+        return normalize_task_id(entry) or entry
+    raise InvalidInput(
+        f"allowed_tasks: {entry!r} is not an id, a label, tag:NAME or property:NAME=VALUE",
+        field="allowed_tasks",
+    )
+
+
 async def create_key(
     db: Database,
     *,
@@ -86,6 +103,8 @@ async def create_key(
         raise InvalidInput("name: 1-200 characters", field="name")
     if expires_days is not None and expires_days <= 0:
         raise InvalidInput("expires_days: must be positive", field="expires_days")
+    if allowed_tasks is not None:
+        allowed_tasks = [_allow_entry(entry) for entry in allowed_tasks]
     now = utcnow()
     prefix = secrets.token_hex(4)
     secret = f"{SECRET_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"

@@ -146,7 +146,17 @@ def resolve(
 
 
 def _allowed(task: Task, allow: frozenset[str]) -> bool:
-    return task.key in allow or (task.label is not None and task.label in allow)
+    """An allow-list names tasks by id or label, or groups of them by `tag:` or `property:`."""
+    return (
+        task.key in allow
+        or (task.label is not None and task.label in allow)
+        or any(f"tag:{tag}" in allow for tag in task.tags)
+        or any(
+            f"property:{name}={value}" in allow
+            for name, values in task.properties.items()
+            for value in values
+        )
+    )
 
 
 class StartService:
