@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from taskgate.domain.errors import ConfigError
 from taskgate.domain.tasks import TaskSpec
+from taskgate.schedules.spec import ScheduleSpec
 
 
 class Section(BaseModel):
@@ -35,6 +36,39 @@ class ExecutorSettings(Section):
     kill_grace_seconds: float = Field(5.0, ge=0, le=600)
 
 
+class SchedulerSettings(Section):
+    enabled: bool = Field(True, description="Fire due schedules in this process.")
+    recheck_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="Longest sleep: a schedule changed by another process is seen within it.",
+    )
+    history_days: float = Field(30.0, gt=0, description="Fire history kept this long.")
+
+
+class ConfigSchedule(ScheduleSpec):
+    """A schedule declared inside its task in the config: the task is the one around it."""
+
+    task: str = ""
+
+    @field_validator("task")
+    @classmethod
+    def _no_task(cls, task: str) -> str:
+        if task:
+            raise ValueError("a schedule inside a task starts that task: leave out `task`")
+        return task
+
+
+class ConfigTask(TaskSpec):
+    """A task in the config file, with the schedules that start it."""
+
+    schedules: list[ConfigSchedule] = Field(default_factory=list)
+
+    def task_spec(self) -> TaskSpec:
+        return TaskSpec.model_validate(self.model_dump(exclude={"schedules"}))
+
+
 class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     database_url: str | None = Field(None, description="Default: SQLite in data_dir.")
@@ -43,7 +77,8 @@ class Settings(Section):
     auth: Literal["keys", "none"] = "keys"
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
     idempotency_hours: float = Field(24.0, gt=0)
-    tasks: list[TaskSpec] = Field(default_factory=list)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    tasks: list[ConfigTask] = Field(default_factory=list)
 
     @property
     def db_url(self) -> str:
