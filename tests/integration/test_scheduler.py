@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import StartServer
+from tests.conftest import ServerProcess, StartServer
 from tests.support import (
     ALLOW,
     DIR_PARAM,
@@ -90,3 +90,133 @@ def test_one_second_cron_starts_a_command_each_second(
         schedule = ok_json(client.get(f"/api/v1/schedules/{made['id']}"))
         assert schedule["fire_count"] == len(runs)
         assert schedule["last_slot"] == runs[-1]["slot"]
+
+
+def contiguous(slots: list[datetime]) -> bool:
+    return all(b - a == timedelta(seconds=1) for a, b in itertools.pairwise(slots))
+
+
+def let_slots_pass(seconds: float) -> None:
+    """The server is down: wait (by the clock, which is the point) for slots to go by."""
+    until = datetime.now().astimezone() + timedelta(seconds=seconds)
+    wait_until(lambda: datetime.now().astimezone() >= until, timeout=seconds + 5, what="time")
+
+
+def downtime(
+    server: ServerProcess, client_fields: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A 1-second schedule runs, the server stops for 4 s, starts again and runs on."""
+    with server.client() as client:
+        made = create_schedule(client, **client_fields)
+        wait_fired(client, made["id"], 1)
+    server.stop()
+    let_slots_pass(4)
+    server.start()
+    restarted = datetime.now().astimezone()
+    with server.client() as client:
+
+        def resumed() -> list[dict[str, Any]] | None:
+            entries = history(client, made["id"])
+            return entries if entries and slot(entries[-1]) > restarted else None
+
+        entries = wait_until(resumed, timeout=30, what="a run after the restart")
+        ok_json(client.post(f"/api/v1/schedules/{made['id']}/pause"))
+        entries = history(client, made["id"])
+        executions = list_executions(client, task="record")
+    assert sorted(e["id"] for e in executions) == sorted(e["execution_id"] for e in fired(entries))
+    return made, entries
+
+
+def test_misfire_skip(start_server: StartServer, tmp_path: Path) -> None:
+    server = start_server(tasks=[RECORD_TASK])
+    fields = {"misfire": "skip", "misfire_grace_seconds": 1, "params": {"dir": str(tmp_path)}}
+    _, entries = downtime(server, fields)
+    skipped = [e for e in entries if e["outcome"] == "skipped"]
+    assert len(skipped) == 1, entries
+    [skip] = skipped
+    assert skip["execution_id"] is None
+    assert skip["slots"] >= 3
+    assert "not run" in skip["message"]
+    assert all(e["outcome"] in ("fired", "skipped") for e in entries), entries
+    # every slot is accounted for once: fired, or inside the skipped range
+    covered: list[datetime] = []
+    for entry in entries:
+        if entry["outcome"] == "skipped":
+            first = datetime.fromisoformat(entry["from_slot"])
+            covered.extend(first + timedelta(seconds=i) for i in range(entry["slots"]))
+            assert covered[-1] == slot(entry)
+        else:
+            covered.append(slot(entry))
+    assert contiguous(covered), covered
+
+
+def test_misfire_once(start_server: StartServer, tmp_path: Path) -> None:
+    server = start_server(tasks=[RECORD_TASK])
+    fields = {"misfire": "once", "misfire_grace_seconds": 1, "params": {"dir": str(tmp_path)}}
+    _, entries = downtime(server, fields)
+    caught = [e for e in entries if e["outcome"] == "caught_up"]
+    assert len(caught) == 1, entries
+    [once] = caught
+    assert once["execution_id"]
+    assert once["slots"] >= 3
+    assert "one run for" in once["message"]
+    covered: list[datetime] = []
+    for entry in entries:
+        first = datetime.fromisoformat(entry["from_slot"] or entry["slot"])
+        covered.extend(first + timedelta(seconds=i) for i in range(entry["slots"]))
+    assert contiguous(covered), covered
+    assert len(fired(entries)) == len(entries)  # one execution per entry, no more
+
+
+def test_misfire_all(start_server: StartServer, tmp_path: Path) -> None:
+    server = start_server(tasks=[RECORD_TASK])
+    fields = {"misfire": "all", "misfire_grace_seconds": 1, "params": {"dir": str(tmp_path)}}
+    _, entries = downtime(server, fields)
+    assert all(e["execution_id"] and e["slots"] == 1 for e in entries), entries
+    assert len([e for e in entries if e["outcome"] == "caught_up"]) >= 3
+    assert contiguous([slot(e) for e in entries])
+
+
+def test_misfire_all_is_bounded(start_server: StartServer, tmp_path: Path) -> None:
+    server = start_server(tasks=[RECORD_TASK])
+    fields = {
+        "misfire": "all",
+        "misfire_limit": 2,
+        "misfire_grace_seconds": 1,
+        "params": {"dir": str(tmp_path)},
+    }
+    _, entries = downtime(server, fields)
+    skipped = [e for e in entries if e["outcome"] == "skipped"]
+    assert len(skipped) == 1 and skipped[0]["slots"] >= 1, entries
+    after_skip = entries[entries.index(skipped[0]) + 1 :]
+    assert [e["outcome"] for e in after_skip[:2]] in (
+        ["caught_up", "caught_up"],
+        ["caught_up", "fired"],
+        ["fired", "fired"],
+    )
+
+
+def test_crash_during_due_slots_loses_and_repeats_nothing(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    """kill -9 while a 1-second schedule fires; after the restart every slot has one run."""
+    server = start_server(tasks=[RECORD_TASK])
+    fields = {"misfire": "all", "misfire_grace_seconds": 600, "params": {"dir": str(tmp_path)}}
+    with server.client() as client:
+        made = create_schedule(client, **fields)
+        wait_fired(client, made["id"], 3)
+    server.kill()
+    let_slots_pass(2)
+    server.start()
+    with server.client() as client:
+        before = len(history(client, made["id"]))
+        entries = wait_fired(client, made["id"], before + 2)
+        ok_json(client.post(f"/api/v1/schedules/{made['id']}/pause"))
+        entries = history(client, made["id"])
+        executions = list_executions(client, task="record")
+    slots = [slot(e) for e in entries]
+    assert contiguous(slots), slots
+    assert all(e["execution_id"] for e in entries), entries
+    ids = [e["execution_id"] for e in entries]
+    assert len(set(ids)) == len(ids)
+    assert sorted(e["id"] for e in executions) == sorted(ids)

@@ -17,7 +17,7 @@ from taskgate.schedules.spec import Misfire, Outcome
 from taskgate.schedules.triggers import Trigger
 
 # A long downtime of a one-second schedule must not make one check walk millions of slots.
-SCAN_LIMIT = 100_000
+SCAN_LIMIT = 10_000
 
 
 @dataclass(frozen=True)
