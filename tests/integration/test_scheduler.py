@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.conftest import ServerProcess, StartServer
+from tests.conftest import Backend, ServerProcess, StartServer
 from tests.support import (
     ALLOW,
     DIR_PARAM,
@@ -220,3 +221,43 @@ def test_crash_during_due_slots_loses_and_repeats_nothing(
     ids = [e["execution_id"] for e in entries]
     assert len(set(ids)) == len(ids)
     assert sorted(e["id"] for e in executions) == sorted(ids)
+
+
+def test_three_servers_fire_each_slot_once(
+    start_server: StartServer, backend: Backend, tmp_path: Path
+) -> None:
+    """Three server processes on one PostgreSQL database, five 1-second schedules: every slot
+    starts exactly one execution, and every execution runs once."""
+    if backend.name != "postgres":
+        pytest.skip("several server processes share a PostgreSQL database")
+    race = {"scheduler": {"recheck_seconds": 0.2}}
+    first = start_server({**race, "node_name": "node-1"}, tasks=[RECORD_TASK])
+    shared = {**race, "database_url": first.config["database_url"]}
+    others = [
+        start_server({**shared, "node_name": f"node-{n}"}, tasks=[RECORD_TASK]) for n in (2, 3)
+    ]
+    work = tmp_path / "work"
+    work.mkdir()
+    with first.client() as client:
+        made = [create_schedule(client, params={"dir": str(work)}, misfire="all") for _ in range(5)]
+        for schedule in made:
+            wait_fired(client, schedule["id"], 8)
+        for schedule in made:
+            ok_json(client.post(f"/api/v1/schedules/{schedule['id']}/pause"))
+        entries = {s["id"]: history(client, s["id"]) for s in made}
+        executions = list_executions(client, task="record")
+        for execution in executions:
+            wait_execution(client, execution["id"])
+    nodes: set[str] = set()
+    for schedule_id, found in entries.items():
+        slots = [slot(e) for e in found]
+        assert contiguous(slots), (schedule_id, slots)
+        assert all(e["execution_id"] and e["slots"] == 1 for e in found), found
+        nodes.update(e["node"] for e in found)
+    ids = [e["execution_id"] for found in entries.values() for e in found]
+    assert len(ids) == len(set(ids)) >= 40
+    assert sorted(e["id"] for e in executions) == sorted(ids)
+    assert sorted((work / "runs").read_text().split()) == sorted(ids)
+    assert nodes <= {"node-1", "node-2", "node-3"}
+    for server in [first, *others]:
+        assert "Traceback" not in server.log_text()
