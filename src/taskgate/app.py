@@ -15,6 +15,7 @@ from taskgate.config import Settings
 from taskgate.core.context import CoreContext
 from taskgate.core.events import EventBus
 from taskgate.core.housekeeping import housekeeping, kv_sweeper
+from taskgate.core.schedules import config_schedule_id
 from taskgate.core.services import Services
 from taskgate.domain.executions import Caller
 from taskgate.domain.tasks import TaskSpec
@@ -22,6 +23,8 @@ from taskgate.doors.api.app import create_api
 from taskgate.doors.butler.app import PREFIX as BUTLER_PREFIX
 from taskgate.doors.butler.app import create_butler_app
 from taskgate.engine.local import LocalExecutor
+from taskgate.schedules.loop import SchedulerLoop
+from taskgate.schedules.spec import ScheduleSpec
 from taskgate.store.db import Database
 
 log = logging.getLogger("taskgate")
@@ -35,8 +38,25 @@ def config_task_specs(settings: Settings) -> list[TaskSpec]:
         spec
         if spec.id
         else spec.model_copy(update={"id": uuid.uuid5(CONFIG_NAMESPACE, spec.label or spec.name)})
-        for spec in settings.tasks
+        for spec in (task.task_spec() for task in settings.tasks)
     ]
+
+
+def config_schedule_specs(settings: Settings) -> list[tuple[str, ScheduleSpec]]:
+    """(task id, schedule) for every schedule declared inside a config task, with stable ids."""
+    declared: list[tuple[str, ScheduleSpec]] = []
+    for task, spec in zip(settings.tasks, config_task_specs(settings), strict=True):
+        task_id = str(spec.id)
+        for index, schedule in enumerate(task.schedules):
+            schedule_id = schedule.id or config_schedule_id(task_id, schedule.name, index)
+            fields = schedule.model_dump(exclude={"id", "task"})
+            declared.append(
+                (
+                    task_id,
+                    ScheduleSpec.model_validate({**fields, "id": schedule_id, "task": task_id}),
+                )
+            )
+    return declared
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -56,6 +76,11 @@ def create_app(settings: Settings) -> FastAPI:
         doors[BUTLER_PREFIX] = create_butler_app(
             services, settings.butler, settings.server.max_body_bytes
         )
+    scheduler = SchedulerLoop(
+        services.schedules,
+        recheck_seconds=settings.scheduler.recheck_seconds,
+        history_days=settings.scheduler.history_days,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -64,9 +89,12 @@ def create_app(settings: Settings) -> FastAPI:
             loopback_only=settings.loopback_only, host=settings.server.host, url=settings.url
         )
         await services.tasks.sync_from_config(config_task_specs(settings), CONFIG_CALLER)
+        await services.schedules.sync_from_config(config_schedule_specs(settings), CONFIG_CALLER)
         await executor.start()
         cleanup.start()
         kv_sweep.start()
+        if settings.scheduler.enabled:
+            scheduler.start()
         log.info(
             "taskgate ready on %s (node %s, database %s)",
             settings.url,
@@ -76,6 +104,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await scheduler.stop()
             await cleanup.stop()
             await kv_sweep.stop()
             await executor.stop()

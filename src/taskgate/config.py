@@ -15,6 +15,7 @@ from taskgate.domain.errors import ConfigError
 from taskgate.domain.kv import KvLimits
 from taskgate.domain.startfilter import StartFilter
 from taskgate.domain.tasks import TaskSpec
+from taskgate.schedules.spec import ScheduleSpec
 
 
 class Section(BaseModel):
@@ -128,6 +129,39 @@ class ButlerSettings(Section):
         return networks
 
 
+class SchedulerSettings(Section):
+    enabled: bool = Field(True, description="Fire due schedules in this process.")
+    recheck_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="Longest sleep: a schedule changed by another process is seen within it.",
+    )
+    history_days: float = Field(30.0, gt=0, description="Fire history kept this long.")
+
+
+class ConfigSchedule(ScheduleSpec):
+    """A schedule declared inside its task in the config: the task is the one around it."""
+
+    task: str = ""
+
+    @field_validator("task")
+    @classmethod
+    def _no_task(cls, task: str) -> str:
+        if task:
+            raise ValueError("a schedule inside a task starts that task: leave out `task`")
+        return task
+
+
+class ConfigTask(TaskSpec):
+    """A task in the config file, with the schedules that start it."""
+
+    schedules: list[ConfigSchedule] = Field(default_factory=list)
+
+    def task_spec(self) -> TaskSpec:
+        return TaskSpec.model_validate(self.model_dump(exclude={"schedules"}))
+
+
 class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     database_url: str | None = Field(None, description="Default: SQLite in data_dir.")
@@ -138,7 +172,8 @@ class Settings(Section):
     idempotency_hours: float = Field(24.0, gt=0)
     kv: KvSettings = Field(default_factory=KvSettings)
     butler: ButlerSettings = Field(default_factory=ButlerSettings)
-    tasks: list[TaskSpec] = Field(default_factory=list)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    tasks: list[ConfigTask] = Field(default_factory=list)
 
     @property
     def db_url(self) -> str:

@@ -320,6 +320,69 @@ class TaskgateClient:
         result: JSON = self._request("POST", f"/api/v1/executions/{_seg(id)}/abort")
         return result
 
+    # -- schedules ------------------------------------------------------------------------
+
+    def list_schedules(self, task: str | None = None, enabled: bool | None = None) -> list[JSON]:
+        """All schedules (every page), optionally of one task / in one `enabled` state."""
+        items: list[JSON] = []
+        flag = None if enabled is None else str(enabled).lower()
+        while True:
+            page = self._request(
+                "GET",
+                "/api/v1/schedules",
+                params={"task": task, "enabled": flag, "limit": 1000, "offset": len(items)},
+            )
+            batch: list[JSON] = page.get("items", [])
+            items.extend(batch)
+            if not batch or len(items) >= int(page.get("total", 0)):
+                return items
+
+    def get_schedule(self, id: str) -> JSON:
+        result: JSON = self._request("GET", f"/api/v1/schedules/{_seg(id)}")
+        return result
+
+    def create_schedule(self, spec: JSON) -> JSON:
+        """Create a schedule: `{"task": ..., "kind": "cron", "cron": "0 3 * * *", ...}`."""
+        result: JSON = self._request("POST", "/api/v1/schedules", json=spec)
+        return result
+
+    def put_schedule(self, id: str, spec: JSON) -> JSON:
+        """Replace (or create) the schedule with this id, whole."""
+        result: JSON = self._request("PUT", f"/api/v1/schedules/{_seg(id)}", json=spec)
+        return result
+
+    def delete_schedule(self, id: str) -> None:
+        self._request("DELETE", f"/api/v1/schedules/{_seg(id)}")
+
+    def pause_schedule(self, id: str) -> JSON:
+        result: JSON = self._request("POST", f"/api/v1/schedules/{_seg(id)}/pause")
+        return result
+
+    def resume_schedule(self, id: str) -> JSON:
+        """Resume counting from now: slots during the pause are not made up."""
+        result: JSON = self._request("POST", f"/api/v1/schedules/{_seg(id)}/resume")
+        return result
+
+    def next_fires(
+        self, id: str, count: int = 10, after: str | datetime | None = None
+    ) -> list[JSON]:
+        """The next `count` fire times (`at`, `local`, `note`) after `after` (default now)."""
+        items: list[JSON] = self._request(
+            "GET",
+            f"/api/v1/schedules/{_seg(id)}/next",
+            params={"count": count, "after": _instant(after)},
+        ).get("items", [])
+        return items
+
+    def schedule_history(self, id: str, limit: int = 100, before: int | None = None) -> list[JSON]:
+        """Fire history, newest first; `before` pages back from an entry id."""
+        items: list[JSON] = self._request(
+            "GET",
+            f"/api/v1/schedules/{_seg(id)}/history",
+            params={"limit": limit, "before": before},
+        ).get("items", [])
+        return items
+
     # -- keys and audit (admin) -----------------------------------------------------------
 
     def list_keys(self) -> list[JSON]:

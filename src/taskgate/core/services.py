@@ -8,6 +8,7 @@ from taskgate.core.access import AccessPolicy
 from taskgate.core.context import CoreContext
 from taskgate.core.executions import ExecutionService
 from taskgate.core.kv import KvService
+from taskgate.core.schedules import SchedulerService
 from taskgate.core.start import StartService
 from taskgate.core.tasks import TaskService
 from taskgate.domain.kv import KvLimits
@@ -21,6 +22,7 @@ class Services:
     executions: ExecutionService
     access: AccessPolicy
     kv: KvService
+    schedules: SchedulerService
 
     @classmethod
     def build(
@@ -28,11 +30,13 @@ class Services:
     ) -> Services:
         limits = kv_limits or KvLimits()
         executions = ExecutionService(ctx)
+        starts = StartService(ctx, executions, limits)
         return cls(
             ctx=ctx,
             tasks=TaskService(ctx),
-            starts=StartService(ctx, executions, limits),
+            starts=starts,
             executions=executions,
             access=AccessPolicy(ctx.db, auth_none=auth_none),
             kv=KvService(ctx, limits),
+            schedules=SchedulerService(ctx, starts),
         )

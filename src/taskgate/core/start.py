@@ -95,6 +95,15 @@ class StartResult(BaseModel):
     timed_out: bool = False
 
 
+@dataclass
+class PendingStart:
+    """A start written in a transaction that is not yet committed, with what to publish."""
+
+    result: StartResult
+    events: list[ExecutionEvent]
+    replayed: bool = False
+
+
 class PreviewTask(BaseModel):
     task_id: str
     task_name: str
@@ -203,11 +212,30 @@ class StartService:
                 if replay is not None:
                     return replay
             raise
-        for event in events:
-            self.ctx.bus.publish(event)
-        if result.started:
-            self.ctx.notify_executor()
+        self.after_commit(PendingStart(result, events))
         return result
+
+    def start_in(self, conn: Connection, request: StartRequest) -> PendingStart:
+        """The same start, as part of the caller's own transaction on `conn` (a trigger that
+        must move its own state in the same commit). Call `after_commit` once it committed.
+
+        A key already used answers as before (`replayed`); `wait` is not honoured here.
+        """
+        key = request.idempotency_key
+        fingerprint = request.fingerprint() if key else ""
+        if key:
+            row = idempotency.get(conn, request.caller.scope, key)
+            if row is not None:
+                return PendingStart(_replayed(row, fingerprint), [], replayed=True)
+        result, events = _commit(conn, request, fingerprint, self.kv_limits)
+        return PendingStart(result, events)
+
+    def after_commit(self, pending: PendingStart) -> None:
+        """Tell the listeners and the executor about a start that is now on disk."""
+        for event in pending.events:
+            self.ctx.bus.publish(event)
+        if pending.result.started:
+            self.ctx.notify_executor()
 
     async def _replay(self, request: StartRequest, fingerprint: str) -> StartResult | None:
         assert request.idempotency_key is not None
@@ -215,12 +243,7 @@ class StartService:
         row = await self.ctx.db.read(lambda conn: idempotency.get(conn, request.caller.scope, key))
         if row is None:
             return None
-        if row.request_hash != fingerprint:
-            raise Conflict(
-                "Idempotency-Key was already used with a different request",
-                field="Idempotency-Key",
-            )
-        return StartResult.model_validate(row.response)
+        return _replayed(row, fingerprint)
 
     async def _wait_all(self, result: StartResult, timeout: float) -> StartResult:
         ids = [e.id for e in result.executions]
@@ -338,6 +361,15 @@ def _commit(
             at=now,
         )
     return result, events
+
+
+def _replayed(row: Any, fingerprint: str) -> StartResult:
+    if row.request_hash != fingerprint:
+        raise Conflict(
+            "Idempotency-Key was already used with a different request",
+            field="Idempotency-Key",
+        )
+    return StartResult.model_validate(row.response)
 
 
 def _not_started(task: Task, reason: str) -> StartedTask:

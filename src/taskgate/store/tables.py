@@ -182,3 +182,39 @@ server_secrets = sa.Table(
     sa.Column("value", sa.String(200), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
 )
+
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("task_id", sa.ForeignKey("tasks.id", ondelete="CASCADE"), nullable=False, index=True),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    # The slot to fire next, and when (the slot plus its jitter); NULL: nothing left to fire.
+    sa.Column("next_slot", UTCDateTime),
+    sa.Column("next_fire_at", UTCDateTime),
+    sa.Column("last_slot", UTCDateTime),
+    sa.Column("fire_count", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_schedules_enabled_next_fire_at", "enabled", "next_fire_at"),
+)
+
+schedule_history = sa.Table(
+    "schedule_history",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("schedule_id", sa.ForeignKey("schedules.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("slot", UTCDateTime, nullable=False),
+    sa.Column("from_slot", UTCDateTime),
+    sa.Column("slots", sa.Integer, nullable=False, default=1),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("execution_id", sa.String(36)),
+    sa.Column("recorded_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("late_ms", sa.Integer, nullable=False, default=0),
+    sa.Column("node", sa.String(200), nullable=False),
+    sa.Column("message", sa.Text, nullable=False, default=""),
+    sa.Index("ix_schedule_history_schedule_id_id", "schedule_id", "id"),
+)

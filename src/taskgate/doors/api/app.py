@@ -8,7 +8,14 @@ from starlette.types import ASGIApp
 
 from taskgate import __version__
 from taskgate.core.services import Services
-from taskgate.doors.api import errors, routes_admin, routes_executions, routes_start, routes_tasks
+from taskgate.doors.api import (
+    errors,
+    routes_admin,
+    routes_executions,
+    routes_schedules,
+    routes_start,
+    routes_tasks,
+)
 from taskgate.doors.api.limits import BodySizeLimit
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -31,7 +38,7 @@ def create_api(
     )
     app.state.services = services
     errors.install(app)
-    for module in (routes_admin, routes_tasks, routes_start, routes_executions):
+    for module in (routes_admin, routes_tasks, routes_start, routes_executions, routes_schedules):
         app.include_router(module.router)
     doors = doors or {}
     for prefix, door in doors.items():
