@@ -84,23 +84,39 @@ class StartFilterSettings(Section):
         )
 
 
+class ButlerSchedulerEndpoints(Section):
+    get_schedule: bool = True
+    create_new_schedule: bool = True
+    delete_schedule: bool = True
+    start_schedule: bool = True
+    stop_schedule: bool = True
+    get_schedule_status_all: bool = True
+
+
 class ButlerEndpoints(Section):
     """Butler's `restServerEndpointsEnable`, for the endpoints taskgate has."""
 
     sense_start_task: bool = True
     key_value_store: bool = True
+    scheduler: ButlerSchedulerEndpoints = Field(default_factory=ButlerSchedulerEndpoints)
     butlerping: bool = True
     api_list_enabled_endpoints: bool = True
 
     def enabled_names(self) -> list[str]:
-        """The leaf names Butler's /v4/configfile/endpointsenabled lists."""
-        names = {
-            "sense_start_task": "senseStartTask",
-            "key_value_store": "keyValueStore",
-            "butlerping": "butlerping",
-            "api_list_enabled_endpoints": "apiListEnabledEndpoints",
+        """The leaf names Butler's /v4/configfile/endpointsenabled lists, in its order."""
+        flags = {
+            "senseStartTask": self.sense_start_task,
+            "keyValueStore": self.key_value_store,
+            "getSchedule": self.scheduler.get_schedule,
+            "createNewSchedule": self.scheduler.create_new_schedule,
+            "deleteSchedule": self.scheduler.delete_schedule,
+            "startSchedule": self.scheduler.start_schedule,
+            "stopSchedule": self.scheduler.stop_schedule,
+            "getScheduleStatusAll": self.scheduler.get_schedule_status_all,
+            "butlerping": self.butlerping,
+            "apiListEnabledEndpoints": self.api_list_enabled_endpoints,
         }
-        return [butler for ours, butler in names.items() if getattr(self, ours)]
+        return [name for name, enabled in flags.items() if enabled]
 
 
 class ButlerSettings(Section):

@@ -69,11 +69,28 @@ def test_ping_and_enabled_endpoints(butler_server: ServerProcess) -> None:
     ping = httpx.get(f"{butler_server.url}/v4/butlerping")
     assert ping.json() == {"response": "Butler reporting for duty", "butlerVersion": "16.0.4"}
     enabled = httpx.get(f"{butler_server.url}/v4/configfile/endpointsenabled").json()
-    assert enabled == ["senseStartTask", "keyValueStore", "butlerping", "apiListEnabledEndpoints"]
+    assert enabled == [
+        "senseStartTask",
+        "keyValueStore",
+        "getSchedule",
+        "createNewSchedule",
+        "deleteSchedule",
+        "startSchedule",
+        "stopSchedule",
+        "getScheduleStatusAll",
+        "butlerping",
+        "apiListEnabledEndpoints",
+    ]
 
 
 def test_unknown_and_disabled_routes_answer_fastify_404(start_server: StartServer) -> None:
-    butler = demo_butler(endpoints={"key_value_store": False, "butlerping": False})
+    butler = demo_butler(
+        endpoints={
+            "key_value_store": False,
+            "butlerping": False,
+            "scheduler": {"get_schedule": False},
+        }
+    )
     server = start_server({"butler": butler}, tasks=demo_tasks())
     missing = httpx.get(f"{server.url}/v4/keyvaluesnamespaces")
     assert missing.status_code == 404
@@ -86,8 +103,14 @@ def test_unknown_and_disabled_routes_answer_fastify_404(start_server: StartServe
     assert httpx.get(f"{server.url}/v4/filecopy").status_code == 404
     assert httpx.get(f"{server.url}/v4/configfile/endpointsenabled").json() == [
         "senseStartTask",
+        "createNewSchedule",
+        "deleteSchedule",
+        "startSchedule",
+        "stopSchedule",
+        "getScheduleStatusAll",
         "apiListEnabledEndpoints",
     ]
+    assert httpx.get(f"{server.url}/v4/schedules").status_code == 404
     # The start endpoint is still there.
     assert httpx.put(f"{server.url}/v4/reloadtask/{APP1_ID}/start", json=[]).status_code == 200
 

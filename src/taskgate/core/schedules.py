@@ -145,13 +145,17 @@ class SchedulerService:
     async def resume(self, schedule_id: str, caller: Caller) -> Schedule:
         return await self._set_enabled([schedule_id], True, caller)
 
-    async def set_all_enabled(self, enabled: bool, caller: Caller) -> list[Schedule]:
-        """Pause or resume every schedule (Butler's stopall / startall)."""
+    async def set_all_enabled(
+        self, enabled: bool, caller: Caller, *, kind: Kind | None = None
+    ) -> list[Schedule]:
+        """Pause or resume every schedule, or every one of a kind (Butler's stopall / startall
+        reach the cron schedules, the ones that door shows)."""
 
         def work(conn: Connection) -> list[Schedule]:
             found, _ = rows.listing(conn, enabled=not enabled, limit=10**9)
             for schedule in found:
-                _enable(conn, schedule, enabled, caller)
+                if kind is None or schedule.kind is kind:
+                    _enable(conn, schedule, enabled, caller)
             everything, _ = rows.listing(conn, limit=10**9)
             return everything
 

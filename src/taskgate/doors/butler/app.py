@@ -12,12 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from taskgate.config import ButlerSettings
+from taskgate.config import ButlerSchedulerEndpoints, ButlerSettings
 from taskgate.core.services import Services
 from taskgate.domain.errors import TaskgateError
 from taskgate.domain.selectors import normalize_task_id
 from taskgate.doors.api.limits import BodySizeLimit
-from taskgate.doors.butler import kv, start
+from taskgate.doors.butler import kv, schedules, start
 from taskgate.doors.butler.guard import ButlerGuard
 from taskgate.doors.butler.wire import ButlerError, error_body, error_response, json_response
 
@@ -39,6 +39,21 @@ class _Segment(Convertor[str]):
 
 
 register_url_convertor("segment", _Segment())
+
+
+def _schedule_routes(flags: ButlerSchedulerEndpoints) -> list[Route]:
+    # The fixed paths come before `/schedules/{scheduleId}/...`.
+    wanted = [
+        (flags.get_schedule, "/schedules", schedules.list_or_get, "GET"),
+        (flags.get_schedule_status_all, "/schedules/status", schedules.status, "GET"),
+        (flags.create_new_schedule, "/schedules", schedules.create, "POST"),
+        (flags.start_schedule, "/schedules/startall", schedules.start_all, "PUT"),
+        (flags.stop_schedule, "/schedules/stopall", schedules.stop_all, "PUT"),
+        (flags.delete_schedule, "/schedules/{scheduleId}", schedules.delete, "DELETE"),
+        (flags.start_schedule, "/schedules/{scheduleId}/start", schedules.start, "PUT"),
+        (flags.stop_schedule, "/schedules/{scheduleId}/stop", schedules.stop, "PUT"),
+    ]
+    return [Route(path, handler, methods=[method]) for on, path, handler, method in wanted if on]
 
 
 def create_butler_app(
@@ -77,6 +92,7 @@ def create_butler_app(
             Route("/keyvalues/{namespace}", kv.delete_namespace, methods=["DELETE"]),
             Route("/keylist/{namespace}", kv.key_list, methods=["GET"]),
         ]
+    routes += _schedule_routes(endpoints.scheduler)
     if endpoints.butlerping:
         routes.append(Route("/butlerping", butlerping, methods=["GET"]))
     if endpoints.api_list_enabled_endpoints:
