@@ -224,15 +224,26 @@ class SchedulerService:
         now = utcnow()
         due = rows.claim_due(conn, now, BATCH)
         pending: list[PendingStart] = []
+        history: list[dict[str, Any]] = []
+        moves: list[dict[str, Any]] = []
         for schedule in due:
-            pending.extend(self._fire_one(conn, schedule, now))
+            pending.extend(self._fire_one(conn, schedule, now, history, moves))
+        rows.add_history(conn, history)
+        rows.set_next(conn, moves)
         full = len(due) == BATCH
         return pending, None if full else rows.next_due(conn), full
 
-    def _fire_one(self, conn: Connection, schedule: Schedule, now: datetime) -> list[PendingStart]:
+    def _fire_one(
+        self,
+        conn: Connection,
+        schedule: Schedule,
+        now: datetime,
+        history: list[dict[str, Any]],
+        moves: list[dict[str, Any]],
+    ) -> list[PendingStart]:
+        """Start the due runs of one schedule; its history and move are added to the lists."""
         assert schedule.next_slot is not None and schedule.next_fire_at is not None
         due_at = schedule.next_fire_at
-        history: list[dict[str, Any]] = []
 
         def record(outcome: Outcome, slot: datetime, **fields: Any) -> None:
             late = now - (due_at if slot == schedule.next_slot else slot)
@@ -256,10 +267,7 @@ class SchedulerService:
         except TaskgateError as exc:
             # A stored spec that no longer builds (a zone gone from the database): stop it.
             record(Outcome.NOT_STARTED, schedule.next_slot, message=f"{exc.message}; stopped")
-            rows.add_history(conn, history)
-            rows.set_next(
-                conn, schedule.id, next_slot=None, next_fire_at=None, last_slot=None, fired=0
-            )
+            moves.append(_move(schedule.id, None, None, None, 0))
             return []
         plan = misfire.plan(
             trigger,
@@ -302,16 +310,10 @@ class SchedulerService:
                 execution_id=execution_id,
                 message=message,
             )
-        rows.add_history(conn, history)
         next_slot = plan.next_slot
-        rows.set_next(
-            conn,
-            schedule.id,
-            next_slot=next_slot,
-            next_fire_at=_fire_time(next_slot, schedule.jitter_seconds),
-            last_slot=plan.runs[-1].slot if plan.runs else None,
-            fired=fired,
-        )
+        last = plan.runs[-1].slot if plan.runs else None
+        fire_at = _fire_time(next_slot, schedule.jitter_seconds)
+        moves.append(_move(schedule.id, next_slot, fire_at, last, fired))
         return pending
 
     def _start(
@@ -326,9 +328,9 @@ class SchedulerService:
             idempotency_key=f"{schedule.id}@{slot.isoformat()}",
         )
         try:
-            # A savepoint: a start that fails undoes only itself, the slot still moves on.
-            with conn.begin_nested():
-                started = self.starts.start_in(conn, request)
+            # start_in refuses (task gone, params no longer valid) before it writes anything,
+            # so the slot still moves on in this transaction (tests/schedules/test_firing.py).
+            started = self.starts.start_in(conn, request)
         except TaskgateError as exc:
             return None, None, f"not started: {exc.message}"
         result = started.result
@@ -344,6 +346,22 @@ class SchedulerService:
             return started, None, f"not started: task {entry.outcome.value} ({entry.message})"
         reason = entry.tasks[0].reason if entry.tasks else entry.message
         return started, None, f"not started: {reason}"
+
+
+def _move(
+    schedule_id: str,
+    next_slot: datetime | None,
+    next_fire_at: datetime | None,
+    last: datetime | None,
+    fired: int,
+) -> dict[str, Any]:
+    return {
+        "sid": schedule_id,
+        "next_slot": next_slot,
+        "next_fire_at": next_fire_at,
+        "last": last,
+        "fired": fired,
+    }
 
 
 def _fire_time(slot: datetime | None, jitter_seconds: float) -> datetime | None:

@@ -220,6 +220,8 @@ class StartService:
         must move its own state in the same commit). Call `after_commit` once it committed.
 
         A key already used answers as before (`replayed`); `wait` is not honoured here.
+        A TaskgateError (bad parameters, a key reused for another request) is raised before
+        anything is written, so the caller's transaction can go on without this start.
         """
         key = request.idempotency_key
         fingerprint = request.fingerprint() if key else ""

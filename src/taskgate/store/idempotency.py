@@ -10,12 +10,14 @@ from sqlalchemy import Connection
 
 from taskgate.store.tables import idempotency_keys
 
+_GET = sa.select(idempotency_keys).where(
+    idempotency_keys.c.scope == sa.bindparam("s"), idempotency_keys.c.key == sa.bindparam("k")
+)
+_PUT = idempotency_keys.insert()
+
 
 def get(conn: Connection, scope: str, key: str) -> sa.Row[Any] | None:
-    query = sa.select(idempotency_keys).where(
-        idempotency_keys.c.scope == scope, idempotency_keys.c.key == key
-    )
-    return (conn.execute(query)).first()
+    return conn.execute(_GET, {"s": scope, "k": key}).first()
 
 
 def put(
@@ -28,9 +30,14 @@ def put(
     at: datetime,
 ) -> None:
     conn.execute(
-        idempotency_keys.insert().values(
-            scope=scope, key=key, request_hash=request_hash, response=response, created_at=at
-        )
+        _PUT,
+        {
+            "scope": scope,
+            "key": key,
+            "request_hash": request_hash,
+            "response": response,
+            "created_at": at,
+        },
     )
 
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from taskgate.schedules.spec import HistoryEntry, Schedule, ScheduleSpec
-from taskgate.store.tables import schedule_history, schedules, tasks
+from taskgate.store.tables import UTCDateTime, schedule_history, schedules, tasks
 
 _COLUMNS = (*schedules.c, tasks.c.name.label("task_name"))
 _SELECT = sa.select(*_COLUMNS).select_from(
@@ -78,25 +78,22 @@ def _values(schedule: Schedule) -> dict[str, Any]:
     }
 
 
-def set_next(
-    conn: Connection,
-    schedule_id: str,
-    *,
-    next_slot: datetime | None,
-    next_fire_at: datetime | None,
-    last_slot: datetime | None,
-    fired: int,
-) -> None:
-    conn.execute(
-        schedules.update()
-        .where(schedules.c.id == schedule_id)
-        .values(
-            next_slot=next_slot,
-            next_fire_at=next_fire_at,
-            last_slot=sa.func.coalesce(last_slot, schedules.c.last_slot),
-            fire_count=schedules.c.fire_count + fired,
-        )
+_SET_NEXT = (
+    schedules.update()
+    .where(schedules.c.id == sa.bindparam("sid"))
+    .values(
+        next_slot=sa.bindparam("next_slot"),
+        next_fire_at=sa.bindparam("next_fire_at"),
+        last_slot=sa.func.coalesce(sa.bindparam("last", type_=UTCDateTime), schedules.c.last_slot),
+        fire_count=schedules.c.fire_count + sa.bindparam("fired"),
     )
+)
+
+
+def set_next(conn: Connection, moves: list[dict[str, Any]]) -> None:
+    """Move schedules on: each dict has sid, next_slot, next_fire_at, last (or None), fired."""
+    if moves:
+        conn.execute(_SET_NEXT, moves)
 
 
 def delete(conn: Connection, schedule_id: str) -> None:
