@@ -9,6 +9,8 @@ from taskgate.domain.errors import InvalidInput
 
 MAX_NAMESPACE_LENGTH = 200
 MAX_KEY_LENGTH = 512
+# Ten years: past it an expiry instant would not be a date any more (and nobody means it).
+MAX_TTL_MS = 10 * 366 * 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ def check_key(key: str) -> None:
 def check_write(item: KvWrite, limits: KvLimits) -> None:
     check_namespace(item.namespace)
     check_key(item.key)
+    if item.ttl_ms is not None and item.ttl_ms > MAX_TTL_MS:
+        raise InvalidInput(f"ttl_ms may be at most {MAX_TTL_MS} (ten years)", field="ttl_ms")
     size = len(item.value.encode())
     if size > limits.max_value_bytes:
         raise InvalidInput(
