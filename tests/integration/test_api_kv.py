@@ -162,6 +162,7 @@ def test_bad_input_names_the_field(client: httpx.Client) -> None:
         (ns, "k", {"value": "v", "ttl": 5}, "body.ttl"),
         (ns, "k", {}, "body.value"),
         (ns, "k", {"value": "v", "ttl_ms": 10**15}, "ttl_ms"),
+        (ns, "k", {"value": "v", "ttl_ms": 10**30}, "ttl_ms"),
         (ns, "", {"value": "v"}, "key"),
         (ns, "k" * 513, {"value": "v"}, "key"),
         ("n" * 201, "k", {"value": "v"}, "namespace"),

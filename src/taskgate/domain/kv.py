@@ -9,8 +9,9 @@ from taskgate.domain.errors import InvalidInput
 
 MAX_NAMESPACE_LENGTH = 200
 MAX_KEY_LENGTH = 512
-# Ten years: past it an expiry instant would not be a date any more (and nobody means it).
-MAX_TTL_MS = 10 * 366 * 24 * 3600 * 1000
+# A hundred years: "for ever" in practice, and far from the end of the calendar, where an
+# expiry instant could not be stored any more.
+MAX_TTL_MS = 100 * 366 * 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ def check_write(item: KvWrite, limits: KvLimits) -> None:
     check_namespace(item.namespace)
     check_key(item.key)
     if item.ttl_ms is not None and item.ttl_ms > MAX_TTL_MS:
-        raise InvalidInput(f"ttl_ms may be at most {MAX_TTL_MS} (ten years)", field="ttl_ms")
+        raise InvalidInput(f"ttl_ms may be at most {MAX_TTL_MS} (a hundred years)", field="ttl_ms")
     size = len(item.value.encode())
     if size > limits.max_value_bytes:
         raise InvalidInput(
