@@ -61,7 +61,9 @@ def check_write(item: KvWrite, limits: KvLimits) -> None:
     check_namespace(item.namespace)
     check_key(item.key)
     if item.ttl_ms is not None and item.ttl_ms > MAX_TTL_MS:
-        raise InvalidInput(f"ttl_ms may be at most {MAX_TTL_MS} (a hundred years)", field="ttl_ms")
+        raise InvalidInput(
+            f"the time to live may be at most {MAX_TTL_MS} ms (a hundred years)", field="ttl_ms"
+        )
     size = len(item.value.encode())
     if size > limits.max_value_bytes:
         raise InvalidInput(
