@@ -67,7 +67,9 @@ def create_app(settings: Settings) -> FastAPI:
     services = Services.build(
         ctx, auth_none=settings.auth == "none", kv_limits=settings.kv.limits()
     )
-    executor = LocalExecutor(ctx, settings.executor, settings.data_dir, settings.url)
+    executor = LocalExecutor(
+        ctx, settings.executor, settings.data_dir, settings.url, services.tokens
+    )
     ctx.executor = executor
     cleanup = housekeeping(ctx)
     kv_sweep = kv_sweeper(services.kv, settings.kv.sweep_seconds)
@@ -85,6 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await db.migrate()
+        await services.tokens.load()
         await services.access.check_startup(
             loopback_only=settings.loopback_only, host=settings.server.host, url=settings.url
         )

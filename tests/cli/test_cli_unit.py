@@ -10,7 +10,7 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from taskgate.cli.common import ExitCode
+from taskgate.cli.common import ExitCode, kv_credential
 from taskgate.cli.main import app
 from taskgate.cli.output import fmt_duration, fmt_time
 from taskgate.cli.start import parse_params, start_exit_code
@@ -34,12 +34,17 @@ COMMANDS = [
     ["keys", "create"],
     ["keys", "list"],
     ["keys", "revoke"],
+    ["kv"],
+    ["kv", "get"],
+    ["kv", "set"],
+    ["kv", "delete"],
+    ["kv", "list"],
 ]
 
 
 @pytest.fixture(autouse=True)
 def _no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("TASKGATE_URL", "TASKGATE_API_KEY", "TASKGATE_CONFIG"):
+    for var in ("TASKGATE_URL", "TASKGATE_API_KEY", "TASKGATE_CONFIG", "TASKGATE_TOKEN"):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -176,6 +181,10 @@ def test_help_of_start_documents_exit_codes() -> None:
         ["executions", "log", "x"],
         ["executions", "abort", "x"],
         ["keys", "list"],
+        ["kv", "get", "ns", "k"],
+        ["kv", "set", "ns", "k", "v"],
+        ["kv", "delete", "ns"],
+        ["kv", "list"],
     ],
 )
 def test_unreachable_server(command: list[str], closed_url: str) -> None:
@@ -305,6 +314,53 @@ def test_client_quotes_refs_in_paths() -> None:
 
     with _client(handler) as client:
         client.delete_task("a/b c")
+
+
+def test_client_kv_paths_and_body() -> None:
+    seen: list[tuple[str, bytes, bytes]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.method, request.url.raw_path, request.content))
+        if request.method == "DELETE":
+            return httpx.Response(204)
+        return httpx.Response(200, json={"value": "v", "items": []})
+
+    with _client(handler) as client:
+        client.kv_set("n s", "a/b?c", "v", ttl_ms=500)
+        client.kv_get("ns", "..")
+        client.kv_delete(".", "k")
+        client.kv_delete_namespace("ns")
+        assert client.kv_list("ns") == []
+    assert seen == [
+        ("PUT", b"/api/v1/kv/n%20s/a%2Fb%3Fc", b'{"value":"v","ttl_ms":500}'),
+        ("GET", b"/api/v1/kv/ns/%2E%2E", b""),
+        ("DELETE", b"/api/v1/kv/%2E/k", b""),
+        ("DELETE", b"/api/v1/kv/ns", b""),
+        ("GET", b"/api/v1/kv/ns", b""),
+    ]
+
+
+def test_client_kv_value_is_default_when_absent() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/here"):
+            return httpx.Response(200, json={"value": "x"})
+        if request.url.path.endswith("/broken"):
+            return httpx.Response(500, json={"error": "internal", "message": "boom"})
+        return httpx.Response(404, json={"error": "not_found", "message": "no", "field": "key"})
+
+    with _client(handler) as client:
+        assert client.kv_value("ns", "here") == "x"
+        assert client.kv_value("ns", "gone") is None
+        assert client.kv_value("ns", "gone", "fallback") == "fallback"
+        with pytest.raises(TaskgateAPIError):
+            client.kv_value("ns", "broken")
+
+
+def test_kv_commands_fall_back_to_the_execution_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert kv_credential(None) is None
+    monkeypatch.setenv("TASKGATE_TOKEN", "tgx_token")
+    assert kv_credential(None) == "tgx_token"
+    assert kv_credential("tg_key") == "tg_key"
 
 
 # -- formatting -----------------------------------------------------------------------------

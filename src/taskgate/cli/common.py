@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
@@ -50,6 +51,11 @@ ConfigOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+def kv_credential(api_key: str | None) -> str | None:
+    """The API key if one is given, else the token of the execution this command runs in."""
+    return api_key or os.environ.get("TASKGATE_TOKEN") or None
 
 
 def fail(message: str, code: ExitCode = ExitCode.FAILED, field: str | None = None) -> NoReturn:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from taskgate import __version__
-from taskgate.cli import executions, keys, schedules, start, tasks
+from taskgate.cli import executions, keys, kv, schedules, start, tasks
 from taskgate.cli.serve import serve
 
 app = typer.Typer(
@@ -45,3 +45,4 @@ app.add_typer(tasks.app, name="tasks")
 app.add_typer(executions.app, name="executions")
 app.add_typer(keys.app, name="keys")
 app.add_typer(schedules.app, name="schedules")
+app.add_typer(kv.app, name="kv")

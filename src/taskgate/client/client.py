@@ -42,6 +42,13 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
+def _kv_seg(value: str) -> str:
+    """A namespace or key as one path segment; '.' and '..' stay names, not path steps."""
+    if value in (".", ".."):
+        return value.replace(".", "%2E")
+    return _seg(value)
+
+
 def _seconds(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
@@ -382,6 +389,52 @@ class TaskgateClient:
             params={"limit": limit, "before": before},
         ).get("items", [])
         return items
+
+    # -- key-value store ------------------------------------------------------------------
+    # These also work with a running execution's TASKGATE_TOKEN as `api_key`.
+
+    def kv_namespaces(self) -> list[JSON]:
+        """Every namespace with its number of live keys: `[{"namespace", "keys"}]`."""
+        items: list[JSON] = self._request("GET", "/api/v1/kv").get("items", [])
+        return items
+
+    def kv_list(self, namespace: str) -> list[JSON]:
+        """The live entries of a namespace (`key`, `value`, `expires_at`, `updated_at`)."""
+        items: list[JSON] = self._request("GET", f"/api/v1/kv/{_kv_seg(namespace)}").get(
+            "items", []
+        )
+        return items
+
+    def kv_get(self, namespace: str, key: str) -> JSON:
+        """One entry; a missing namespace or key raises TaskgateAPIError (404, `field`)."""
+        result: JSON = self._request("GET", f"/api/v1/kv/{_kv_seg(namespace)}/{_kv_seg(key)}")
+        return result
+
+    def kv_value(self, namespace: str, key: str, default: str | None = None) -> str | None:
+        """The value of a key, or `default` when the namespace or key does not exist."""
+        try:
+            value: str = self.kv_get(namespace, key)["value"]
+        except TaskgateAPIError as exc:
+            if exc.status_code == 404:
+                return default
+            raise
+        return value
+
+    def kv_set(self, namespace: str, key: str, value: str, ttl_ms: int | None = None) -> JSON:
+        """Store a value; `ttl_ms` (milliseconds) makes it expire, None keeps it. The entry."""
+        result: JSON = self._request(
+            "PUT",
+            f"/api/v1/kv/{_kv_seg(namespace)}/{_kv_seg(key)}",
+            json={"value": value, "ttl_ms": ttl_ms},
+        )
+        return result
+
+    def kv_delete(self, namespace: str, key: str) -> None:
+        self._request("DELETE", f"/api/v1/kv/{_kv_seg(namespace)}/{_kv_seg(key)}")
+
+    def kv_delete_namespace(self, namespace: str) -> None:
+        """Delete a namespace with all its keys."""
+        self._request("DELETE", f"/api/v1/kv/{_kv_seg(namespace)}")
 
     # -- keys and audit (admin) -----------------------------------------------------------
 

@@ -100,6 +100,10 @@ class KvService:
     async def namespaces(self) -> list[str]:
         return await self.ctx.db.read(rows.namespaces)
 
+    async def namespace_sizes(self) -> list[tuple[str, int]]:
+        """(namespace, live keys) for every namespace, in creation order."""
+        return await self.ctx.db.read(lambda conn: rows.namespace_sizes(conn, utcnow()))
+
     async def delete(self, namespace: str, key: str) -> None:
         check_key(key)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from taskgate.core.access import AccessPolicy
 from taskgate.core.context import CoreContext
+from taskgate.core.exectoken import ExecutionTokens
 from taskgate.core.executions import ExecutionService
 from taskgate.core.kv import KvService
 from taskgate.core.schedules import SchedulerService
@@ -21,6 +22,7 @@ class Services:
     starts: StartService
     executions: ExecutionService
     access: AccessPolicy
+    tokens: ExecutionTokens
     kv: KvService
     schedules: SchedulerService
 
@@ -31,12 +33,14 @@ class Services:
         limits = kv_limits or KvLimits()
         executions = ExecutionService(ctx)
         starts = StartService(ctx, executions, limits)
+        tokens = ExecutionTokens(ctx.db)
         return cls(
             ctx=ctx,
             tasks=TaskService(ctx),
             starts=starts,
             executions=executions,
-            access=AccessPolicy(ctx.db, auth_none=auth_none),
+            access=AccessPolicy(ctx.db, tokens, auth_none=auth_none),
+            tokens=tokens,
             kv=KvService(ctx, limits),
             schedules=SchedulerService(ctx, starts),
         )

@@ -9,6 +9,9 @@ from taskgate.domain.errors import InvalidInput
 
 MAX_NAMESPACE_LENGTH = 200
 MAX_KEY_LENGTH = 512
+# A hundred years: "for ever" in practice, and far from the end of the calendar, where an
+# expiry instant could not be stored any more.
+MAX_TTL_MS = 100 * 366 * 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,10 @@ def check_key(key: str) -> None:
 def check_write(item: KvWrite, limits: KvLimits) -> None:
     check_namespace(item.namespace)
     check_key(item.key)
+    if item.ttl_ms is not None and item.ttl_ms > MAX_TTL_MS:
+        raise InvalidInput(
+            f"the time to live may be at most {MAX_TTL_MS} ms (a hundred years)", field="ttl_ms"
+        )
     size = len(item.value.encode())
     if size > limits.max_value_bytes:
         raise InvalidInput(

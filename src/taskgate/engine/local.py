@@ -20,6 +20,7 @@ from taskgate.config import ExecutorSettings
 from taskgate.core.background import stop_task
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
+from taskgate.core.exectoken import ExecutionTokens
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.params import env_name, env_value
 from taskgate.domain.status import ACTIVE, Status
@@ -89,12 +90,18 @@ class _AttemptEnd:
 
 class LocalExecutor:
     def __init__(
-        self, ctx: CoreContext, settings: ExecutorSettings, data_dir: Path, public_url: str
+        self,
+        ctx: CoreContext,
+        settings: ExecutorSettings,
+        data_dir: Path,
+        public_url: str,
+        tokens: ExecutionTokens,
     ) -> None:
         self.ctx = ctx
         self.settings = settings
         self.runs_dir = data_dir / "runs"
         self.public_url = public_url
+        self.tokens = tokens
         self.logs = LogWriter(ctx.db)
         self._wake = asyncio.Event()
         self._running: dict[str, _Run] = {}
@@ -226,6 +233,10 @@ class LocalExecutor:
                 "TASKGATE_TASK_NAME": run.task.name,
                 "TASKGATE_ATTEMPT": str(run.number),
                 "TASKGATE_URL": self.public_url,
+                # Good for the key-value store only, until the attempt's timeout is past.
+                "TASKGATE_TOKEN": self.tokens.issue(
+                    run.execution_id, run.started_at, run.task.timeout
+                ),
                 "TASKGATE_PARAMS_FILE": str(files.params),
                 "TASKGATE_RESULT_FILE": str(files.result),
             }

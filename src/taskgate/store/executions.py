@@ -18,6 +18,7 @@ from taskgate.store.tables import attempts, execution_logs, executions
 
 # Hot statements are built once: SQLAlchemy then skips rebuilding them and their cache key.
 _BY_ID = sa.select(executions).where(executions.c.id == sa.bindparam("eid"))
+_STATUS_OF = sa.select(executions.c.status).where(executions.c.id == sa.bindparam("eid"))
 _ATTEMPTS_OF = (
     sa.select(attempts)
     .where(attempts.c.execution_id == sa.bindparam("eid"))
@@ -68,6 +69,11 @@ def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 def get_row(conn: Connection, execution_id: str) -> sa.Row[Any] | None:
     return conn.execute(_BY_ID, {"eid": execution_id}).first()
+
+
+def status_of(conn: Connection, execution_id: str) -> Status | None:
+    status = conn.execute(_STATUS_OF, {"eid": execution_id}).scalar()
+    return None if status is None else Status(status)
 
 
 def get(conn: Connection, execution_id: str, *, with_attempts: bool) -> Execution | None:

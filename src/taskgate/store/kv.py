@@ -45,6 +45,18 @@ def namespaces(conn: Connection) -> list[str]:
     return list(conn.execute(query).scalars())
 
 
+def namespace_sizes(conn: Connection, now: datetime) -> list[tuple[str, int]]:
+    """Every namespace with its number of live keys, in creation order."""
+    live = sa.and_(kv_entries.c.namespace_id == kv_namespaces.c.id, _live(now))
+    query = (
+        sa.select(kv_namespaces.c.name, sa.func.count(kv_entries.c.key))
+        .select_from(kv_namespaces.outerjoin(kv_entries, live))
+        .group_by(kv_namespaces.c.id, kv_namespaces.c.name)
+        .order_by(kv_namespaces.c.id)
+    )
+    return [(name, int(count)) for name, count in conn.execute(query)]
+
+
 def namespace_count(conn: Connection) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(kv_namespaces)).scalar_one())
 

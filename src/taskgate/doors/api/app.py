@@ -12,6 +12,7 @@ from taskgate.doors.api import (
     errors,
     routes_admin,
     routes_executions,
+    routes_kv,
     routes_schedules,
     routes_start,
     routes_tasks,
@@ -38,7 +39,15 @@ def create_api(
     )
     app.state.services = services
     errors.install(app)
-    for module in (routes_admin, routes_tasks, routes_start, routes_executions, routes_schedules):
+    routes = (
+        routes_admin,
+        routes_tasks,
+        routes_start,
+        routes_executions,
+        routes_schedules,
+        routes_kv,
+    )
+    for module in routes:
         app.include_router(module.router)
     doors = doors or {}
     for prefix, door in doors.items():

@@ -16,11 +16,13 @@ def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-def require(role: Role) -> Callable[..., Awaitable[Caller]]:
+def require(role: Role, *, execution_token: bool = False) -> Callable[..., Awaitable[Caller]]:
     async def dependency(
         request: Request, authorization: Annotated[str | None, Header()] = None
     ) -> Caller:
-        return await services(request).access.caller(authorization, role)
+        return await services(request).access.caller(
+            authorization, role, takes_execution_token=execution_token
+        )
 
     return dependency
 
@@ -29,3 +31,6 @@ Core = Annotated[Services, Depends(services)]
 Viewer = Annotated[Caller, Depends(require(Role.VIEWER))]
 Operator = Annotated[Caller, Depends(require(Role.OPERATOR))]
 Admin = Annotated[Caller, Depends(require(Role.ADMIN))]
+# The key-value routes also take a running execution's token (TASKGATE_TOKEN).
+KvReader = Annotated[Caller, Depends(require(Role.VIEWER, execution_token=True))]
+KvWriter = Annotated[Caller, Depends(require(Role.OPERATOR, execution_token=True))]

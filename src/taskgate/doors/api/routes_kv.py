@@ -1,0 +1,93 @@
+"""The key-value store: namespaces, their entries, one key. Running executions reach these
+routes with their TASKGATE_TOKEN as well as with an API key."""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from taskgate.domain.kv import KvEntry, KvWrite
+from taskgate.doors.api.deps import Core, KvReader, KvWriter
+
+router = APIRouter(prefix="/api/v1/kv", tags=["key-value store"])
+
+Namespace = Annotated[str, Path(description="Namespace name (it cannot hold '/').")]
+Key = Annotated[str, Path(description="Key; it may hold '/'.")]
+
+
+class NamespaceInfo(BaseModel):
+    namespace: str
+    keys: int
+
+
+class NamespaceList(BaseModel):
+    items: list[NamespaceInfo]
+
+
+class Entry(BaseModel):
+    namespace: str
+    key: str
+    value: str
+    expires_at: datetime | None
+    updated_at: datetime
+
+
+class EntryList(BaseModel):
+    namespace: str
+    items: list[Entry]
+
+
+class EntryWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: str
+    ttl_ms: int | None = Field(
+        None, ge=0, description="Milliseconds until the key expires; null or 0: never."
+    )
+
+
+def _entry(entry: KvEntry) -> Entry:
+    return Entry(
+        namespace=entry.namespace,
+        key=entry.key,
+        value=entry.value,
+        expires_at=entry.expires_at,
+        updated_at=entry.updated_at,
+    )
+
+
+@router.get("", response_model=NamespaceList)
+async def list_namespaces(core: Core, _: KvReader) -> NamespaceList:
+    sizes = await core.kv.namespace_sizes()
+    return NamespaceList(items=[NamespaceInfo(namespace=n, keys=k) for n, k in sizes])
+
+
+@router.get("/{namespace}", response_model=EntryList)
+async def list_entries(namespace: Namespace, core: Core, _: KvReader) -> EntryList:
+    entries = await core.kv.entries(namespace)
+    return EntryList(namespace=namespace, items=[_entry(e) for e in entries])
+
+
+@router.delete("/{namespace}", status_code=204)
+async def delete_namespace(namespace: Namespace, core: Core, _: KvWriter) -> Response:
+    await core.kv.delete_namespace(namespace)
+    return Response(status_code=204)
+
+
+@router.get("/{namespace}/{key:path}", response_model=Entry)
+async def get_entry(namespace: Namespace, key: Key, core: Core, _: KvReader) -> Entry:
+    return _entry(await core.kv.get(namespace, key))
+
+
+@router.put("/{namespace}/{key:path}", response_model=Entry)
+async def put_entry(
+    namespace: Namespace, key: Key, body: EntryWrite, core: Core, _: KvWriter
+) -> Entry:
+    return _entry(await core.kv.put(KvWrite(namespace, key, body.value, body.ttl_ms)))
+
+
+@router.delete("/{namespace}/{key:path}", status_code=204)
+async def delete_entry(namespace: Namespace, key: Key, core: Core, _: KvWriter) -> Response:
+    await core.kv.delete(namespace, key)
+    return Response(status_code=204)
