@@ -132,12 +132,11 @@ def test_misfire_skip(start_server: StartServer, tmp_path: Path) -> None:
     server = start_server(tasks=[RECORD_TASK])
     fields = {"misfire": "skip", "misfire_grace_seconds": 1, "params": {"dir": str(tmp_path)}}
     _, entries = downtime(server, fields)
+    # the downtime (a busy machine may add a short one of its own)
     skipped = [e for e in entries if e["outcome"] == "skipped"]
-    assert len(skipped) == 1, entries
-    [skip] = skipped
+    [skip] = [e for e in skipped if e["slots"] >= 3]
     assert skip["execution_id"] is None
-    assert skip["slots"] >= 3
-    assert "not run" in skip["message"]
+    assert all("not run" in e["message"] and e["execution_id"] is None for e in skipped)
     assert all(e["outcome"] in ("fired", "skipped") for e in entries), entries
     # every slot is accounted for once: fired, or inside the skipped range
     covered: list[datetime] = []
@@ -156,11 +155,10 @@ def test_misfire_once(start_server: StartServer, tmp_path: Path) -> None:
     fields = {"misfire": "once", "misfire_grace_seconds": 1, "params": {"dir": str(tmp_path)}}
     _, entries = downtime(server, fields)
     caught = [e for e in entries if e["outcome"] == "caught_up"]
-    assert len(caught) == 1, entries
-    [once] = caught
+    [once] = [e for e in caught if e["slots"] >= 3]  # the downtime
     assert once["execution_id"]
-    assert once["slots"] >= 3
     assert "one run for" in once["message"]
+    assert all(e["execution_id"] for e in caught)
     covered: list[datetime] = []
     for entry in entries:
         first = datetime.fromisoformat(entry["from_slot"] or entry["slot"])
@@ -188,8 +186,8 @@ def test_misfire_all_is_bounded(start_server: StartServer, tmp_path: Path) -> No
     }
     _, entries = downtime(server, fields)
     skipped = [e for e in entries if e["outcome"] == "skipped"]
-    assert len(skipped) == 1 and skipped[0]["slots"] >= 1, entries
-    after_skip = entries[entries.index(skipped[0]) + 1 :]
+    assert skipped, entries
+    after_skip = entries[entries.index(skipped[-1]) + 1 :]
     assert [e["outcome"] for e in after_skip[:2]] in (
         ["caught_up", "caught_up"],
         ["caught_up", "fired"],

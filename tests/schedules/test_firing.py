@@ -141,3 +141,31 @@ def test_pause_all_and_resume_all(tmp_path: Path) -> None:
         assert await services.schedules.fire_due() == min(s.next_fire_at for s in resumed)  # type: ignore[type-var]
 
     run(tmp_path, test)
+
+
+def test_a_schedule_that_cannot_compute_its_slots_stops_alone(tmp_path: Path) -> None:
+    async def test(services: Services) -> None:
+        await services.tasks.create(task_spec(), CALLER)
+        broken = await services.schedules.create(ScheduleSpec(task="t", cron="@daily"), CALLER)
+        fine = await services.schedules.create(ScheduleSpec(task="t", cron="@daily"), CALLER)
+        # as if the zone had gone from the time zone database since it was saved
+        await services.ctx.db.write(
+            lambda conn: conn.execute(
+                schedules.update()
+                .where(schedules.c.id == broken.id)
+                .values(
+                    spec=sa.func.replace(sa.cast(schedules.c.spec, sa.Text), "UTC", "Nowhere/Gone")
+                )
+            )
+        )
+        await make_due(services, broken.id)
+        await make_due(services, fine.id)
+        await services.schedules.fire_due()
+        [entry] = await services.schedules.history(broken.id)
+        assert entry.outcome == "not_started"
+        assert "Nowhere/Gone" in entry.message and "stopped" in entry.message
+        assert (await services.schedules.get(broken.id)).state == "ended"
+        [ok] = await services.schedules.history(fine.id)
+        assert ok.outcome == "fired"
+
+    run(tmp_path, test)

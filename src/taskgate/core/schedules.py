@@ -260,20 +260,26 @@ class SchedulerService:
 
         try:
             trigger = triggers.build(schedule, schedule.created_at)
-        except TaskgateError as exc:
-            # A stored spec that no longer builds (a zone gone from the database): stop it.
-            record(Outcome.NOT_STARTED, schedule.next_slot, message=f"{exc.message}; stopped")
+            plan = misfire.plan(
+                trigger,
+                slot=schedule.next_slot,
+                fire_at=schedule.next_fire_at,
+                now=now,
+                policy=schedule.misfire,
+                grace=timedelta(seconds=schedule.misfire_grace_seconds),
+                limit=schedule.misfire_limit,
+            )
+        except Exception as exc:
+            # A stored spec that no longer builds (a zone gone from the tz database), or a
+            # bug: stop this schedule rather than let it block every other one.
+            if isinstance(exc, TaskgateError):
+                reason = exc.message
+            else:
+                log.exception("schedule %s: cannot compute its slots", schedule.id)
+                reason = f"internal error ({type(exc).__name__}; see the server log)"
+            record(Outcome.NOT_STARTED, schedule.next_slot, message=f"{reason}; stopped")
             moves.append(_move(schedule.id, None, None, None, 0))
             return []
-        plan = misfire.plan(
-            trigger,
-            slot=schedule.next_slot,
-            fire_at=schedule.next_fire_at,
-            now=now,
-            policy=schedule.misfire,
-            grace=timedelta(seconds=schedule.misfire_grace_seconds),
-            limit=schedule.misfire_limit,
-        )
         at_least = "at least " if plan.scan_cut else ""
         for skip in plan.skips:
             record(
