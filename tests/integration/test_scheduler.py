@@ -259,3 +259,25 @@ def test_three_servers_fire_each_slot_once(
     assert nodes <= {"node-1", "node-2", "node-3"}
     for server in [first, *others]:
         assert "Traceback" not in server.log_text()
+
+
+def test_clocked_and_interval_schedules_fire(start_server: StartServer, tmp_path: Path) -> None:
+    server = start_server(tasks=[RECORD_TASK])
+    params = {"dir": str(tmp_path)}
+    at = (datetime.now().astimezone() + timedelta(seconds=2)).replace(microsecond=0)
+    with server.client() as client:
+        once = create_schedule(client, kind="clocked", cron=None, at=at.isoformat(), params=params)
+        interval = create_schedule(
+            client, kind="interval", cron=None, every=1, unit="seconds", params=params
+        )
+        [entry] = wait_fired(client, once["id"], 1)
+        assert slot(entry) == at
+        assert ok_json(client.get(f"/api/v1/schedules/{once['id']}"))["state"] == "ended"
+        entries = wait_fired(client, interval["id"], 3)
+        ok_json(client.post(f"/api/v1/schedules/{interval['id']}/pause"))
+        slots = [slot(e) for e in history(client, interval["id"])]
+        anchor = datetime.fromisoformat(interval["created_at"])
+        assert slots[0] > anchor
+        assert all((s - anchor).total_seconds() % 1 == 0 for s in slots), (anchor, slots)
+        assert contiguous(slots)
+        assert len(entries) >= 3
