@@ -16,6 +16,7 @@ from taskgate.schedules.solar import SolarTrigger
 from taskgate.schedules.spec import Fire, Kind, ScheduleSpec, Unit
 
 UNIT_SECONDS = {Unit.SECONDS: 1, Unit.MINUTES: 60, Unit.HOURS: 3600, Unit.DAYS: 86400}
+MAX_INTERVAL_SECONDS = 100 * 366 * 86400
 
 
 class Trigger(Protocol):
@@ -55,7 +56,10 @@ class Bounded:
     def next_after(self, after: datetime) -> datetime | None:
         if self.start is not None and after < self.start:
             after = self.start - timedelta(microseconds=1)
-        found = self.inner.next_after(after)
+        try:
+            found = self.inner.next_after(after)
+        except OverflowError:
+            return None  # past the year 9999: nothing left to fire
         if found is None or (self.end is not None and found > self.end):
             return None
         return found
@@ -92,7 +96,10 @@ def build(spec: ScheduleSpec, anchor: datetime) -> Bounded:
         case Kind.INTERVAL:
             _need(spec.every, "every", spec.kind)
             assert spec.every is not None
-            period = timedelta(seconds=spec.every * UNIT_SECONDS[spec.unit])
+            seconds = spec.every * UNIT_SECONDS[spec.unit]
+            if seconds > MAX_INTERVAL_SECONDS:
+                raise InvalidInput("every: at most 100 years", field="every")
+            period = timedelta(seconds=seconds)
             inner = IntervalTrigger(period, spec.start_at or anchor)
         case Kind.SOLAR:
             _need(spec.event, "event", spec.kind)
@@ -139,7 +146,10 @@ def preview(trigger: Bounded, tz: ZoneInfo, after: datetime, count: int) -> list
             bounded_after = moment
             if trigger.start is not None and moment < trigger.start:
                 bounded_after = trigger.start - timedelta(microseconds=1)
-            solar = inner.next_fire(bounded_after)
+            try:
+                solar = inner.next_fire(bounded_after)
+            except OverflowError:
+                solar = None
             found = solar.at if solar else None
             if found is not None and trigger.end is not None and found > trigger.end:
                 found = None
