@@ -6,6 +6,7 @@ None when it will never fire again. `preview` lists upcoming fire times with not
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +18,7 @@ from taskgate.schedules.spec import Fire, Kind, ScheduleSpec, Unit
 
 UNIT_SECONDS = {Unit.SECONDS: 1, Unit.MINUTES: 60, Unit.HOURS: 3600, Unit.DAYS: 86400}
 MAX_INTERVAL_SECONDS = 100 * 366 * 86400
+PREVIEW_BUDGET_SECONDS = 2.0
 
 
 class Trigger(Protocol):
@@ -136,10 +138,14 @@ def _no_foreign_fields(spec: ScheduleSpec) -> None:
 
 
 def preview(trigger: Bounded, tz: ZoneInfo, after: datetime, count: int) -> list[Fire]:
-    """The next `count` fire times after `after`, with a note where a solar event is missing."""
+    """The next `count` fire times after `after`, with a note where a solar event is missing;
+    fewer when the schedule ends, or when computing them takes over PREVIEW_BUDGET_SECONDS."""
     fires: list[Fire] = []
     moment = after
+    deadline = time.monotonic() + PREVIEW_BUDGET_SECONDS
     for _ in range(count):
+        if time.monotonic() > deadline:
+            break  # polar solar events a season apart: what was found in time
         note = ""
         inner = trigger.inner
         if isinstance(inner, SolarTrigger):
