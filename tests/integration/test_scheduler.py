@@ -132,12 +132,11 @@ def test_misfire_skip(start_server: StartServer, tmp_path: Path) -> None:
     server = start_server(tasks=[RECORD_TASK])
     fields = {"misfire": "skip", "misfire_grace_seconds": 1, "params": {"dir": str(tmp_path)}}
     _, entries = downtime(server, fields)
+    # the downtime (a busy machine may add a short one of its own)
     skipped = [e for e in entries if e["outcome"] == "skipped"]
-    assert len(skipped) == 1, entries
-    [skip] = skipped
+    [skip] = [e for e in skipped if e["slots"] >= 3]
     assert skip["execution_id"] is None
-    assert skip["slots"] >= 3
-    assert "not run" in skip["message"]
+    assert all("not run" in e["message"] and e["execution_id"] is None for e in skipped)
     assert all(e["outcome"] in ("fired", "skipped") for e in entries), entries
     # every slot is accounted for once: fired, or inside the skipped range
     covered: list[datetime] = []
@@ -156,11 +155,10 @@ def test_misfire_once(start_server: StartServer, tmp_path: Path) -> None:
     fields = {"misfire": "once", "misfire_grace_seconds": 1, "params": {"dir": str(tmp_path)}}
     _, entries = downtime(server, fields)
     caught = [e for e in entries if e["outcome"] == "caught_up"]
-    assert len(caught) == 1, entries
-    [once] = caught
+    [once] = [e for e in caught if e["slots"] >= 3]  # the downtime
     assert once["execution_id"]
-    assert once["slots"] >= 3
     assert "one run for" in once["message"]
+    assert all(e["execution_id"] for e in caught)
     covered: list[datetime] = []
     for entry in entries:
         first = datetime.fromisoformat(entry["from_slot"] or entry["slot"])
@@ -188,8 +186,8 @@ def test_misfire_all_is_bounded(start_server: StartServer, tmp_path: Path) -> No
     }
     _, entries = downtime(server, fields)
     skipped = [e for e in entries if e["outcome"] == "skipped"]
-    assert len(skipped) == 1 and skipped[0]["slots"] >= 1, entries
-    after_skip = entries[entries.index(skipped[0]) + 1 :]
+    assert skipped, entries
+    after_skip = entries[entries.index(skipped[-1]) + 1 :]
     assert [e["outcome"] for e in after_skip[:2]] in (
         ["caught_up", "caught_up"],
         ["caught_up", "fired"],
@@ -261,3 +259,25 @@ def test_three_servers_fire_each_slot_once(
     assert nodes <= {"node-1", "node-2", "node-3"}
     for server in [first, *others]:
         assert "Traceback" not in server.log_text()
+
+
+def test_clocked_and_interval_schedules_fire(start_server: StartServer, tmp_path: Path) -> None:
+    server = start_server(tasks=[RECORD_TASK])
+    params = {"dir": str(tmp_path)}
+    at = (datetime.now().astimezone() + timedelta(seconds=2)).replace(microsecond=0)
+    with server.client() as client:
+        once = create_schedule(client, kind="clocked", cron=None, at=at.isoformat(), params=params)
+        interval = create_schedule(
+            client, kind="interval", cron=None, every=1, unit="seconds", params=params
+        )
+        [entry] = wait_fired(client, once["id"], 1)
+        assert slot(entry) == at
+        assert ok_json(client.get(f"/api/v1/schedules/{once['id']}"))["state"] == "ended"
+        entries = wait_fired(client, interval["id"], 3)
+        ok_json(client.post(f"/api/v1/schedules/{interval['id']}/pause"))
+        slots = [slot(e) for e in history(client, interval["id"])]
+        anchor = datetime.fromisoformat(interval["created_at"])
+        assert slots[0] > anchor
+        assert all((s - anchor).total_seconds() % 1 == 0 for s in slots), (anchor, slots)
+        assert contiguous(slots)
+        assert len(entries) >= 3

@@ -14,6 +14,7 @@ from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.core.events import EventBus
 from taskgate.core.services import Services
+from taskgate.domain.errors import Forbidden
 from taskgate.domain.executions import Caller
 from taskgate.domain.tasks import TaskSpec
 from taskgate.schedules.spec import ScheduleSpec
@@ -139,5 +140,62 @@ def test_pause_all_and_resume_all(tmp_path: Path) -> None:
         resumed = await services.schedules.set_all_enabled(True, CALLER)
         assert {s.state for s in resumed} == {"active"}
         assert await services.schedules.fire_due() == min(s.next_fire_at for s in resumed)  # type: ignore[type-var]
+
+    run(tmp_path, test)
+
+
+def test_a_schedule_that_cannot_compute_its_slots_stops_alone(tmp_path: Path) -> None:
+    async def test(services: Services) -> None:
+        await services.tasks.create(task_spec(), CALLER)
+        broken = await services.schedules.create(ScheduleSpec(task="t", cron="@daily"), CALLER)
+        fine = await services.schedules.create(ScheduleSpec(task="t", cron="@daily"), CALLER)
+        # as if the zone had gone from the time zone database since it was saved
+        await services.ctx.db.write(
+            lambda conn: conn.execute(
+                schedules.update()
+                .where(schedules.c.id == broken.id)
+                .values(
+                    spec=sa.func.replace(sa.cast(schedules.c.spec, sa.Text), "UTC", "Nowhere/Gone")
+                )
+            )
+        )
+        await make_due(services, broken.id)
+        await make_due(services, fine.id)
+        await services.schedules.fire_due()
+        [entry] = await services.schedules.history(broken.id)
+        assert entry.outcome == "not_started"
+        assert "Nowhere/Gone" in entry.message and "stopped" in entry.message
+        assert (await services.schedules.get(broken.id)).state == "ended"
+        [ok] = await services.schedules.history(fine.id)
+        assert ok.outcome == "fired"
+
+    run(tmp_path, test)
+
+
+def test_a_key_with_an_allow_list_schedules_only_its_tasks(tmp_path: Path) -> None:
+    async def test(services: Services) -> None:
+        await services.tasks.create(task_spec(), CALLER)
+        limited = Caller("key:limited", scope="k1", allowed_tasks=frozenset({"other"}))
+        try:
+            await services.schedules.create(ScheduleSpec(task="t", cron="@daily"), limited)
+        except Forbidden as exc:
+            assert exc.field == "task"
+        else:
+            raise AssertionError("a task off the allow-list was scheduled")
+        allowed = Caller("key:allowed", scope="k2", allowed_tasks=frozenset({"t"}))
+        made = await services.schedules.create(ScheduleSpec(task="t", cron="@daily"), allowed)
+        assert made.task_name == "t"
+
+    run(tmp_path, test)
+
+
+def test_jitter_delays_the_fire_time_not_the_slot(tmp_path: Path) -> None:
+    async def test(services: Services) -> None:
+        await services.tasks.create(task_spec(), CALLER)
+        spec = ScheduleSpec(task="t", cron="@hourly", jitter_seconds=30)
+        made = await services.schedules.create(spec, CALLER)
+        assert made.next_slot is not None and made.next_fire_at is not None
+        assert made.next_slot.minute == 0 and made.next_slot.second == 0
+        assert 0 <= (made.next_fire_at - made.next_slot).total_seconds() <= 30
 
     run(tmp_path, test)

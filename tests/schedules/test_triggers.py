@@ -324,6 +324,7 @@ def test_cron_start_and_end() -> None:
         ({"kind": "cron"}, "cron"),
         ({"kind": "cron", "cron": "0 0 * * *", "timezone": "Mars/Olympus"}, "timezone"),
         ({"kind": "interval"}, "every"),
+        ({"kind": "interval", "every": 10**9, "unit": "days"}, "every"),
         ({"kind": "solar", "latitude": 1, "longitude": 1}, "event"),
         ({"kind": "solar", "event": "sunrise", "longitude": 1}, "latitude"),
         ({"kind": "clocked"}, "at"),
@@ -432,3 +433,11 @@ def test_preview_gives_local_times() -> None:
     got = triggers.preview(trigger, ZoneInfo(RIGA), local(RIGA, 2021, 3, 27, 12, 0), 2)
     assert [f.local for f in got] == ["2021-03-28T04:00:00+03:00", "2021-03-29T03:30:00+03:00"]
     assert got[0].at == datetime(2021, 3, 28, 1, 0, tzinfo=UTC)
+
+
+def test_nothing_past_the_year_9999() -> None:
+    # Feb 29 on a Wednesday (AND: `*/3` starts with `*`) comes rarely: the preview runs out
+    trigger = triggers.build(spec(cron="0 0 29 2 */3"), ANCHOR)
+    found = triggers.preview(trigger, ZoneInfo("UTC"), datetime(9990, 1, 1, tzinfo=UTC), 10)
+    assert len(found) < 10
+    assert trigger.next_after(datetime(9999, 12, 31, tzinfo=UTC)) is None

@@ -93,7 +93,9 @@ class SchedulerService:
         schedule = await self.get(schedule_id)
         trigger = triggers.build(schedule, schedule.created_at)
         tz = triggers.zone(schedule.timezone)
-        return triggers.preview(trigger, tz, after or utcnow(), count)
+        # Up to a thousand solar or rare cron times take a noticeable fraction of a second:
+        # off the event loop, so the scheduler and other requests keep their time.
+        return await asyncio.to_thread(triggers.preview, trigger, tz, after or utcnow(), count)
 
     async def history(
         self, schedule_id: str, *, limit: int = 100, before: int | None = None
@@ -264,20 +266,26 @@ class SchedulerService:
 
         try:
             trigger = triggers.build(schedule, schedule.created_at)
-        except TaskgateError as exc:
-            # A stored spec that no longer builds (a zone gone from the database): stop it.
-            record(Outcome.NOT_STARTED, schedule.next_slot, message=f"{exc.message}; stopped")
+            plan = misfire.plan(
+                trigger,
+                slot=schedule.next_slot,
+                fire_at=schedule.next_fire_at,
+                now=now,
+                policy=schedule.misfire,
+                grace=timedelta(seconds=schedule.misfire_grace_seconds),
+                limit=schedule.misfire_limit,
+            )
+        except Exception as exc:
+            # A stored spec that no longer builds (a zone gone from the tz database), or a
+            # bug: stop this schedule rather than let it block every other one.
+            if isinstance(exc, TaskgateError):
+                reason = exc.message
+            else:
+                log.exception("schedule %s: cannot compute its slots", schedule.id)
+                reason = f"internal error ({type(exc).__name__}; see the server log)"
+            record(Outcome.NOT_STARTED, schedule.next_slot, message=f"{reason}; stopped")
             moves.append(_move(schedule.id, None, None, None, 0))
             return []
-        plan = misfire.plan(
-            trigger,
-            slot=schedule.next_slot,
-            fire_at=schedule.next_fire_at,
-            now=now,
-            policy=schedule.misfire,
-            grace=timedelta(seconds=schedule.misfire_grace_seconds),
-            limit=schedule.misfire_limit,
-        )
         at_least = "at least " if plan.scan_cut else ""
         for skip in plan.skips:
             record(

@@ -49,8 +49,10 @@ class SchedulerLoop:
             try:
                 due = await self.service.fire_due()
                 if due is not None:
+                    # Woken a hair early, sleep the rest; a due row still there is being
+                    # fired by another process.
                     ahead = (due - utcnow()).total_seconds()
-                    delay = min(delay, max(ahead, BUSY_RETRY_SECONDS))
+                    delay = min(delay, ahead if ahead > 0 else BUSY_RETRY_SECONDS)
                 await self._purge_history()
             except Exception:
                 log.exception("scheduler: firing failed; trying again in %gs", delay)

@@ -6,6 +6,7 @@ None when it will never fire again. `preview` lists upcoming fire times with not
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +17,8 @@ from taskgate.schedules.solar import SolarTrigger
 from taskgate.schedules.spec import Fire, Kind, ScheduleSpec, Unit
 
 UNIT_SECONDS = {Unit.SECONDS: 1, Unit.MINUTES: 60, Unit.HOURS: 3600, Unit.DAYS: 86400}
+MAX_INTERVAL_SECONDS = 100 * 366 * 86400
+PREVIEW_BUDGET_SECONDS = 2.0
 
 
 class Trigger(Protocol):
@@ -55,7 +58,10 @@ class Bounded:
     def next_after(self, after: datetime) -> datetime | None:
         if self.start is not None and after < self.start:
             after = self.start - timedelta(microseconds=1)
-        found = self.inner.next_after(after)
+        try:
+            found = self.inner.next_after(after)
+        except OverflowError:
+            return None  # past the year 9999: nothing left to fire
         if found is None or (self.end is not None and found > self.end):
             return None
         return found
@@ -92,7 +98,10 @@ def build(spec: ScheduleSpec, anchor: datetime) -> Bounded:
         case Kind.INTERVAL:
             _need(spec.every, "every", spec.kind)
             assert spec.every is not None
-            period = timedelta(seconds=spec.every * UNIT_SECONDS[spec.unit])
+            seconds = spec.every * UNIT_SECONDS[spec.unit]
+            if seconds > MAX_INTERVAL_SECONDS:
+                raise InvalidInput("every: at most 100 years", field="every")
+            period = timedelta(seconds=seconds)
             inner = IntervalTrigger(period, spec.start_at or anchor)
         case Kind.SOLAR:
             _need(spec.event, "event", spec.kind)
@@ -129,17 +138,24 @@ def _no_foreign_fields(spec: ScheduleSpec) -> None:
 
 
 def preview(trigger: Bounded, tz: ZoneInfo, after: datetime, count: int) -> list[Fire]:
-    """The next `count` fire times after `after`, with a note where a solar event is missing."""
+    """The next `count` fire times after `after`, with a note where a solar event is missing;
+    fewer when the schedule ends, or when computing them takes over PREVIEW_BUDGET_SECONDS."""
     fires: list[Fire] = []
     moment = after
+    deadline = time.monotonic() + PREVIEW_BUDGET_SECONDS
     for _ in range(count):
+        if time.monotonic() > deadline:
+            break  # polar solar events a season apart: what was found in time
         note = ""
         inner = trigger.inner
         if isinstance(inner, SolarTrigger):
             bounded_after = moment
             if trigger.start is not None and moment < trigger.start:
                 bounded_after = trigger.start - timedelta(microseconds=1)
-            solar = inner.next_fire(bounded_after)
+            try:
+                solar = inner.next_fire(bounded_after)
+            except OverflowError:
+                solar = None
             found = solar.at if solar else None
             if found is not None and trigger.end is not None and found > trigger.end:
                 found = None
