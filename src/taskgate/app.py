@@ -21,6 +21,7 @@ from taskgate.domain.tasks import TaskSpec
 from taskgate.doors.api.app import create_api
 from taskgate.doors.butler.app import PREFIX as BUTLER_PREFIX
 from taskgate.doors.butler.app import create_butler_app
+from taskgate.doors.mqtt.door import MqttDoor
 from taskgate.engine.local import LocalExecutor
 from taskgate.store.db import Database
 
@@ -57,6 +58,10 @@ def create_app(settings: Settings) -> FastAPI:
             services, settings.butler, settings.server.max_body_bytes
         )
 
+    mqtt = MqttDoor(services, settings.mqtt, settings.node_name) if settings.mqtt.enabled else None
+    if mqtt is not None:
+        services.readiness["mqtt"] = mqtt.readiness
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await db.migrate()
@@ -67,6 +72,8 @@ def create_app(settings: Settings) -> FastAPI:
         await executor.start()
         cleanup.start()
         kv_sweep.start()
+        if mqtt is not None:
+            await mqtt.start()
         log.info(
             "taskgate ready on %s (node %s, database %s)",
             settings.url,
@@ -76,6 +83,8 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            if mqtt is not None:
+                await mqtt.stop()
             await cleanup.stop()
             await kv_sweep.stop()
             await executor.stop()

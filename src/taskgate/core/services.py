@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from taskgate.core.access import AccessPolicy
 from taskgate.core.context import CoreContext
@@ -21,6 +22,9 @@ class Services:
     executions: ExecutionService
     access: AccessPolicy
     kv: KvService
+    # Named checks /readyz asks besides the database (a door's broker connection, ...):
+    # each answers (ready, detail).
+    readiness: dict[str, Callable[[], tuple[bool, str]]] = field(default_factory=dict)
 
     @classmethod
     def build(
