@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -188,6 +189,9 @@ class PrivateBroker:
         self.port = free_port()
         self.conf = folder / "mosquitto.conf"
         self.conf.write_text(
+            # Run as whoever runs the tests: as root, Mosquitto would otherwise switch to the
+            # `mosquitto` user, who cannot write the persistence file in our temp folder.
+            f"user {getpass.getuser()}\n"
             f"listener {self.port} 127.0.0.1\n"
             "allow_anonymous true\n"
             "persistence true\n"
