@@ -97,7 +97,9 @@ class MqttConnection:
                 context.check_hostname = False
             client.tls_set_context(context)
         client.reconnect_delay_set(s.reconnect_min_seconds, s.reconnect_max_seconds)
-        client.max_inflight_messages_set(s.receive_maximum)
+        # No limit of our own on unacknowledged publishes: with one, paho scans its whole
+        # outgoing queue on every PUBACK, which is quadratic in a burst of events.
+        client.max_inflight_messages_set(0)
         client.max_queued_messages_set(s.max_queued_publishes)
         client.on_connect = self._handle_connect
         client.on_connect_fail = self._handle_connect_fail
