@@ -60,7 +60,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     mqtt = MqttDoor(services, settings.mqtt, settings.node_name) if settings.mqtt.enabled else None
     if mqtt is not None:
-        services.readiness["mqtt"] = mqtt.readiness
+        mqtt.register(services)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -257,3 +257,22 @@ def test_state_events_in_order_and_butler_topics(
     assert aborted["executionId"] == slow["id"]
     # Successful runs are not published on Butler's topics (Butler does not either).
     assert len(probe.on(f"{topics}/task_failure")) == 1
+
+
+def test_a_retained_start_message_is_not_replayed_at_subscribe(
+    start_server: StartServer, topics: str, probe: MqttProbe
+) -> None:
+    start = f"{topics}/start"
+    probe.client.publish(start, "quick", qos=1, retain=True).wait_for_publish(10)
+    try:
+        server = serve(start_server, topics, final_reply=False)
+        reply = f"{topics}/reply"
+        probe.subscribe(reply)
+        # The broker would deliver the retained message at subscribe time, before this one.
+        probe.publish(start, "sel-a", response_topic=reply)
+        assert probe.wait_on(reply)[0].json()["started"] == 1
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            items = ok_json(http.get("/api/v1/executions", params={"origin": "mqtt"}))["items"]
+        assert [i["task_name"] for i in items] == ["Selector task A"]
+    finally:
+        probe.client.publish(start, b"", qos=1, retain=True).wait_for_publish(10)

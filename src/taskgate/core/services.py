@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from taskgate.core.access import AccessPolicy
+from taskgate.core.connections import ConnectionState
 from taskgate.core.context import CoreContext
 from taskgate.core.executions import ExecutionService
 from taskgate.core.kv import KvService
@@ -25,6 +26,8 @@ class Services:
     # Named checks /readyz asks besides the database (a door's broker connection, ...):
     # each answers (ready, detail).
     readiness: dict[str, Callable[[], tuple[bool, str]]] = field(default_factory=dict)
+    # Live links to outside services by name ("mqtt"), for metrics: connected, reconnects.
+    connections: dict[str, ConnectionState] = field(default_factory=dict)
 
     @classmethod
     def build(

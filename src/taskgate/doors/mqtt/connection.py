@@ -22,23 +22,12 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from taskgate.config import MqttSettings
+from taskgate.core.connections import ConnectionState
 
 log = logging.getLogger("taskgate.mqtt")
-
-
-@dataclass
-class MqttState:
-    """What the metrics and /readyz show about the connection."""
-
-    connected: bool = False
-    connects: int = 0
-    last_error: str = ""
-
-    @property
-    def reconnects(self) -> int:
-        return max(0, self.connects - 1)
 
 
 @dataclass(frozen=True)
@@ -65,7 +54,8 @@ class MqttConnection:
     ) -> None:
         self.settings = settings
         self.client_id = client_id
-        self.state = MqttState()
+        # What /readyz and the metrics show about the broker connection.
+        self.state = ConnectionState()
         self._subscriptions = subscriptions
         self._on_message = on_message
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -197,8 +187,11 @@ class MqttConnection:
             # paho leaves Nagle on: a small answer would wait for the broker's delayed ACK
             # (about 40 ms) behind the previous one.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # retainHandling 2: a retained start message is not replayed at every (re)subscribe,
+        # which would start its task again after each reconnect.
+        options = SubscribeOptions(qos=self.settings.qos, retainHandling=2)
         for topic in self._subscriptions:
-            client.subscribe(topic, qos=self.settings.qos)
+            client.subscribe(topic, options=options)
         self._call(self._connected, flags.session_present)
 
     def _handle_connect_fail(self, _client: paho.Client, _userdata: Any) -> None:

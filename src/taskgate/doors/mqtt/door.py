@@ -8,8 +8,9 @@ import logging
 
 from taskgate.config import MqttSettings
 from taskgate.core.apikeys import allow_entry
+from taskgate.core.connections import ConnectionState
 from taskgate.core.services import Services
-from taskgate.doors.mqtt.connection import Incoming, MqttConnection, MqttState
+from taskgate.doors.mqtt.connection import Incoming, MqttConnection
 from taskgate.doors.mqtt.events import EventPublisher
 from taskgate.doors.mqtt.replies import Replies
 from taskgate.doors.mqtt.starts import StartConsumer
@@ -36,8 +37,12 @@ class MqttDoor:
         self._events = EventPublisher(self.connection, settings.events, settings.butler, node_name)
         self._tasks: list[asyncio.Task[None]] = []
 
+    def register(self, services: Services) -> None:
+        services.readiness["mqtt"] = self.readiness
+        services.connections["mqtt"] = self.connection.state
+
     @property
-    def state(self) -> MqttState:
+    def state(self) -> ConnectionState:
         return self.connection.state
 
     def readiness(self) -> tuple[bool, str]:
