@@ -39,6 +39,8 @@ class Incoming:
     qos: int
     mid: int
     generation: int
+    # The broker delivers it again (after a reconnect) because it was not acknowledged.
+    redelivered: bool
     response_topic: str | None
     correlation_data: bytes | None
     user_properties: dict[str, str]
@@ -221,6 +223,7 @@ class MqttConnection:
             qos=message.qos,
             mid=message.mid,
             generation=self._generation,
+            redelivered=bool(message.dup),
             response_topic=response_topic,
             correlation_data=correlation,
             user_properties=user,

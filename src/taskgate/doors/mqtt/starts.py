@@ -72,6 +72,9 @@ class StartConsumer:
         return ReplyTo(topic, message.correlation_data, correlation_id)
 
     async def _handle(self, batch: list[Incoming]) -> None:
+        again = sum(1 for m in batch if m.redelivered)
+        if again:
+            log.info("MQTT: %d start message(s) delivered again after a reconnect", again)
         accepted: list[_Accepted] = []
         for message in batch:
             try:
