@@ -14,6 +14,8 @@ from taskgate.domain.errors import TaskgateError
 from taskgate.domain.events import ExecutionEvent
 from taskgate.doors.mqtt.connection import MqttConnection
 
+MAX_AWAITING = 100_000
+
 
 @dataclass(frozen=True)
 class ReplyTo:
@@ -38,6 +40,10 @@ class Replies:
             if ref.status.is_terminal:
                 continue  # skipped at once: the start answer already says so
             self._awaiting[ref.id] = reply
+        # A replayed start (idempotency key) may name executions that ended long ago and
+        # will never send another event: forget the oldest waits beyond a bound.
+        while len(self._awaiting) > MAX_AWAITING:
+            del self._awaiting[next(iter(self._awaiting))]
 
     def on_event(self, event: ExecutionEvent) -> None:
         if not event.status.is_terminal:
