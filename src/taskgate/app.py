@@ -22,6 +22,7 @@ from taskgate.domain.tasks import TaskSpec
 from taskgate.doors.api.app import create_api
 from taskgate.doors.butler.app import PREFIX as BUTLER_PREFIX
 from taskgate.doors.butler.app import create_butler_app
+from taskgate.doors.mqtt.door import MqttDoor
 from taskgate.engine.local import LocalExecutor
 from taskgate.schedules.loop import SchedulerLoop
 from taskgate.schedules.spec import ScheduleSpec
@@ -84,6 +85,10 @@ def create_app(settings: Settings) -> FastAPI:
         history_days=settings.scheduler.history_days,
     )
 
+    mqtt = MqttDoor(services, settings.mqtt, settings.node_name) if settings.mqtt.enabled else None
+    if mqtt is not None:
+        mqtt.register(services)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await db.migrate()
@@ -98,6 +103,8 @@ def create_app(settings: Settings) -> FastAPI:
         kv_sweep.start()
         if settings.scheduler.enabled:
             scheduler.start()
+        if mqtt is not None:
+            await mqtt.start()
         log.info(
             "taskgate ready on %s (node %s, database %s)",
             settings.url,
@@ -108,6 +115,8 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await scheduler.stop()
+            if mqtt is not None:
+                await mqtt.stop()
             await cleanup.stop()
             await kv_sweep.stop()
             await executor.stop()

@@ -73,7 +73,7 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _allow_entry(entry: str) -> str:
+def allow_entry(entry: str) -> str:
     """An id (stored lower case), a label, `tag:NAME` or `property:NAME=VALUE`."""
     entry = entry.strip()
     kind, sep, rest = entry.partition(":")
@@ -104,7 +104,7 @@ async def create_key(
     if expires_days is not None and expires_days <= 0:
         raise InvalidInput("expires_days: must be positive", field="expires_days")
     if allowed_tasks is not None:
-        allowed_tasks = [_allow_entry(entry) for entry in allowed_tasks]
+        allowed_tasks = [allow_entry(entry) for entry in allowed_tasks]
     now = utcnow()
     prefix = secrets.token_hex(4)
     secret = f"{SECRET_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"

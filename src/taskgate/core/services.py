@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from taskgate.core.access import AccessPolicy
+from taskgate.core.connections import ConnectionState
 from taskgate.core.context import CoreContext
 from taskgate.core.exectoken import ExecutionTokens
 from taskgate.core.executions import ExecutionService
@@ -25,6 +27,11 @@ class Services:
     tokens: ExecutionTokens
     kv: KvService
     schedules: SchedulerService
+    # Named checks /readyz asks besides the database (a door's broker connection, ...):
+    # each answers (ready, detail).
+    readiness: dict[str, Callable[[], tuple[bool, str]]] = field(default_factory=dict)
+    # Live links to outside services by name ("mqtt"), for metrics: connected, reconnects.
+    connections: dict[str, ConnectionState] = field(default_factory=dict)
 
     @classmethod
     def build(

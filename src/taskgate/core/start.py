@@ -17,7 +17,7 @@ from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.core.executions import ExecutionService
 from taskgate.core.kv import write_items
-from taskgate.domain.errors import Conflict
+from taskgate.domain.errors import Conflict, TaskgateError
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller
 from taskgate.domain.kv import KvLimits, KvWrite
@@ -118,7 +118,12 @@ class PreviewResult(BaseModel):
 
 
 def resolve(
-    conn: Connection, selectors: list[Selector], caller: Caller, *, canonical_ids: bool = False
+    conn: Connection,
+    selectors: list[Selector],
+    caller: Caller,
+    *,
+    canonical_ids: bool = False,
+    found_cache: dict[Selector, list[Task]] | None = None,
 ) -> list[tuple[Resolution, list[Task]]]:
     """Each selector with its outcome and the tasks it names (filter and allow-list applied).
 
@@ -137,7 +142,13 @@ def resolve(
             message = "not allowed by the start filter"
             resolved.append((Resolution(selector, Outcome.DENIED, message=message), []))
             continue
-        found = task_rows.find(conn, selector)
+        if found_cache is None:
+            found = task_rows.find(conn, selector)
+        else:
+            # Starts committed together see the same tasks: look each selector up once.
+            if selector not in found_cache:
+                found_cache[selector] = task_rows.find(conn, selector)
+            found = found_cache[selector]
         if not found:
             message = "no task matches"
             resolved.append((Resolution(selector, Outcome.NOT_FOUND, message=message), []))
@@ -239,6 +250,40 @@ class StartService:
         if pending.result.started:
             self.ctx.notify_executor()
 
+    async def start_many(self, requests: list[StartRequest]) -> list[StartResult | TaskgateError]:
+        """Several starts committed in one transaction: each answer means it is on disk.
+
+        Each request is treated as `start` would treat it alone (same rules, same idempotency
+        replay), but one commit carries them all, which is what lets a burst of small triggers
+        (MQTT messages) reach thousands of starts per second. `wait` is not honoured here.
+        A request the rules refuse gets its error in its place; the others still commit.
+        """
+        if not requests:
+            return []
+        try:
+            outcomes = await self.ctx.db.write(
+                lambda conn: _commit_batch(conn, requests, self.kv_limits)
+            )
+        except IntegrityError:
+            # A key was committed by another request meanwhile: take them one by one.
+            return [await self._start_or_error(r) for r in requests]
+        answers: list[StartResult | TaskgateError] = []
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if outcome is None:
+                answers.append(await self._start_or_error(request))
+            elif isinstance(outcome, TaskgateError):
+                answers.append(outcome)
+            else:
+                self.after_commit(PendingStart(*outcome))
+                answers.append(outcome[0])
+        return answers
+
+    async def _start_or_error(self, request: StartRequest) -> StartResult | TaskgateError:
+        try:
+            return await self._start_once(request)
+        except TaskgateError as exc:
+            return exc
+
     async def _replay(self, request: StartRequest, fingerprint: str) -> StartResult | None:
         assert request.idempotency_key is not None
         key = request.idempotency_key
@@ -269,13 +314,86 @@ class StartService:
         )
 
 
+@dataclass
+class _Pending:
+    """What starts committed in one transaction write together, and what they share."""
+
+    now: Any
+    kv_limits: KvLimits
+    # Executions per task running or waiting, counting the ones planned in this transaction.
+    busy: dict[str, int] = field(default_factory=dict)
+    found: dict[Selector, list[Task]] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    audits: list[dict[str, Any]] = field(default_factory=list)
+    keys: list[dict[str, Any]] = field(default_factory=list)
+
+    def flush(self, conn: Connection) -> None:
+        execution_rows.insert(conn, self.rows)
+        audit.record_many(conn, self.audits)
+        idempotency.put_many(conn, self.keys)
+
+
 def _commit(
     conn: Connection, request: StartRequest, fingerprint: str, kv_limits: KvLimits
 ) -> tuple[StartResult, list[ExecutionEvent]]:
     """Resolve, validate, and write executions, audit and idempotency record together."""
-    now = utcnow()
-    write_items(conn, request.kv_items, kv_limits, now)
-    resolved = resolve(conn, request.selectors, request.caller, canonical_ids=request.canonical_ids)
+    pending = _Pending(utcnow(), kv_limits)
+    planned = _plan(conn, request, fingerprint, pending)
+    pending.flush(conn)
+    return planned
+
+
+def _commit_batch(
+    conn: Connection, requests: list[StartRequest], kv_limits: KvLimits
+) -> list[tuple[StartResult, list[ExecutionEvent]] | TaskgateError | None]:
+    """Several starts in one transaction, each as `_commit` would do it alone.
+
+    A request whose idempotency key is already stored (or used earlier in this batch) is
+    left as None for the caller to replay after the commit; a request the rules refuse gets
+    its error, and nothing of it is written.
+    """
+    pending = _Pending(utcnow(), kv_limits)
+    stored = idempotency.existing(
+        conn, [(r.caller.scope, r.idempotency_key) for r in requests if r.idempotency_key]
+    )
+    outcomes: list[tuple[StartResult, list[ExecutionEvent]] | TaskgateError | None] = []
+    for request in requests:
+        key = request.idempotency_key
+        if key is not None:
+            if (request.caller.scope, key) in stored:
+                outcomes.append(None)
+                continue
+            stored.add((request.caller.scope, key))
+        fingerprint = request.fingerprint() if key else ""
+        try:
+            if request.kv_items:
+                # Key-value items are written before the rules are checked: keep them
+                # only if this request is accepted.
+                with conn.begin_nested():
+                    outcomes.append(_plan(conn, request, fingerprint, pending))
+            else:
+                outcomes.append(_plan(conn, request, fingerprint, pending))
+        except TaskgateError as exc:
+            if key is not None:
+                stored.discard((request.caller.scope, key))
+            outcomes.append(exc)
+    pending.flush(conn)
+    return outcomes
+
+
+def _plan(
+    conn: Connection, request: StartRequest, fingerprint: str, pending: _Pending
+) -> tuple[StartResult, list[ExecutionEvent]]:
+    """Check one request and add its rows to `pending`; nothing is added if a rule refuses it."""
+    now = pending.now
+    write_items(conn, request.kv_items, pending.kv_limits, now)
+    resolved = resolve(
+        conn,
+        request.selectors,
+        request.caller,
+        canonical_ids=request.canonical_ids,
+        found_cache=pending.found,
+    )
     exempt = GROUP_KINDS if request.must_exist_exempts_groups else frozenset()
     blocking = request.all_must_exist and any(
         res.outcome in (Outcome.INVALID, Outcome.NOT_FOUND) and res.selector.kind not in exempt
@@ -295,8 +413,15 @@ def _commit(
         task_id: validate_params(task.params, request.params) for task_id, task in matched.items()
     }
     # Only a `skip` policy needs to know what is already running or queued.
-    skipping = [i for i in params if matched[i].concurrency.overlap is Overlap.SKIP]
-    busy = execution_rows.count_busy(conn, skipping) if skipping else {}
+    skipping = [
+        i
+        for i in params
+        if matched[i].concurrency.overlap is Overlap.SKIP and i not in pending.busy
+    ]
+    if skipping:
+        counted = execution_rows.count_busy(conn, skipping)
+        pending.busy.update({i: counted.get(i, 0) for i in skipping})
+    busy = pending.busy
     rows: list[dict[str, Any]] = []
     events: list[ExecutionEvent] = []
     results: list[SelectorResult] = []
@@ -331,7 +456,6 @@ def _commit(
         if blocked(res) and not entry.message:
             entry.message = "not started: all_must_exist and a selector failed"
         results.append(entry)
-    execution_rows.insert(conn, rows)
     result = StartResult(
         results=results,
         executions=[
@@ -345,22 +469,25 @@ def _commit(
         ],
         started=sum(1 for r in rows if r["status"] == Status.QUEUED),
     )
-    audit.record(
-        conn,
-        at=now,
-        actor=request.caller.name,
-        action="start",
-        target=",".join(str(s) for s in request.selectors),
-        details={"origin": request.origin, "executions": [r["id"] for r in rows]},
+    pending.rows.extend(rows)
+    pending.audits.append(
+        audit.entry(
+            at=now,
+            actor=request.caller.name,
+            action="start",
+            target=",".join(str(s) for s in request.selectors),
+            details={"origin": request.origin, "executions": [r["id"] for r in rows]},
+        )
     )
     if request.idempotency_key:
-        idempotency.put(
-            conn,
-            scope=request.caller.scope,
-            key=request.idempotency_key,
-            request_hash=fingerprint,
-            response=result.model_dump(mode="json"),
-            at=now,
+        pending.keys.append(
+            {
+                "scope": request.caller.scope,
+                "key": request.idempotency_key,
+                "request_hash": fingerprint,
+                "response": result.model_dump(mode="json"),
+                "created_at": now,
+            }
         )
     return result, events
 

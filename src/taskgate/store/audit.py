@@ -13,6 +13,23 @@ from taskgate.store.tables import audit_log
 _INSERT = audit_log.insert()
 
 
+def entry(
+    *, at: datetime, actor: str, action: str, target: str, details: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "target": target[:200],
+        "details": details or {},
+    }
+
+
+def record_many(conn: Connection, entries: list[dict[str, Any]]) -> None:
+    if entries:
+        conn.execute(_INSERT, entries)
+
+
 def record(
     conn: Connection,
     *,
@@ -22,16 +39,7 @@ def record(
     target: str,
     details: dict[str, Any] | None = None,
 ) -> None:
-    conn.execute(
-        _INSERT,
-        {
-            "at": at,
-            "actor": actor,
-            "action": action,
-            "target": target[:200],
-            "details": details or {},
-        },
-    )
+    conn.execute(_INSERT, entry(at=at, actor=actor, action=action, target=target, details=details))
 
 
 def recent(conn: Connection, limit: int) -> list[dict[str, Any]]:

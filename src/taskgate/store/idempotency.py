@@ -20,6 +20,27 @@ def get(conn: Connection, scope: str, key: str) -> sa.Row[Any] | None:
     return conn.execute(_GET, {"s": scope, "k": key}).first()
 
 
+def existing(conn: Connection, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (scope, key) pairs are stored."""
+    found: set[tuple[str, str]] = set()
+    by_scope: dict[str, list[str]] = {}
+    for scope, key in pairs:
+        by_scope.setdefault(scope, []).append(key)
+    for scope, keys in by_scope.items():
+        for i in range(0, len(keys), 500):
+            query = sa.select(idempotency_keys.c.key).where(
+                idempotency_keys.c.scope == scope, idempotency_keys.c.key.in_(keys[i : i + 500])
+            )
+            found.update((scope, k) for (k,) in conn.execute(query))
+    return found
+
+
+def put_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Rows of {scope, key, request_hash, response, created_at}."""
+    if rows:
+        conn.execute(idempotency_keys.insert(), rows)
+
+
 def put(
     conn: Connection,
     *,

@@ -64,4 +64,11 @@ async def readyz(core: Core) -> JSONResponse:
         await core.ctx.db.ping()
     except Exception as exc:
         return JSONResponse({"status": "not ready", "message": str(exc)}, status_code=503)
-    return JSONResponse({"status": "ready"})
+    if not core.readiness:
+        return JSONResponse({"status": "ready"})
+    checks = {name: check() for name, check in core.readiness.items()}
+    body: dict[str, Any] = {
+        "status": "ready" if all(ok for ok, _ in checks.values()) else "not ready",
+        "checks": {"database": "ok", **{name: detail for name, (_, detail) in checks.items()}},
+    }
+    return JSONResponse(body, status_code=200 if body["status"] == "ready" else 503)

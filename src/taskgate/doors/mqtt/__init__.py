@@ -1,0 +1,1 @@
+"""The MQTT door: start tasks from messages, publish every state change."""

@@ -1,0 +1,87 @@
+"""The MQTT door, assembled: connection, start consumer, event publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from taskgate.config import MqttSettings
+from taskgate.core.apikeys import allow_entry
+from taskgate.core.connections import ConnectionState
+from taskgate.core.services import Services
+from taskgate.doors.mqtt.connection import Incoming, MqttConnection
+from taskgate.doors.mqtt.events import EventPublisher
+from taskgate.doors.mqtt.replies import Replies
+from taskgate.doors.mqtt.starts import StartConsumer
+
+log = logging.getLogger("taskgate.mqtt")
+
+
+class MqttDoor:
+    def __init__(self, services: Services, settings: MqttSettings, node_name: str) -> None:
+        self._services = services
+        self._settings = settings
+        client_id = settings.client_id or f"taskgate-{node_name}"
+        subscriptions = [settings.start.topic] if settings.start.enabled else []
+        self.connection = MqttConnection(settings, client_id, subscriptions, self._on_message)
+        self._replies = Replies(self.connection)
+        allowed = settings.start.allowed_tasks
+        self.starts = StartConsumer(
+            services.starts,
+            self.connection,
+            self._replies,
+            settings.start,
+            frozenset(allow_entry(e) for e in allowed) if allowed is not None else None,
+        )
+        self._events = EventPublisher(self.connection, settings.events, settings.butler, node_name)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def register(self, services: Services) -> None:
+        services.readiness["mqtt"] = self.readiness
+        services.connections["mqtt"] = self.connection.state
+
+    @property
+    def state(self) -> ConnectionState:
+        return self.connection.state
+
+    def readiness(self) -> tuple[bool, str]:
+        state = self.connection.state
+        if state.connected:
+            return True, "connected"
+        return False, state.last_error or "connecting"
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        subscribed = asyncio.Event()
+        self._tasks = [
+            loop.create_task(self._forward_events(subscribed), name="mqtt-events"),
+            loop.create_task(self.starts.run(), name="mqtt-starts"),
+        ]
+        await subscribed.wait()
+        await self.connection.start()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.connection.stop()
+
+    def _on_message(self, message: Incoming) -> None:
+        if message.topic == self._settings.start.topic:
+            self.starts.submit(message)
+
+    async def _forward_events(self, subscribed: asyncio.Event) -> None:
+        # One subscriber, one queue: events leave in the order the bus got them, which is
+        # the order of each execution's changes.
+        async with self._services.ctx.bus.subscribe() as queue:
+            subscribed.set()
+            while True:
+                event = await queue.get()
+                try:
+                    self._replies.on_event(event)
+                    self._events.publish(event)
+                except Exception:
+                    log.exception("MQTT event %s not published", event.status.value)

@@ -1,0 +1,128 @@
+"""Start messages in, starts out: parsed here, committed by the core in batches.
+
+Messages are taken off the queue in batches (whatever arrived while the last batch was
+being committed, up to `batch_max`) and committed by `StartService.start_many` in one
+transaction. Each message is acknowledged to the broker only after that commit, so a crash
+in between leaves it unacknowledged and the broker delivers it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from taskgate.config import MqttStartSettings
+from taskgate.core.start import StartRequest, StartResult, StartService
+from taskgate.domain.errors import TaskgateError
+from taskgate.domain.executions import Caller
+from taskgate.doors.mqtt.connection import Incoming, MqttConnection
+from taskgate.doors.mqtt.payloads import ParsedStart, parse_start
+from taskgate.doors.mqtt.replies import Replies, ReplyTo
+
+log = logging.getLogger("taskgate.mqtt")
+ORIGIN = "mqtt"
+SCOPE = "mqtt"
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    message: Incoming
+    parsed: ParsedStart
+    reply: ReplyTo | None
+
+
+class StartConsumer:
+    def __init__(
+        self,
+        starts: StartService,
+        connection: MqttConnection,
+        replies: Replies,
+        settings: MqttStartSettings,
+        allowed_tasks: frozenset[str] | None,
+    ) -> None:
+        self._starts = starts
+        self._connection = connection
+        self._replies = replies
+        self._settings = settings
+        self._allowed = allowed_tasks
+        self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
+        self.committed = 0
+
+    def submit(self, message: Incoming) -> None:
+        self._queue.put_nowait(message)
+
+    async def run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._settings.batch_max and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            await self._handle(batch)
+
+    def _caller(self, message: Incoming) -> Caller:
+        # MQTT does not say who published; a publisher may name itself in a user property.
+        client = message.user_properties.get("client")
+        name = f"{ORIGIN}:{client}" if client else ORIGIN
+        return Caller(name, scope=SCOPE, allowed_tasks=self._allowed)
+
+    def _reply_to(self, message: Incoming, correlation_id: str | int | None) -> ReplyTo | None:
+        topic = message.response_topic or self._settings.reply_topic
+        if not topic:
+            return None
+        return ReplyTo(topic, message.correlation_data, correlation_id)
+
+    async def _handle(self, batch: list[Incoming]) -> None:
+        again = sum(1 for m in batch if m.redelivered)
+        if again:
+            log.info("MQTT: %d start message(s) delivered again after a reconnect", again)
+        accepted: list[_Accepted] = []
+        for message in batch:
+            try:
+                parsed = parse_start(message.payload)
+            except TaskgateError as exc:
+                log.warning("MQTT start message on %s refused: %s", message.topic, exc.message)
+                reply = self._reply_to(message, None)
+                if reply is not None:
+                    self._replies.refused(reply, exc)
+                self._connection.ack(message)
+                continue
+            accepted.append(
+                _Accepted(message, parsed, self._reply_to(message, parsed.correlation_id))
+            )
+        if not accepted:
+            return
+        requests = [
+            StartRequest(
+                selectors=a.parsed.selectors,
+                origin=ORIGIN,
+                caller=self._caller(a.message),
+                params=a.parsed.params,
+                all_must_exist=a.parsed.all_must_exist,
+                idempotency_key=a.parsed.idempotency_key,
+            )
+            for a in accepted
+        ]
+        answers = await self._commit(requests)
+        for item, answer in zip(accepted, answers, strict=True):
+            self._connection.ack(item.message)
+            if isinstance(answer, StartResult):
+                self.committed += 1
+                if item.reply is not None:
+                    self._replies.started(item.reply, answer)
+                    if self._settings.final_reply:
+                        self._replies.expect_end(item.reply, answer)
+            else:
+                log.warning("MQTT start on %s refused: %s", item.message.topic, answer.message)
+                if item.reply is not None:
+                    self._replies.refused(item.reply, answer)
+
+    async def _commit(self, requests: list[StartRequest]) -> list[StartResult | TaskgateError]:
+        """Commit, retrying while the database fails: the messages stay unacknowledged."""
+        delay = 0.5
+        while True:
+            try:
+                return await self._starts.start_many(requests)
+            except Exception:
+                log.exception("MQTT starts could not be committed; retrying in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)

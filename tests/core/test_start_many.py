@@ -1,0 +1,97 @@
+"""Several starts in one transaction: the same rules as one start, one commit for all."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from taskgate.core.context import CoreContext
+from taskgate.core.events import EventBus
+from taskgate.core.services import Services
+from taskgate.core.start import StartRequest, StartResult
+from taskgate.domain.errors import Conflict, InvalidInput
+from taskgate.domain.executions import Caller
+from taskgate.domain.kv import KvWrite
+from taskgate.domain.selectors import parse_selector
+from taskgate.domain.tasks import TaskSpec
+from taskgate.store.db import Database
+from tests.conftest import Backend
+
+Check = Callable[[Services], Awaitable[None]]
+CALLER = Caller("t", scope="t")
+
+
+def run_with_services(backend: Backend, tmp_path: Path, check: Check) -> None:
+    db = Database(backend.new_database(tmp_path) or f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+    async def main() -> None:
+        await db.migrate()
+        try:
+            services = Services.build(CoreContext(db=db, bus=EventBus(), node="n"), auth_none=True)
+            await check(services)
+        finally:
+            await db.close()
+
+    asyncio.run(main())
+
+
+async def make_task(services: Services, label: str, **fields: object) -> str:
+    spec = TaskSpec.model_validate(
+        {"name": label, "label": label, "action": {"kind": "command", "argv": ["true"]}, **fields}
+    )
+    return (await services.tasks.create(spec, CALLER)).key
+
+
+def request(selector: str, key: str | None = None, **fields: object) -> StartRequest:
+    return StartRequest(
+        selectors=[parse_selector(selector)],
+        origin="test",
+        caller=CALLER,
+        idempotency_key=key,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_each_request_gets_its_own_answer(backend: Backend, tmp_path: Path) -> None:
+    async def check(services: Services) -> None:
+        await make_task(services, "plain")
+        await make_task(services, "needs", params=[{"name": "n", "type": "int", "required": True}])
+        answers = await services.starts.start_many(
+            [
+                request("label:plain", "k1"),
+                request("label:needs"),  # the required parameter is missing
+                request("label:plain", "k1"),  # same key in the same batch: a replay
+                request("label:nothing"),
+                request("label:plain", "k2", kv_items=[KvWrite("ns", "a", "1")]),
+                request("label:needs", params={"n": "x"}, kv_items=[KvWrite("ns", "b", "2")]),
+            ]
+        )
+        first, refused, replay, missing, with_kv, refused_kv = answers
+        assert isinstance(first, StartResult) and first.started == 1
+        assert isinstance(refused, InvalidInput)
+        assert isinstance(replay, StartResult)
+        assert replay.executions[0].id == first.executions[0].id
+        assert isinstance(missing, StartResult) and missing.started == 0
+        assert isinstance(with_kv, StartResult) and with_kv.started == 1
+        assert isinstance(refused_kv, InvalidInput)
+        # The refused request's key-value item was rolled back with it, the other kept.
+        assert await services.kv.find("ns", "a") is not None
+        assert await services.kv.find("ns", "b") is None
+        # A later batch replays stored keys, and a key reused for another request conflicts.
+        again = await services.starts.start_many(
+            [request("label:plain", "k1"), request("label:needs", "k2")]
+        )
+        assert isinstance(again[0], StartResult)
+        assert again[0].executions[0].id == first.executions[0].id
+        assert isinstance(again[1], Conflict)
+
+    run_with_services(backend, tmp_path, check)
+
+
+def test_skip_policy_counts_the_starts_of_the_same_batch(backend: Backend, tmp_path: Path) -> None:
+    async def check(services: Services) -> None:
+        await make_task(services, "single", concurrency={"max_running": 1, "overlap": "skip"})
+        answers = await services.starts.start_many([request("label:single") for _ in range(3)])
+        statuses = [a.executions[0].status.value for a in answers if isinstance(a, StartResult)]
+        assert statuses == ["queued", "skipped", "skipped"]
+
+    run_with_services(backend, tmp_path, check)
