@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.text import Text
 
-from taskgate.cli.common import ApiKeyOpt, JsonOpt, UrlOpt, connect
+from taskgate.cli.common import ApiKeyOpt, ExitCode, JsonOpt, UrlOpt, connect
 from taskgate.cli.output import (
     EXECUTION_COLUMNS,
     details,
@@ -199,3 +199,51 @@ def abort(
     text.append(f"{execution.get('id')} ({execution.get('task_name')}) ")
     text.append_text(status_text(status))
     out().print(text, soft_wrap=True)
+
+
+@app.command("follow")
+def follow(
+    id: IdArg,
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print each status change of an execution as it happens, until it ends.
+
+    Follows the server's live event stream. Exits 0 when the execution finished with success,
+    1 when it ended otherwise.
+    """
+    with connect(url, api_key) as client:
+        final = follow_execution(client, id, as_json=as_json)
+    if final != Status.FINISHED_SUCCESS.value:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+def follow_execution(client: TaskgateClient, id: str, *, as_json: bool) -> str:
+    """Show the status changes of one execution until it ends; its last status."""
+    for event in client.events(execution=[id]):
+        if event.type == "connected":
+            # Subscribed: what happened before is in the execution itself.
+            current = client.get_execution(id)
+            _show_change(current, as_json=as_json)
+            if is_terminal(current.get("status")):
+                return str(current["status"])
+        elif event.type == "execution":
+            _show_change(event.data, as_json=as_json)
+            if is_terminal(event.data.get("status")):
+                return str(event.data["status"])
+    raise AssertionError("the event stream does not end")
+
+
+def _show_change(change: dict[str, Any], *, as_json: bool) -> None:
+    if as_json:
+        print_json_line(change)
+        return
+    line = Text(f"{change.get('execution_id') or change.get('id')} ")
+    line.append_text(status_text(change.get("status")))
+    attempt = change.get("attempt") or change.get("attempt_count")
+    if attempt:
+        line.append(f" (attempt {attempt})")
+    if change.get("message"):
+        line.append(f" {change['message']}")
+    out().print(line)

@@ -6,10 +6,12 @@ unwrapped where the method says so (`list_tasks`, `list_keys`, `audit` return th
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -22,6 +24,7 @@ from taskgate.domain.status import TERMINAL, Status
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 MAX_WAIT = 3600  # the server answers a wait after at most this many seconds
+RECONNECT_SECONDS = 1.0  # pause before the event stream is opened again
 _TASK_PAGE = 500
 
 _ERROR_CODES = {
@@ -322,6 +325,41 @@ class TaskgateClient:
             if not data:
                 time.sleep(poll_interval)
 
+    def events(
+        self,
+        *,
+        task: Sequence[str] = (),
+        tag: Sequence[str] = (),
+        execution: Sequence[str] = (),
+        status: Sequence[str] = (),
+        last_event_id: str | None = None,
+    ) -> Iterator[ServerEvent]:
+        """The live stream (`GET /api/v1/events`), one event at a time, for as long as the
+        caller reads. The first event is `connected`: from then on nothing is missed. A broken
+        connection is opened again, resuming after the last event received."""
+        params = {"task": list(task), "tag": list(tag), "execution": list(execution)}
+        params["status"] = list(status)
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if last_event_id:
+                headers["Last-Event-ID"] = last_event_id
+            timeout = httpx.Timeout(self.timeout, read=None)
+            try:
+                with self._http.stream(
+                    "GET", "/api/v1/events", params=params, headers=headers, timeout=timeout
+                ) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        raise _api_error(response)
+                    for event in parse_sse(response.iter_lines()):
+                        if event.id:
+                            last_event_id = event.id
+                        yield event
+            except httpx.TransportError as exc:
+                if last_event_id is None:
+                    raise TaskgateConnectionError(self.url, str(exc) or type(exc).__name__) from exc
+            time.sleep(RECONNECT_SECONDS)
+
     def abort_execution(self, id: str) -> JSON:
         """Ask the execution to stop; answers it (`abort_initiated`, or unchanged if ended)."""
         result: JSON = self._request("POST", f"/api/v1/executions/{_seg(id)}/abort")
@@ -470,6 +508,35 @@ class TaskgateClient:
             "items", []
         )
         return items
+
+
+@dataclass(frozen=True)
+class ServerEvent:
+    """One Server-Sent Event: `type` is `connected`, `execution` or `gap`."""
+
+    type: str
+    data: JSON
+    id: str | None = None
+
+
+def parse_sse(lines: Iterable[str]) -> Iterator[ServerEvent]:
+    """Server-Sent Events from the lines of a stream (comments and retry hints skipped)."""
+    kind, event_id = "message", None
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data:
+                yield ServerEvent(kind, json.loads("\n".join(data)), event_id)
+            kind, data, event_id = "message", [], None
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "event":
+            kind = value
+        elif name == "data":
+            data.append(value)
+        elif name == "id":
+            event_id = value
 
 
 def _check_wait(wait: float) -> None:

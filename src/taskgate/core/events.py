@@ -3,19 +3,57 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import dataclasses
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from taskgate.domain.events import ExecutionEvent
 
+log = logging.getLogger(__name__)
+
 
 class EventBus:
-    def __init__(self, queue_size: int = 10000) -> None:
+    """Numbers each event (`seq`, from 1, per process) and keeps the latest `history` of them,
+    so a listener that was away for a moment (a stream that reconnects) can catch up."""
+
+    def __init__(self, queue_size: int = 10000, history: int = 10000) -> None:
         self._queues: set[asyncio.Queue[ExecutionEvent]] = set()
         self._ended: dict[str, list[asyncio.Future[ExecutionEvent]]] = {}
         self._queue_size = queue_size
+        self._listeners: list[Callable[[ExecutionEvent], None]] = []
+        self._recent: deque[ExecutionEvent] = deque(maxlen=history)
+        self._seq = 0
+        # Tells this process's numbering from an earlier one's (the stream puts it in its ids).
+        self.epoch = format(time.time_ns() // 1_000_000, "x")
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def since(self, seq: int) -> tuple[list[ExecutionEvent], bool]:
+        """Events after `seq` still kept, and whether some after it are no longer kept."""
+        if seq >= self._seq:
+            return [], False
+        oldest = self._recent[0].seq if self._recent else self._seq + 1
+        kept = [e for e in self._recent if e.seq > seq] if seq >= oldest - 1 else list(self._recent)
+        return kept, seq < oldest - 1
+
+    def listen(self, listener: Callable[[ExecutionEvent], None]) -> None:
+        """Call `listener` with every event as it is published: for quick work only (counting)."""
+        self._listeners.append(listener)
 
     def publish(self, event: ExecutionEvent) -> None:
+        self._seq += 1
+        event = dataclasses.replace(event, seq=self._seq)
+        self._recent.append(event)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("event listener %r failed", listener)
         for queue in self._queues:
             if queue.full():
                 # A listener that cannot keep up loses its oldest event, never stalls the bus.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -95,6 +96,11 @@ class ExecutionService:
             ):
                 self.ctx.notify_executor()
         return await self.get(execution_id)
+
+    async def counts(self, statuses: Iterable[Status]) -> dict[str, int]:
+        """How many executions are in each of these statuses now."""
+        wanted = list(statuses)
+        return await self.ctx.db.read(lambda conn: rows.count_by_status(conn, wanted))
 
     async def read_log(self, execution_id: str, offset: int, limit: int) -> LogSlice:
         def work(conn: Connection) -> tuple[Any, str, int]:

@@ -441,7 +441,13 @@ def _plan(
             rows.append(row)
             events.append(
                 ExecutionEvent.of(
-                    task, row["id"], status, now, message=reason, origin=request.origin
+                    task,
+                    row["id"],
+                    status,
+                    now,
+                    message=reason,
+                    origin=request.origin,
+                    created_at=now,
                 )
             )
             entry.tasks.append(

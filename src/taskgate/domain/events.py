@@ -27,6 +27,10 @@ class ExecutionEvent:
     exit_code: int | None = None
     # When the current attempt started; None before the first attempt.
     started_at: datetime | None = None
+    # When the execution was created (queued), where the publisher knows it.
+    created_at: datetime | None = None
+    # The bus numbers every event it publishes, in order (0: not published yet).
+    seq: int = 0
 
     @classmethod
     def of(
@@ -41,6 +45,7 @@ class ExecutionEvent:
         origin: str = "",
         exit_code: int | None = None,
         started_at: datetime | None = None,
+        created_at: datetime | None = None,
     ) -> ExecutionEvent:
         return cls(
             execution_id=execution_id,
@@ -55,6 +60,7 @@ class ExecutionEvent:
             tags=tuple(task.tags),
             exit_code=exit_code,
             started_at=started_at,
+            created_at=created_at,
         )
 
     def to_payload(self) -> dict[str, Any]:

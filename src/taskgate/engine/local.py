@@ -48,6 +48,7 @@ class _Run:
     base_offset: int
     started_at: datetime
     origin: str
+    created_at: datetime
     abort: asyncio.Event = field(default_factory=asyncio.Event)
     pid: int | None = None
     worker: asyncio.Task[None] | None = None
@@ -65,6 +66,7 @@ class _Run:
             origin=self.origin,
             exit_code=exit_code,
             started_at=self.started_at,
+            created_at=self.created_at,
         )
 
 
@@ -386,7 +388,11 @@ def _claim(conn: Connection, free: int, node: str) -> list[_Run]:
                 attempt_count=number,
                 not_before=None,
             )
-            claimed.append(_Run(row.id, task, number, row.params, row.log_size, now, row.origin))
+            claimed.append(
+                _Run(
+                    row.id, task, number, row.params, row.log_size, now, row.origin, row.created_at
+                )
+            )
     rows.insert_attempts(conn, [_attempt_row(run, node) for run in claimed])
     return claimed
 

@@ -271,3 +271,16 @@ def open_attempts(conn: Connection, execution_id: str) -> list[sa.Row[Any]]:
             )
         )
     )
+
+
+_BY_STATUS = (
+    sa.select(executions.c.status, sa.func.count())
+    .where(executions.c.status.in_(sa.bindparam("statuses", expanding=True)))
+    .group_by(executions.c.status)
+)
+
+
+def count_by_status(conn: Connection, statuses: Iterable[Status]) -> dict[str, int]:
+    """How many executions are in each of these statuses now."""
+    rows = conn.execute(_BY_STATUS, {"statuses": [s.value for s in statuses]})
+    return {r[0]: r[1] for r in rows}

@@ -11,13 +11,16 @@ from taskgate.core.services import Services
 from taskgate.doors.api import (
     errors,
     routes_admin,
+    routes_events,
     routes_executions,
     routes_kv,
+    routes_metrics,
     routes_schedules,
     routes_start,
     routes_tasks,
 )
 from taskgate.doors.api.limits import BodySizeLimit
+from taskgate.doors.metrics.collector import Metrics
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -38,6 +41,7 @@ def create_api(
         description="Start, schedule, chain and watch tasks. See docs/api.md.",
     )
     app.state.services = services
+    app.state.metrics = Metrics(services)
     errors.install(app)
     routes = (
         routes_admin,
@@ -46,6 +50,8 @@ def create_api(
         routes_executions,
         routes_schedules,
         routes_kv,
+        routes_events,
+        routes_metrics,
     )
     for module in routes:
         app.include_router(module.router)

@@ -1,0 +1,111 @@
+"""The live stream: execution events as Server-Sent Events, resumable with Last-Event-ID."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import StreamingResponse
+
+from taskgate.core.events import EventBus
+from taskgate.domain.errors import InvalidInput
+from taskgate.domain.events import ExecutionEvent
+from taskgate.domain.status import Status
+from taskgate.doors.api.deps import Core, Viewer
+
+router = APIRouter(prefix="/api/v1", tags=["events"])
+KEEPALIVE_SECONDS = 15.0
+RETRY_MS = 2000
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    tasks: frozenset[str]
+    tags: frozenset[str]
+    executions: frozenset[str]
+    statuses: frozenset[Status]
+
+    def matches(self, event: ExecutionEvent) -> bool:
+        if self.tasks and event.task_id not in self.tasks and event.label not in self.tasks:
+            return False
+        if self.tags and not self.tags.intersection(event.tags):
+            return False
+        if self.executions and event.execution_id not in self.executions:
+            return False
+        return not self.statuses or event.status in self.statuses
+
+
+def parse_event_id(value: str | None, bus: EventBus) -> int | None:
+    """The sequence number to resume after; 0 when the id is from an earlier server process
+    (everything this process kept is newer)."""
+    if value is None or not value.strip():
+        return None
+    epoch, sep, seq = value.strip().partition("-")
+    if not sep or not seq.isdigit():
+        raise InvalidInput(
+            "Last-Event-ID: not an id this stream sent (<epoch>-<number>)", field="Last-Event-ID"
+        )
+    return int(seq) if epoch == bus.epoch else 0
+
+
+def _frame(bus: EventBus, event: ExecutionEvent) -> str:
+    data = json.dumps(event.to_payload(), separators=(",", ":"))
+    return f"id: {bus.epoch}-{event.seq}\nevent: execution\ndata: {data}\n\n"
+
+
+async def _stream(bus: EventBus, wanted: EventFilter, resume: int | None) -> AsyncIterator[str]:
+    async with bus.subscribe() as queue:
+        # Nothing can be published between subscribing and reading the number: no await.
+        last = bus.last_seq
+        # Said once the subscription exists: a client may then read state it must not miss.
+        yield f"retry: {RETRY_MS}\nevent: connected\ndata: {{}}\n\n"
+        if resume is not None:
+            backlog, missed = bus.since(resume)
+            if missed:
+                note = {"message": "some events after the given id are no longer kept"}
+                yield f"event: gap\ndata: {json.dumps(note)}\n\n"
+            for event in backlog:
+                if event.seq <= last and wanted.matches(event):
+                    yield _frame(bus, event)
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            if event.seq > last:
+                last = event.seq
+                if wanted.matches(event):
+                    yield _frame(bus, event)
+
+
+@router.get(
+    "/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def events(
+    core: Core,
+    _: Viewer,
+    task: Annotated[list[str], Query(description="Task id or label (repeatable).")] = [],  # noqa: B006
+    tag: Annotated[list[str], Query(description="Tag (repeatable).")] = [],  # noqa: B006
+    execution: Annotated[list[str], Query(description="Execution id (repeatable).")] = [],  # noqa: B006
+    status: Annotated[list[Status], Query(description="Status (repeatable).")] = [],  # noqa: B006
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+    since: Annotated[
+        str | None, Query(description="Resume after this event id (for clients without headers).")
+    ] = None,
+) -> StreamingResponse:
+    """Every status change of every execution as it happens, as Server-Sent Events."""
+    bus = core.ctx.bus
+    resume = parse_event_id(last_event_id or since, bus)
+    wanted = EventFilter(frozenset(task), frozenset(tag), frozenset(execution), frozenset(status))
+    return StreamingResponse(
+        _stream(bus, wanted, resume),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,1 @@
+"""Prometheus metrics: counted from the event bus, with gauges read at scrape time."""

@@ -1,0 +1,82 @@
+"""What /metrics shows. One registry per app, so several apps in a process do not mix."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from taskgate.core.services import Services
+from taskgate.domain.events import ExecutionEvent
+from taskgate.domain.status import ACTIVE, PENDING, Status
+
+# Seconds: from a few milliseconds (a start) to a day (a long reload).
+LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+DURATION_BUCKETS = (0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 4 * 3600, 86400)
+WAITING = (Status.QUEUED, Status.RETRY, Status.TRIGGERED)
+
+
+class Metrics:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.registry = CollectorRegistry()
+        self.changes = Counter(
+            "taskgate_execution_status_changes",
+            "Status changes of executions, by the status reached and the execution's origin.",
+            ["status", "origin"],
+            registry=self.registry,
+        )
+        self.start_latency = Histogram(
+            "taskgate_start_latency_seconds",
+            "From an execution's creation to the start of its first attempt.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.run_duration = Histogram(
+            "taskgate_run_duration_seconds",
+            "Duration of finished attempts, by how they ended.",
+            ["status"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.waiting = Gauge(
+            "taskgate_executions_waiting",
+            "Executions waiting to run (queued or waiting for a retry), in the database.",
+            registry=self.registry,
+        )
+        self.active = Gauge(
+            "taskgate_executions_running",
+            "Executions running (started or being aborted), in the database.",
+            registry=self.registry,
+        )
+        self.connected = Gauge(
+            "taskgate_connection_up",
+            "1 while the link to an outside service (an MQTT broker, ...) is up.",
+            ["name"],
+            registry=self.registry,
+        )
+        self.reconnects = Gauge(
+            "taskgate_connection_reconnects",
+            "Times the link to an outside service was made again since the start.",
+            ["name"],
+            registry=self.registry,
+        )
+        services.ctx.bus.listen(self.on_event)
+
+    def on_event(self, event: ExecutionEvent) -> None:
+        self.changes.labels(event.status.value, event.origin or "unknown").inc()
+        if event.status is Status.STARTED and event.attempt == 1 and event.created_at:
+            seconds = (event.at - event.created_at).total_seconds()
+            self.start_latency.observe(max(0.0, seconds))
+        attempt_ended = event.status.is_terminal or event.status is Status.RETRY
+        if attempt_ended and event.started_at is not None:
+            seconds = (event.at - event.started_at).total_seconds()
+            self.run_duration.labels(event.status.value).observe(max(0.0, seconds))
+
+    async def render(self) -> bytes:
+        """The text exposition, with the gauges read from the database now."""
+        counts = await self.services.executions.counts(PENDING | ACTIVE)
+        self.waiting.set(sum(counts.get(s.value, 0) for s in WAITING))
+        self.active.set(sum(counts.get(s.value, 0) for s in ACTIVE))
+        for name, state in self.services.connections.items():
+            self.connected.labels(name).set(1 if state.connected else 0)
+            self.reconnects.labels(name).set(state.reconnects)
+        return generate_latest(self.registry)

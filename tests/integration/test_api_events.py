@@ -1,0 +1,137 @@
+"""The live event stream over real HTTP: order, filters, resuming, and `executions follow`."""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from taskgate.client import ServerEvent, TaskgateClient
+from tests.conftest import ServerProcess
+from tests.support import error_json, start_one, wait_execution
+
+
+class Stream:
+    """Reads the stream in a thread; `next()` waits for the next event with a deadline."""
+
+    def __init__(self, server: ServerProcess, **filters: Any) -> None:
+        self._client = TaskgateClient(server.url)
+        self._events: queue.Queue[ServerEvent] = queue.Queue()
+        self._thread = threading.Thread(target=self._read, args=(filters,), daemon=True)
+        self._thread.start()
+        assert self.next().type == "connected"
+
+    def _read(self, filters: dict[str, Any]) -> None:
+        try:
+            for event in self._client.events(**filters):
+                self._events.put(event)
+        except Exception:  # the client was closed under it: the test is over
+            return
+
+    def next(self, timeout: float = 30) -> ServerEvent:
+        return self._events.get(timeout=timeout)
+
+    def executions(self, count: int) -> list[ServerEvent]:
+        return [self.next() for _ in range(count)]
+
+    def nothing_more(self) -> bool:
+        return self._events.empty()
+
+    def close(self) -> None:
+        self._client.close()
+
+
+OpenStream = Callable[..., Stream]
+
+
+@pytest.fixture
+def stream(server: ServerProcess) -> Iterator[OpenStream]:
+    opened: list[Stream] = []
+
+    def open_stream(**filters: Any) -> Stream:
+        opened.append(Stream(server, **filters))
+        return opened[-1]
+
+    yield open_stream
+    for each in opened:
+        each.close()
+
+
+def test_a_run_is_seen_in_order(stream: OpenStream, client: httpx.Client) -> None:
+    watching = stream(task=["quick"])
+    execution_id = start_one(client, "label:quick")
+    wait_execution(client, execution_id)
+    events = watching.executions(3)
+    assert [e.data["status"] for e in events] == ["queued", "started", "finished_success"]
+    assert {e.data["execution_id"] for e in events} == {execution_id}
+    seqs = [int(str(e.id).rsplit("-", 1)[1]) for e in events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+    assert events[2].data["exit_code"] == 0 and events[2].data["duration_ms"] is not None
+
+
+def test_filters(stream: OpenStream, client: httpx.Client) -> None:
+    failures = stream(status=["finished_fail"])
+    quick_id = start_one(client, "label:quick")
+    fail_id = start_one(client, "label:fail")
+    wait_execution(client, quick_id)
+    wait_execution(client, fail_id)
+    [event] = failures.executions(1)
+    assert event.data["execution_id"] == fail_id
+    by_execution = stream(execution=[quick_id])
+    assert by_execution.nothing_more()
+
+
+def test_resume_after_the_last_event_id(
+    stream: OpenStream, client: httpx.Client, server: ServerProcess
+) -> None:
+    first = stream(task=["quick"])
+    execution_id = start_one(client, "label:quick")
+    wait_execution(client, execution_id)
+    events = first.executions(3)
+    # A client that saw only the first event comes back with its id: it gets the other two.
+    resumed = stream(execution=[execution_id], last_event_id=events[0].id)
+    again = resumed.executions(2)
+    assert [e.id for e in again] == [e.id for e in events[1:]]
+    assert resumed.nothing_more()
+    # An id from an earlier server process: everything still kept is sent again.
+    other = stream(execution=[execution_id], last_event_id="0-99")
+    assert [e.id for e in other.executions(3)] == [e.id for e in events]
+
+
+def test_a_malformed_last_event_id_is_422(client: httpx.Client) -> None:
+    answer = client.get("/api/v1/events", headers={"Last-Event-ID": "yesterday"})
+    assert error_json(answer, 422, "invalid")["field"] == "Last-Event-ID"
+    bad_status = client.get("/api/v1/events", params={"status": "done"})
+    assert error_json(bad_status, 422, "invalid")["field"] == "query.status.0"
+
+
+@pytest.mark.parametrize(
+    ("label", "code", "final"), [("quick", 0, "finished_success"), ("fail", 1, "finished_fail")]
+)
+def test_cli_follow(
+    server: ServerProcess, client: httpx.Client, label: str, code: int, final: str
+) -> None:
+    execution_id = start_one(client, f"label:{label}")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "taskgate",
+            "executions",
+            "follow",
+            execution_id,
+            "--url",
+            server.url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == code, done.stdout + done.stderr
+    assert final in done.stdout
