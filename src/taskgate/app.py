@@ -19,10 +19,12 @@ from taskgate.core.schedules import config_schedule_id
 from taskgate.core.services import Services
 from taskgate.domain.executions import Caller
 from taskgate.domain.tasks import TaskSpec
+from taskgate.domain.webhooks import WebhookSpec
 from taskgate.doors.api.app import create_api
 from taskgate.doors.butler.app import PREFIX as BUTLER_PREFIX
 from taskgate.doors.butler.app import create_butler_app
 from taskgate.doors.mqtt.door import MqttDoor
+from taskgate.doors.webhooks.sender import WebhookSender
 from taskgate.engine.local import LocalExecutor
 from taskgate.schedules.loop import SchedulerLoop
 from taskgate.schedules.spec import ScheduleSpec
@@ -60,19 +62,37 @@ def config_schedule_specs(settings: Settings) -> list[tuple[str, ScheduleSpec]]:
     return declared
 
 
+def config_webhook_specs(settings: Settings) -> list[WebhookSpec]:
+    """The config's webhooks, each with a stable id (derived from its name or URL)."""
+    return [
+        spec
+        if spec.id
+        else spec.model_copy(
+            update={"id": str(uuid.uuid5(CONFIG_NAMESPACE, f"webhook:{spec.name or spec.url}"))}
+        )
+        for spec in settings.webhooks
+    ]
+
+
 def create_app(settings: Settings) -> FastAPI:
     db = Database(settings.db_url)
     ctx = CoreContext(
         db=db, bus=EventBus(), node=settings.node_name, idempotency_hours=settings.idempotency_hours
     )
     services = Services.build(
-        ctx, auth_none=settings.auth == "none", kv_limits=settings.kv.limits()
+        ctx,
+        auth_none=settings.auth == "none",
+        kv_limits=settings.kv.limits(),
+        webhook_policy=settings.webhook_delivery.policy(),
     )
     executor = LocalExecutor(
         ctx, settings.executor, settings.data_dir, settings.url, services.tokens
     )
     ctx.executor = executor
     cleanup = housekeeping(ctx)
+    webhook_sender = WebhookSender(
+        services.webhooks, ctx.bus, settings.webhook_delivery.timeout_seconds
+    )
     kv_sweep = kv_sweeper(services.kv, settings.kv.sweep_seconds)
     doors: dict[str, ASGIApp] = {}
     if settings.butler.enabled:
@@ -98,6 +118,8 @@ def create_app(settings: Settings) -> FastAPI:
         )
         await services.tasks.sync_from_config(config_task_specs(settings), CONFIG_CALLER)
         await services.schedules.sync_from_config(config_schedule_specs(settings), CONFIG_CALLER)
+        await services.webhooks.sync_from_config(config_webhook_specs(settings), CONFIG_CALLER)
+        await webhook_sender.start()
         await executor.start()
         cleanup.start()
         kv_sweep.start()
@@ -120,6 +142,7 @@ def create_app(settings: Settings) -> FastAPI:
             await cleanup.stop()
             await kv_sweep.stop()
             await executor.stop()
+            await webhook_sender.stop()
             await db.close()
 
     return create_api(

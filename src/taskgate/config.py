@@ -12,11 +12,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from taskgate.core.webhooks import RetryPolicy
 from taskgate.domain.errors import ConfigError
 from taskgate.domain.kv import KvLimits
 from taskgate.domain.startfilter import StartFilter
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import TaskSpec
+from taskgate.domain.webhooks import WebhookSpec
 from taskgate.schedules.spec import ScheduleSpec
 
 
@@ -280,6 +282,16 @@ class MqttSettings(Section):
     butler: MqttButlerTopics = Field(default_factory=MqttButlerTopics)
 
 
+class WebhookDeliverySettings(Section):
+    timeout_seconds: float = Field(10.0, gt=0, le=300, description="Per attempt.")
+    first_retry_seconds: float = Field(5.0, gt=0, le=86400)
+    longest_retry_seconds: float = Field(3600.0, gt=0, le=7 * 86400)
+    max_attempts: int = Field(10, ge=1, le=100)
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(self.first_retry_seconds, self.longest_retry_seconds, self.max_attempts)
+
+
 class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     database_url: str | None = Field(None, description="Default: SQLite in data_dir.")
@@ -292,6 +304,8 @@ class Settings(Section):
     butler: ButlerSettings = Field(default_factory=ButlerSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    webhooks: list[WebhookSpec] = Field(default_factory=list)
+    webhook_delivery: WebhookDeliverySettings = Field(default_factory=WebhookDeliverySettings)
     tasks: list[ConfigTask] = Field(default_factory=list)
 
     @property

@@ -14,6 +14,7 @@ from taskgate.core.kv import KvService
 from taskgate.core.schedules import SchedulerService
 from taskgate.core.start import StartService
 from taskgate.core.tasks import TaskService
+from taskgate.core.webhooks import RetryPolicy, WebhookService
 from taskgate.domain.kv import KvLimits
 
 
@@ -27,6 +28,7 @@ class Services:
     tokens: ExecutionTokens
     kv: KvService
     schedules: SchedulerService
+    webhooks: WebhookService
     # Named checks /readyz asks besides the database (a door's broker connection, ...):
     # each answers (ready, detail).
     readiness: dict[str, Callable[[], tuple[bool, str]]] = field(default_factory=dict)
@@ -35,7 +37,12 @@ class Services:
 
     @classmethod
     def build(
-        cls, ctx: CoreContext, *, auth_none: bool, kv_limits: KvLimits | None = None
+        cls,
+        ctx: CoreContext,
+        *,
+        auth_none: bool,
+        kv_limits: KvLimits | None = None,
+        webhook_policy: RetryPolicy | None = None,
     ) -> Services:
         limits = kv_limits or KvLimits()
         executions = ExecutionService(ctx)
@@ -50,4 +57,5 @@ class Services:
             tokens=tokens,
             kv=KvService(ctx, limits),
             schedules=SchedulerService(ctx, starts),
+            webhooks=WebhookService(ctx, webhook_policy or RetryPolicy()),
         )

@@ -18,6 +18,7 @@ from taskgate.doors.api import (
     routes_schedules,
     routes_start,
     routes_tasks,
+    routes_webhooks,
 )
 from taskgate.doors.api.limits import BodySizeLimit
 from taskgate.doors.metrics.collector import Metrics
@@ -52,6 +53,7 @@ def create_api(
         routes_kv,
         routes_events,
         routes_metrics,
+        routes_webhooks,
     )
     for module in routes:
         app.include_router(module.router)

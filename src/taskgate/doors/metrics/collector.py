@@ -59,6 +59,12 @@ class Metrics:
             ["name"],
             registry=self.registry,
         )
+        self.webhook_failures = Counter(
+            "taskgate_webhook_failed_attempts",
+            "Webhook delivery attempts that failed (an error or a non-2xx answer).",
+            registry=self.registry,
+        )
+        self._webhook_failures_seen = 0
         services.ctx.bus.listen(self.on_event)
 
     def on_event(self, event: ExecutionEvent) -> None:
@@ -76,6 +82,9 @@ class Metrics:
         counts = await self.services.executions.counts(PENDING | ACTIVE)
         self.waiting.set(sum(counts.get(s.value, 0) for s in WAITING))
         self.active.set(sum(counts.get(s.value, 0) for s in ACTIVE))
+        failures = self.services.webhooks.failed_attempts
+        self.webhook_failures.inc(failures - self._webhook_failures_seen)
+        self._webhook_failures_seen = failures
         for name, state in self.services.connections.items():
             self.connected.labels(name).set(1 if state.connected else 0)
             self.reconnects.labels(name).set(state.reconnects)

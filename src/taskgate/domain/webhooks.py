@@ -1,0 +1,86 @@
+"""Webhooks: which events a subscription wants, how a delivery is signed, when it is retried."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from taskgate.domain.events import ExecutionEvent
+from taskgate.domain.status import Status
+
+SIGNATURE_HEADER = "X-Taskgate-Signature"
+WEBHOOK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+
+
+class WebhookSpec(BaseModel):
+    """A subscription: events that match every filter given are POSTed to `url`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(None, pattern=WEBHOOK_ID_PATTERN)
+    name: str = Field("", max_length=200)
+    url: str = Field(..., min_length=1, max_length=2000)
+    secret: str = Field(..., min_length=16, max_length=200, description="Signs every delivery.")
+    statuses: list[Status] = Field(default_factory=list, description="Empty: every status.")
+    tasks: list[str] = Field(default_factory=list, description="Ids or labels; empty: all.")
+    tags: list[str] = Field(default_factory=list, description="Empty: any tags.")
+    enabled: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, url: str) -> str:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return url
+
+    def matches(self, event: ExecutionEvent) -> bool:
+        if not self.enabled:
+            return False
+        if self.statuses and event.status not in self.statuses:
+            return False
+        if self.tasks and event.task_id not in self.tasks and event.label not in self.tasks:
+            return False
+        return not self.tags or any(tag in event.tags for tag in self.tags)
+
+
+class Webhook(WebhookSpec):
+    id: str
+    source: Literal["api", "config"] = "api"
+    created_at: datetime
+    updated_at: datetime
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"  # waiting for its (next) attempt
+    DELIVERED = "delivered"  # the receiver answered 2xx
+    FAILED = "failed"  # every attempt failed; an operator may redeliver it
+
+
+class Delivery(BaseModel):
+    id: int
+    webhook_id: str
+    execution_id: str
+    event_status: Status
+    state: DeliveryState
+    attempts: int
+    last_status_code: int | None = None
+    last_error: str = ""
+    next_attempt_at: datetime | None = None
+    created_at: datetime
+    delivered_at: datetime | None = None
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>`: the receiver recomputes it."""
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={digest.hexdigest()}"
+
+
+def retry_delay(attempts: int, first: float, longest: float) -> timedelta:
+    """After `attempts` failed attempts: first, twice that, four times … capped at `longest`."""
+    return timedelta(seconds=min(longest, first * 2 ** max(0, attempts - 1)))

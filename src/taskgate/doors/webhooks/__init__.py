@@ -1,0 +1,1 @@
+"""Outgoing webhooks: signed JSON POSTs of execution events, retried until delivered."""
