@@ -1,7 +1,8 @@
-"""Waiting for executions to end, with the server's long-poll, and showing their progress.
+"""Waiting for executions to end, and showing their progress.
 
-A few worker threads each hold one `/executions/{id}/wait` call open at a time (in slices, so
-every execution's status is refreshed now and then); the main thread only renders.
+One thread follows the server's live event stream (`/api/v1/events`) and reads an execution
+again when it ends. Against a server without the stream, a few worker threads each hold one
+`/executions/{id}/wait` long-poll open at a time instead. The main thread only renders.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from rich.spinner import Spinner
 from rich.text import Text
 
 from taskgate.cli.output import status_text, table
-from taskgate.client import TaskgateClient, is_terminal
+from taskgate.client import TaskgateAPIError, TaskgateClient, is_terminal
 
 Execution = dict[str, Any]
+# Up to this many executions are named in the stream's filter; more: filtered here.
+MAX_FILTERED = 50
 
 
 class Watcher:
@@ -67,11 +70,7 @@ class Watcher:
 
     def run(self, on_change: Callable[[dict[str, Execution]], None]) -> bool:
         """Block until all ended (True) or the time is up (False); worker errors re-raise."""
-        pending = self._pending()
-        for execution_id in pending:
-            self._queue.put(execution_id)
-        for _ in range(min(self._workers, len(pending))):
-            threading.Thread(target=self._work, daemon=True).start()
+        threading.Thread(target=self._follow_stream, daemon=True).start()
         try:
             while True:
                 if self._error is not None:
@@ -87,6 +86,53 @@ class Watcher:
                     on_change(self.snapshot())
         finally:
             self._stop.set()
+
+    def _follow_stream(self) -> None:
+        ids = sorted(self._pending())
+        try:
+            for event in self._client.events(execution=ids if len(ids) <= MAX_FILTERED else ()):
+                if self._stop.is_set():
+                    return
+                if event.type == "connected":
+                    # Subscribed: read what changed before, then follow the events.
+                    for execution_id in self._pending():
+                        self._update(self._client.get_execution(execution_id))
+                elif event.type == "execution" and event.data.get("execution_id") in self._latest:
+                    self._on_event(event.data)
+        except TaskgateAPIError as exc:
+            if exc.status_code == 404 and not self._stop.is_set():
+                self._poll_instead()  # a server from before the stream
+                return
+            self._fail(exc)
+        except Exception as exc:
+            self._fail(exc)
+
+    def _on_event(self, data: dict[str, Any]) -> None:
+        execution_id = data["execution_id"]
+        if is_terminal(data.get("status")):
+            # The execution's own record has its totals (duration over all attempts, result).
+            self._update(self._client.get_execution(execution_id))
+            return
+        with self._lock:
+            merged = {**self._latest[execution_id], "status": data.get("status")}
+        self._update(merged)
+
+    def _update(self, execution: Execution) -> None:
+        with self._lock:
+            self._latest[execution["id"]] = execution
+        self._changed.set()
+
+    def _fail(self, exc: Exception) -> None:
+        if not self._stop.is_set():
+            self._error = exc
+            self._changed.set()
+
+    def _poll_instead(self) -> None:
+        pending = self._pending()
+        for execution_id in pending:
+            self._queue.put(execution_id)
+        for _ in range(min(self._workers, len(pending))):
+            threading.Thread(target=self._work, daemon=True).start()
 
     def _work(self) -> None:
         while not self._stop.is_set():
