@@ -93,6 +93,11 @@ def listing(
     return [_task(r) for r in rows], total
 
 
+def of_source(conn: Connection, source: str) -> list[Task]:
+    rows = conn.execute(sa.select(tasks).where(tasks.c.source == source).order_by(tasks.c.id))
+    return [_task(r) for r in rows]
+
+
 _ORDER = (tasks.c.name, tasks.c.id)
 _FIND: dict[SelectorKind, sa.Select[Any]] = {
     SelectorKind.ID: sa.select(tasks).where(tasks.c.id == sa.bindparam("v")).order_by(*_ORDER),
