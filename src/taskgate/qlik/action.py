@@ -356,8 +356,7 @@ class _RemoteRun:
                     raise RunFailed(f"{problem} (not sent again: it may have arrived)") from exc
                 if now - self._down_since >= limit:
                     raise RunFailed(
-                        f"site {self.site.name} unreachable for {now - self._down_since:.0f}s: "
-                        f"{exc}"
+                        f"site {self.site.name} unreachable for more than {limit:g}s: {exc}"
                     ) from exc
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.site.poll_max_seconds)

@@ -135,8 +135,11 @@ class QrsClient:
 class QlikSites:
     """The configured sites, each with one client (and its connection pool), made when needed."""
 
-    def __init__(self, settings: QlikSettings) -> None:
+    def __init__(
+        self, settings: QlikSettings, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self.settings = settings
+        self.transport = transport
         # Fail at start-up, naming the field, when a certificate or key cannot be used.
         self._contexts = {
             site.name: tls_context(site, f"qlik.sites.{index}")
@@ -153,7 +156,7 @@ class QlikSites:
             site = self.settings.site(name)
             if site is None:
                 raise KeyError(name)
-            client = self._clients[name] = QrsClient(site, self._contexts[name])
+            client = self._clients[name] = QrsClient(site, self._contexts[name], self.transport)
         return client
 
     async def aclose(self) -> None:
