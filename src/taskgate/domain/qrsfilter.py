@@ -418,10 +418,9 @@ def _literal(token: _Token, prop: str) -> Literal:
         return Literal(LiteralKind.NUMBER, text, number=number)
     if enum is not None and folded in enum:
         return Literal(LiteralKind.ENUM, text, number=enum[folded])
-    raise _filter_error(
-        f"unknown value {token.describe()}: quote strings ('...'), "
-        f"or use an enum name that '{prop}' accepts"
-    )
+    if enum is not None:
+        raise _filter_error(f"{token.describe()} is no value of '{prop}' (quote strings: '...')")
+    raise _filter_error(f"unknown value {token.describe()} (quote strings: '...')")
 
 
 @dataclass(frozen=True)
