@@ -193,8 +193,10 @@ def test_filter_on_a_reload_task(text: str, expected: bool) -> None:
         ("status eq 7", True),
         ("status ge FinishedSuccess and status le FinishedFail", True),
         ("startTime ge '2026-09-23T12:00:00.000Z' and startTime lt '2026-09-24'", True),
-        ("details eq null", True),  # an empty list has no values
+        # an empty list has no elements, so nothing holds for it, not even null checks
+        ("details eq null", False),
         ("details ne null", False),
+        ("details.message eq null", False),
         ("details.message eq 'x'", False),
         ("details.message ne 'x'", False),
         ("scriptLogAvailable eq false", True),
@@ -203,6 +205,34 @@ def test_filter_on_a_reload_task(text: str, expected: bool) -> None:
 )
 def test_filter_on_an_execution_result(text: str, expected: bool) -> None:
     assert parse_filter(text).matches(EXECUTION_RESULT) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("customProperties.value eq null", True),  # the second element has no value
+        ("customProperties.value ne null", True),  # the first one has
+        ("customProperties.value eq 'prod'", True),
+        ("customProperties.definition.name eq null", False),
+        ("tags.name eq null", True),  # an element that is itself null
+        ("tags.name ne null", False),
+        ("operational.lastExecutionResult eq null", True),
+        ("operational.lastExecutionResult.status eq null", True),  # below a null
+        ("operational.lastExecutionResult.status ne null", False),
+        ("name.first eq null", True),  # below a scalar
+    ],
+)
+def test_null_in_and_below_collections(text: str, expected: bool) -> None:
+    entity: dict[str, Any] = {
+        "name": "x",
+        "customProperties": [
+            {"value": "prod", "definition": {"name": "env"}},
+            {"definition": {"name": "owner"}},
+        ],
+        "tags": [None],
+        "operational": {"lastExecutionResult": None},
+    }
+    assert parse_filter(text).matches(entity) is expected
 
 
 @pytest.mark.parametrize(
@@ -221,6 +251,7 @@ def test_filter_on_a_list_of_strings(text: str, expected: bool) -> None:
 @pytest.mark.parametrize("text", ["", "   ", "\t\n"])
 def test_an_empty_filter_matches_everything(text: str) -> None:
     parsed = parse_filter(text)
+    assert parsed.empty
     assert parsed.matches(RELOAD_TASK)
     assert parsed.matches({})
     assert parsed.pinned("id") is None

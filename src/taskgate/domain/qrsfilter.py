@@ -8,7 +8,7 @@ walks into a list matches when any element matches. See docs/qrs-filter.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -77,39 +77,34 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def _lookup(obj: Mapping[str, Any], segment: str) -> tuple[bool, Any]:
+def _lookup(obj: Mapping[str, Any], segment: str) -> Any:
     if segment in obj:
-        return True, obj[segment]
+        return obj[segment]
     lowered = segment.lower()
     for key, value in obj.items():
         if isinstance(key, str) and key.lower() == lowered:
-            return True, value
-    return False, None
+            return value
+    return None
 
 
-def path_values(entity: Any, segments: Sequence[str]) -> list[Any]:
-    """Every value a dotted path reaches, walking into lists; lists at the end are flattened.
+def _elements(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
 
-    A missing property contributes nothing; an explicit JSON null contributes None.
+
+def path_values(entity: Mapping[str, Any], segments: Sequence[str]) -> list[Any]:
+    """What a dotted path reaches: one value per list element when it walks through a list.
+
+    An absent property (or one below a null or a scalar) reaches None, like a JSON null; an
+    empty list reaches nothing, so no condition on it can hold.
     """
     current: list[Any] = [entity]
     for segment in segments:
-        following: list[Any] = []
-        for value in _flatten(current):
-            if isinstance(value, Mapping):
-                found, child = _lookup(value, segment)
-                if found:
-                    following.append(child)
-        current = following
-    return list(_flatten(current))
-
-
-def _flatten(values: list[Any]) -> Iterator[Any]:
-    for value in values:
-        if isinstance(value, list | tuple):
-            yield from _flatten(list(value))
-        else:
-            yield value
+        current = [
+            _lookup(item, segment) if isinstance(item, Mapping) else None
+            for value in current
+            for item in _elements(value)
+        ]
+    return [item for value in current for item in _elements(value)]
 
 
 # --- the filter AST -----------------------------------------------------------------------
@@ -147,7 +142,7 @@ class Comparison:
         values = path_values(entity, self.path)
         if self.literal.kind is LiteralKind.NULL:
             if self.op == "eq":
-                return not values or any(v is None for v in values)
+                return any(v is None for v in values)
             return any(v is not None for v in values)
         return any(v is not None and _compare(v, self.op, self.literal) for v in values)
 
@@ -428,6 +423,10 @@ class Filter:
     """A parsed filter; `Filter(None)` (an empty filter text) matches everything."""
 
     root: Node | None
+
+    @property
+    def empty(self) -> bool:
+        return self.root is None
 
     def matches(self, entity: Mapping[str, Any]) -> bool:
         return self.root is None or self.root.matches(entity)
