@@ -174,6 +174,12 @@ DEFINITION: dict[str, Any] = {"name": "env", "objectTypes": ["App", "ReloadTask"
         ),
         ("((((enabled eq true))))", True),
         (f"tags.name eq 'nightly' and (app.published eq true and app.id eq {APP_ID})", True),
+        ("enabled eq false OR taskType eq Reload AND Name So 'sales'", True),
+        ("app.name gt 'r' and app.name lt 'T'", True),  # strings order alphabetically
+        ("app.name ge 'sales' and app.name le 'SALES'", True),
+        (f"app.id sw '{APP_ID[:8].upper()}'", True),
+        ("taskSessionTimeout lt " + "9" * 5000, True),
+        ("taskSessionTimeout gt -" + "9" * 5000, True),
         # keywords without spaces around a quoted string
         ("name eq 'x'or enabled eq true", True),
     ],

@@ -70,7 +70,12 @@ def parse_date(text: str) -> datetime | None:
 def _number(text: str) -> int | float | None:
     if not _NUMBER.match(text):
         return None
-    return float(text) if "." in text else int(text)
+    if "." in text:
+        return float(text)
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts to int; infinity is close enough
+        return float(text)
 
 
 def _is_number(value: Any) -> bool:
