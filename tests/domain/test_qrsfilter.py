@@ -1,3 +1,4 @@
+import random
 from typing import Any
 
 import pytest
@@ -388,6 +389,45 @@ def test_pinned_is_sound(text: str, path: str) -> None:
         if parsed.matches(entity):
             found = _values(entity, segments)
             assert any(str(v).lower() in allowed for v in found), entity
+
+
+_ATOMS = [
+    "name eq 'a'",
+    "name eq 'B'",
+    "name eq 'c'",
+    "name ne 'a'",
+    "name eq null",
+    "name sw 'b'",
+    "enabled eq true",
+    "enabled eq false",
+    "tags.name eq 'x'",
+    f"id eq {TASK_ID}",
+]
+
+
+def _random_filter(rng: random.Random, depth: int = 0) -> str:
+    if depth > 2 or rng.random() < 0.4:
+        return rng.choice(_ATOMS)
+    joiner = rng.choice([" and ", " or "])
+    parts = [_random_filter(rng, depth + 1) for _ in range(rng.randint(2, 3))]
+    text = joiner.join(parts)
+    return f"({text})" if rng.random() < 0.5 else text
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_pinned_is_sound_for_generated_filters(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(50):
+        text = _random_filter(rng)
+        parsed = parse_filter(text)
+        for path in ("name", "id", "tags.name"):
+            allowed = parsed.pinned(path)
+            if allowed is None:
+                continue
+            for entity in PIN_CANDIDATES:
+                if parsed.matches(entity):
+                    found = _values(entity, path.split("."))
+                    assert any(str(v).lower() in allowed for v in found), (text, entity)
 
 
 def _values(value: Any, segments: list[str]) -> list[Any]:
