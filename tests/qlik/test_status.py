@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from taskgate.domain.status import Status
-from taskgate.qlik.status import is_running, outcome_of, remote_name
+from taskgate.qlik.status import outcome_of, remote_name
 
 
 @pytest.mark.parametrize(
@@ -24,16 +24,6 @@ from taskgate.qlik.status import is_running, outcome_of, remote_name
 )
 def test_outcomes(code: int | None, status: Status) -> None:
     assert outcome_of(code) is status
-
-
-@pytest.mark.parametrize("code", [1, 2, 3, 4, 5, 10, 13, 14])
-def test_in_progress(code: int) -> None:
-    assert is_running(code)
-
-
-@pytest.mark.parametrize("code", [0, 6, 7, 8, 9, 11, 12, None])
-def test_not_in_progress(code: int | None) -> None:
-    assert not is_running(code)
 
 
 def test_names() -> None:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import httpx
 
 from taskgate.config import QlikSiteSettings
+from taskgate.domain.qrsenums import EXECUTION_RESULT_DETAIL_TYPE
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import QlikAction
 from taskgate.engine.logcollector import LogCollector
@@ -33,7 +34,6 @@ from taskgate.qlik.status import outcome_of, remote_name
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 SCRIPT_LOG_MAX_CHARS = 512 * 1024
 RESULT_TRIES = 5  # the session is gone but its results are not there yet: ask a few times
-DETAIL_KINDS = {0: "error", 1: "warning"}
 
 Interrupt = Literal["done", "abort", "timeout"]
 
@@ -316,10 +316,10 @@ class _RemoteRun:
             if key in self.seen.details:
                 continue
             self.seen.details.add(key)
-            kind = DETAIL_KINDS.get(detail.get("detailsType", 2))
-            if kind == "error":
+            kind = EXECUTION_RESULT_DETAIL_TYPE.name_of(detail.get("detailsType", 2))
+            if kind == "Error":
                 self.seen.last_error = message
-            prefix = f"{kind}: " if kind else ""
+            prefix = f"{kind.lower()}: " if kind in ("Error", "Warning") else ""
             self.log.write(f"[{self.site.name} {at}] {prefix}{message}\n")
             changed = True
         return changed

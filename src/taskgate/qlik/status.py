@@ -2,29 +2,8 @@
 
 from __future__ import annotations
 
+from taskgate.domain.qrsenums import TASK_EXECUTION_STATUS
 from taskgate.domain.status import QRS_CODE, Status
-
-# TaskExecutionStatus names, for the log and the execution result.
-REMOTE_NAMES: dict[int, str] = {
-    0: "NeverStarted",
-    1: "Triggered",
-    2: "Started",
-    3: "Queued",
-    4: "AbortInitiated",
-    5: "Aborting",
-    6: "Aborted",
-    7: "FinishedSuccess",
-    8: "FinishedFail",
-    9: "Skipped",
-    10: "Retry",
-    11: "Error",
-    12: "Reset",
-    13: "DistributionQueue",
-    14: "DistributionRunning",
-}
-
-# Still going: the remote scheduler has more to do (13/14 are newer servers' distribution).
-IN_PROGRESS = frozenset({1, 2, 3, 4, 5, 10, 13, 14})
 
 _TERMINAL: dict[int, Status] = {
     code: status for status, code in QRS_CODE.items() if status.is_terminal
@@ -37,11 +16,7 @@ _TERMINAL: dict[int, Status] = {
 def remote_name(code: int | None) -> str:
     if code is None:
         return "unknown"
-    return REMOTE_NAMES.get(code, f"status {code}")
-
-
-def is_running(code: int | None) -> bool:
-    return code in IN_PROGRESS
+    return TASK_EXECUTION_STATUS.name_of(code) or f"status {code}"
 
 
 def outcome_of(code: int | None) -> Status:
