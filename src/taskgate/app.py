@@ -88,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
         webhook_policy=settings.webhook_delivery.policy(),
     )
     services.tasks.qlik_sites = settings.qlik.names
+    services.tasks.synced_sites = frozenset(s.name for s in settings.qlik.sites if s.sync.enabled)
     qlik_sites = QlikSites(settings.qlik) if settings.qlik.sites else None
     executor = LocalExecutor(
         ctx, settings.executor, settings.data_dir, settings.url, services.tokens, qlik_sites

@@ -29,10 +29,12 @@ class SyncReport:
 
 
 class TaskService:
-    def __init__(self, ctx: CoreContext, qlik_sites: frozenset[str] = frozenset()) -> None:
+    def __init__(self, ctx: CoreContext) -> None:
         self.ctx = ctx
         # Names of the configured Qlik Sense sites: a `qlik` task must name one of them.
-        self.qlik_sites = qlik_sites
+        self.qlik_sites: frozenset[str] = frozenset()
+        # Sites whose sync is on: the tasks synced from them are changed there, not here.
+        self.synced_sites: frozenset[str] = frozenset()
 
     def _check_action(self, spec: TaskSpec) -> None:
         action = spec.action
@@ -41,6 +43,17 @@ class TaskService:
             raise InvalidInput(
                 f"no Qlik Sense site named {action.site!r} is configured (qlik.sites: {known})",
                 field="action.site",
+            )
+
+    def _refuse_synced(self, task: Task | None) -> None:
+        """A synced task is changed on its site: the next sync would undo an edit made here."""
+        if task is None or task.source != "qlik" or not isinstance(task.action, QlikAction):
+            return
+        if task.action.site in self.synced_sites:
+            raise Conflict(
+                f"task {task.key} is synced from Qlik Sense site {task.action.site!r}: "
+                "change it on the site (the next sync brings it here)",
+                field="id",
             )
 
     async def get(self, ref: str) -> Task:
@@ -74,7 +87,7 @@ class TaskService:
 
         def work(conn: Connection) -> tuple[Task, bool]:
             existing = task_rows.get(conn, str(task_id))
-            _refuse_synced(existing)
+            self._refuse_synced(existing)
             task = _save(conn, spec.model_copy(update={"id": task_id}), existing, caller, "api")
             return task, existing is None
 
@@ -85,7 +98,7 @@ class TaskService:
             task = task_rows.get(conn, ref)
             if task is None:
                 raise NotFound(f"task {ref!r} not found", field="task")
-            _refuse_synced(task)
+            self._refuse_synced(task)
             _delete(conn, task, caller)
 
         await self.ctx.db.write(work)
@@ -143,16 +156,6 @@ class TaskService:
             return report
 
         return await self.ctx.db.write(work)
-
-
-def _refuse_synced(task: Task | None) -> None:
-    """A task synced from Qlik Sense is changed on the site; the next sync would undo an edit."""
-    if task is not None and task.source == "qlik" and isinstance(task.action, QlikAction):
-        raise Conflict(
-            f"task {task.key} is synced from Qlik Sense site {task.action.site!r}: "
-            "change it on the site (the next sync brings it here)",
-            field="id",
-        )
 
 
 def _delete(conn: Connection, task: Task, caller: Caller) -> None:
