@@ -366,15 +366,6 @@ def test_a_synced_task_is_changed_on_the_site_not_here(local: httpx.Client) -> N
     assert local.delete(f"/api/v1/tasks/{OK_ID}").status_code == 409
 
 
-def test_a_qlik_task_must_name_a_configured_site(local: httpx.Client) -> None:
-    task = qlik_task(unique("nowhere"), OK_ID)
-    task["action"]["site"] = "nowhere"
-    response = local.post("/api/v1/tasks", json=task)
-    assert response.status_code == 422, response.text
-    assert response.json()["field"] == "action.site"
-    assert "no Qlik Sense site named 'nowhere'" in response.json()["message"]
-
-
 # --- the site restarts in the middle of a run --------------------------------------------------
 
 
