@@ -93,6 +93,10 @@ def listing(
     return [_task(r) for r in rows], total
 
 
+def all_tasks(conn: Connection) -> list[Task]:
+    return [_task(r) for r in conn.execute(sa.select(tasks).order_by(tasks.c.name, tasks.c.id))]
+
+
 _ORDER = (tasks.c.name, tasks.c.id)
 _FIND: dict[SelectorKind, sa.Select[Any]] = {
     SelectorKind.ID: sa.select(tasks).where(tasks.c.id == sa.bindparam("v")).order_by(*_ORDER),
