@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 from fastapi import FastAPI
+from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
 from taskgate.config import Settings
@@ -24,6 +25,9 @@ from taskgate.doors.api.app import create_api
 from taskgate.doors.butler.app import PREFIX as BUTLER_PREFIX
 from taskgate.doors.butler.app import create_butler_app
 from taskgate.doors.mqtt.door import MqttDoor
+from taskgate.doors.qrs.app import PREFIX as QRS_PREFIX
+from taskgate.doors.qrs.app import create_qrs_app
+from taskgate.doors.qrs.listener import TlsListener
 from taskgate.doors.webhooks.sender import WebhookSender
 from taskgate.engine.local import LocalExecutor
 from taskgate.qlik.client import QlikSites
@@ -104,6 +108,28 @@ def create_app(settings: Settings) -> FastAPI:
         doors[BUTLER_PREFIX] = create_butler_app(
             services, settings.butler, settings.server.max_body_bytes
         )
+    qrs_listener = None
+    if settings.qrs.enabled:
+        doors[QRS_PREFIX] = create_qrs_app(
+            services,
+            allow_from=settings.qrs.allow_from,
+            max_body_bytes=settings.server.max_body_bytes,
+            result_history=settings.qrs.result_history,
+        )
+        if settings.qrs.listen is not None:
+            # Its own app, mounted at /qrs as on Qlik Sense's port 4242; the TLS handshake has
+            # checked the client, so every peer that completes it is let in.
+            tls_app = Starlette()
+            tls_app.mount(
+                QRS_PREFIX,
+                create_qrs_app(
+                    services,
+                    allow_from=None,
+                    max_body_bytes=settings.server.max_body_bytes,
+                    result_history=settings.qrs.result_history,
+                ),
+            )
+            qrs_listener = TlsListener(tls_app, settings.qrs.listen)
     scheduler = SchedulerLoop(
         services.schedules,
         recheck_seconds=settings.scheduler.recheck_seconds,
@@ -138,6 +164,8 @@ def create_app(settings: Settings) -> FastAPI:
             scheduler.start()
         if mqtt is not None:
             await mqtt.start()
+        if qrs_listener is not None:
+            await qrs_listener.start()
         log.info(
             "taskgate ready on %s (node %s, database %s)",
             settings.url,
@@ -147,6 +175,8 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            if qrs_listener is not None:
+                await qrs_listener.stop()
             await scheduler.stop()
             if mqtt is not None:
                 await mqtt.stop()

@@ -34,6 +34,16 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def check_networks(cls: type, networks: list[str]) -> list[str]:
+    """Each entry an IP network (`10.0.0.0/8`) or address."""
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as exc:
+            raise ValueError(f"not a network: {network!r}") from exc
+    return networks
+
+
 class ServerSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -146,15 +156,41 @@ class ButlerSettings(Section):
         validation_alias=AliasChoices("start_task_filter", "startTaskFilter"),
     )
 
-    @field_validator("allow_from")
-    @classmethod
-    def _networks(cls, networks: list[str]) -> list[str]:
-        for network in networks:
-            try:
-                ipaddress.ip_network(network, strict=False)
-            except ValueError as exc:
-                raise ValueError(f"not a network: {network!r}") from exc
-        return networks
+    _networks = field_validator("allow_from")(check_networks)
+
+
+class QrsListenSettings(Section):
+    """The QRS door's own HTTPS listener: clients must present a certificate signed by
+    `client_ca`, as Qlik Sense's port 4242 asks."""
+
+    host: str = "0.0.0.0"
+    port: int = Field(4242, ge=0, le=65535)
+    cert: Path = Field(..., description="Server certificate chain (PEM).")
+    key: Path = Field(..., description="Server private key (PEM).")
+    client_ca: Path = Field(..., description="CA (PEM) that signs the client certificates.")
+
+    def resolved(self, base: Path) -> QrsListenSettings:
+        """Relative file names are relative to the config file's folder."""
+        return self.model_copy(
+            update={name: base / getattr(self, name) for name in ("cert", "key", "client_ca")}
+        )
+
+
+class QrsSettings(Section):
+    enabled: bool = False
+    allow_from: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="Peers that may use /qrs on the main (plain HTTP) port.",
+    )
+    listen: QrsListenSettings | None = None
+    result_history: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Newest executions an unnarrowed execution-result list looks at.",
+    )
+
+    _networks = field_validator("allow_from")(check_networks)
 
 
 class SchedulerSettings(Section):
@@ -390,6 +426,7 @@ class Settings(Section):
     kv: KvSettings = Field(default_factory=KvSettings)
     butler: ButlerSettings = Field(default_factory=ButlerSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    qrs: QrsSettings = Field(default_factory=QrsSettings)
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     webhooks: list[WebhookSpec] = Field(default_factory=list)
     webhook_delivery: WebhookDeliverySettings = Field(default_factory=WebhookDeliverySettings)
@@ -461,6 +498,8 @@ def load_settings(path: Path | None) -> Settings:
         raise ConfigError(f"config {path}: {where}: {first['msg']}", field=where) from exc
     if not settings.data_dir.is_absolute():
         settings.data_dir = base / settings.data_dir
+    if settings.qrs.listen is not None:
+        settings.qrs.listen = settings.qrs.listen.resolved(base)
     _resolve_site_files(settings.qlik, base)
     _check_task_sites(settings)
     return settings

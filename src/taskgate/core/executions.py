@@ -70,6 +70,23 @@ class ExecutionService:
 
         return await self.ctx.db.read(work)
 
+    async def get_many(self, execution_ids: Iterable[str]) -> list[Execution]:
+        """These executions with their attempts, newest first; unknown ids are left out."""
+        wanted = list(execution_ids)
+        return await self.ctx.db.read(lambda conn: rows.get_many(conn, wanted))
+
+    async def recent(self, *, task_id: str | None = None, limit: int) -> list[Execution]:
+        """The newest executions, of one task or of all, with their attempts."""
+        return await self.ctx.db.read(lambda conn: rows.recent(conn, task_id=task_id, limit=limit))
+
+    async def unfinished(self) -> list[Execution]:
+        """Every execution waiting, running or being aborted, oldest first, with attempts."""
+        return await self.ctx.db.read(rows.unfinished)
+
+    async def latest_for_tasks(self, task_ids: Iterable[str]) -> dict[str, Execution]:
+        wanted = list(task_ids)
+        return await self.ctx.db.read(lambda conn: rows.latest_for_tasks(conn, wanted))
+
     async def wait(self, execution_id: str, timeout: float) -> tuple[Execution, bool]:
         """The execution once it has ended, or as it is when `timeout` passes (True)."""
         loop = asyncio.get_running_loop()

@@ -82,6 +82,10 @@ class SchedulerService:
 
         return await self.ctx.db.read(work)
 
+    async def next_slot_by_task(self, task_ids: list[str]) -> dict[str, datetime]:
+        """When each task is next due by one of its enabled schedules."""
+        return await self.ctx.db.read(lambda conn: rows.next_slot_by_task(conn, task_ids))
+
     async def preview(
         self, schedule_id: str, *, count: int = 10, after: datetime | None = None
     ) -> list[Fire]:

@@ -71,6 +71,10 @@ class TaskService:
             )
         )
 
+    async def all(self) -> list[Task]:
+        """Every task, by name: for doors whose lists are not paginated (QRS)."""
+        return await self.ctx.db.read(task_rows.all_tasks)
+
     async def create(self, spec: TaskSpec, caller: Caller) -> Task:
         self._check_action(spec)
 

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+MAX_RETRIES = 100
 
 
 class Strict(BaseModel):
@@ -63,7 +64,9 @@ TaskSource = Literal["api", "config", "qlik"]
 
 
 class RetryPolicy(Strict):
-    count: int = Field(0, ge=0, le=100, description="Further attempts after the first fails.")
+    count: int = Field(
+        0, ge=0, le=MAX_RETRIES, description="Further attempts after the first fails."
+    )
     delay: float = Field(1.0, ge=0, le=86400, description="Seconds before the first retry.")
     backoff: float = Field(
         2.0, ge=1, le=10, description="Each further delay is multiplied by this."

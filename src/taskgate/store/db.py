@@ -22,7 +22,7 @@ from taskgate.store.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions; tests/test_migrations.py keeps the two in step.
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 T = TypeVar("T")
 Work = Callable[[Connection], T]
 

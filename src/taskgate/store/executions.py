@@ -284,3 +284,76 @@ def count_by_status(conn: Connection, statuses: Iterable[Status]) -> dict[str, i
     """How many executions are in each of these statuses now."""
     rows = conn.execute(_BY_STATUS, {"statuses": [s.value for s in statuses]})
     return {r[0]: r[1] for r in rows}
+
+
+_ATTEMPTS_OF_MANY = (
+    sa.select(attempts)
+    .where(attempts.c.execution_id.in_(sa.bindparam("eids", expanding=True)))
+    .order_by(attempts.c.execution_id, attempts.c.number)
+)
+
+
+def _with_attempts(conn: Connection, rows: Sequence[sa.Row[Any]]) -> list[Execution]:
+    by_execution: dict[str, list[sa.Row[Any]]] = {r.id: [] for r in rows}
+    for chunk in _chunks(list(by_execution), 500):
+        for attempt in conn.execute(_ATTEMPTS_OF_MANY, {"eids": chunk}):
+            by_execution[attempt.execution_id].append(attempt)
+    return [to_execution(r, by_execution[r.id]) for r in rows]
+
+
+def _chunks(items: list[str], size: int) -> Iterable[list[str]]:
+    # SQLite allows a bounded number of parameters per statement.
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def get_many(conn: Connection, execution_ids: Iterable[str]) -> list[Execution]:
+    """These executions, with their attempts, newest first; unknown ids are left out."""
+    rows: list[sa.Row[Any]] = []
+    for chunk in _chunks(list(dict.fromkeys(execution_ids)), 500):
+        rows += conn.execute(sa.select(executions).where(executions.c.id.in_(chunk)))
+    rows.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+    return _with_attempts(conn, rows)
+
+
+def recent(conn: Connection, *, task_id: str | None, limit: int) -> list[Execution]:
+    """The newest executions (of one task, or of all), with their attempts."""
+    query = sa.select(executions)
+    if task_id is not None:
+        query = query.where(executions.c.task_id == task_id)
+    query = query.order_by(executions.c.created_at.desc(), executions.c.id.desc()).limit(limit)
+    return _with_attempts(conn, list(conn.execute(query)))
+
+
+def unfinished(conn: Connection) -> list[Execution]:
+    """Executions not yet ended (waiting, running or being aborted), with their attempts."""
+    query = (
+        sa.select(executions)
+        .where(executions.c.status.in_([s.value for s in PENDING | ACTIVE]))
+        .order_by(executions.c.created_at, executions.c.id)
+    )
+    return _with_attempts(conn, list(conn.execute(query)))
+
+
+def latest_for_tasks(conn: Connection, task_ids: Iterable[str]) -> dict[str, Execution]:
+    """Each task's newest execution, with its attempts; tasks never run are left out."""
+    wanted = list(task_ids)
+    newest = (
+        sa.select(executions.c.task_id, sa.func.max(executions.c.created_at).label("at"))
+        .where(executions.c.task_id.in_(sa.bindparam("tids", expanding=True)))
+        .group_by(executions.c.task_id)
+        .subquery()
+    )
+    query = sa.select(executions).join(
+        newest,
+        sa.and_(executions.c.task_id == newest.c.task_id, executions.c.created_at == newest.c.at),
+    )
+    rows: list[sa.Row[Any]] = []
+    for chunk in _chunks(wanted, 500):
+        rows += conn.execute(query, {"tids": chunk})
+    latest: dict[str, Execution] = {}
+    for execution in _with_attempts(conn, rows):
+        known = latest.get(execution.task_id)
+        if known is None or execution.id > known.id:  # same instant: one answer, always
+            latest[execution.task_id] = execution
+    return latest

@@ -161,6 +161,26 @@ def next_due(conn: Connection) -> datetime | None:
     return value
 
 
+_NEXT_BY_TASK = (
+    sa.select(schedules.c.task_id, sa.func.min(schedules.c.next_slot))
+    .where(
+        schedules.c.enabled.is_(True),
+        schedules.c.next_slot.is_not(None),
+        schedules.c.task_id.in_(sa.bindparam("tids", expanding=True)),
+    )
+    .group_by(schedules.c.task_id)
+)
+
+
+def next_slot_by_task(conn: Connection, task_ids: list[str]) -> dict[str, datetime]:
+    """When each task is next due by any of its enabled schedules; unscheduled tasks left out."""
+    found: dict[str, datetime] = {}
+    for start in range(0, len(task_ids), 500):
+        rows = conn.execute(_NEXT_BY_TASK, {"tids": task_ids[start : start + 500]})
+        found.update({task_id: slot for task_id, slot in rows})
+    return found
+
+
 _HISTORY = schedule_history.insert()
 
 

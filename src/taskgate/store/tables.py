@@ -92,6 +92,7 @@ executions = sa.Table(
     sa.Index("ix_executions_task_status", "task_id", "status"),
     sa.Index("ix_executions_status_not_before", "status", "not_before"),
     sa.Index("ix_executions_created_at", "created_at"),
+    sa.Index("ix_executions_task_created_at", "task_id", "created_at"),
 )
 
 attempts = sa.Table(

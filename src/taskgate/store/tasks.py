@@ -93,6 +93,10 @@ def listing(
     return [_task(r) for r in rows], total
 
 
+def all_tasks(conn: Connection) -> list[Task]:
+    return [_task(r) for r in conn.execute(sa.select(tasks).order_by(tasks.c.name, tasks.c.id))]
+
+
 def of_source(conn: Connection, source: str) -> list[Task]:
     rows = conn.execute(sa.select(tasks).where(tasks.c.source == source).order_by(tasks.c.id))
     return [_task(r) for r in rows]

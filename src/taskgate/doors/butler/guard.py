@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 
 from starlette.datastructures import Headers, QueryParams
@@ -13,6 +12,7 @@ from taskgate.domain.apikeys import Role
 from taskgate.domain.errors import TaskgateError
 from taskgate.domain.executions import Caller
 from taskgate.domain.startfilter import StartFilter
+from taskgate.doors.addresses import AddressAllowList
 from taskgate.doors.butler.ratelimit import RateLimiter, retry_after_seconds
 from taskgate.doors.butler.wire import JSON_TYPE, error_body
 
@@ -32,7 +32,7 @@ class ButlerGuard:
     ) -> None:
         self.app = app
         self.access = access
-        self.networks = [ipaddress.ip_network(n, strict=False) for n in allow_from]
+        self.allow_from = AddressAllowList(allow_from)
         self.require_api_key = require_api_key
         self.limiter = RateLimiter(rate_limit_per_minute) if rate_limit_per_minute else None
         self.start_filter = start_filter
@@ -42,7 +42,7 @@ class ButlerGuard:
             await self.app(scope, receive, send)
             return
         address = scope["client"][0] if scope.get("client") else ""
-        if not self._allowed(address):
+        if not self.allow_from.allows(address):
             await _refuse(send, 403, f"source address {address or 'unknown'} is not allowed")
             return
         if self.limiter is not None:
@@ -68,15 +68,6 @@ class ButlerGuard:
             return
         scope.setdefault("state", {})[CALLER_KEY] = caller
         await self.app(scope, receive, send)
-
-    def _allowed(self, address: str) -> bool:
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        if ip.version == 6 and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        return any(ip in network for network in self.networks)
 
     async def _caller(self, scope: Scope, headers: Headers, address: str) -> Caller:
         if not self.require_api_key:

@@ -1,0 +1,143 @@
+"""Builds the QRS door: its routes, its guard and its error answers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from taskgate import __version__
+from taskgate.core.services import Services
+from taskgate.domain.errors import InvalidInput, TaskgateError
+from taskgate.domain.qrsenums import enums_document
+from taskgate.doors.api.limits import BodySizeLimit
+from taskgate.doors.qrs import routes_executions as runs
+from taskgate.doors.qrs import routes_tasks as tasks
+from taskgate.doors.qrs.guard import QrsGuard
+from taskgate.doors.qrs.wire import QrsError, error_body, error_response, json_response
+
+log = logging.getLogger(__name__)
+PREFIX = "/qrs"  # where the assembly mounts this door
+# The Qlik Sense release whose repository API this door answers as (May 2024).
+QRS_BUILD_VERSION = "14.187.4"
+
+
+async def about(_: Request) -> Response:
+    return json_response(
+        {
+            "buildVersion": QRS_BUILD_VERSION,
+            "buildDate": "5/1/2024 12:00:00 AM",
+            "databaseProvider": "taskgate",
+            "nodeType": 1,
+            "sharedPersistence": True,
+            "requiresBootstrap": False,
+            "singleNodeOnly": False,
+            "schemaPath": "About",
+            "taskgateVersion": __version__,
+        }
+    )
+
+
+async def enums(_: Request) -> Response:
+    return json_response(enums_document())
+
+
+async def not_supported(_: Request) -> Response:
+    # QRS has no `GET /qrs/task/{id}` (the abstract task type); clients use reloadtask/{id}.
+    raise QrsError(404, "Not found: read one task with /qrs/reloadtask/{id}", "id")
+
+
+def routes() -> list[Route]:
+    get, post = ["GET"], ["POST"]
+    return [
+        Route("/about", about, methods=get),
+        Route("/about/api/enums", enums, methods=get),
+        Route("/task/start", tasks.start_by_name, methods=post),
+        Route("/task/start/synchronous", tasks.start_by_name_synchronous, methods=post),
+        Route("/task/start/many", tasks.start_many, methods=post),
+        Route("/task/stop/many", tasks.stop_many, methods=post),
+        Route("/task/{id}/start", tasks.start, methods=post),
+        Route("/task/{id}/start/synchronous", tasks.start_synchronous, methods=post),
+        Route("/task/{id}/stop", tasks.stop, methods=post),
+        Route("/task", tasks.task_list, methods=get),
+        Route("/task/full", tasks.task_list_full, methods=get),
+        Route("/task/count", tasks.task_count, methods=get),
+        Route("/task/{id}", not_supported, methods=get),
+        Route("/reloadtask", tasks.task_list, methods=get),
+        Route("/reloadtask/full", tasks.task_list_full, methods=get),
+        Route("/reloadtask/count", tasks.task_count, methods=get),
+        Route("/reloadtask/{id}", tasks.reloadtask_get, methods=get),
+        Route("/reloadtask/{id}/scriptlogfile", runs.scriptlog_reference, methods=get),
+        Route("/download/reloadtask/{ref}/{filename}", runs.scriptlog_download, methods=get),
+        Route("/executionsession", runs.session_list, methods=get),
+        Route("/executionsession/full", runs.session_list_full, methods=get),
+        Route("/executionsession/count", runs.session_count, methods=get),
+        Route("/executionsession/{id}", runs.session_get, methods=get),
+        Route("/executionresult", runs.result_list, methods=get),
+        Route("/executionresult/full", runs.result_list_full, methods=get),
+        Route("/executionresult/count", runs.result_count, methods=get),
+        Route("/executionresult/{id}", runs.result_get, methods=get),
+    ]
+
+
+def create_qrs_app(
+    services: Services,
+    *,
+    allow_from: Iterable[str] | None,
+    max_body_bytes: int,
+    result_history: int,
+) -> Starlette:
+    """The door; `allow_from` None lets every peer in (behind the mutual-TLS listener)."""
+
+    async def qrs_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, QrsError)
+        return error_response(exc)
+
+    async def core_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, TaskgateError)
+        # QRS answers bad input with 400 (a filter it cannot parse, a bad body).
+        status = 400 if isinstance(exc, InvalidInput) else exc.http_status
+        return error_response(QrsError(status, exc.message, exc.field))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            message = f"{request.method} is not supported on {request.url.path}"
+        elif exc.status_code == 404:
+            message = f"Not found: {request.url.path}"
+        else:
+            message = str(exc.detail)
+        return error_response(QrsError(exc.status_code, message))
+
+    async def unexpected(request: Request, _: Exception) -> Response:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error_response(QrsError(500, "internal error; see the taskgate log"))
+
+    app = Starlette(
+        routes=routes(),
+        middleware=[
+            Middleware(
+                BodySizeLimit,
+                max_bytes=max_body_bytes,
+                refusal=lambda limit: error_body(
+                    QrsError(413, f"body: larger than {limit} bytes", "body")
+                ),
+            ),
+            Middleware(QrsGuard, allow_from=allow_from),
+        ],
+        exception_handlers={
+            HTTPException: http_error,
+            QrsError: qrs_error,
+            TaskgateError: core_error,
+            Exception: unexpected,
+        },
+    )
+    app.state.services = services
+    app.state.result_history = result_history
+    return app

@@ -1,0 +1,65 @@
+"""What every QRS request passes first: source address, the Xrfkey check, the acting user."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from taskgate.domain.executions import Caller
+from taskgate.doors.addresses import AddressAllowList
+from taskgate.doors.qrs.wire import QrsError, error_response, xsrf_refusal
+
+CALLER_KEY = "qrs_caller"
+_XRFKEY = re.compile(r"^[0-9A-Za-z]{16}$")
+
+
+def xrfkey_of(query_string: bytes) -> str | None:
+    """The `Xrfkey` query parameter, its name in any case (clients spell it both ways)."""
+    for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
+        if name.lower() == "xrfkey":
+            return value
+    return None
+
+
+def parse_qlik_user(header: str) -> tuple[str, str] | None:
+    """`UserDirectory=INTERNAL; UserId=sa_api` -> (directory, user id), leniently: keys in any
+    case, spaces anywhere; None when either part is missing."""
+    parts: dict[str, str] = {}
+    for item in header.split(";"):
+        key, sep, value = item.partition("=")
+        if sep:
+            parts[key.strip().lower()] = value.strip()
+    directory, user = parts.get("userdirectory"), parts.get("userid")
+    if not directory or not user:
+        return None
+    return directory, user
+
+
+class QrsGuard:
+    def __init__(self, app: ASGIApp, *, allow_from: Iterable[str] | None) -> None:
+        self.app = app
+        # None: every peer (the mutual-TLS listener has checked the client already).
+        self.allow_from = AddressAllowList(allow_from) if allow_from is not None else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        address = scope["client"][0] if scope.get("client") else ""
+        if self.allow_from is not None and not self.allow_from.allows(address):
+            refusal = QrsError(403, f"source address {address or 'unknown'} is not allowed")
+            await error_response(refusal)(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        key = xrfkey_of(scope["query_string"])
+        if key is None or not _XRFKEY.match(key) or headers.get("x-qlik-xrfkey") != key:
+            await xsrf_refusal()(scope, receive, send)
+            return
+        user = parse_qlik_user(headers.get("x-qlik-user", ""))
+        name = f"qrs:{user[0]}\\{user[1]}" if user else f"qrs@{address or 'unknown'}"
+        scope.setdefault("state", {})[CALLER_KEY] = Caller(name, scope="qrs")
+        await self.app(scope, receive, send)

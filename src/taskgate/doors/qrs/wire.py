@@ -1,0 +1,54 @@
+"""QRS's wire format: its JSON, its dates, its sentinels and its error answers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.responses import Response
+
+JSON_TYPE = "application/json; charset=utf-8"
+# .NET's DateTime.MinValue as QRS writes an unset date; clients test for it.
+NEVER = "1753-01-01T00:00:00.000Z"
+EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
+XSRF_MESSAGE = "XSRF prevention check failed. Possible XSRF discovered."
+
+
+class QrsError(Exception):
+    """A refused request: `status`, a message in QRS's words, the field it is about."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.field = field
+
+
+def qrs_date(value: datetime | None) -> str:
+    """`2017-01-16T16:12:18.152Z`: UTC, milliseconds, or the 1753 sentinel when unset."""
+    if value is None:
+        return NEVER
+    utc = value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    body = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status, media_type=JSON_TYPE)
+
+
+def error_body(exc: QrsError) -> bytes:
+    body: dict[str, Any] = {"message": exc.message}
+    if exc.field:
+        body["field"] = exc.field
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def error_response(exc: QrsError) -> Response:
+    return Response(error_body(exc), exc.status, media_type=JSON_TYPE)
+
+
+def xsrf_refusal() -> Response:
+    # The exact text QRS answers, as plain text: clients and their docs quote it.
+    return Response(XSRF_MESSAGE, 403, media_type="text/plain; charset=utf-8")
