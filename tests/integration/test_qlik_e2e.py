@@ -21,7 +21,6 @@ import httpx
 import pytest
 import trustme
 
-from taskgate.config import Settings
 from tests.conftest import ServerFactory, ServerProcess, StartServer, free_port
 from tests.support import (
     abort,
@@ -33,11 +32,6 @@ from tests.support import (
     unique,
     wait_execution,
     wait_until,
-)
-
-pytestmark = pytest.mark.skipif(
-    "qrs" not in Settings.model_fields,
-    reason="needs the QRS door (qrs: config section) to play the Qlik Sense site",
 )
 
 OK_ID = "2f0c9e1a-1111-4a5b-8c7d-000000000001"
@@ -255,6 +249,7 @@ def test_success(pair: Pair, local: httpx.Client) -> None:
     assert f"started: execution session {execution['result']['session_id']}" in log
     assert "[remote " in log, log  # the remote's details messages, with their timestamps
     assert "run ended on site remote: FinishedSuccess" in log
+    assert "remote reload ok" in log  # the remote run's own log, as its script log
 
 
 def test_failure(pair: Pair, local: httpx.Client) -> None:
@@ -263,6 +258,8 @@ def test_failure(pair: Pair, local: httpx.Client) -> None:
     assert execution["result"]["remote_status"] == 8
     assert execution["message"].startswith("FinishedFail on site remote")
     assert remote_run_of(pair, execution)["status"] == "finished_fail"
+    assert execution["message"] == "FinishedFail on site remote: exited with code 1"
+    assert "remote failing" in read_log(local, execution["id"])
 
 
 def test_a_disabled_remote_task_does_not_start(local: httpx.Client) -> None:
@@ -285,6 +282,7 @@ def test_abort_stops_the_remote_run(pair: Pair, local: httpx.Client) -> None:
     execution = wait_execution(local, execution_id)
     assert execution["status"] == "aborted", execution
     assert execution["result"]["stopped"] == "abort"
+    assert execution["message"] == "aborted; the run on site remote was stopped (Aborted)"
     remote = remote_run_of(pair, execution)
     assert remote["id"] in remote_ids
     assert remote["status"] == "aborted"

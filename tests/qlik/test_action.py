@@ -187,6 +187,7 @@ def test_abort_stops_the_remote_run_and_follows_it_to_its_end() -> None:
     assert outcome.result is not None
     assert outcome.result["remote_status"] == 6
     assert outcome.result["stopped"] == "abort"
+    assert outcome.message == "aborted; the run on site prod was stopped (Aborted)"
     assert "abort asked: stopping the run on site prod" in log
     assert "Task aborted" in log
 

@@ -242,7 +242,8 @@ class _RemoteRun:
                 self._result(stopped=stopped),
             )
         if stopped == "abort" and (status is Status.ERROR or self.remote_status == 6):
-            status, message = Status.ABORTED, f"aborted; {message}"
+            status = Status.ABORTED
+            message = f"aborted; the run on site {self.site.name} was stopped ({name})"
         return QlikOutcome(status, message, self._result(stopped=stopped))
 
     async def _script_log(self, result: dict[str, Any]) -> None:
