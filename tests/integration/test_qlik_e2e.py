@@ -178,6 +178,7 @@ LOCAL_TASKS = [
     qlik_task("r-ok", OK_ID),
     qlik_task("r-fail", FAIL_ID),
     qlik_task("r-slow", SLOW_ID),
+    qlik_task("r-slow-timeout", SLOW_ID, timeout=2),
     qlik_task("r-off", OFF_ID),
     qlik_task("r-missing", MISSING_ID),
 ]
@@ -291,6 +292,16 @@ def test_abort_stops_the_remote_run(pair: Pair, local: httpx.Client) -> None:
     assert "stop accepted by site remote" in log
 
 
+def test_timeout_stops_the_remote_run(pair: Pair, local: httpx.Client) -> None:
+    execution = wait_execution(local, start_one(local, "r-slow-timeout"))
+    assert execution["status"] == "error", execution
+    assert execution["message"] == (
+        "timed out after 2s; the run on site remote was stopped (Aborted)"
+    )
+    assert execution["result"]["stopped"] == "timeout"
+    assert remote_run_of(pair, execution)["status"] == "aborted"
+
+
 # --- sync, and a Butler-style start by tag ---------------------------------------------------
 
 
@@ -315,6 +326,15 @@ def test_sync_imports_the_filtered_remote_tasks(local: httpx.Client) -> None:
         assert local.get(f"/api/v1/tasks/{task_id}").status_code == 404
     ready = ok_json(local.get("/readyz"))
     assert re.match(r"remote: synced \d+ tasks \(", ready["checks"]["qlik"]), ready
+    # later syncs that find nothing new leave the tasks alone
+    seen = {ready["checks"]["qlik"]}
+
+    def two_more_syncs() -> bool:
+        seen.add(ok_json(local.get("/readyz"))["checks"]["qlik"])
+        return len(seen) >= 3
+
+    wait_until(two_more_syncs, what="two more syncs")
+    assert ok_json(local.get(f"/api/v1/tasks/{OK_ID}"))["updated_at"] == task["updated_at"]
 
 
 def test_a_butler_start_by_tag_runs_the_synced_tasks_on_the_site(

@@ -189,30 +189,32 @@ class _RemoteRun:
     ) -> QlikOutcome:
         cause = "abort asked" if why == "abort" else f"timed out after {timeout:g}s"
         self.log.write(f"[taskgate] {cause}: stopping the run on site {self.site.name}\n")
+        wait = self.site.stop_wait_seconds
+        deadline = time.monotonic() + wait  # for the stop and the rest of the run together
         try:
-            await asyncio.wait_for(self._send_stop(), self.site.stop_wait_seconds)
+            await asyncio.wait_for(self._send_stop(wait), wait)
         except TimeoutError:
             self.log.write("[taskgate] the stop request did not get through\n")
         except RunFailed as exc:
             self.log.write(f"[taskgate] {exc}\n")
         status = Status.ABORTED if why == "abort" else Status.ERROR
         try:
-            results = await asyncio.wait_for(asyncio.shield(following), self.site.stop_wait_seconds)
+            remaining = max(0.0, deadline - time.monotonic())
+            results = await asyncio.wait_for(asyncio.shield(following), remaining)
         except RunFailed as exc:
             self.log.write(f"[taskgate] {exc}\n")
             return QlikOutcome(status, f"{cause}; {exc}", self._result(stopped=why))
         except TimeoutError:
             note = (
-                f"{cause}; the run on site {self.site.name} had not ended "
-                f"{self.site.stop_wait_seconds:g}s after the stop"
+                f"{cause}; the run on site {self.site.name} had not ended {wait:g}s after the stop"
             )
             self.log.write(f"[taskgate] {note}\n")
             return QlikOutcome(status, note, self._result(stopped=why))
         return await self._ended(results, stopped=why, timeout=timeout)
 
-    async def _send_stop(self) -> None:
+    async def _send_stop(self, limit: float) -> None:
         response = await self._call(
-            "stop the task", "POST", f"task/{self.task_id}/stop", limit=self.site.stop_wait_seconds
+            "stop the task", "POST", f"task/{self.task_id}/stop", limit=limit
         )
         if response.status_code >= 400:
             raise RunFailed(
