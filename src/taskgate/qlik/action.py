@@ -158,10 +158,13 @@ class _RemoteRun:
                     f"site {self.site.name} answered HTTP {response.status_code} for execution "
                     f"session {session_id}: {response.text[:300]}"
                 )
-            current = _json(response, "the execution session").get("executionResult") or {}
-            changed = self._copy(current)
-            delay = self.site.poll_min_seconds if changed else delay * 2
-            await asyncio.sleep(min(delay, self.site.poll_max_seconds))
+            current = _json(response, "the execution session").get("executionResult")
+            changed = self._copy(current) if isinstance(current, dict) else False
+            if changed:
+                delay = self.site.poll_min_seconds
+            else:
+                delay = min(delay * 2, self.site.poll_max_seconds)
+            await asyncio.sleep(delay)
         return await self._results(session_id)
 
     async def _results(self, session_id: str) -> list[dict[str, Any]]:
@@ -175,7 +178,10 @@ class _RemoteRun:
                     f"site {self.site.name} answered HTTP {response.status_code} for the "
                     f"results of execution session {session_id}: {response.text[:300]}"
                 )
-            results = response.json()
+            try:
+                results = response.json()
+            except ValueError as exc:
+                raise RunFailed(f"the results: site {self.site.name} answered no JSON") from exc
             if isinstance(results, list) and results:
                 for result in reversed(results):
                     if isinstance(result, dict):
