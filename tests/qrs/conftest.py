@@ -5,10 +5,12 @@ from __future__ import annotations
 import secrets
 import string
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import trustme
 
 from tests.conftest import ServerFactory, ServerProcess
 from tests.support import STANDARD_TASKS, py_task
@@ -85,3 +87,28 @@ def qrs_server(_module_servers: ServerFactory) -> ServerProcess:
 def qrs(qrs_server: ServerProcess) -> Iterator[QrsClient]:
     with httpx.Client(base_url=qrs_server.url, timeout=30) as http:
         yield QrsClient(http)
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> dict[str, Path]:
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    client = ca.issue_cert("qlik-client")
+    stranger = trustme.CA().issue_cert("qlik-client")
+    files = {
+        "ca": tmp_path / "root.pem",
+        "server": tmp_path / "server.pem",
+        "server_key": tmp_path / "server_key.pem",
+        "client": tmp_path / "client.pem",
+        "client_key": tmp_path / "client_key.pem",
+        "stranger": tmp_path / "stranger.pem",
+        "stranger_key": tmp_path / "stranger_key.pem",
+    }
+    ca.cert_pem.write_to_path(str(files["ca"]))
+    server.cert_chain_pems[0].write_to_path(str(files["server"]))
+    server.private_key_pem.write_to_path(str(files["server_key"]))
+    client.cert_chain_pems[0].write_to_path(str(files["client"]))
+    client.private_key_pem.write_to_path(str(files["client_key"]))
+    stranger.cert_chain_pems[0].write_to_path(str(files["stranger"]))
+    stranger.private_key_pem.write_to_path(str(files["stranger_key"]))
+    return files
