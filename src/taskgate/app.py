@@ -30,6 +30,8 @@ from taskgate.doors.qrs.app import create_qrs_app
 from taskgate.doors.qrs.listener import TlsListener
 from taskgate.doors.webhooks.sender import WebhookSender
 from taskgate.engine.local import LocalExecutor
+from taskgate.qlik.client import QlikSites
+from taskgate.qlik.sync import QlikSync
 from taskgate.schedules.loop import SchedulerLoop
 from taskgate.schedules.spec import ScheduleSpec
 from taskgate.store.db import Database
@@ -89,8 +91,11 @@ def create_app(settings: Settings) -> FastAPI:
         kv_limits=settings.kv.limits(),
         webhook_policy=settings.webhook_delivery.policy(),
     )
+    services.tasks.qlik_sites = settings.qlik.names
+    services.tasks.synced_sites = frozenset(s.name for s in settings.qlik.sites if s.sync.enabled)
+    qlik_sites = QlikSites(settings.qlik) if settings.qlik.sites else None
     executor = LocalExecutor(
-        ctx, settings.executor, settings.data_dir, settings.url, services.tokens
+        ctx, settings.executor, settings.data_dir, settings.url, services.tokens, qlik_sites
     )
     ctx.executor = executor
     cleanup = housekeeping(ctx)
@@ -131,6 +136,10 @@ def create_app(settings: Settings) -> FastAPI:
         history_days=settings.scheduler.history_days,
     )
 
+    qlik_sync = QlikSync(qlik_sites, services.tasks) if qlik_sites is not None else None
+    if qlik_sync is not None and qlik_sync.syncs:
+        services.readiness["qlik"] = qlik_sync.readiness
+
     mqtt = MqttDoor(services, settings.mqtt, settings.node_name) if settings.mqtt.enabled else None
     if mqtt is not None:
         mqtt.register(services)
@@ -147,6 +156,8 @@ def create_app(settings: Settings) -> FastAPI:
         await services.webhooks.sync_from_config(config_webhook_specs(settings), CONFIG_CALLER)
         await webhook_sender.start()
         await executor.start()
+        if qlik_sync is not None:
+            qlik_sync.start()
         cleanup.start()
         kv_sweep.start()
         if settings.scheduler.enabled:
@@ -171,7 +182,11 @@ def create_app(settings: Settings) -> FastAPI:
                 await mqtt.stop()
             await cleanup.stop()
             await kv_sweep.stop()
+            if qlik_sync is not None:
+                await qlik_sync.stop()
             await executor.stop()
+            if qlik_sites is not None:
+                await qlik_sites.aclose()
             await webhook_sender.stop()
             await db.close()
 

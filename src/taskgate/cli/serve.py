@@ -38,4 +38,7 @@ def serve(
 
     from taskgate.app import serve as run_server  # imported late: it pulls in the whole server
 
-    run_server(settings)
+    try:
+        run_server(settings)
+    except ConfigError as exc:  # found while assembling: a certificate that cannot be used
+        fail(exc.message, ExitCode.USAGE)

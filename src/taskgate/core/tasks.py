@@ -3,22 +3,58 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
-from taskgate.domain.errors import Conflict, NotFound
+from taskgate.domain.errors import Conflict, InvalidInput, NotFound
 from taskgate.domain.executions import Caller
-from taskgate.domain.tasks import Task, TaskSpec
+from taskgate.domain.tasks import QlikAction, Task, TaskSource, TaskSpec
 from taskgate.store import audit
 from taskgate.store import tasks as task_rows
+
+
+@dataclass
+class SyncReport:
+    """What one sync changed; `skipped` are ids held by tasks of another source."""
+
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    skipped: list[str] = field(default_factory=list)
 
 
 class TaskService:
     def __init__(self, ctx: CoreContext) -> None:
         self.ctx = ctx
+        # Names of the configured Qlik Sense sites: a `qlik` task must name one of them.
+        self.qlik_sites: frozenset[str] = frozenset()
+        # Sites whose sync is on: the tasks synced from them are changed there, not here.
+        self.synced_sites: frozenset[str] = frozenset()
+
+    def _check_action(self, spec: TaskSpec) -> None:
+        action = spec.action
+        if isinstance(action, QlikAction) and action.site not in self.qlik_sites:
+            known = ", ".join(sorted(self.qlik_sites)) or "none"
+            raise InvalidInput(
+                f"no Qlik Sense site named {action.site!r} is configured (qlik.sites: {known})",
+                field="action.site",
+            )
+
+    def _refuse_synced(self, task: Task | None) -> None:
+        """A synced task is changed on its site: the next sync would undo an edit made here."""
+        if task is None or task.source != "qlik" or not isinstance(task.action, QlikAction):
+            return
+        if task.action.site in self.synced_sites:
+            raise Conflict(
+                f"task {task.key} is synced from Qlik Sense site {task.action.site!r}: "
+                "change it on the site (the next sync brings it here)",
+                field="id",
+            )
 
     async def get(self, ref: str) -> Task:
         task = await self.ctx.db.read(lambda conn: task_rows.get(conn, ref))
@@ -40,6 +76,8 @@ class TaskService:
         return await self.ctx.db.read(task_rows.all_tasks)
 
     async def create(self, spec: TaskSpec, caller: Caller) -> Task:
+        self._check_action(spec)
+
         def work(conn: Connection) -> Task:
             if spec.id is not None and task_rows.get(conn, str(spec.id)):
                 raise Conflict(f"task {spec.id} already exists", field="id")
@@ -49,9 +87,11 @@ class TaskService:
 
     async def put(self, task_id: uuid.UUID, spec: TaskSpec, caller: Caller) -> tuple[Task, bool]:
         """Replace the task whole, or create it under this id; True when created."""
+        self._check_action(spec)
 
         def work(conn: Connection) -> tuple[Task, bool]:
             existing = task_rows.get(conn, str(task_id))
+            self._refuse_synced(existing)
             task = _save(conn, spec.model_copy(update={"id": task_id}), existing, caller, "api")
             return task, existing is None
 
@@ -62,28 +102,76 @@ class TaskService:
             task = task_rows.get(conn, ref)
             if task is None:
                 raise NotFound(f"task {ref!r} not found", field="task")
-            task_rows.delete(conn, task.key)
-            audit.record(
-                conn,
-                at=utcnow(),
-                actor=caller.name,
-                action="task.delete",
-                target=task.key,
-                details={"name": task.name},
-            )
+            self._refuse_synced(task)
+            _delete(conn, task, caller)
 
         await self.ctx.db.write(work)
 
     async def sync_from_config(self, specs: list[TaskSpec], caller: Caller) -> None:
         """Make the database hold the config's tasks; tasks made over the API stay."""
+        await self._sync(specs, caller, "config", owns=lambda task: True, prune=None)
 
-        def work(conn: Connection) -> None:
+    async def sync_from_site(self, site: str, specs: list[TaskSpec], caller: Caller) -> SyncReport:
+        """Make the database hold a Qlik Sense site's tasks, as `qlik` tasks under their ids.
+
+        Tasks synced from the site earlier that are not in `specs` are deleted. Tasks of any
+        other source, or synced from another site, are never touched: a remote task whose id
+        one of them holds is skipped (and reported).
+        """
+
+        def from_site(task: Task) -> bool:
+            action = task.action
+            return task.source == "qlik" and isinstance(action, QlikAction) and action.site == site
+
+        return await self._sync(specs, caller, "qlik", owns=from_site, prune=from_site)
+
+    async def _sync(
+        self,
+        specs: list[TaskSpec],
+        caller: Caller,
+        source: TaskSource,
+        *,
+        owns: Callable[[Task], bool],
+        prune: Callable[[Task], bool] | None,
+    ) -> SyncReport:
+        """The one sync rule: write each spec whose task is new or changed, if the stored task
+        is one this sync `owns`; then delete the `prune`d tasks of `source` not in `specs`."""
+
+        def work(conn: Connection) -> SyncReport:
+            report = SyncReport()
             for spec in specs:
                 existing = task_rows.get(conn, str(spec.id)) if spec.id else None
-                if existing is None or not _same(existing, spec):
-                    _save(conn, spec, existing, caller, "config")
+                if existing is not None and not owns(existing):
+                    report.skipped.append(str(spec.id))
+                elif existing is None or not _same(existing, spec):
+                    _save(conn, spec, existing, caller, source)
+                    if existing is None:
+                        report.created += 1
+                    else:
+                        report.updated += 1
+                else:
+                    report.unchanged += 1
+            if prune is not None:
+                wanted = {str(spec.id) for spec in specs}
+                for task in task_rows.of_source(conn, source):
+                    if prune(task) and task.key not in wanted:
+                        _delete(conn, task, caller)
+                        report.deleted += 1
+            return report
 
-        await self.ctx.db.write(work)
+        return await self.ctx.db.write(work)
+
+
+def _delete(conn: Connection, task: Task, caller: Caller) -> None:
+    task_rows.delete(conn, task.key)
+    audit.record(
+        conn,
+        at=utcnow(),
+        actor=caller.name,
+        action="task.delete",
+        target=task.key,
+        details={"name": task.name, "source": task.source},
+    )
 
 
 def _save(
@@ -91,7 +179,7 @@ def _save(
     spec: TaskSpec,
     existing: Task | None,
     caller: Caller,
-    source: Literal["api", "config"],
+    source: TaskSource,
 ) -> Task:
     task_id = spec.id or uuid.uuid4()
     if spec.label is not None:

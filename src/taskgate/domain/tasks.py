@@ -48,7 +48,19 @@ class HttpAction(Strict):
     timeout: float = Field(30.0, gt=0, le=86400)
 
 
-Action = Annotated[CommandAction | HttpAction, Field(discriminator="kind")]
+class QlikAction(Strict):
+    """Start a task on a Qlik Sense site through its Repository Service, and follow it."""
+
+    kind: Literal["qlik"] = "qlik"
+    site: str = Field(..., min_length=1, description="Name of a site under `qlik.sites`.")
+    task_id: uuid.UUID = Field(..., description="The task's id on the site (a GUID).")
+    # Informational, filled by sync: which app the remote task reloads.
+    app_id: str | None = None
+    app_name: str | None = None
+
+
+Action = Annotated[CommandAction | HttpAction | QlikAction, Field(discriminator="kind")]
+TaskSource = Literal["api", "config", "qlik"]
 
 
 class RetryPolicy(Strict):
@@ -142,7 +154,7 @@ class TaskSpec(Strict):
 
 class Task(TaskSpec):
     id: uuid.UUID
-    source: Literal["api", "config"] = "api"
+    source: TaskSource = "api"
     created_at: datetime
     updated_at: datetime
 

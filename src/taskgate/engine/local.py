@@ -24,12 +24,14 @@ from taskgate.core.exectoken import ExecutionTokens
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.params import env_name, env_value
 from taskgate.domain.status import ACTIVE, Status
-from taskgate.domain.tasks import CommandAction, HttpAction, Overlap, Task
+from taskgate.domain.tasks import CommandAction, HttpAction, Overlap, QlikAction, Task
 from taskgate.engine.command import run_command
 from taskgate.engine.http import run_http
 from taskgate.engine.logcollector import LogCollector
 from taskgate.engine.logwriter import LogWriter
 from taskgate.engine.outcome import after_attempt
+from taskgate.qlik.action import run_qlik
+from taskgate.qlik.client import QlikSites
 from taskgate.store import executions as rows
 
 log = logging.getLogger(__name__)
@@ -98,8 +100,10 @@ class LocalExecutor:
         data_dir: Path,
         public_url: str,
         tokens: ExecutionTokens,
+        qlik_sites: QlikSites | None = None,
     ) -> None:
         self.ctx = ctx
+        self.qlik_sites = qlik_sites
         self.settings = settings
         self.runs_dir = data_dir / "runs"
         self.public_url = public_url
@@ -267,6 +271,11 @@ class LocalExecutor:
                 "failed": Status.ERROR,
             }[outcome.reason]
             return _AttemptEnd(status, outcome.status_code, outcome.message, outcome.result)
+        if isinstance(action, QlikAction):
+            remote = await run_qlik(
+                action, self.qlik_sites, timeout=run.task.timeout, abort=run.abort, log=collector
+            )
+            return _AttemptEnd(remote.status, None, remote.message, remote.result)
         assert isinstance(action, CommandAction)
         files.params.write_text(json.dumps(run.params))
         outcome_ = await run_command(

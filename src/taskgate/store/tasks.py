@@ -97,6 +97,11 @@ def all_tasks(conn: Connection) -> list[Task]:
     return [_task(r) for r in conn.execute(sa.select(tasks).order_by(tasks.c.name, tasks.c.id))]
 
 
+def of_source(conn: Connection, source: str) -> list[Task]:
+    rows = conn.execute(sa.select(tasks).where(tasks.c.source == source).order_by(tasks.c.id))
+    return [_task(r) for r in rows]
+
+
 _ORDER = (tasks.c.name, tasks.c.id)
 _FIND: dict[SelectorKind, sa.Select[Any]] = {
     SelectorKind.ID: sa.select(tasks).where(tasks.c.id == sa.bindparam("v")).order_by(*_ORDER),

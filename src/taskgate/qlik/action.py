@@ -1,0 +1,425 @@
+"""The `qlik` action: start a task on a Qlik Sense site and follow it to its end.
+
+1. `POST /qrs/task/{id}/start/synchronous` gives the execution session id (an empty GUID: the
+   task did not start).
+2. `GET /qrs/executionsession/{sid}` is polled with backoff until it answers 404 (the run has
+   ended); every new `details[]` message is copied into our log as it appears.
+3. `GET /qrs/executionresult/full?filter=executionID eq {sid}&orderby=startTime desc` gives the
+   outcome: one result per remote attempt, the newest first.
+4. The script log of the newest result is appended when the site has one.
+
+No connection, timeouts and 5xx answers are tried again (and the connection remade) with
+backoff for up to `unreachable_limit_seconds` in a row. Our abort or our timeout sends
+`POST /qrs/task/{id}/stop` and follows the remote run until it ends, for `stop_wait_seconds`.
+If this process stops while following, the remote run goes on; only our execution ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from taskgate.config import QlikSiteSettings
+from taskgate.domain.qrsenums import EXECUTION_RESULT_DETAIL_TYPE
+from taskgate.domain.status import Status
+from taskgate.domain.tasks import QlikAction
+from taskgate.engine.logcollector import LogCollector
+from taskgate.qlik.client import QlikSites, QrsClient, Transient
+from taskgate.qlik.status import outcome_of, remote_name
+
+EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
+SCRIPT_LOG_MAX_CHARS = 512 * 1024
+RESULT_TRIES = 5  # the session is gone but its results are not there yet: ask a few times
+
+Interrupt = Literal["done", "abort", "timeout"]
+
+
+@dataclass(frozen=True)
+class QlikOutcome:
+    status: Status
+    message: str
+    result: dict[str, Any] | None
+
+
+class RunFailed(Exception):
+    """The remote run cannot be started or followed any further; the message says why."""
+
+
+@dataclass
+class _Seen:
+    """What has been copied into the log already, so each message appears once."""
+
+    details: set[tuple[str, str]] = field(default_factory=set)
+    result_ids: list[str] = field(default_factory=list)
+    last_error: str = ""
+
+
+async def run_qlik(
+    action: QlikAction,
+    sites: QlikSites | None,
+    *,
+    timeout: float | None,
+    abort: asyncio.Event,
+    log: LogCollector,
+) -> QlikOutcome:
+    """Run `action` to its end and say how it ended; never raises for a failing remote run."""
+    site = sites.site(action.site) if sites is not None else None
+    if sites is None or site is None:
+        message = f"no Qlik Sense site named {action.site!r} is configured (qlik.sites)"
+        log.write(f"[taskgate] {message}\n")
+        return QlikOutcome(Status.ERROR, message, None)
+    return await _RemoteRun(sites.client(action.site), site, action, log).run(timeout, abort)
+
+
+class _RemoteRun:
+    def __init__(
+        self, client: QrsClient, site: QlikSiteSettings, action: QlikAction, log: LogCollector
+    ) -> None:
+        self.client = client
+        self.site = site
+        self.task_id = str(action.task_id)
+        self.log = log
+        self.seen = _Seen()
+        self.session_id: str | None = None
+        self.remote_status: int | None = None
+        self._down_since: float | None = None
+        self._last_problem = ""
+
+    # -- the run -----------------------------------------------------------------------------
+    async def run(self, timeout: float | None, abort: asyncio.Event) -> QlikOutcome:
+        if abort.is_set():
+            return QlikOutcome(Status.ABORTED, "aborted before start", None)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        starting = asyncio.ensure_future(self._start())
+        try:
+            interrupt = await _first(starting, abort, deadline)
+            if interrupt != "done":
+                starting.cancel()
+                return self._interrupted_while_starting(interrupt, timeout)
+            self.session_id = starting.result()
+        except RunFailed as exc:
+            return self._error(str(exc))
+        finally:
+            starting.cancel()
+        following = asyncio.ensure_future(self._follow(self.session_id))
+        try:
+            interrupt = await _first(following, abort, deadline)
+            if interrupt != "done":
+                return await self._stop_and_follow(following, interrupt, timeout)
+            return await self._ended(following.result(), stopped=None, timeout=timeout)
+        except RunFailed as exc:
+            return self._error(str(exc))
+        finally:
+            following.cancel()
+
+    def _interrupted_while_starting(self, why: Interrupt, timeout: float | None) -> QlikOutcome:
+        # The start request may have reached the site, but without its session id there is
+        # nothing to stop or follow.
+        note = f"while starting the task on site {self.site.name}"
+        self.log.write(f"[taskgate] {why} {note}; a remote run, if it began, is not followed\n")
+        if why == "abort":
+            return QlikOutcome(Status.ABORTED, f"aborted {note}", self._result())
+        return QlikOutcome(Status.ERROR, f"timed out after {timeout:g}s {note}", self._result())
+
+    async def _start(self) -> str:
+        self.log.write(f"[taskgate] starting task {self.task_id} on site {self.site.name}\n")
+        response = await self._call(
+            "start the task", "POST", f"task/{self.task_id}/start/synchronous", resend=False
+        )
+        if response.status_code == 404:
+            raise RunFailed(f"no such task on site {self.site.name}: {self.task_id}")
+        if response.status_code not in (200, 201):
+            raise RunFailed(
+                f"site {self.site.name} refused to start task {self.task_id}: "
+                f"HTTP {response.status_code} {response.text[:300]}"
+            )
+        session_id = str(_json(response, "the start").get("value") or "")
+        if not session_id or session_id == EMPTY_GUID:
+            raise RunFailed(
+                f"task {self.task_id} did not start on site {self.site.name} (empty session id: "
+                "the task is disabled, no scheduler could take it, or its app is unavailable)"
+            )
+        self.log.write(f"[taskgate] started: execution session {session_id}\n")
+        return session_id
+
+    async def _follow(self, session_id: str) -> list[dict[str, Any]]:
+        """Poll the session until the site says it has ended; its results, newest first."""
+        delay = self.site.poll_min_seconds
+        while True:
+            response = await self._call("poll the run", "GET", f"executionsession/{session_id}")
+            if response.status_code == 404:
+                break
+            if response.status_code != 200:
+                raise RunFailed(
+                    f"site {self.site.name} answered HTTP {response.status_code} for execution "
+                    f"session {session_id}: {response.text[:300]}"
+                )
+            current = _json(response, "the execution session").get("executionResult")
+            changed = self._copy(current) if isinstance(current, dict) else False
+            if changed:
+                delay = self.site.poll_min_seconds
+            else:
+                delay = min(delay * 2, self.site.poll_max_seconds)
+            await asyncio.sleep(delay)
+        return await self._results(session_id)
+
+    async def _results(self, session_id: str) -> list[dict[str, Any]]:
+        params = {"filter": f"executionID eq {session_id}", "orderby": "startTime desc"}
+        for _ in range(RESULT_TRIES):
+            response = await self._call(
+                "read the result", "GET", "executionresult/full", params=params
+            )
+            if response.status_code != 200:
+                raise RunFailed(
+                    f"site {self.site.name} answered HTTP {response.status_code} for the "
+                    f"results of execution session {session_id}: {response.text[:300]}"
+                )
+            try:
+                results = response.json()
+            except ValueError as exc:
+                raise RunFailed(f"the results: site {self.site.name} answered no JSON") from exc
+            if isinstance(results, list) and results:
+                for result in reversed(results):
+                    if isinstance(result, dict):
+                        self._copy(result)
+                return [r for r in results if isinstance(r, dict)]
+            await asyncio.sleep(self.site.poll_min_seconds)
+        raise RunFailed(f"site {self.site.name} has no execution result for session {session_id}")
+
+    async def _stop_and_follow(
+        self, following: asyncio.Future[list[dict[str, Any]]], why: Interrupt, timeout: float | None
+    ) -> QlikOutcome:
+        cause = "abort asked" if why == "abort" else f"timed out after {timeout:g}s"
+        self.log.write(f"[taskgate] {cause}: stopping the run on site {self.site.name}\n")
+        wait = self.site.stop_wait_seconds
+        deadline = time.monotonic() + wait  # for the stop and the rest of the run together
+        try:
+            await asyncio.wait_for(self._send_stop(wait), wait)
+        except TimeoutError:
+            self.log.write("[taskgate] the stop request did not get through\n")
+        except RunFailed as exc:
+            self.log.write(f"[taskgate] {exc}\n")
+        status = Status.ABORTED if why == "abort" else Status.ERROR
+        try:
+            remaining = max(0.0, deadline - time.monotonic())
+            results = await asyncio.wait_for(asyncio.shield(following), remaining)
+        except RunFailed as exc:
+            self.log.write(f"[taskgate] {exc}\n")
+            return QlikOutcome(status, f"{cause}; {exc}", self._result(stopped=why))
+        except TimeoutError:
+            note = (
+                f"{cause}; the run on site {self.site.name} had not ended {wait:g}s after the stop"
+            )
+            self.log.write(f"[taskgate] {note}\n")
+            return QlikOutcome(status, note, self._result(stopped=why))
+        return await self._ended(results, stopped=why, timeout=timeout)
+
+    async def _send_stop(self, limit: float) -> None:
+        response = await self._call(
+            "stop the task", "POST", f"task/{self.task_id}/stop", limit=limit
+        )
+        if response.status_code >= 400:
+            raise RunFailed(
+                f"site {self.site.name} refused the stop: HTTP {response.status_code} "
+                f"{response.text[:300]}"
+            )
+        self.log.write(f"[taskgate] stop accepted by site {self.site.name}\n")
+
+    async def _ended(
+        self, results: list[dict[str, Any]], *, stopped: Interrupt | None, timeout: float | None
+    ) -> QlikOutcome:
+        newest = results[0]
+        code = newest.get("status")
+        self.remote_status = code if isinstance(code, int) else None
+        name = remote_name(self.remote_status)
+        await self._script_log(newest)
+        self.log.write(f"[taskgate] run ended on site {self.site.name}: {name}\n")
+        status = outcome_of(self.remote_status)
+        message = f"{name} on site {self.site.name}"
+        if status is not Status.FINISHED_SUCCESS and self.seen.last_error:
+            message += f": {self.seen.last_error}"
+        if stopped == "timeout":
+            return QlikOutcome(
+                Status.ERROR,
+                f"timed out after {timeout:g}s; the run on site {self.site.name} was stopped "
+                f"({name})",
+                self._result(stopped=stopped),
+            )
+        if stopped == "abort" and (status is Status.ERROR or self.remote_status == 6):
+            status = Status.ABORTED
+            message = f"aborted; the run on site {self.site.name} was stopped ({name})"
+        return QlikOutcome(status, message, self._result(stopped=stopped))
+
+    async def _script_log(self, result: dict[str, Any]) -> None:
+        result_id = result.get("id")
+        if not result_id or result.get("scriptLogAvailable") is False:
+            self.log.write("[taskgate] no script log for this run\n")
+            return
+        try:
+            text = await self._fetch_script_log(str(result_id))
+        except (Transient, RunFailed, ValueError) as exc:
+            self.log.write(f"[taskgate] script log not available: {exc}\n")
+            return
+        if text is None:
+            return
+        self.log.write(f"[taskgate] script log ({len(text)} characters):\n")
+        kept = text[:SCRIPT_LOG_MAX_CHARS].replace("\r\n", "\n")
+        self.log.write(kept if kept.endswith("\n") else kept + "\n")
+        if len(text) > SCRIPT_LOG_MAX_CHARS:
+            self.log.write(f"[taskgate] script log cut at {SCRIPT_LOG_MAX_CHARS} characters\n")
+
+    async def _fetch_script_log(self, result_id: str) -> str | None:
+        response = await self.client.call(
+            "GET",
+            f"reloadtask/{self.task_id}/scriptlogfile",
+            params={"executionResultId": result_id},
+        )
+        if response.status_code != 200:
+            self.log.write(
+                f"[taskgate] no script log on site {self.site.name} "
+                f"(HTTP {response.status_code} for the reference)\n"
+            )
+            return None
+        reference = _json(response, "the script log reference").get("value")
+        if not reference:
+            self.log.write(f"[taskgate] no script log on site {self.site.name}\n")
+            return None
+        response = await self.client.call("GET", f"download/reloadtask/{reference}/scriptlog.txt")
+        if response.status_code != 200:
+            self.log.write(
+                f"[taskgate] no script log on site {self.site.name} "
+                f"(HTTP {response.status_code} for the download)\n"
+            )
+            return None
+        return response.text
+
+    # -- copying the remote's messages --------------------------------------------------------
+    def _copy(self, result: dict[str, Any]) -> bool:
+        """Log the result's details not seen yet; True when there was something new."""
+        result_id = str(result.get("id") or "")
+        changed = False
+        if result_id and result_id not in self.seen.result_ids:
+            self.seen.result_ids.append(result_id)
+            if len(self.seen.result_ids) > 1:
+                self.log.write(
+                    f"[taskgate] remote attempt {len(self.seen.result_ids)} "
+                    f"(execution result {result_id})\n"
+                )
+            changed = True
+        if isinstance(result.get("status"), int):
+            self.remote_status = result["status"]
+        details = result.get("details")
+        if not isinstance(details, list):
+            return changed
+        for detail in sorted(
+            (d for d in details if isinstance(d, dict)),
+            key=lambda d: str(d.get("detailCreatedDate") or ""),
+        ):
+            at = str(detail.get("detailCreatedDate") or "")
+            message = str(detail.get("message") or "")
+            key = (result_id, str(detail.get("id") or f"{at} {message}"))
+            if key in self.seen.details:
+                continue
+            self.seen.details.add(key)
+            kind = EXECUTION_RESULT_DETAIL_TYPE.name_of(detail.get("detailsType", 2))
+            if kind == "Error":
+                self.seen.last_error = message
+            prefix = f"{kind.lower()}: " if kind in ("Error", "Warning") else ""
+            self.log.write(f"[{self.site.name} {at}] {prefix}{message}\n")
+            changed = True
+        return changed
+
+    # -- talking to the site ------------------------------------------------------------------
+    async def _call(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        resend: bool = True,
+        limit: float | None = None,
+    ) -> httpx.Response:
+        """One request, tried again while the site is unreachable, for up to the limit in a row.
+
+        With `resend=False` a request is repeated only when it certainly did not arrive.
+        """
+        limit = self.site.unreachable_limit_seconds if limit is None else limit
+        delay = self.site.poll_min_seconds
+        while True:
+            try:
+                response = await self.client.call(method, path, params=params)
+            except Transient as exc:
+                now = time.monotonic()
+                if self._down_since is None:
+                    self._down_since = now
+                problem = f"cannot {what} on site {self.site.name}: {exc}"
+                if problem != self._last_problem:
+                    self._last_problem = problem
+                    self.log.write(f"[taskgate] {problem}; trying again\n")
+                if exc.sent and not resend:
+                    raise RunFailed(f"{problem} (not sent again: it may have arrived)") from exc
+                if now - self._down_since >= limit:
+                    raise RunFailed(
+                        f"site {self.site.name} unreachable for more than {limit:g}s: {exc}"
+                    ) from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.site.poll_max_seconds)
+                continue
+            if self._down_since is not None:
+                away = time.monotonic() - self._down_since
+                self.log.write(
+                    f"[taskgate] site {self.site.name} answers again after {away:.0f}s\n"
+                )
+                self._down_since = None
+                self._last_problem = ""
+            return response
+
+    # -- what the execution keeps --------------------------------------------------------------
+    def _result(self, stopped: Interrupt | None = None) -> dict[str, Any]:
+        return {
+            "site": self.site.name,
+            "task_id": self.task_id,
+            "session_id": self.session_id,
+            "result_ids": list(self.seen.result_ids),
+            "remote_status": self.remote_status,
+            "remote_status_name": remote_name(self.remote_status),
+            "stopped": stopped,
+        }
+
+    def _error(self, message: str) -> QlikOutcome:
+        self.log.write(f"[taskgate] {message}\n")
+        return QlikOutcome(Status.ERROR, message, self._result())
+
+
+async def _first(
+    work: asyncio.Future[Any], abort: asyncio.Event, deadline: float | None
+) -> Interrupt:
+    """Wait for `work`, an abort or the deadline, whichever comes first."""
+    if work.done():
+        return "done"
+    waiter = asyncio.ensure_future(abort.wait())
+    try:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        done, _ = await asyncio.wait(
+            {work, waiter}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        waiter.cancel()
+    if work in done:
+        return "done"
+    return "abort" if abort.is_set() else "timeout"
+
+
+def _json(response: httpx.Response, what: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise RunFailed(f"{what}: the site answered something that is not JSON") from exc
+    if not isinstance(body, dict):
+        raise RunFailed(f"{what}: the site answered {type(body).__name__}, not an object")
+    return body
