@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
+
+from sqlalchemy import Connection
 
 
 class Executor(Protocol):
@@ -11,3 +14,10 @@ class Executor(Protocol):
 
     def abort_local(self, execution_id: str) -> bool:
         """Stop the execution if it runs in this process; False when it does not."""
+
+    def claim_in(self, conn: Connection) -> Sequence[object] | None:
+        """Claim due executions inside the start's own transaction; what it returns goes to
+        `launch` once that transaction has committed. None: it cannot, `notify` instead."""
+
+    def launch(self, claimed: Sequence[object]) -> None:
+        """Run what `claim_in` claimed."""

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +103,8 @@ class PendingStart:
     result: StartResult
     events: list[ExecutionEvent]
     replayed: bool = False
+    # What the executor claimed in the same transaction; None: it did not try.
+    claimed: Sequence[object] | None = None
 
 
 class PreviewTask(BaseModel):
@@ -215,7 +218,7 @@ class StartService:
             if replay is not None:
                 return replay
         try:
-            result, events = await self._commit_start(request, fingerprint)
+            pending = await self._commit_start(request, fingerprint)
         except IntegrityError:
             if key:
                 # Another request with the same key committed first: answer as it did.
@@ -223,8 +226,12 @@ class StartService:
                 if replay is not None:
                     return replay
             raise
-        self.after_commit(PendingStart(result, events))
-        return result
+        self.after_commit(pending)
+        if pending.claimed:
+            # One turn of the loop lets the claimed runs spawn their processes before this
+            # answer is serialised and sent: the trigger latency is the process running.
+            await asyncio.sleep(0)
+        return pending.result
 
     def start_in(self, conn: Connection, request: StartRequest) -> PendingStart:
         """The same start, as part of the caller's own transaction on `conn` (a trigger that
@@ -247,8 +254,23 @@ class StartService:
         """Tell the listeners and the executor about a start that is now on disk."""
         for event in pending.events:
             self.ctx.bus.publish(event)
-        if pending.result.started:
-            self.ctx.notify_executor()
+        self._hand_over(pending.claimed, started=bool(pending.result.started))
+
+    def _hand_over(self, claimed: Sequence[object] | None, *, started: bool) -> None:
+        executor = self.ctx.executor
+        if executor is None:
+            return
+        if claimed is not None:
+            executor.launch(claimed)
+        elif started:
+            executor.notify()
+
+    def _claim_in(self, conn: Connection, started: bool) -> Sequence[object] | None:
+        """Let the executor claim the new executions in the start's transaction."""
+        executor = self.ctx.executor
+        if executor is None or not started:
+            return None
+        return executor.claim_in(conn)
 
     async def start_many(self, requests: list[StartRequest]) -> list[StartResult | TaskgateError]:
         """Several starts committed in one transaction: each answer means it is on disk.
@@ -260,10 +282,16 @@ class StartService:
         """
         if not requests:
             return []
+
+        def work(
+            conn: Connection,
+        ) -> tuple[list[tuple[StartResult, list[ExecutionEvent]] | TaskgateError | None], Any]:
+            outcomes = _commit_batch(conn, requests, self.kv_limits)
+            started = any(isinstance(o, tuple) and o[0].started for o in outcomes)
+            return outcomes, self._claim_in(conn, started)
+
         try:
-            outcomes = await self.ctx.db.write(
-                lambda conn: _commit_batch(conn, requests, self.kv_limits)
-            )
+            outcomes, claimed = await self.ctx.db.write(work)
         except IntegrityError:
             # A key was committed by another request meanwhile: take them one by one.
             return [await self._start_or_error(r) for r in requests]
@@ -274,8 +302,11 @@ class StartService:
             elif isinstance(outcome, TaskgateError):
                 answers.append(outcome)
             else:
-                self.after_commit(PendingStart(*outcome))
+                # The executor hears of the batch once, below.
+                self.after_commit(PendingStart(*outcome, claimed=()))
                 answers.append(outcome[0])
+        started = any(not isinstance(a, TaskgateError) and a.started for a in answers)
+        self._hand_over(claimed, started=started)
         return answers
 
     async def _start_or_error(self, request: StartRequest) -> StartResult | TaskgateError:
@@ -306,12 +337,12 @@ class StartService:
         result.timed_out = timed_out
         return result
 
-    async def _commit_start(
-        self, request: StartRequest, fingerprint: str
-    ) -> tuple[StartResult, list[ExecutionEvent]]:
-        return await self.ctx.db.write(
-            lambda conn: _commit(conn, request, fingerprint, self.kv_limits)
-        )
+    async def _commit_start(self, request: StartRequest, fingerprint: str) -> PendingStart:
+        def work(conn: Connection) -> PendingStart:
+            result, events = _commit(conn, request, fingerprint, self.kv_limits)
+            return PendingStart(result, events, claimed=self._claim_in(conn, bool(result.started)))
+
+        return await self.ctx.db.write(work)
 
 
 @dataclass

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -109,14 +108,37 @@ class LocalExecutor:
         self.public_url = public_url
         self.tokens = tokens
         self.logs = LogWriter(ctx.db)
-        self._wake = asyncio.Event()
+        # Set when there may be work; `_wake` is what the idle dispatcher awaits.
+        self._woken = False
+        self._wake: asyncio.Future[None] | None = None
         self._running: dict[str, _Run] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._accepting = False  # between start() and stop(): starts may claim directly
 
     # -- the Executor contract -------------------------------------------------------------
     def notify(self) -> None:
-        self._wake.set()
+        self._woken = True
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def claim_in(self, conn: Connection) -> list[_Run] | None:
+        """Claim due executions inside the caller's start transaction. SQLite only: its work
+        runs on the loop, so nothing interleaves before `launch`; on PostgreSQL (None) the
+        dispatcher claims. Saves the dispatcher's transaction and its wake-up between a
+        start and the process running. With every slot busy nothing is claimed: the end of a
+        run wakes the dispatcher."""
+        if not self._accepting:
+            return None
+        free = self.settings.slots - len(self._running)
+        return _claim(conn, free, self.ctx.node) if free > 0 else []
+
+    def launch(self, claimed: Sequence[object]) -> None:
+        """Run what `claim_in` claimed, once its transaction has committed."""
+        runs = [run for run in claimed if isinstance(run, _Run)]
+        for run in runs:
+            self.ctx.bus.publish(run.event(Status.STARTED, run.started_at))
+        self._launch(runs)
 
     def abort_local(self, execution_id: str) -> bool:
         run = self._running.get(execution_id)
@@ -134,8 +156,10 @@ class LocalExecutor:
         await recover(self.ctx, "server process died while running")
         self.logs.start()
         self._loop_task = asyncio.create_task(self._loop(), name="taskgate-dispatcher")
+        self._accepting = self.ctx.db.is_sqlite
 
     async def stop(self) -> None:
+        self._accepting = False
         await stop_task(self._loop_task)
         workers = [r.worker for r in self._running.values() if r.worker is not None]
         for worker in workers:
@@ -153,7 +177,7 @@ class LocalExecutor:
         loop = asyncio.get_running_loop()
         checked_aborts = loop.time()
         while True:
-            self._wake.clear()
+            self._woken = False
             try:
                 await self._dispatch()
                 # Aborts asked on another node reach us through the database only.
@@ -162,17 +186,31 @@ class LocalExecutor:
                     await self._pick_up_remote_aborts()
             except Exception:
                 log.exception("dispatcher error; trying again")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), IDLE_SECONDS)
+            if not self._woken:
+                await self._sleep(loop)
+
+    async def _sleep(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Until `notify` or IDLE_SECONDS. A bare future and a timer wake the dispatcher in one
+        step of the loop; `wait_for` on an Event takes three, and the trigger latency shows it."""
+        self._wake = loop.create_future()
+        timer = loop.call_later(IDLE_SECONDS, _resolve, self._wake)
+        try:
+            await self._wake
+        finally:
+            timer.cancel()
+            self._wake = None
 
     async def _dispatch(self) -> None:
         while (free := self.settings.slots - len(self._running)) > 0:
             claimed = await self._claim(free)
             if not claimed:
                 return
-            for run in claimed:
-                self._running[run.execution_id] = run
-                run.worker = asyncio.create_task(self._run(run), name=f"run-{run.execution_id}")
+            self._launch(claimed)
+
+    def _launch(self, claimed: list[_Run]) -> None:
+        for run in claimed:
+            self._running[run.execution_id] = run
+            run.worker = asyncio.create_task(self._run(run), name=f"run-{run.execution_id}")
 
     async def _claim(self, free: int) -> list[_Run]:
         claimed = await self.ctx.db.write(lambda conn: _claim(conn, free, self.ctx.node))
@@ -211,7 +249,7 @@ class LocalExecutor:
             await self._finish(run, end, collector)
         finally:
             self._running.pop(run.execution_id, None)
-            self._wake.set()
+            self.notify()
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -337,6 +375,11 @@ class LocalExecutor:
         )
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def _watch_children_with_pidfd() -> None:
     """Python 3.11 waits for each subprocess in a thread of its own; a pidfd is cheaper.
 
@@ -371,22 +414,31 @@ def _claim(conn: Connection, free: int, node: str) -> list[_Run]:
     active: dict[str, int] = {}
     full: set[str] = set()  # tasks at their max_running: their queue waits
     while len(claimed) < free:
-        candidates = rows.claimable(conn, now, free * 2 + 8, skip_tasks=full)
+        wanted = free * 2 + 8
+        candidates = rows.claimable(conn, now, wanted, skip_tasks=full)
         if not candidates:
             break
-        unseen = {c.task_id for c in candidates} - active.keys()
-        active.update(dict.fromkeys(unseen, 0) | rows.count_active(conn, unseen))
+        tasks = {c.id: Task.model_validate(c.task_spec) for c in candidates}
+        # Only tasks with a limit need to know how many of theirs hold a slot.
+        limited = {
+            c.task_id
+            for c in candidates
+            if tasks[c.id].concurrency.overlap is not Overlap.ALLOW and c.task_id not in active
+        }
+        if limited:
+            active.update(dict.fromkeys(limited, 0) | rows.count_active(conn, limited))
         for row in candidates:
             if len(claimed) >= free:
                 break
             if row.task_id in full:
                 continue
-            task = Task.model_validate(row.task_spec)
+            task = tasks[row.id]
             policy = task.concurrency
-            if policy.overlap is not Overlap.ALLOW and active[row.task_id] >= policy.max_running:
-                full.add(row.task_id)
-                continue
-            active[row.task_id] += 1
+            if policy.overlap is not Overlap.ALLOW:
+                if active[row.task_id] >= policy.max_running:
+                    full.add(row.task_id)
+                    continue
+                active[row.task_id] += 1
             number = row.attempt_count + 1
             rows.update(
                 conn,
@@ -402,6 +454,8 @@ def _claim(conn: Connection, free: int, node: str) -> list[_Run]:
                     row.id, task, number, row.params, row.log_size, now, row.origin, row.created_at
                 )
             )
+        if len(candidates) < wanted:
+            break  # every due execution has been looked at
     rows.insert_attempts(conn, [_attempt_row(run, node) for run in claimed])
     return claimed
 

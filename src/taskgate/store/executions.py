@@ -235,23 +235,32 @@ def log_end(conn: Connection, execution_id: str) -> int:
     return int((conn.execute(query)).scalar_one())
 
 
+def _claimable(*, skipping: bool, locking: bool) -> sa.Select[Any]:
+    query = sa.select(executions).where(
+        executions.c.status.in_([Status.QUEUED.value, Status.RETRY.value]),
+        sa.or_(executions.c.not_before.is_(None), executions.c.not_before <= sa.bindparam("now")),
+    )
+    if skipping:
+        query = query.where(executions.c.task_id.not_in(sa.bindparam("skip", expanding=True)))
+    query = query.order_by(executions.c.created_at, executions.c.id).limit(sa.bindparam("limit"))
+    return query.with_for_update(skip_locked=True) if locking else query
+
+
+# The dispatcher asks this on every wake-up: built once per variant (PostgreSQL locks rows).
+_CLAIMABLE = {
+    (skipping, locking): _claimable(skipping=skipping, locking=locking)
+    for skipping in (False, True)
+    for locking in (False, True)
+}
+
+
 def claimable(
     conn: Connection, now: datetime, limit: int, skip_tasks: Iterable[str] = ()
 ) -> list[sa.Row[Any]]:
     """Executions due to run, oldest first, leaving out tasks already at their limit."""
-    query = (
-        sa.select(executions)
-        .where(
-            executions.c.status.in_([Status.QUEUED.value, Status.RETRY.value]),
-            sa.or_(executions.c.not_before.is_(None), executions.c.not_before <= now),
-            executions.c.task_id.not_in(list(skip_tasks)),
-        )
-        .order_by(executions.c.created_at, executions.c.id)
-        .limit(limit)
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(conn.execute(query))
+    skip = list(skip_tasks)
+    query = _CLAIMABLE[bool(skip), conn.dialect.name == "postgresql"]
+    return list(conn.execute(query, {"now": now, "limit": limit, "skip": skip}))
 
 
 def in_statuses(
