@@ -14,7 +14,8 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
@@ -220,34 +221,69 @@ class SchedulerService:
     async def fire_due(self) -> datetime | None:
         """Fire every schedule that is due; the earliest fire time still ahead (or None)."""
         while True:
-            pending, next_due, full = await self.ctx.db.write(self._fire_batch)
+            pending, claimed, next_due, full = await self.ctx.db.write(self._fire_batch)
             for started in pending:
-                self.starts.after_commit(started)
+                self.starts.after_commit(replace(started, claimed=()))
+            self.starts.hand_over(claimed, started=any(p.result.started for p in pending))
             if not full:
                 return next_due
 
-    def _fire_batch(self, conn: Connection) -> tuple[list[PendingStart], datetime | None, bool]:
+    def _fire_batch(
+        self, conn: Connection
+    ) -> tuple[list[PendingStart], Sequence[object] | None, datetime | None, bool]:
         now = utcnow()
         due = rows.claim_due(conn, now, BATCH)
+        firings = [self._plan_fire(schedule, now) for schedule in due]
+        # The runs of every schedule due now start together: one lookup per task, one insert
+        # for all their executions (a slot that thirty schedules share costs little more).
+        answers = iter(self.starts.start_many_in(conn, [r for f in firings for r in f.requests]))
         pending: list[PendingStart] = []
         history: list[dict[str, Any]] = []
         moves: list[dict[str, Any]] = []
-        for schedule in due:
-            pending.extend(self._fire_one(conn, schedule, now, history, moves))
+        for firing in firings:
+            started = [next(answers) for _ in firing.requests]
+            pending.extend(self._record_fire(firing, started, now, history, moves))
         rows.add_history(conn, history)
         rows.set_next(conn, moves)
         full = len(due) == BATCH
-        return pending, None if full else rows.next_due(conn), full
+        claimed = self.starts.claim_in(conn, any(p.result.started for p in pending))
+        return pending, claimed, None if full else rows.next_due(conn), full
 
-    def _fire_one(
+    def _plan_fire(self, schedule: Schedule, now: datetime) -> _Firing:
+        """Which slots of one due schedule run, skip or fail, and the starts they need."""
+        assert schedule.next_slot is not None and schedule.next_fire_at is not None
+        try:
+            trigger = triggers.build(schedule, schedule.created_at)
+            plan = misfire.plan(
+                trigger,
+                slot=schedule.next_slot,
+                fire_at=schedule.next_fire_at,
+                now=now,
+                policy=schedule.misfire,
+                grace=timedelta(seconds=schedule.misfire_grace_seconds),
+                limit=schedule.misfire_limit,
+            )
+        except Exception as exc:
+            # A stored spec that no longer builds (a zone gone from the tz database), or a
+            # bug: stop this schedule rather than let it block every other one.
+            if isinstance(exc, TaskgateError):
+                reason = exc.message
+            else:
+                log.exception("schedule %s: cannot compute its slots", schedule.id)
+                reason = f"internal error ({type(exc).__name__}; see the server log)"
+            return _Firing(schedule, None, [], f"{reason}; stopped")
+        return _Firing(schedule, plan, [_request(schedule, run.slot) for run in plan.runs], "")
+
+    def _record_fire(
         self,
-        conn: Connection,
-        schedule: Schedule,
+        firing: _Firing,
+        answers: list[PendingStart | TaskgateError],
         now: datetime,
         history: list[dict[str, Any]],
         moves: list[dict[str, Any]],
     ) -> list[PendingStart]:
-        """Start the due runs of one schedule; its history and move are added to the lists."""
+        """Add one schedule's history and move to the lists; the starts to announce."""
+        schedule, plan = firing.schedule, firing.plan
         assert schedule.next_slot is not None and schedule.next_fire_at is not None
         due_at = schedule.next_fire_at
 
@@ -268,26 +304,8 @@ class SchedulerService:
                 }
             )
 
-        try:
-            trigger = triggers.build(schedule, schedule.created_at)
-            plan = misfire.plan(
-                trigger,
-                slot=schedule.next_slot,
-                fire_at=schedule.next_fire_at,
-                now=now,
-                policy=schedule.misfire,
-                grace=timedelta(seconds=schedule.misfire_grace_seconds),
-                limit=schedule.misfire_limit,
-            )
-        except Exception as exc:
-            # A stored spec that no longer builds (a zone gone from the tz database), or a
-            # bug: stop this schedule rather than let it block every other one.
-            if isinstance(exc, TaskgateError):
-                reason = exc.message
-            else:
-                log.exception("schedule %s: cannot compute its slots", schedule.id)
-                reason = f"internal error ({type(exc).__name__}; see the server log)"
-            record(Outcome.NOT_STARTED, schedule.next_slot, message=f"{reason}; stopped")
+        if plan is None:
+            record(Outcome.NOT_STARTED, schedule.next_slot, message=firing.error)
             moves.append(_move(schedule.id, None, None, None, 0))
             return []
         at_least = "at least " if plan.scan_cut else ""
@@ -302,8 +320,8 @@ class SchedulerService:
             )
         pending: list[PendingStart] = []
         fired = 0
-        for run in plan.runs:
-            started, execution_id, message = self._start(conn, schedule, run.slot)
+        for run, answer in zip(plan.runs, answers, strict=True):
+            started, execution_id, message = _outcome(answer)
             if started is not None:
                 pending.append(started)
             if execution_id is None:
@@ -328,36 +346,47 @@ class SchedulerService:
         moves.append(_move(schedule.id, next_slot, fire_at, last, fired))
         return pending
 
-    def _start(
-        self, conn: Connection, schedule: Schedule, slot: datetime
-    ) -> tuple[PendingStart | None, str | None, str]:
-        """Start the run of one slot; (pending, execution id or None, message)."""
-        request = StartRequest(
-            selectors=[Selector(SelectorKind.ID, schedule.task)],
-            origin="schedule",
-            caller=Caller(f"schedule:{schedule.name}"[:200], scope="schedule"),
-            params=schedule.params,
-            idempotency_key=f"{schedule.id}@{slot.isoformat()}",
-        )
-        try:
-            # start_in refuses (task gone, params no longer valid) before it writes anything,
-            # so the slot still moves on in this transaction (tests/schedules/test_firing.py).
-            started = self.starts.start_in(conn, request)
-        except TaskgateError as exc:
-            return None, None, f"not started: {exc.message}"
-        result = started.result
-        if started.replayed:
-            ids = ", ".join(e.id for e in result.executions) or "none"
-            return None, None, f"this slot was already started (execution {ids})"
-        if result.executions:
-            execution = result.executions[0]
-            reason = result.results[0].tasks[0].reason if result.results[0].tasks else ""
-            return started, execution.id, reason
-        entry = result.results[0]
-        if entry.outcome is not SelectorOutcome.MATCHED:
-            return started, None, f"not started: task {entry.outcome.value} ({entry.message})"
-        reason = entry.tasks[0].reason if entry.tasks else entry.message
-        return started, None, f"not started: {reason}"
+
+@dataclass(frozen=True)
+class _Firing:
+    """One due schedule: its plan (None when it cannot be computed) and the starts it needs."""
+
+    schedule: Schedule
+    plan: misfire.Plan | None
+    requests: list[StartRequest]
+    error: str
+
+
+def _request(schedule: Schedule, slot: datetime) -> StartRequest:
+    """The start of one slot; its idempotency key makes a slot start once across servers."""
+    return StartRequest(
+        selectors=[Selector(SelectorKind.ID, schedule.task)],
+        origin="schedule",
+        caller=Caller(f"schedule:{schedule.name}"[:200], scope="schedule"),
+        params=schedule.params,
+        idempotency_key=f"{schedule.id}@{slot.isoformat()}",
+    )
+
+
+def _outcome(answer: PendingStart | TaskgateError) -> tuple[PendingStart | None, str | None, str]:
+    """(pending, execution id or None, message) of one slot's start."""
+    # A refused start (task gone, params no longer valid) writes nothing, and the slot still
+    # moves on in this transaction (tests/schedules/test_firing.py).
+    if isinstance(answer, TaskgateError):
+        return None, None, f"not started: {answer.message}"
+    result = answer.result
+    if answer.replayed:
+        ids = ", ".join(e.id for e in result.executions) or "none"
+        return None, None, f"this slot was already started (execution {ids})"
+    if result.executions:
+        execution = result.executions[0]
+        reason = result.results[0].tasks[0].reason if result.results[0].tasks else ""
+        return answer, execution.id, reason
+    entry = result.results[0]
+    if entry.outcome is not SelectorOutcome.MATCHED:
+        return answer, None, f"not started: task {entry.outcome.value} ({entry.message})"
+    reason = entry.tasks[0].reason if entry.tasks else entry.message
+    return answer, None, f"not started: {reason}"
 
 
 def _move(

@@ -250,13 +250,40 @@ class StartService:
         result, events = _commit(conn, request, fingerprint, self.kv_limits)
         return PendingStart(result, events)
 
+    def start_many_in(
+        self, conn: Connection, requests: list[StartRequest]
+    ) -> list[PendingStart | TaskgateError]:
+        """`start_in` for several requests at once, sharing lookups and writing their rows
+        together (what the scheduler does with the schedules due in one slot). Each answer is
+        what `start_in` would give for that request alone: a refusal writes nothing of it."""
+        outcomes = _commit_batch(conn, requests, self.kv_limits)
+        answers: list[PendingStart | TaskgateError] = []
+        for request, outcome in zip(requests, outcomes, strict=True):
+            if outcome is None:
+                # Its key was stored before (or earlier in this batch): answer as then.
+                assert request.idempotency_key is not None
+                row = idempotency.get(conn, request.caller.scope, request.idempotency_key)
+                assert row is not None
+                try:
+                    replay = _replayed(row, request.fingerprint())
+                except TaskgateError as exc:
+                    answers.append(exc)
+                    continue
+                answers.append(PendingStart(replay, [], replayed=True))
+            elif isinstance(outcome, TaskgateError):
+                answers.append(outcome)
+            else:
+                answers.append(PendingStart(*outcome))
+        return answers
+
     def after_commit(self, pending: PendingStart) -> None:
         """Tell the listeners and the executor about a start that is now on disk."""
         for event in pending.events:
             self.ctx.bus.publish(event)
-        self._hand_over(pending.claimed, started=bool(pending.result.started))
+        self.hand_over(pending.claimed, started=bool(pending.result.started))
 
-    def _hand_over(self, claimed: Sequence[object] | None, *, started: bool) -> None:
+    def hand_over(self, claimed: Sequence[object] | None, *, started: bool) -> None:
+        """Run what was claimed in a start's transaction, or wake the executor."""
         executor = self.ctx.executor
         if executor is None:
             return
@@ -265,8 +292,9 @@ class StartService:
         elif started:
             executor.notify()
 
-    def _claim_in(self, conn: Connection, started: bool) -> Sequence[object] | None:
-        """Let the executor claim the new executions in the start's transaction."""
+    def claim_in(self, conn: Connection, started: bool) -> Sequence[object] | None:
+        """Let the executor claim the new executions in the start's transaction; what it
+        claimed goes to `hand_over` after the commit (None: it did not claim)."""
         executor = self.ctx.executor
         if executor is None or not started:
             return None
@@ -288,7 +316,7 @@ class StartService:
         ) -> tuple[list[tuple[StartResult, list[ExecutionEvent]] | TaskgateError | None], Any]:
             outcomes = _commit_batch(conn, requests, self.kv_limits)
             started = any(isinstance(o, tuple) and o[0].started for o in outcomes)
-            return outcomes, self._claim_in(conn, started)
+            return outcomes, self.claim_in(conn, started)
 
         try:
             outcomes, claimed = await self.ctx.db.write(work)
@@ -306,7 +334,7 @@ class StartService:
                 self.after_commit(PendingStart(*outcome, claimed=()))
                 answers.append(outcome[0])
         started = any(not isinstance(a, TaskgateError) and a.started for a in answers)
-        self._hand_over(claimed, started=started)
+        self.hand_over(claimed, started=started)
         return answers
 
     async def _start_or_error(self, request: StartRequest) -> StartResult | TaskgateError:
@@ -340,7 +368,7 @@ class StartService:
     async def _commit_start(self, request: StartRequest, fingerprint: str) -> PendingStart:
         def work(conn: Connection) -> PendingStart:
             result, events = _commit(conn, request, fingerprint, self.kv_limits)
-            return PendingStart(result, events, claimed=self._claim_in(conn, bool(result.started)))
+            return PendingStart(result, events, claimed=self.claim_in(conn, bool(result.started)))
 
         return await self.ctx.db.write(work)
 
