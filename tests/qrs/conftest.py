@@ -112,3 +112,14 @@ def pki(tmp_path: Path) -> dict[str, Path]:
     stranger.cert_chain_pems[0].write_to_path(str(files["stranger"]))
     stranger.private_key_pem.write_to_path(str(files["stranger_key"]))
     return files
+
+
+def tls_listen(pki: dict[str, Path], port: int) -> dict[str, Any]:
+    """The `qrs.listen` section for the door's HTTPS port with these certificates."""
+    return {
+        "host": "127.0.0.1",
+        "port": port,
+        "cert": str(pki["server"]),
+        "key": str(pki["server_key"]),
+        "client_ca": str(pki["ca"]),
+    }

@@ -12,7 +12,7 @@ from qrs_api_client.auth import AuthManager
 from qrs_api_client.client import QRSClient
 
 from tests.conftest import ServerProcess, StartServer, free_port
-from tests.qrs.conftest import EXTRA_TASKS, RETRY_ID
+from tests.qrs.conftest import EXTRA_TASKS, RETRY_ID, tls_listen
 from tests.support import OFF_ID, QUICK_ID, SEL_A_ID, SEL_B_ID, STANDARD_TASKS
 
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
@@ -36,13 +36,7 @@ def test_qsapi(qrs_server: ServerProcess) -> None:
 @pytest.fixture
 def tls_server(start_server: StartServer, pki: dict[str, Path]) -> tuple[ServerProcess, int]:
     port = free_port()
-    listen = {
-        "host": "127.0.0.1",
-        "port": port,
-        "cert": str(pki["server"]),
-        "key": str(pki["server_key"]),
-        "client_ca": str(pki["ca"]),
-    }
+    listen = tls_listen(pki, port)
     server = start_server(
         {"qrs": {"enabled": True, "listen": listen}}, tasks=STANDARD_TASKS + EXTRA_TASKS
     )

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conftest import StartServer, free_port
-from tests.qrs.conftest import QrsClient
+from tests.qrs.conftest import QrsClient, tls_listen
 from tests.support import QUICK_ID, STANDARD_TASKS
 
 
@@ -22,13 +22,7 @@ def tls_client(port: int, pki: dict[str, Path], cert: str | None) -> httpx.Clien
 
 def test_mutual_tls_listener(start_server: StartServer, pki: dict[str, Path]) -> None:
     port = free_port()
-    listen = {
-        "host": "127.0.0.1",
-        "port": port,
-        "cert": str(pki["server"]),
-        "key": str(pki["server_key"]),
-        "client_ca": str(pki["ca"]),
-    }
+    listen = tls_listen(pki, port)
     server = start_server(
         {"qrs": {"enabled": True, "allow_from": ["10.0.0.0/8"], "listen": listen}},
         tasks=STANDARD_TASKS,
