@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-import trustme
 
 from tests.conftest import ServerFactory, ServerProcess, StartServer, free_port
 from tests.support import (
@@ -33,6 +32,7 @@ from tests.support import (
     wait_execution,
     wait_until,
 )
+from tests.tls_support import Pki, make_pki
 
 OK_ID = "2f0c9e1a-1111-4a5b-8c7d-000000000001"
 OK2_ID = "2f0c9e1a-1111-4a5b-8c7d-000000000002"
@@ -98,36 +98,6 @@ def remote_tasks(mark_dir: Path) -> list[dict[str, Any]]:
         },
         {"id": UNTAGGED_ID, "name": "Not for sync", "action": command("print('untagged')")},
     ]
-
-
-@dataclass
-class Pki:
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-
-
-def make_pki(folder: Path) -> Pki:
-    folder.mkdir(parents=True, exist_ok=True)
-    ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    client = ca.issue_cert("taskgate-qlik-client")
-    pki = Pki(
-        folder / "root.pem",
-        folder / "server.pem",
-        folder / "server_key.pem",
-        folder / "client.pem",
-        folder / "client_key.pem",
-    )
-    ca.cert_pem.write_to_path(str(pki.ca))
-    for blob in server.cert_chain_pems:
-        blob.write_to_path(str(pki.server_cert), append=True)
-    server.private_key_pem.write_to_path(str(pki.server_key))
-    client.cert_chain_pems[0].write_to_path(str(pki.client_cert))
-    client.private_key_pem.write_to_path(str(pki.client_key))
-    return pki
 
 
 def remote_config(pki: Pki, qrs_port: int) -> dict[str, Any]:
@@ -201,7 +171,7 @@ class Pair:
 def make_pair(
     servers: StartServer | ServerFactory, root: Path, *, sync: dict[str, Any] | None
 ) -> Pair:
-    pki = make_pki(root / "pki")
+    pki = make_pki(root / "pki", "taskgate-qlik-client")
     mark_dir = root / "marks"
     mark_dir.mkdir()
     qrs_port = free_port()

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-import trustme
 
 from tests.conftest import ServerFactory, ServerProcess
 from tests.support import STANDARD_TASKS, py_task
+from tests.tls_support import make_pki
 
 ALPHABET = string.ascii_letters + string.digits
 RETRY_ID = "0b7b1c50-6a47-4d63-9a55-6f0b6c1a0e01"
@@ -91,27 +91,18 @@ def qrs(qrs_server: ServerProcess) -> Iterator[QrsClient]:
 
 @pytest.fixture
 def pki(tmp_path: Path) -> dict[str, Path]:
-    ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    client = ca.issue_cert("qlik-client")
-    stranger = trustme.CA().issue_cert("qlik-client")
-    files = {
-        "ca": tmp_path / "root.pem",
-        "server": tmp_path / "server.pem",
-        "server_key": tmp_path / "server_key.pem",
-        "client": tmp_path / "client.pem",
-        "client_key": tmp_path / "client_key.pem",
-        "stranger": tmp_path / "stranger.pem",
-        "stranger_key": tmp_path / "stranger_key.pem",
+    """A CA with server and client certificates, and a client certificate of another CA."""
+    made = make_pki(tmp_path / "pki", "qlik-client")
+    stranger = make_pki(tmp_path / "stranger", "qlik-client")
+    return {
+        "ca": made.ca,
+        "server": made.server_cert,
+        "server_key": made.server_key,
+        "client": made.client_cert,
+        "client_key": made.client_key,
+        "stranger": stranger.client_cert,
+        "stranger_key": stranger.client_key,
     }
-    ca.cert_pem.write_to_path(str(files["ca"]))
-    server.cert_chain_pems[0].write_to_path(str(files["server"]))
-    server.private_key_pem.write_to_path(str(files["server_key"]))
-    client.cert_chain_pems[0].write_to_path(str(files["client"]))
-    client.private_key_pem.write_to_path(str(files["client_key"]))
-    stranger.cert_chain_pems[0].write_to_path(str(files["stranger"]))
-    stranger.private_key_pem.write_to_path(str(files["stranger_key"]))
-    return files
 
 
 def tls_listen(pki: dict[str, Path], port: int) -> dict[str, Any]:
