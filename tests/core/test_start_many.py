@@ -4,6 +4,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from sqlalchemy import event
+
 from taskgate.core.context import CoreContext
 from taskgate.core.events import EventBus
 from taskgate.core.services import Services
@@ -93,5 +95,38 @@ def test_skip_policy_counts_the_starts_of_the_same_batch(backend: Backend, tmp_p
         answers = await services.starts.start_many([request("label:single") for _ in range(3)])
         statuses = [a.executions[0].status.value for a in answers if isinstance(a, StartResult)]
         assert statuses == ["queued", "skipped", "skipped"]
+
+    run_with_services(backend, tmp_path, check)
+
+
+def test_concurrent_starts_share_commits_and_keep_their_own_answers(
+    backend: Backend, tmp_path: Path
+) -> None:
+    async def check(services: Services) -> None:
+        await make_task(services, "plain")
+        await make_task(services, "needs", params=[{"name": "n", "type": "int", "required": True}])
+        commits = 0
+
+        def count(_conn: object) -> None:
+            nonlocal commits
+            commits += 1
+
+        event.listen(services.starts.ctx.db.engine, "commit", count)
+        answers = await asyncio.gather(
+            *(services.starts.start(request("label:plain")) for _ in range(20)),
+            services.starts.start(request("label:needs")),
+            services.starts.start(request("label:plain", "same")),
+            services.starts.start(request("label:plain", "same")),
+            return_exceptions=True,
+        )
+        *plain, refused, keyed, replayed = answers
+        assert all(isinstance(a, StartResult) and a.started == 1 for a in plain)
+        assert len({a.executions[0].id for a in plain if isinstance(a, StartResult)}) == 20
+        assert isinstance(refused, InvalidInput) and refused.field == "params.n"
+        assert isinstance(keyed, StartResult) and isinstance(replayed, StartResult)
+        assert replayed.executions == keyed.executions
+        assert commits < 10, "starts that arrive together are committed together"
+        listed = await services.executions.recent(limit=100)
+        assert len(listed) == 21
 
     run_with_services(backend, tmp_path, check)

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.core.executions import ExecutionService
+from taskgate.core.groupcommit import GroupCommit
 from taskgate.core.kv import write_items
 from taskgate.domain.errors import Conflict, TaskgateError
 from taskgate.domain.events import ExecutionEvent
@@ -37,6 +38,9 @@ from taskgate.domain.tasks import Overlap, Task
 from taskgate.store import audit, idempotency
 from taskgate.store import executions as execution_rows
 from taskgate.store import tasks as task_rows
+
+# Starts committed in one transaction at most; more wait for the next.
+START_BATCH_MAX = 256
 
 
 @dataclass
@@ -189,6 +193,9 @@ class StartService:
         self.ctx = ctx
         self.executions = executions
         self.kv_limits = kv_limits or KvLimits()
+        self._together: GroupCommit[StartRequest, StartResult] = GroupCommit(
+            self._start_together, batch_max=START_BATCH_MAX
+        )
 
     async def preview(self, selectors: list[Selector], caller: Caller) -> list[PreviewResult]:
         resolved = await self.ctx.db.read(lambda conn: resolve(conn, selectors, caller))
@@ -211,6 +218,25 @@ class StartService:
         return result
 
     async def _start_once(self, request: StartRequest) -> StartResult:
+        """Committed with the starts that arrive at the same time (one transaction)."""
+        return await self._together.submit(request)
+
+    async def _start_together(self, requests: list[StartRequest]) -> list[StartResult | Exception]:
+        try:
+            return list(await self.start_many(requests))
+        except Exception:
+            if len(requests) == 1:
+                raise
+            # Whatever failed the batch must not fail the others: commit each alone.
+            return [await self._start_alone_or_exception(r) for r in requests]
+
+    async def _start_alone_or_exception(self, request: StartRequest) -> StartResult | Exception:
+        try:
+            return await self._start_alone(request)
+        except Exception as exc:
+            return exc
+
+    async def _start_alone(self, request: StartRequest) -> StartResult:
         key = request.idempotency_key
         fingerprint = request.fingerprint() if key else ""
         if key:
@@ -339,7 +365,7 @@ class StartService:
 
     async def _start_or_error(self, request: StartRequest) -> StartResult | TaskgateError:
         try:
-            return await self._start_once(request)
+            return await self._start_alone(request)
         except TaskgateError as exc:
             return exc
 

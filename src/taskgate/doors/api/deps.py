@@ -12,15 +12,20 @@ from taskgate.domain.apikeys import Role
 from taskgate.domain.executions import Caller
 
 
-def services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
+
+
+async def services(request: Request) -> Services:
+    # A plain `def` dependency would be run in a worker thread on every request.
+    return services_of(request)
 
 
 def require(role: Role, *, execution_token: bool = False) -> Callable[..., Awaitable[Caller]]:
     async def dependency(
         request: Request, authorization: Annotated[str | None, Header()] = None
     ) -> Caller:
-        return await services(request).access.caller(
+        return await services_of(request).access.caller(
             authorization, role, takes_execution_token=execution_token
         )
 
