@@ -74,20 +74,35 @@ class Database:
                 self.url, pool_size=threads, max_overflow=0, pool_pre_ping=True
             )
             self._threads = ThreadPoolExecutor(threads, thread_name_prefix="taskgate-db")
+        # A read of several statements sees one snapshot: an execution and its attempts read
+        # one after the other agree even while a run is claimed. (SQLite: one connection,
+        # one unit of work at a time, so every read is consistent already.)
+        self._reader = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+        )
 
-    def _transaction(self, work: Work[T]) -> T:
-        with self.engine.begin() as conn:
+    @staticmethod
+    def _transaction(engine: Engine, work: Work[T]) -> T:
+        with engine.begin() as conn:
             return work(conn)
+
+    async def _run(self, engine: Engine, work: Work[T]) -> T:
+        if self._threads is None:
+            return self._transaction(engine, work)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._threads, self._transaction, engine, work)
 
     async def write(self, work: Work[T]) -> T:
         """Run `work` in one transaction: all of it is committed, or none of it."""
-        if self._threads is None:
-            return self._transaction(work)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, self._transaction, work)
+        return await self._run(self.engine, work)
 
     async def read(self, work: Work[T]) -> T:
-        return await self.write(work)
+        """Run `work`, which only reads, in one transaction that sees one snapshot."""
+        return await self._run(self._reader, work)
 
     async def migrate(self) -> None:
         await self.write(_upgrade_to_head)
