@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -83,7 +83,8 @@ class SelectorResult(BaseModel):
     selector: str
     outcome: Outcome
     message: str = ""
-    tasks: list[StartedTask] = []
+    # A factory, not `[]`: pydantic deep-copies a mutable default for every instance.
+    tasks: list[StartedTask] = Field(default_factory=list)
 
 
 class ExecutionRef(BaseModel):
@@ -121,7 +122,7 @@ class PreviewResult(BaseModel):
     selector: str
     outcome: Outcome
     message: str = ""
-    tasks: list[PreviewTask] = []
+    tasks: list[PreviewTask] = Field(default_factory=list)
 
 
 def resolve(
@@ -411,6 +412,14 @@ class _Pending:
     rows: list[dict[str, Any]] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
     keys: list[dict[str, Any]] = field(default_factory=list)
+    # Each execution row carries its task's definition; a batch dumps each task once.
+    specs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def spec_of(self, task: Task) -> dict[str, Any]:
+        spec = self.specs.get(task.key)
+        if spec is None:
+            spec = self.specs[task.key] = task.model_dump(mode="json")
+        return spec
 
     def flush(self, conn: Connection) -> None:
         execution_rows.insert(conn, self.rows)
@@ -522,7 +531,9 @@ def _plan(
             status, reason = _admission(task, busy.get(task.key, 0))
             if status is Status.QUEUED:
                 busy[task.key] = busy.get(task.key, 0) + 1
-            row = _execution_row(task, request, params[task.key], status, reason, now)
+            row = _execution_row(
+                task, pending.spec_of(task), request, params[task.key], status, reason, now
+            )
             rows.append(row)
             events.append(
                 ExecutionEvent.of(
@@ -614,6 +625,7 @@ def _admission(task: Task, busy: int) -> tuple[Status, str]:
 
 def _execution_row(
     task: Task,
+    spec: dict[str, Any],
     request: StartRequest,
     params: dict[str, Any],
     status: Status,
@@ -624,7 +636,7 @@ def _execution_row(
         "id": str(uuid.uuid4()),
         "task_id": task.key,
         "task_name": task.name,
-        "task_spec": task.model_dump(mode="json"),
+        "task_spec": spec,
         "status": status.value,
         "origin": request.origin,
         "caller": request.caller.name,
