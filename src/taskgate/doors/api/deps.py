@@ -10,10 +10,7 @@ from fastapi import Depends, Header, Request
 from taskgate.core.services import Services
 from taskgate.domain.apikeys import Role
 from taskgate.domain.executions import Caller
-
-
-def services_of(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+from taskgate.doors.state import services_of
 
 
 async def services(request: Request) -> Services:

@@ -20,10 +20,11 @@ from taskgate.doors.butler.wire import (
     text_json,
     validation_error,
 )
+from taskgate.doors.state import services_of
 
 
 def _kv(request: Request) -> KvService:
-    return request.app.state.services.kv  # type: ignore[no-any-return]
+    return services_of(request).kv
 
 
 def _query_key(request: Request) -> str:

@@ -21,6 +21,7 @@ from taskgate.doors.butler.wire import (
     text_json,
     validation_error,
 )
+from taskgate.doors.state import services_of
 from taskgate.schedules.spec import Kind, Misfire, Schedule, ScheduleSpec
 
 STARTUP_STATES = ("start", "started", "stop", "stopped")
@@ -28,7 +29,7 @@ REQUIRED = ("name", "cronSchedule", "timezone", "qlikSenseTaskId", "startupState
 
 
 def _scheduler(request: Request) -> SchedulerService:
-    return request.app.state.services.schedules  # type: ignore[no-any-return]
+    return services_of(request).schedules
 
 
 def _js_time(schedule: Schedule) -> str:

@@ -13,7 +13,6 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from taskgate.core.services import Services
 from taskgate.core.start import SelectorResult, StartRequest
 from taskgate.domain.kv import KvWrite
 from taskgate.domain.selectors import Outcome, Selector, SelectorKind
@@ -28,6 +27,7 @@ from taskgate.doors.butler.wire import (
     text_json,
     validation_error,
 )
+from taskgate.doors.state import services_of
 
 MAGIC_ID = "-"
 MISSING_ID = (
@@ -159,7 +159,7 @@ def _started(result: SelectorResult) -> list[dict[str, str]]:
 
 
 async def start_task(request: Request) -> Response:
-    services: Services = request.app.state.services
+    services = services_of(request)
     path_id = request.path_params["taskId"]
     if not path_id:
         raise ButlerError(400, MISSING_ID)

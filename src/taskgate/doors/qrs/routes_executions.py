@@ -13,8 +13,9 @@ from taskgate.domain.executions import Execution
 from taskgate.domain.selectors import normalize_task_id
 from taskgate.doors.qrs.listing import ListQuery, count_response
 from taskgate.doors.qrs.results import ResultView, result_candidates, results_of
-from taskgate.doors.qrs.routes_tasks import services_of, task_id_in
+from taskgate.doors.qrs.routes_tasks import task_id_in
 from taskgate.doors.qrs.wire import QrsError, json_response
+from taskgate.doors.state import services_of
 
 # The most of one execution's log a script-log download returns.
 LOG_READ_CHARS = 16 * 1024 * 1024

@@ -8,7 +8,6 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from taskgate.core.services import Services
 from taskgate.core.start import StartRequest
 from taskgate.domain.executions import Caller
 from taskgate.domain.selectors import Outcome, Selector, SelectorKind, normalize_task_id
@@ -17,14 +16,10 @@ from taskgate.domain.tasks import Task
 from taskgate.doors.qrs.guard import CALLER_KEY
 from taskgate.doors.qrs.listing import ListQuery, count_response
 from taskgate.doors.qrs.wire import EMPTY_GUID, QrsError, json_response
+from taskgate.doors.state import services_of
 
 ORIGIN = "qrs"
 MAX_MANY = 1000  # task ids in one start/many or stop/many body
-
-
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
 
 
 def caller_of(request: Request) -> Caller:
