@@ -47,11 +47,12 @@ IMPORT_STEPS = [
     ("+ sqlalchemy, sqlite3", "import sqlalchemy, sqlite3"),
     ("+ alembic", "import alembic.command"),
     ("+ fastapi, starlette", "import fastapi"),
-    ("+ uvicorn, uvloop, httptools", "import uvicorn, uvloop, httptools"),
-    ("+ httpx, psutil", "import httpx, psutil"),
+    ("+ uvicorn, httptools", "import uvicorn, httptools"),
+    ("+ psutil", "import psutil"),
     ("+ typer, rich", "import typer, rich"),
     ("+ taskgate.app (whole server)", "import taskgate.app, taskgate.cli.main"),
     ("(+ psycopg: PostgreSQL only)", "import psycopg"),
+    ("(+ httpx: at the first HTTP call)", "import httpx"),
 ]
 
 IMPORT_PROBE = """

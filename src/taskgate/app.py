@@ -207,6 +207,8 @@ def serve(settings: Settings) -> None:
         # uvloop spawns processes with fork(), which copies the server's page tables: several
         # milliseconds per start. asyncio's spawn uses vfork.
         loop="asyncio",
+        # taskgate serves no WebSockets; "auto" would import the websockets package (idle memory).
+        ws="none",
         log_level="info",
         access_log=False,
         timeout_graceful_shutdown=10,
