@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import math
 import os
 import platform
@@ -85,8 +86,8 @@ def demo_tasks() -> list[dict[str, Any]]:
     return tasks
 
 
-# What-if only (`--loop asyncio`): the same server with uvicorn told which event loop to use.
-# taskgate's own code is unchanged; uvicorn picks uvloop by default when it is installed.
+# What-if only (`--loop uvloop`): the same server with uvicorn told which event loop to use.
+# taskgate's own code is unchanged; `taskgate serve` itself runs uvicorn on asyncio.
 LOOP_LAUNCHER = (
     "import functools, runpy, sys, uvicorn; "
     "uvicorn.run = functools.partial(uvicorn.run, loop=sys.argv.pop(1)); "
@@ -315,10 +316,12 @@ def parser(description: str) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--loop",
+        type=_event_loop,
         choices=["asyncio", "uvloop"],
         default=None,
         help="What-if: make uvicorn use this event loop (default: as `taskgate serve` does, "
-        "i.e. uvloop when installed). Labelled in the output; not the shipped configuration.",
+        "i.e. asyncio). Labelled in the output; not the shipped configuration. uvloop is not a "
+        "dependency of taskgate: .venv/bin/pip install uvloop (the dev extras include it).",
     )
     p.add_argument(
         "--profile",
@@ -327,6 +330,16 @@ def parser(description: str) -> argparse.ArgumentParser:
         help="Record the server with py-spy (raw format) while measuring, and print a summary.",
     )
     return p
+
+
+def _event_loop(name: str) -> str:
+    """`--loop`: uvloop must be importable by the server (it runs on this interpreter)."""
+    if name == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise argparse.ArgumentTypeError(
+            "uvloop is not installed; it is not a dependency of taskgate: "
+            ".venv/bin/pip install uvloop"
+        )
+    return name
 
 
 # --- the trivial program ------------------------------------------------------------------

@@ -7,12 +7,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from taskgate.cli.output import print_error
-from taskgate.client import TaskgateAPIError, TaskgateClient, TaskgateConnectionError
+
+if TYPE_CHECKING:
+    from taskgate.client import TaskgateClient
 
 
 class ExitCode(IntEnum):
@@ -66,6 +68,9 @@ def fail(message: str, code: ExitCode = ExitCode.FAILED, field: str | None = Non
 @contextmanager
 def connect(url: str | None, api_key: str | None) -> Iterator[TaskgateClient]:
     """A client for one command; server errors become a red message and exit code 1."""
+    # Imported here: `taskgate serve` loads every command, and httpx costs it ~4.5 MiB at idle.
+    from taskgate.client import TaskgateAPIError, TaskgateClient, TaskgateConnectionError
+
     client = TaskgateClient(url, api_key)
     try:
         with client:

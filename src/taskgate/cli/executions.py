@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
@@ -25,8 +25,10 @@ from taskgate.cli.output import (
     status_text,
     table,
 )
-from taskgate.client import TaskgateClient, is_terminal
-from taskgate.domain.status import Status
+from taskgate.domain.status import Status, is_terminal
+
+if TYPE_CHECKING:
+    from taskgate.client import TaskgateClient
 
 app = typer.Typer(
     help="Inspect, follow and abort executions (runs of tasks).", no_args_is_help=True

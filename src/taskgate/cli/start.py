@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,9 +20,10 @@ from taskgate.cli.output import (
     status_text,
     table,
 )
-from taskgate.cli.waiting import ProgressDisplay, Watcher
-from taskgate.client import TaskgateClient, is_terminal
-from taskgate.domain.status import Status
+from taskgate.domain.status import Status, is_terminal
+
+if TYPE_CHECKING:
+    from taskgate.client import TaskgateClient
 
 
 def parse_params(pairs: Sequence[str], params_json: str | None = None) -> dict[str, Any]:
@@ -209,6 +210,9 @@ def start_rows(answer: Mapping[str, Any]) -> list[list[Any]]:
 def _wait(
     client: TaskgateClient, executions: list[dict[str, Any]], timeout: float | None
 ) -> dict[str, dict[str, Any]]:
+    # Imported here: it loads the client (httpx) and rich.live, which `taskgate serve` skips.
+    from taskgate.cli.waiting import ProgressDisplay, Watcher
+
     watcher = Watcher(client, executions, timeout)
     with ProgressDisplay(err(), executions) as display:
         ended = watcher.run(display.update)

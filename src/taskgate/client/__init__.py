@@ -1,7 +1,8 @@
 """Python client of the taskgate native REST API (`/api/v1`, see docs/api.md)."""
 
-from taskgate.client.client import DEFAULT_URL, ServerEvent, TaskgateClient, is_terminal
+from taskgate.client.client import DEFAULT_URL, ServerEvent, TaskgateClient
 from taskgate.client.errors import TaskgateAPIError, TaskgateClientError, TaskgateConnectionError
+from taskgate.domain.status import is_terminal
 
 __all__ = [
     "DEFAULT_URL",

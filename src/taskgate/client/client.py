@@ -20,7 +20,7 @@ from urllib.parse import quote
 import httpx
 
 from taskgate.client.errors import TaskgateAPIError, TaskgateConnectionError
-from taskgate.domain.status import TERMINAL, Status
+from taskgate.domain.status import is_terminal
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 MAX_WAIT = 3600  # the server answers a wait after at most this many seconds
@@ -58,16 +58,6 @@ def _seconds(value: float) -> int | float:
 
 def _instant(value: str | datetime | None) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else value
-
-
-def is_terminal(status: str | None) -> bool:
-    """True when `status` is one of the terminal statuses (unknown names are not)."""
-    if status is None:
-        return False
-    try:
-        return Status(status) in TERMINAL
-    except ValueError:
-        return False
 
 
 class TaskgateClient:

@@ -29,6 +29,17 @@ TERMINAL: frozenset[Status] = frozenset(
 ACTIVE: frozenset[Status] = frozenset({Status.STARTED, Status.ABORT_INITIATED, Status.ABORTING})
 PENDING: frozenset[Status] = frozenset({Status.TRIGGERED, Status.QUEUED, Status.RETRY})
 
+
+def is_terminal(status: str | None) -> bool:
+    """True when `status` is one of the terminal statuses (unknown names are not)."""
+    if status is None:
+        return False
+    try:
+        return Status(status) in TERMINAL
+    except ValueError:
+        return False
+
+
 # Qlik TaskExecutionStatus integers (QRS ExecutionResult.status).
 QRS_CODE: dict[Status, int] = {
     Status.NEVER_STARTED: 0,

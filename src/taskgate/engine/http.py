@@ -8,8 +8,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from taskgate.domain.tasks import HttpAction
 from taskgate.engine.logcollector import LogCollector
 
@@ -34,6 +32,8 @@ async def run_http(
     abort: asyncio.Event,
     log: LogCollector,
 ) -> HttpOutcome:
+    import httpx  # on first use: ~4.5 MiB that an idle server does not need
+
     limit = min(action.timeout, timeout) if timeout else action.timeout
     body = action.body if action.body is not None else default_body
     send_body = action.method not in ("GET", "HEAD", "DELETE") and body is not None

@@ -19,9 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import httpx
+from typing import TYPE_CHECKING, Any, Literal
 
 from taskgate.config import QlikSiteSettings
 from taskgate.domain.qrsenums import EXECUTION_RESULT_DETAIL_TYPE
@@ -30,6 +28,9 @@ from taskgate.domain.tasks import QlikAction
 from taskgate.engine.logcollector import LogCollector
 from taskgate.qlik.client import QlikSites, QrsClient, Transient
 from taskgate.qlik.status import outcome_of, remote_name
+
+if TYPE_CHECKING:
+    import httpx
 
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 SCRIPT_LOG_MAX_CHARS = 512 * 1024

@@ -11,12 +11,13 @@ from __future__ import annotations
 import secrets
 import ssl
 import string
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from taskgate.config import QlikSettings, QlikSiteSettings
 from taskgate.domain.errors import ConfigError
+
+if TYPE_CHECKING:
+    import httpx
 
 XRFKEY_ALPHABET = string.ascii_letters + string.digits
 # A 503 means the request was not processed: safe to send again even when it starts a task.
@@ -85,6 +86,8 @@ class QrsClient:
         context: ssl.SSLContext,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        import httpx  # on first use: ~4.5 MiB that a server without Qlik calls does not need
+
         self.site = site
         self._http = httpx.AsyncClient(
             base_url=f"https://{_url_host(site.host)}:{site.port}",
@@ -104,6 +107,8 @@ class QrsClient:
         json: Any = None,
     ) -> httpx.Response:
         """One QRS request; raises Transient when it is worth trying again."""
+        import httpx  # loaded by `__init__` already; named here for its error classes
+
         xrfkey = new_xrfkey()
         try:
             response = await self._http.request(

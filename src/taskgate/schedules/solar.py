@@ -15,8 +15,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import ephem
-
 from taskgate.schedules.spec import SolarEvent
 
 # (ephem method, horizon, measured at the Sun's centre)
@@ -58,6 +56,8 @@ class SolarTrigger:
         self.zone = zone
 
     def _observer(self) -> Any:
+        import ephem  # on first use: ~1.1 MiB that a server without solar schedules does not need
+
         observer = ephem.Observer()
         observer.lat = str(self.latitude)
         observer.lon = str(self.longitude)
@@ -68,6 +68,8 @@ class SolarTrigger:
 
     def next_fire(self, after: datetime) -> SolarFire | None:
         """The first event (plus offset) strictly after `after`, and the days it skipped."""
+        import ephem  # on first use, as in `_observer`
+
         method, _, use_center = EVENTS[self.event]
         observer = self._observer()
         sun = ephem.Sun()
@@ -103,6 +105,8 @@ class SolarTrigger:
 
 
 def _utc(value: Any) -> datetime:
+    import ephem  # on first use, as in `SolarTrigger._observer`
+
     moment: datetime = ephem.Date(value).datetime()
     # ephem keeps time to about a microsecond; whole milliseconds keep stored slots tidy.
     return moment.replace(tzinfo=UTC, microsecond=moment.microsecond // 1000 * 1000)

@@ -40,6 +40,7 @@ class TlsListener:
             ssl_ca_certs=str(settings.client_ca),
             ssl_cert_reqs=ssl.CERT_REQUIRED,
             lifespan="off",
+            ws="none",  # no WebSockets here either; "auto" would import the websockets package
             log_level="warning",
             access_log=False,
         )

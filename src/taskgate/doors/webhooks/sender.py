@@ -13,8 +13,7 @@ import json
 import logging
 import time
 from datetime import timedelta
-
-import httpx
+from typing import TYPE_CHECKING
 
 from taskgate import __version__
 from taskgate.core.background import stop_task
@@ -23,6 +22,9 @@ from taskgate.core.events import EventBus
 from taskgate.core.webhooks import DueDelivery, WebhookService
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.webhooks import SIGNATURE_HEADER, signature
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 BATCH = 20
@@ -49,9 +51,6 @@ class WebhookSender:
         self._events.put_nowait(event)
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(
-            timeout=self.timeout, headers={"User-Agent": f"taskgate/{__version__}"}
-        )
         self._tasks = [
             asyncio.create_task(self._record_loop(), name="webhooks-record"),
             asyncio.create_task(self._send_loop(), name="webhooks-send"),
@@ -63,6 +62,7 @@ class WebhookSender:
         self._tasks = []
         if self._client is not None:
             await self._client.aclose()
+            self._client = None
 
     async def _record_loop(self) -> None:
         while True:
@@ -92,8 +92,20 @@ class WebhookSender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.service.due.wait(), delay)
 
+    def _http(self) -> httpx.AsyncClient:
+        """The HTTP client, made for the first delivery (most servers never send one)."""
+        if self._client is None:
+            import httpx  # on first use: ~4.5 MiB that an idle server does not need
+
+            self._client = httpx.AsyncClient(
+                timeout=self.timeout, headers={"User-Agent": f"taskgate/{__version__}"}
+            )
+        return self._client
+
     async def _send(self, due: DueDelivery) -> None:
-        assert self._client is not None
+        import httpx  # loaded by `_http()` already; named here for its error class
+
+        client = self._http()
         body = json.dumps(due.payload, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
@@ -102,7 +114,7 @@ class WebhookSender:
             "X-Taskgate-Webhook": due.webhook.id,
         }
         try:
-            answer = await self._client.post(due.webhook.url, content=body, headers=headers)
+            answer = await client.post(due.webhook.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             await self.service.record(due, None, str(exc) or type(exc).__name__)
             return
