@@ -10,7 +10,7 @@ from taskgate.domain.status import Status
 from taskgate.domain.tasks import Task
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExecutionEvent:
     """One status change of one execution, carrying what a subscriber shows without a lookup."""
 
