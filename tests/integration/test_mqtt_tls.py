@@ -10,54 +10,15 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import StartServer, free_port, services_required
+from tests.conftest import StartServer, free_port
 from tests.mqtt_support import MqttProbe, PrivateBroker
 from tests.support import STANDARD_TASKS, ok_json
-
-
-@dataclass
-class Pki:
-    ca: Path
-    server_cert: Path
-    server_key: Path
-    client_cert: Path
-    client_key: Path
-
-
-def make_pki(folder: Path) -> Pki:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        message = "openssl is needed to make test certificates"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
-
-    def run(*args: str) -> None:
-        subprocess.run([openssl, *args], cwd=folder, check=True, capture_output=True)
-
-    folder.mkdir(parents=True, exist_ok=True)
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-        "-days", "1", "-subj", "/CN=taskgate test CA")  # fmt: skip
-    (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    for name in ("server", "client"):
-        run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key",
-            "-out", f"{name}.csr", "-subj", f"/CN={name}")  # fmt: skip
-        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", f"{name}.pem", "-days", "1",
-            "-extfile", "san.ext")  # fmt: skip
-    return Pki(
-        folder / "ca.pem",
-        folder / "server.pem",
-        folder / "server.key",
-        folder / "client.pem",
-        folder / "client.key",
-    )
+from tests.tls_support import Pki, make_pki
 
 
 @pytest.fixture
