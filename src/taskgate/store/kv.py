@@ -7,9 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.dialects import sqlite
 
 from taskgate.domain.kv import KvEntry
+from taskgate.store.conflicts import conflict_insert
 from taskgate.store.tables import kv_entries, kv_namespaces
 
 
@@ -22,22 +22,14 @@ def namespace_id(conn: Connection, name: str) -> int | None:
     return conn.execute(query).scalar()
 
 
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    """An INSERT that can say ON CONFLICT: two writers may create the same row at once."""
-    if conn.dialect.name == "postgresql":
-        # Imported here: on SQLite, PostgreSQL's dialect would cost ~1.4 MiB of idle memory.
-        from sqlalchemy.dialects import postgresql
-
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
 def ensure_namespace(conn: Connection, name: str, now: datetime) -> int:
     found = namespace_id(conn, name)
     if found is not None:
         return found
     conn.execute(
-        _insert(conn, kv_namespaces).values(name=name, created_at=now).on_conflict_do_nothing()
+        conflict_insert(conn, kv_namespaces)
+        .values(name=name, created_at=now)
+        .on_conflict_do_nothing()
     )
     created = namespace_id(conn, name)
     assert created is not None
@@ -105,7 +97,7 @@ def upsert(
 ) -> None:
     values = {"value": value, "expires_at": expires_at, "updated_at": now}
     conn.execute(
-        _insert(conn, kv_entries)
+        conflict_insert(conn, kv_entries)
         .values(namespace_id=ns_id, key=key, **values)
         .on_conflict_do_update(index_elements=["namespace_id", "key"], set_=values)
     )

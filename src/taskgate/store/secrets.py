@@ -7,8 +7,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.dialects import sqlite
 
+from taskgate.store.conflicts import conflict_insert
 from taskgate.store.tables import server_secrets
 
 
@@ -23,14 +23,11 @@ def get_or_create(conn: Connection, name: str, make: Callable[[], str], now: dat
     found = get(conn, name)
     if found is not None:
         return found
-    if conn.dialect.name == "postgresql":
-        # Imported here: on SQLite, PostgreSQL's dialect would cost ~1.4 MiB of idle memory.
-        from sqlalchemy.dialects import postgresql
-
-        insert: sa.Insert = postgresql.insert(server_secrets).on_conflict_do_nothing()
-    else:
-        insert = sqlite.insert(server_secrets).on_conflict_do_nothing()
-    conn.execute(insert.values(name=name, value=make(), created_at=now))
+    conn.execute(
+        conflict_insert(conn, server_secrets)
+        .values(name=name, value=make(), created_at=now)
+        .on_conflict_do_nothing()
+    )
     stored = get(conn, name)
     assert stored is not None
     return stored
