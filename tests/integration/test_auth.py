@@ -222,6 +222,24 @@ def test_allow_list_by_tag_and_property(keyed: ServerProcess) -> None:
         assert error_json(bad, 422, "invalid")["field"] == "allowed_tasks"
 
 
+def test_a_key_schedules_what_its_allow_list_lets_it_start(keyed: ServerProcess) -> None:
+    """One allow-list rule for starting and scheduling: `tag:` and `property:` entries too."""
+    # Making schedules needs the admin role; the allow-list narrows it to some tasks.
+    secret = make_key(
+        keyed, "admin", "--allow-task", "tag:beta", "--allow-task", "property:group=g1"
+    )
+    schedule = {"cron": "0 3 * * *"}
+    with keyed.client(headers=bearer(secret)) as client:
+        # sel-c carries the tag beta, sel-a the property group=g1; quick neither.
+        for label in ("sel-c", "sel-a"):
+            started = ok_json(client.post(f"/api/v1/tasks/{label}/start", json={}))
+            assert started["started"] == 1, started
+            made = ok_json(client.post("/api/v1/schedules", json={**schedule, "task": label}), 201)
+            assert made["task_name"] in ("Selector task A", "Selector task C")
+        refused = client.post("/api/v1/schedules", json={**schedule, "task": "quick"})
+        assert error_json(refused, 403, "forbidden")["field"] == "task"
+
+
 def test_expired_key_is_401(keyed: ServerProcess) -> None:
     make_key(keyed, "admin")  # so that the API is closed
     secret = make_key(keyed, "viewer", "--expires-days", "0.0001")  # about 8.6 s

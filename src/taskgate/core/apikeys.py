@@ -14,10 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from taskgate.core.clock import utcnow
+from taskgate.domain.allowlist import allow_entry
 from taskgate.domain.apikeys import Role
 from taskgate.domain.errors import InvalidInput, NotFound, Unauthorized
 from taskgate.domain.executions import Caller
-from taskgate.domain.selectors import normalize_task_id
 from taskgate.domain.startfilter import StartFilter
 from taskgate.store import audit
 from taskgate.store import keys as key_rows
@@ -71,22 +71,6 @@ def _info(row: sa.Row[Any]) -> KeyInfo:
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def allow_entry(entry: str) -> str:
-    """An id (stored lower case), a label, `tag:NAME` or `property:NAME=VALUE`."""
-    entry = entry.strip()
-    kind, sep, rest = entry.partition(":")
-    if sep and kind == "tag" and rest:
-        return entry
-    if sep and kind == "property" and "=" in rest and not rest.startswith("="):
-        return entry
-    if entry and not sep:
-        return normalize_task_id(entry) or entry
-    raise InvalidInput(
-        f"allowed_tasks: {entry!r} is not an id, a label, tag:NAME or property:NAME=VALUE",
-        field="allowed_tasks",
-    )
 
 
 async def create_key(

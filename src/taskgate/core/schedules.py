@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.core.start import PendingStart, StartRequest, StartService
+from taskgate.domain.allowlist import allows
 from taskgate.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, TaskgateError
 from taskgate.domain.executions import Caller
 from taskgate.domain.params import validate_params
@@ -429,9 +430,7 @@ def _save(
     task = task_rows.get(conn, spec.task)
     if task is None:
         raise InvalidInput(f"task: no task {spec.task!r} (give its id or label)", field="task")
-    if caller.allowed_tasks is not None and not (
-        task.key in caller.allowed_tasks or (task.label and task.label in caller.allowed_tasks)
-    ):
+    if not allows(caller.allowed_tasks, task):
         raise Forbidden(f"task {spec.task!r} is not on this key's allow-list", field="task")
     validate_params(task.params, spec.params)
     now = utcnow()

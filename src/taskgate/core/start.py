@@ -19,6 +19,7 @@ from taskgate.core.context import CoreContext
 from taskgate.core.executions import ExecutionService
 from taskgate.core.groupcommit import GroupCommit
 from taskgate.core.kv import write_items
+from taskgate.domain.allowlist import allows
 from taskgate.domain.errors import Conflict, TaskgateError
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller
@@ -162,29 +163,14 @@ def resolve(
             resolved.append((Resolution(selector, Outcome.NOT_FOUND, message=message), []))
             continue
         if caller.allowed_tasks is not None:
-            allowed = [t for t in found if _allowed(t, caller.allowed_tasks)]
-            if not allowed:
+            found = [t for t in found if allows(caller.allowed_tasks, t)]
+            if not found:
                 message = "not on this caller's task allow-list"
                 resolved.append((Resolution(selector, Outcome.DENIED, message=message), []))
                 continue
-            found = allowed
         refs = [TaskRef(t.key, t.name, t.enabled) for t in found]
         resolved.append((Resolution(selector, Outcome.MATCHED, refs), found))
     return resolved
-
-
-def _allowed(task: Task, allow: frozenset[str]) -> bool:
-    """An allow-list names tasks by id or label, or groups of them by `tag:` or `property:`."""
-    return (
-        task.key in allow
-        or (task.label is not None and task.label in allow)
-        or any(f"tag:{tag}" in allow for tag in task.tags)
-        or any(
-            f"property:{name}={value}" in allow
-            for name, values in task.properties.items()
-            for value in values
-        )
-    )
 
 
 class StartService:

@@ -7,9 +7,9 @@ import contextlib
 import logging
 
 from taskgate.config import MqttSettings
-from taskgate.core.apikeys import allow_entry
 from taskgate.core.connections import ConnectionState
 from taskgate.core.services import Services
+from taskgate.domain.allowlist import allow_entry
 from taskgate.doors.mqtt.connection import Incoming, MqttConnection
 from taskgate.doors.mqtt.events import EventPublisher
 from taskgate.doors.mqtt.replies import Replies
