@@ -20,6 +20,7 @@ from taskgate.cli.output import (
     status_text,
     table,
 )
+from taskgate.domain.started import SkippedStart, start_succeeded
 from taskgate.domain.status import Status, is_terminal
 
 if TYPE_CHECKING:
@@ -77,11 +78,13 @@ def start_exit_code(
         if result.get("outcome") != "matched" or not tasks:
             failed = True
         for task in tasks:
-            execution_id = task.get("execution_id")
-            if not execution_id:
+            execution_id, status = task.get("execution_id"), task.get("status")
+            if not start_succeeded(
+                execution_id, status, skipped=SkippedStart.COUNTS_AS_NOT_STARTED
+            ):
                 failed = True
-            else:
-                statuses[execution_id] = task.get("status")
+            if execution_id:
+                statuses[execution_id] = status
     for execution in answer.get("executions", []):
         statuses[execution["id"]] = execution.get("status")
     statuses.update(final)  # the last status seen wins

@@ -34,6 +34,7 @@ from taskgate.domain.selectors import (
     TaskRef,
     is_task_id,
 )
+from taskgate.domain.started import SkippedStart, start_succeeded
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import Overlap, Task
 from taskgate.store import audit, idempotency
@@ -555,7 +556,10 @@ def _plan(
             )
             for r in rows
         ],
-        started=sum(1 for r in rows if r["status"] == Status.QUEUED),
+        started=sum(
+            start_succeeded(r["id"], r["status"], skipped=SkippedStart.COUNTS_AS_NOT_STARTED)
+            for r in rows
+        ),
     )
     pending.rows.extend(rows)
     pending.audits.append(

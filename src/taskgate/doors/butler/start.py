@@ -13,9 +13,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from taskgate.core.start import SelectorResult, StartRequest
+from taskgate.core.start import SelectorResult, StartedTask, StartRequest
 from taskgate.domain.kv import KvWrite
 from taskgate.domain.selectors import Outcome, Selector, SelectorKind
+from taskgate.domain.started import SkippedStart, start_succeeded
 from taskgate.doors.butler.guard import CALLER_KEY
 from taskgate.doors.butler.wire import (
     ButlerError,
@@ -129,10 +130,10 @@ def butler_answer(parsed: ParsedStart, results: list[SelectorResult]) -> dict[st
             denied.append({"taskId": given})
         else:
             for task in result.tasks:
-                if task.execution_id is None:
-                    held_back.append({"taskId": task.task_id})
-                else:
+                if _counts_as_started(task):
                     started.append({"taskId": task.task_id, "taskName": task.task_name})
+                else:
+                    held_back.append({"taskId": task.task_id})
     for tag, result in zip(parsed.tags, tag_results, strict=True):
         if result.outcome is Outcome.DENIED:
             tag_denied.append({"tag": tag})
@@ -154,8 +155,13 @@ def _started(result: SelectorResult) -> list[dict[str, str]]:
     return [
         {"taskId": task.task_id, "taskName": task.task_name}
         for task in result.tasks
-        if task.execution_id is not None
+        if _counts_as_started(task)
     ]
+
+
+def _counts_as_started(task: StartedTask) -> bool:
+    # Butler lists a task its overlap policy skipped as started: the request was taken.
+    return start_succeeded(task.execution_id, task.status, skipped=SkippedStart.COUNTS_AS_STARTED)
 
 
 async def start_task(request: Request) -> Response:

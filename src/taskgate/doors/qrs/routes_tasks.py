@@ -11,7 +11,8 @@ from starlette.responses import Response
 from taskgate.core.start import StartRequest
 from taskgate.domain.executions import Caller
 from taskgate.domain.selectors import Outcome, Selector, SelectorKind, normalize_task_id
-from taskgate.domain.status import ACTIVE, PENDING, Status
+from taskgate.domain.started import SkippedStart, start_succeeded
+from taskgate.domain.status import ACTIVE, PENDING
 from taskgate.domain.tasks import Task
 from taskgate.doors.qrs.guard import CALLER_KEY
 from taskgate.doors.qrs.listing import ListQuery, count_response
@@ -49,10 +50,12 @@ async def _start(request: Request, task_ids: list[str]) -> list[str | None]:
         raise QrsError(404, f"Cannot find the task(s) with the following id: {', '.join(missing)}")
     sessions: list[str | None] = []
     for entry in result.results:
-        started = entry.tasks[0]
-        # A skipped start (overlap `skip`, a run in progress) did not start either.
-        ran = started.execution_id is not None and started.status is not Status.SKIPPED
-        sessions.append(started.execution_id if ran else None)
+        task = entry.tasks[0]
+        # QRS has no session for a start the overlap policy skipped (a run in progress).
+        ran = start_succeeded(
+            task.execution_id, task.status, skipped=SkippedStart.COUNTS_AS_NOT_STARTED
+        )
+        sessions.append(task.execution_id if ran else None)
     return sessions
 
 
