@@ -1,7 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
-from taskgate.domain.events import ExecutionEvent
-from taskgate.domain.status import Status
+from taskgate.domain.events import EventFilter, ExecutionEvent
+from taskgate.domain.status import FAILED, TERMINAL, Status
 from taskgate.domain.tasks import Task
 
 TASK = Task.model_validate(
@@ -50,3 +50,30 @@ def test_terminal_payload_carries_task_facts_and_duration() -> None:
 def test_running_payload_has_no_duration_yet() -> None:
     event = ExecutionEvent.of(TASK, "e1", Status.STARTED, STARTED, attempt=1, started_at=STARTED)
     assert event.to_payload()["duration_ms"] is None
+
+
+def test_an_empty_filter_lets_every_event_through() -> None:
+    assert EventFilter().matches(ExecutionEvent.of(TASK, "e1", Status.QUEUED, STARTED))
+
+
+def test_a_filter_names_tasks_by_id_or_label() -> None:
+    event = ExecutionEvent.of(TASK, "e1", Status.QUEUED, STARTED)
+    assert EventFilter.of(tasks=["sales"]).matches(event)
+    assert EventFilter.of(tasks=[TASK.key, "other"]).matches(event)
+    assert not EventFilter.of(tasks=["Reload sales"]).matches(event)
+
+
+def test_every_filter_given_must_match() -> None:
+    event = ExecutionEvent.of(TASK, "e1", Status.FINISHED_FAIL, STARTED)
+    wanted = EventFilter.of(
+        tasks=["sales"], tags=["nightly", "weekly"], executions=["e1"], statuses=[Status.ERROR]
+    )
+    assert not wanted.matches(event)
+    assert EventFilter.of(tags=["weekly", "nightly"], statuses=list(FAILED)).matches(event)
+    assert not EventFilter.of(tags=["weekly"]).matches(event)
+    assert not EventFilter.of(executions=["e2"]).matches(event)
+
+
+def test_failed_ends_are_a_failure_and_other_ends_are_not() -> None:
+    assert {s for s in Status if s.is_failure} == {Status.FINISHED_FAIL, Status.ERROR}
+    assert FAILED <= TERMINAL

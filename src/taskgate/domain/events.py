@@ -1,7 +1,8 @@
-"""The event every status change publishes."""
+"""The event every status change publishes, and the filter its subscribers choose by."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -83,3 +84,37 @@ class ExecutionEvent:
             "origin": self.origin,
             "message": self.message,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events a subscriber wants (the live stream, a webhook, MQTT's event topic).
+
+    An event must match every filter given; a filter left empty matches every event. Tasks
+    are named by id or by label.
+    """
+
+    tasks: frozenset[str] = frozenset()
+    tags: frozenset[str] = frozenset()
+    executions: frozenset[str] = frozenset()
+    statuses: frozenset[Status] = frozenset()
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        tasks: Iterable[str] = (),
+        tags: Iterable[str] = (),
+        executions: Iterable[str] = (),
+        statuses: Iterable[Status] = (),
+    ) -> EventFilter:
+        return cls(frozenset(tasks), frozenset(tags), frozenset(executions), frozenset(statuses))
+
+    def matches(self, event: ExecutionEvent) -> bool:
+        if self.tasks and event.task_id not in self.tasks and event.label not in self.tasks:
+            return False
+        if self.tags and self.tags.isdisjoint(event.tags):
+            return False
+        if self.executions and event.execution_id not in self.executions:
+            return False
+        return not self.statuses or event.status in self.statuses

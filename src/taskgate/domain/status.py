@@ -21,6 +21,10 @@ class Status(StrEnum):
     def is_terminal(self) -> bool:
         return self in TERMINAL
 
+    @property
+    def is_failure(self) -> bool:
+        return self in FAILED
+
 
 TERMINAL: frozenset[Status] = frozenset(
     {Status.ABORTED, Status.FINISHED_SUCCESS, Status.FINISHED_FAIL, Status.SKIPPED, Status.ERROR}
@@ -28,6 +32,9 @@ TERMINAL: frozenset[Status] = frozenset(
 # Holding a concurrency slot: the process may be alive.
 ACTIVE: frozenset[Status] = frozenset({Status.STARTED, Status.ABORT_INITIATED, Status.ABORTING})
 PENDING: frozenset[Status] = frozenset({Status.TRIGGERED, Status.QUEUED, Status.RETRY})
+# Ends that count as a failure: a retry policy retries them, Butler's failure topic reports
+# them, QRS marks them as errors. (Aborted and skipped runs ended as asked, not failed.)
+FAILED: frozenset[Status] = frozenset({Status.FINISHED_FAIL, Status.ERROR})
 
 
 def is_terminal(status: str | None) -> bool:

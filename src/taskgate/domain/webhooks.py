@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from taskgate.domain.events import ExecutionEvent
+from taskgate.domain.events import EventFilter, ExecutionEvent
 from taskgate.domain.status import Status
 
 SIGNATURE_HEADER = "X-Taskgate-Signature"
@@ -38,14 +38,12 @@ class WebhookSpec(BaseModel):
             raise ValueError("must be an http:// or https:// URL")
         return url
 
+    def event_filter(self) -> EventFilter:
+        # Built on each call, not cached: model_copy(update=...) would keep a stale cache.
+        return EventFilter.of(tasks=self.tasks, tags=self.tags, statuses=self.statuses)
+
     def matches(self, event: ExecutionEvent) -> bool:
-        if not self.enabled:
-            return False
-        if self.statuses and event.status not in self.statuses:
-            return False
-        if self.tasks and event.task_id not in self.tasks and event.label not in self.tasks:
-            return False
-        return not self.tags or any(tag in event.tags for tag in self.tags)
+        return self.enabled and self.event_filter().matches(event)
 
 
 class Webhook(WebhookSpec):

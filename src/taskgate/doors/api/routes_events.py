@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
@@ -13,30 +12,13 @@ from fastapi.responses import StreamingResponse
 
 from taskgate.core.events import EventBus
 from taskgate.domain.errors import InvalidInput
-from taskgate.domain.events import ExecutionEvent
+from taskgate.domain.events import EventFilter, ExecutionEvent
 from taskgate.domain.status import Status
 from taskgate.doors.api.deps import Core, Viewer
 
 router = APIRouter(prefix="/api/v1", tags=["events"])
 KEEPALIVE_SECONDS = 15.0
 RETRY_MS = 2000
-
-
-@dataclass(frozen=True)
-class EventFilter:
-    tasks: frozenset[str]
-    tags: frozenset[str]
-    executions: frozenset[str]
-    statuses: frozenset[Status]
-
-    def matches(self, event: ExecutionEvent) -> bool:
-        if self.tasks and event.task_id not in self.tasks and event.label not in self.tasks:
-            return False
-        if self.tags and not self.tags.intersection(event.tags):
-            return False
-        if self.executions and event.execution_id not in self.executions:
-            return False
-        return not self.statuses or event.status in self.statuses
 
 
 def parse_event_id(value: str | None, bus: EventBus) -> int | None:
@@ -103,7 +85,7 @@ async def events(
     """Every status change of every execution as it happens, as Server-Sent Events."""
     bus = core.ctx.bus
     resume = parse_event_id(last_event_id or since, bus)
-    wanted = EventFilter(frozenset(task), frozenset(tag), frozenset(execution), frozenset(status))
+    wanted = EventFilter.of(tasks=task, tags=tag, executions=execution, statuses=status)
     return StreamingResponse(
         _stream(bus, wanted, resume),
         media_type="text/event-stream",

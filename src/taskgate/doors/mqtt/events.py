@@ -6,11 +6,9 @@ import json
 from typing import Any
 
 from taskgate.config import MqttButlerTopics, MqttEventSettings
-from taskgate.domain.events import ExecutionEvent
+from taskgate.domain.events import EventFilter, ExecutionEvent
 from taskgate.domain.status import Status
 from taskgate.doors.mqtt.connection import MqttConnection
-
-FAILED = frozenset({Status.FINISHED_FAIL, Status.ERROR})
 
 
 def event_topic(template: str, event: ExecutionEvent) -> str:
@@ -62,10 +60,10 @@ class EventPublisher:
         self._events = events
         self._butler = butler
         self._host = host
-        self._statuses = frozenset(Status(s) for s in events.statuses) if events.statuses else None
+        self._wanted = EventFilter.of(statuses=(Status(s) for s in events.statuses or ()))
 
     def publish(self, event: ExecutionEvent) -> None:
-        if self._events.enabled and (self._statuses is None or event.status in self._statuses):
+        if self._events.enabled and self._wanted.matches(event):
             self._connection.publish(
                 event_topic(self._events.topic, event), json.dumps(event.to_payload())
             )
@@ -74,7 +72,7 @@ class EventPublisher:
 
     def _publish_butler(self, event: ExecutionEvent) -> None:
         b = self._butler
-        if event.status in FAILED:
+        if event.status.is_failure:
             self._connection.publish(b.task_failure_topic, event.task_name)
             if b.task_failure_send_full:
                 body = butler_full_payload(event, self._host, aborted=False)

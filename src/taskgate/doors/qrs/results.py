@@ -82,7 +82,7 @@ def qrs_code(status: Status) -> int:
 
 
 def _outcome_kind(status: Status) -> DetailType:
-    if status in (Status.FINISHED_FAIL, Status.ERROR):
+    if status.is_failure:
         return DetailType.ERROR
     if status in (Status.ABORTED, Status.SKIPPED):
         return DetailType.WARNING
