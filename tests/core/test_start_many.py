@@ -13,7 +13,7 @@ from taskgate.core.start import StartRequest, StartResult
 from taskgate.domain.errors import Conflict, InvalidInput
 from taskgate.domain.executions import Caller
 from taskgate.domain.kv import KvWrite
-from taskgate.domain.selectors import parse_selector
+from taskgate.domain.selectors import MAX_SELECTORS, parse_selector
 from taskgate.domain.tasks import TaskSpec
 from taskgate.store.db import Database
 from tests.conftest import Backend
@@ -128,5 +128,25 @@ def test_concurrent_starts_share_commits_and_keep_their_own_answers(
         assert commits < 10, "starts that arrive together are committed together"
         listed = await services.executions.recent(limit=100)
         assert len(listed) == 21
+
+    run_with_services(backend, tmp_path, check)
+
+
+def test_a_start_names_at_most_the_selector_limit(backend: Backend, tmp_path: Path) -> None:
+    async def check(services: Services) -> None:
+        await make_task(services, "many")
+        at_limit = StartRequest(
+            selectors=[parse_selector("label:many")] * MAX_SELECTORS, origin="test", caller=CALLER
+        )
+        assert (await services.starts.start(at_limit)).started == MAX_SELECTORS
+        over = StartRequest(
+            selectors=[*at_limit.selectors, parse_selector("label:many")],
+            origin="test",
+            caller=CALLER,
+        )
+        answers = await services.starts.start_many([over, request("label:many")])
+        assert isinstance(answers[0], InvalidInput)
+        assert answers[0].field == "selectors"
+        assert isinstance(answers[1], StartResult) and answers[1].started == 1
 
     run_with_services(backend, tmp_path, check)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from taskgate.config import load_settings
 from taskgate.domain.errors import ConfigError, InvalidInput
 from taskgate.domain.events import ExecutionEvent
-from taskgate.domain.selectors import SelectorKind
+from taskgate.domain.selectors import MAX_SELECTORS, SelectorKind
 from taskgate.domain.status import Status
 from taskgate.doors.mqtt.events import butler_full_payload, event_topic
 from taskgate.doors.mqtt.payloads import parse_start
@@ -112,3 +113,10 @@ def test_butler_full_payloads() -> None:
     assert "qs_appMetadata" not in failed
     aborted = butler_full_payload(event(Status.ABORTED), "node1", aborted=True)
     assert aborted["logLevel"] == "WARN" and aborted["qs_appMetadata"] == {}
+
+
+def test_a_start_message_names_at_most_the_selector_limit() -> None:
+    assert len(parse_start(json.dumps({"tasks": ["quick"] * MAX_SELECTORS}).encode()).selectors)
+    with pytest.raises(InvalidInput) as refused:
+        parse_start(json.dumps({"tasks": ["quick"] * (MAX_SELECTORS + 1)}).encode())
+    assert refused.value.field == "tasks"

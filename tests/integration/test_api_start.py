@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from taskgate.domain.selectors import MAX_SELECTORS
 from tests.support import (
     OFF_ID,
     QUICK_CODE,
@@ -371,3 +372,9 @@ def test_too_long_idempotency_key_is_rejected(client: httpx.Client) -> None:
     )
     assert response.status_code in (400, 422), response.text
     assert response.json()["error"] in ("bad_request", "invalid")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/start", "/api/v1/preview"])
+def test_more_selectors_than_the_limit_are_422(client: httpx.Client, path: str) -> None:
+    body = {"selectors": ["label:quick"] * (MAX_SELECTORS + 1)}
+    assert error_json(client.post(path, json=body), 422, "invalid")["field"] == "body.selectors"

@@ -20,13 +20,14 @@ from taskgate.core.executions import ExecutionService
 from taskgate.core.groupcommit import GroupCommit
 from taskgate.core.kv import write_items
 from taskgate.domain.allowlist import allows
-from taskgate.domain.errors import Conflict, TaskgateError
+from taskgate.domain.errors import Conflict, InvalidInput, TaskgateError
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller
 from taskgate.domain.kv import KvLimits, KvWrite
 from taskgate.domain.params import validate_params
 from taskgate.domain.selectors import (
     GROUP_KINDS,
+    MAX_SELECTORS,
     Outcome,
     Resolution,
     Selector,
@@ -140,6 +141,9 @@ def resolve(
     The order of the checks is Butler's: a malformed id is invalid before the start filter is
     asked, and a filtered selector is denied without looking the task up.
     """
+    if len(selectors) > MAX_SELECTORS:
+        # The doors refuse more in their own words first; this holds for every other caller.
+        raise InvalidInput(f"selectors: at most {MAX_SELECTORS} at once", field="selectors")
     resolved: list[tuple[Resolution, list[Task]]] = []
     for selector in selectors:
         if selector.kind is SelectorKind.ID and not is_task_id(

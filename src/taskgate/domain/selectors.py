@@ -9,6 +9,8 @@ from enum import StrEnum
 
 from taskgate.domain.errors import InvalidInput
 
+# Selectors one start (or preview) may name at most; every door refuses more in its own words.
+MAX_SELECTORS = 1000
 UUID_LOWER = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # Qlik's task ids as Butler checks them: lower case, RFC 4122 version 0-5 and variant.
 CANONICAL_TASK_ID = re.compile(

@@ -8,7 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from taskgate.core.start import PreviewResult, StartRequest, StartResult
 from taskgate.domain.errors import Forbidden
 from taskgate.domain.executions import Caller
-from taskgate.domain.selectors import Outcome, Selector, SelectorKind, parse_selector
+from taskgate.domain.selectors import (
+    MAX_SELECTORS,
+    Outcome,
+    Selector,
+    SelectorKind,
+    parse_selector,
+)
 from taskgate.doors.api.deps import Core, Operator, Viewer
 
 router = APIRouter(prefix="/api/v1", tags=["start"])
@@ -18,7 +24,7 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 
 class StartBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    selectors: list[str] = Field(..., min_length=1, max_length=1000)
+    selectors: list[str] = Field(..., min_length=1, max_length=MAX_SELECTORS)
     params: dict[str, Any] = Field(default_factory=dict)
     wait: float = Field(0, ge=0, le=MAX_WAIT)
     all_must_exist: bool = False
@@ -32,7 +38,7 @@ class TaskStartBody(BaseModel):
 
 class PreviewBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    selectors: list[str] = Field(..., min_length=1, max_length=1000)
+    selectors: list[str] = Field(..., min_length=1, max_length=MAX_SELECTORS)
 
 
 class PreviewList(BaseModel):

@@ -9,14 +9,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from taskgate.domain.errors import InvalidInput
-from taskgate.domain.selectors import Selector, parse_selector
+from taskgate.domain.selectors import MAX_SELECTORS, Selector, parse_selector
 
 MAX_PAYLOAD = 256 * 1024
 
 
 class JsonStart(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    tasks: list[str] = Field(..., min_length=1, max_length=1000)
+    tasks: list[str] = Field(..., min_length=1, max_length=MAX_SELECTORS)
     params: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
     all_must_exist: bool = False

@@ -10,7 +10,13 @@ from starlette.responses import Response
 
 from taskgate.core.start import StartRequest
 from taskgate.domain.executions import Caller
-from taskgate.domain.selectors import Outcome, Selector, SelectorKind, normalize_task_id
+from taskgate.domain.selectors import (
+    MAX_SELECTORS,
+    Outcome,
+    Selector,
+    SelectorKind,
+    normalize_task_id,
+)
 from taskgate.domain.started import SkippedStart, start_succeeded
 from taskgate.domain.status import ACTIVE, PENDING
 from taskgate.domain.tasks import Task
@@ -20,7 +26,8 @@ from taskgate.doors.qrs.wire import EMPTY_GUID, QrsError, json_response
 from taskgate.doors.state import services_of
 
 ORIGIN = "qrs"
-MAX_MANY = 1000  # task ids in one start/many or stop/many body
+# Task ids in one start/many or stop/many body: as many as one start may name.
+MAX_MANY = MAX_SELECTORS
 
 
 def caller_of(request: Request) -> Caller:
