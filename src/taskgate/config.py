@@ -20,13 +20,12 @@ from pydantic import (
     model_validator,
 )
 
-from taskgate.core.webhooks import RetryPolicy
 from taskgate.domain.errors import ConfigError
 from taskgate.domain.kv import KvLimits
 from taskgate.domain.startfilter import StartFilter
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import QlikAction, TaskSpec
-from taskgate.domain.webhooks import WebhookSpec
+from taskgate.domain.webhooks import DeliveryRetryPolicy, WebhookSpec
 from taskgate.schedules.spec import ScheduleSpec
 
 
@@ -332,8 +331,10 @@ class WebhookDeliverySettings(Section):
     longest_retry_seconds: float = Field(3600.0, gt=0, le=7 * 86400)
     max_attempts: int = Field(10, ge=1, le=100)
 
-    def policy(self) -> RetryPolicy:
-        return RetryPolicy(self.first_retry_seconds, self.longest_retry_seconds, self.max_attempts)
+    def policy(self) -> DeliveryRetryPolicy:
+        return DeliveryRetryPolicy(
+            self.first_retry_seconds, self.longest_retry_seconds, self.max_attempts
+        )
 
 
 class QlikSyncSettings(Section):

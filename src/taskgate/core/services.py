@@ -14,8 +14,9 @@ from taskgate.core.kv import KvService
 from taskgate.core.schedules import SchedulerService
 from taskgate.core.start import StartService
 from taskgate.core.tasks import TaskService
-from taskgate.core.webhooks import RetryPolicy, WebhookService
+from taskgate.core.webhooks import WebhookService
 from taskgate.domain.kv import KvLimits
+from taskgate.domain.webhooks import DeliveryRetryPolicy
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Services:
         *,
         auth_none: bool,
         kv_limits: KvLimits | None = None,
-        webhook_policy: RetryPolicy | None = None,
+        webhook_policy: DeliveryRetryPolicy | None = None,
     ) -> Services:
         limits = kv_limits or KvLimits()
         executions = ExecutionService(ctx)
@@ -57,5 +58,5 @@ class Services:
             tokens=tokens,
             kv=KvService(ctx, limits),
             schedules=SchedulerService(ctx, starts),
-            webhooks=WebhookService(ctx, webhook_policy or RetryPolicy()),
+            webhooks=WebhookService(ctx, webhook_policy or DeliveryRetryPolicy()),
         )

@@ -17,18 +17,17 @@ from taskgate.core.context import CoreContext
 from taskgate.domain.errors import Conflict, NotFound
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller
-from taskgate.domain.webhooks import Delivery, DeliveryState, Webhook, WebhookSpec, retry_delay
+from taskgate.domain.webhooks import (
+    Delivery,
+    DeliveryRetryPolicy,
+    DeliveryState,
+    Webhook,
+    WebhookSpec,
+)
 from taskgate.store import audit
 from taskgate.store import webhooks as rows
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    first_retry_seconds: float = 5.0
-    longest_retry_seconds: float = 3600.0
-    max_attempts: int = 10
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class DueDelivery:
 
 
 class WebhookService:
-    def __init__(self, ctx: CoreContext, policy: RetryPolicy) -> None:
+    def __init__(self, ctx: CoreContext, policy: DeliveryRetryPolicy) -> None:
         self.ctx = ctx
         self.policy = policy
         # Set when deliveries are added or made due again, so the sender looks at once.
@@ -178,15 +177,12 @@ class WebhookService:
             values.update(
                 state=DeliveryState.DELIVERED.value, delivered_at=now, next_attempt_at=None
             )
-        elif attempts >= self.policy.max_attempts:
+        elif self.policy.gives_up_after(attempts):
             self.failed_attempts += 1
             values.update(state=DeliveryState.FAILED.value, next_attempt_at=None)
         else:
             self.failed_attempts += 1
-            delay = retry_delay(
-                attempts, self.policy.first_retry_seconds, self.policy.longest_retry_seconds
-            )
-            values.update(next_attempt_at=now + delay)
+            values.update(next_attempt_at=now + self.policy.delay_after(attempts))
         await self.ctx.db.write(lambda conn: rows.update(conn, due.id, **values))
 
     async def deliveries(self, webhook_id: str, limit: int = 100) -> list[Delivery]:

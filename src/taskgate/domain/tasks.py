@@ -9,6 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from taskgate.domain.backoff import backoff_delay
+
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
 MAX_RETRIES = 100
 
@@ -79,9 +81,9 @@ class RetryPolicy(Strict):
 
     def delay_before(self, attempt_number: int) -> float:
         """Seconds to wait before attempt `attempt_number` (2 = the first retry)."""
-        if attempt_number < 2:
-            return 0.0
-        return float(min(self.delay * self.backoff ** (attempt_number - 2), self.max_delay))
+        return backoff_delay(
+            attempt_number - 1, first=self.delay, longest=self.max_delay, factor=self.backoff
+        )
 
 
 class Overlap(StrEnum):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from taskgate.domain.backoff import backoff_delay
 from taskgate.domain.events import EventFilter, ExecutionEvent
 from taskgate.domain.status import Status
 
@@ -79,6 +81,23 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={digest.hexdigest()}"
 
 
-def retry_delay(attempts: int, first: float, longest: float) -> timedelta:
-    """After `attempts` failed attempts: first, twice that, four times … capped at `longest`."""
-    return timedelta(seconds=min(longest, first * 2 ** max(0, attempts - 1)))
+@dataclass(frozen=True)
+class DeliveryRetryPolicy:
+    """When a failed delivery is tried again, and after how many attempts it is given up."""
+
+    first_retry_seconds: float = 5.0
+    longest_retry_seconds: float = 3600.0
+    max_attempts: int = 10
+
+    def gives_up_after(self, attempts: int) -> bool:
+        return attempts >= self.max_attempts
+
+    def delay_after(self, attempts: int) -> timedelta:
+        """After `attempts` failed attempts: first, twice that, four times … up to the longest."""
+        return timedelta(
+            seconds=backoff_delay(
+                max(1, attempts),
+                first=self.first_retry_seconds,
+                longest=self.longest_retry_seconds,
+            )
+        )

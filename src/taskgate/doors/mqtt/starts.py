@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from taskgate.config import MqttStartSettings
 from taskgate.core.start import StartRequest, StartResult, StartService
+from taskgate.domain.backoff import backoff_delay
 from taskgate.domain.errors import TaskgateError
 from taskgate.domain.executions import Caller
 from taskgate.doors.mqtt.connection import Incoming, MqttConnection
@@ -23,6 +24,9 @@ from taskgate.doors.mqtt.replies import Replies, ReplyTo
 log = logging.getLogger("taskgate.mqtt")
 ORIGIN = "mqtt"
 SCOPE = "mqtt"
+# While the database is away, commits are tried again after 0.5 s, 1 s, 2 s … then every 10 s.
+COMMIT_RETRY_FIRST_SECONDS = 0.5
+COMMIT_RETRY_LONGEST_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -118,11 +122,14 @@ class StartConsumer:
 
     async def _commit(self, requests: list[StartRequest]) -> list[StartResult | TaskgateError]:
         """Commit, retrying while the database fails: the messages stay unacknowledged."""
-        delay = 0.5
+        failures = 0
         while True:
             try:
                 return await self._starts.start_many(requests)
             except Exception:
+                failures += 1
+                delay = backoff_delay(
+                    failures, first=COMMIT_RETRY_FIRST_SECONDS, longest=COMMIT_RETRY_LONGEST_SECONDS
+                )
                 log.exception("MQTT starts could not be committed; retrying in %.1f s", delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
