@@ -17,8 +17,8 @@ from taskgate.config import Settings
 from taskgate.core.context import CoreContext
 from taskgate.core.events import EventBus
 from taskgate.core.housekeeping import housekeeping, kv_sweeper
-from taskgate.core.schedules import config_schedule_id
 from taskgate.core.services import Services
+from taskgate.domain.configids import CONFIG_NAMESPACE, config_schedule_id
 from taskgate.domain.executions import Caller
 from taskgate.domain.tasks import TaskSpec
 from taskgate.domain.webhooks import WebhookSpec
@@ -41,8 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("taskgate")
 CONFIG_CALLER = Caller("config", scope="config")
-# Tasks declared without an id keep the same id across restarts, derived from label or name.
-CONFIG_NAMESPACE = uuid.UUID("6f0c1f4e-8a53-4c1e-9a55-7d1f3c2b9e10")
 
 
 def config_task_specs(settings: Settings) -> list[TaskSpec]:

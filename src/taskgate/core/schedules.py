@@ -42,12 +42,6 @@ T = TypeVar("T")
 # burst of due schedules does not hold the write lock for long.
 BATCH = 50
 MAX_PREVIEW = 1000
-# Config schedules declared without an id keep the same id across restarts.
-CONFIG_NAMESPACE = uuid.UUID("3b0c7a52-4b9e-4f7e-8d3c-2f6a1c9e5d21")
-
-
-def config_schedule_id(task_id: str, name: str, index: int) -> str:
-    return str(uuid.uuid5(CONFIG_NAMESPACE, f"{task_id}/{name or index}"))
 
 
 class SchedulerService:
