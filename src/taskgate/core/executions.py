@@ -114,6 +114,24 @@ class ExecutionService:
                 self.ctx.notify_executor()
         return await self.get(execution_id)
 
+    async def abort_tasks(self, task_refs: Iterable[str], caller: Caller) -> list[Execution]:
+        """Stop tasks: abort every waiting or running execution of each (id or label).
+
+        An unknown task is NotFound before anything is aborted. What was aborted, as it is now.
+        """
+        refs = list(task_refs)
+
+        def unfinished(conn: Connection) -> list[str]:
+            task_ids: list[str] = []
+            for ref in refs:
+                task = task_rows.get(conn, ref)
+                if task is None:
+                    raise NotFound(f"task {ref!r} not found", field="task")
+                task_ids.append(task.key)
+            return rows.unfinished_ids(conn, task_ids)
+
+        return [await self.abort(i, caller) for i in await self.ctx.db.read(unfinished)]
+
     async def counts(self, statuses: Iterable[Status]) -> dict[str, int]:
         """How many executions are in each of these statuses now."""
         wanted = list(statuses)

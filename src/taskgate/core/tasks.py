@@ -12,6 +12,7 @@ from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.domain.errors import Conflict, InvalidInput, NotFound
 from taskgate.domain.executions import Caller
+from taskgate.domain.selectors import Selector
 from taskgate.domain.tasks import QlikAction, Task, TaskSource, TaskSpec
 from taskgate.store import audit
 from taskgate.store import tasks as task_rows
@@ -70,6 +71,11 @@ class TaskService:
                 conn, tag=tag, enabled=enabled, limit=limit, offset=offset
             )
         )
+
+    async def find(self, selector: Selector) -> list[Task]:
+        """The tasks one selector names, in a stable order, with no caller's allow-list applied
+        (a door that must name one task before it starts it, e.g. QRS by name)."""
+        return await self.ctx.db.read(lambda conn: task_rows.find(conn, selector))
 
     async def all(self) -> list[Task]:
         """Every task, by name: for doors whose lists are not paginated (QRS)."""

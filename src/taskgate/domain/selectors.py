@@ -39,6 +39,15 @@ class Selector:
     kind: SelectorKind
     value: str
     property_name: str | None = None
+    # A name selector that ignores case, as QRS looks tasks up by name. Not in the text
+    # syntax: a door that needs it builds the selector itself.
+    ignore_case: bool = False
+
+    def names(self, task_name: str) -> bool:
+        """Whether `task_name` is the name this NAME selector gives."""
+        if self.ignore_case:
+            return task_name.casefold() == self.value.casefold()
+        return task_name == self.value
 
     def __str__(self) -> str:
         if self.kind is SelectorKind.PROPERTY:

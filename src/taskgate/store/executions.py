@@ -344,6 +344,19 @@ def unfinished(conn: Connection) -> list[Execution]:
     return _with_attempts(conn, list(conn.execute(query)))
 
 
+def unfinished_ids(conn: Connection, task_ids: Iterable[str]) -> list[str]:
+    """The ids of these tasks' executions not yet ended, oldest first."""
+    query = (
+        sa.select(executions.c.id)
+        .where(
+            executions.c.task_id.in_(list(task_ids)),
+            executions.c.status.in_([s.value for s in PENDING | ACTIVE]),
+        )
+        .order_by(executions.c.created_at, executions.c.id)
+    )
+    return list(conn.execute(query).scalars())
+
+
 def latest_for_tasks(conn: Connection, task_ids: Iterable[str]) -> dict[str, Execution]:
     """Each task's newest execution, with its attempts; tasks never run are left out."""
     wanted = list(task_ids)

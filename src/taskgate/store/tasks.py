@@ -138,5 +138,8 @@ def find(conn: Connection, selector: Selector) -> list[Task]:
         kind = SelectorKind.ID
     if kind is SelectorKind.ID:
         value = normalize_task_id(value) or value
+    if kind is SelectorKind.NAME and selector.ignore_case:
+        # Case folding is Python's (full Unicode); SQLite's lower() knows only ASCII.
+        return [task for task in all_tasks(conn) if selector.names(task.name)]
     rows = conn.execute(_FIND[kind], {"v": value, "n": selector.property_name})
     return [_task(r) for r in rows]

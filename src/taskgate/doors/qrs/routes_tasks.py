@@ -18,7 +18,6 @@ from taskgate.domain.selectors import (
     normalize_task_id,
 )
 from taskgate.domain.started import SkippedStart, start_succeeded
-from taskgate.domain.status import ACTIVE, PENDING
 from taskgate.domain.tasks import Task
 from taskgate.doors.qrs.guard import CALLER_KEY
 from taskgate.doors.qrs.listing import ListQuery, count_response
@@ -85,8 +84,9 @@ async def _by_name(request: Request) -> str:
     name = request.query_params.get("name")
     if not name:
         raise QrsError(400, "name: the query parameter is required", "name")
-    wanted = name.casefold()
-    found = [t for t in await services_of(request).tasks.all() if t.name.casefold() == wanted]
+    found = await services_of(request).tasks.find(
+        Selector(SelectorKind.NAME, name, ignore_case=True)
+    )
     if not found:
         raise QrsError(400, f"Cannot find a task with the following name: {name}", "name")
     if len(found) > 1:
@@ -125,19 +125,7 @@ async def start_many(request: Request) -> Response:
 
 
 async def _stop(request: Request, task_ids: list[str]) -> None:
-    services = services_of(request)
-    for task_id in task_ids:
-        await services.tasks.get(task_id)  # 404 for an unknown task
-    for task_id in task_ids:
-        running, _ = await services.executions.listing(
-            task=task_id,
-            statuses=tuple(PENDING | ACTIVE),
-            origin=None,
-            limit=1000,
-            cursor=None,
-        )
-        for execution in running:
-            await services.executions.abort(execution.id, caller_of(request))
+    await services_of(request).executions.abort_tasks(task_ids, caller_of(request))
 
 
 async def stop(request: Request) -> Response:
