@@ -9,7 +9,7 @@ import pytest
 
 from taskgate.schedules.cron import CronTrigger
 from taskgate.schedules.misfire import Plan, Run, Skip, plan
-from taskgate.schedules.spec import Misfire, Outcome
+from taskgate.schedules.spec import FireOutcome, Misfire
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 EVERY_SECOND = CronTrigger("* * * * * *", ZoneInfo("UTC"))
@@ -35,7 +35,7 @@ def decide(policy: Misfire, now: float, limit: int = 100, fire_at: float = 0) ->
 @pytest.mark.parametrize("policy", list(Misfire))
 def test_on_time_is_one_run_whatever_the_policy(policy: Misfire) -> None:
     result = decide(policy, now=0.004)
-    assert result.runs == [Run(T0, Outcome.FIRED)]
+    assert result.runs == [Run(T0, FireOutcome.FIRED)]
     assert result.skips == []
     assert result.next_slot == s(1)
 
@@ -43,7 +43,7 @@ def test_on_time_is_one_run_whatever_the_policy(policy: Misfire) -> None:
 @pytest.mark.parametrize("policy", list(Misfire))
 def test_late_within_grace_runs_every_slot(policy: Misfire) -> None:
     result = decide(policy, now=1.5)
-    assert result.runs == [Run(T0, Outcome.FIRED), Run(s(1), Outcome.FIRED)]
+    assert result.runs == [Run(T0, FireOutcome.FIRED), Run(s(1), FireOutcome.FIRED)]
     assert result.next_slot == s(2)
 
 
@@ -51,13 +51,13 @@ def test_skip() -> None:
     result = decide(Misfire.SKIP, now=10.5)
     # slots 0..8 are more than 2 s late; 9 and 10 are within the grace period
     assert result.skips == [Skip(T0, s(8), 9)]
-    assert result.runs == [Run(s(9), Outcome.FIRED), Run(s(10), Outcome.FIRED)]
+    assert result.runs == [Run(s(9), FireOutcome.FIRED), Run(s(10), FireOutcome.FIRED)]
     assert result.next_slot == s(11)
 
 
 def test_once() -> None:
     result = decide(Misfire.ONCE, now=10.5)
-    assert result.runs == [Run(s(10), Outcome.CAUGHT_UP, T0, 11)]
+    assert result.runs == [Run(s(10), FireOutcome.CAUGHT_UP, T0, 11)]
     assert result.skips == []
     assert result.next_slot == s(11)
 
@@ -65,7 +65,7 @@ def test_once() -> None:
 def test_all() -> None:
     result = decide(Misfire.ALL, now=10.5)
     assert [r.slot for r in result.runs] == [s(i) for i in range(11)]
-    assert [r.outcome for r in result.runs] == [Outcome.CAUGHT_UP] * 9 + [Outcome.FIRED] * 2
+    assert [r.outcome for r in result.runs] == [FireOutcome.CAUGHT_UP] * 9 + [FireOutcome.FIRED] * 2
     assert result.skips == []
 
 
@@ -78,7 +78,7 @@ def test_all_is_bounded() -> None:
 def test_jitter_counts_from_the_fire_time() -> None:
     # the slot was due at +1.9 s with its jitter: 0.5 s late, not 2.4 s
     result = decide(Misfire.SKIP, now=2.4, fire_at=1.9)
-    assert result.runs[0] == Run(T0, Outcome.FIRED)
+    assert result.runs[0] == Run(T0, FireOutcome.FIRED)
 
 
 def test_a_long_downtime_is_not_walked_slot_by_slot() -> None:

@@ -28,10 +28,9 @@ from taskgate.domain.allowlist import allows
 from taskgate.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, TaskgateError
 from taskgate.domain.executions import Caller
 from taskgate.domain.params import validate_params
-from taskgate.domain.selectors import Outcome as SelectorOutcome
-from taskgate.domain.selectors import Selector, SelectorKind
+from taskgate.domain.selectors import Selector, SelectorKind, SelectorOutcome
 from taskgate.schedules import misfire, triggers
-from taskgate.schedules.spec import Fire, HistoryEntry, Kind, Outcome, Schedule, ScheduleSpec
+from taskgate.schedules.spec import Fire, FireOutcome, HistoryEntry, Kind, Schedule, ScheduleSpec
 from taskgate.store import audit
 from taskgate.store import schedules as rows
 from taskgate.store import tasks as task_rows
@@ -282,7 +281,7 @@ class SchedulerService:
         assert schedule.next_slot is not None and schedule.next_fire_at is not None
         due_at = schedule.next_fire_at
 
-        def record(outcome: Outcome, slot: datetime, **fields: Any) -> None:
+        def record(outcome: FireOutcome, slot: datetime, **fields: Any) -> None:
             late = now - (due_at if slot == schedule.next_slot else slot)
             history.append(
                 {
@@ -300,13 +299,13 @@ class SchedulerService:
             )
 
         if plan is None:
-            record(Outcome.NOT_STARTED, schedule.next_slot, message=firing.error)
+            record(FireOutcome.NOT_STARTED, schedule.next_slot, message=firing.error)
             moves.append(_move(schedule.id, None, None, None, 0))
             return []
         at_least = "at least " if plan.scan_cut else ""
         for skip in plan.skips:
             record(
-                Outcome.SKIPPED,
+                FireOutcome.SKIPPED,
                 skip.slot,
                 from_slot=skip.from_slot,
                 slots=skip.slots,
@@ -320,12 +319,12 @@ class SchedulerService:
             if started is not None:
                 pending.append(started)
             if execution_id is None:
-                record(Outcome.NOT_STARTED, run.slot, message=message)
+                record(FireOutcome.NOT_STARTED, run.slot, message=message)
                 continue
             fired += 1
-            if run.outcome is Outcome.CAUGHT_UP and run.slots > 1:
+            if run.outcome is FireOutcome.CAUGHT_UP and run.slots > 1:
                 message = f"one run for {at_least}{run.slots} due slots (misfire once)"
-            elif run.outcome is Outcome.CAUGHT_UP:
+            elif run.outcome is FireOutcome.CAUGHT_UP:
                 message = f"missed slot run late (misfire {schedule.misfire.value})"
             record(
                 run.outcome,

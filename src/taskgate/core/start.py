@@ -28,10 +28,10 @@ from taskgate.domain.params import validate_params
 from taskgate.domain.selectors import (
     GROUP_KINDS,
     MAX_SELECTORS,
-    Outcome,
     Resolution,
     Selector,
     SelectorKind,
+    SelectorOutcome,
     TaskRef,
     is_task_id,
 )
@@ -84,7 +84,7 @@ class StartedTask(BaseModel):
 
 class SelectorResult(BaseModel):
     selector: str
-    outcome: Outcome
+    outcome: SelectorOutcome
     message: str = ""
     # A factory, not `[]`: pydantic deep-copies a mutable default for every instance.
     tasks: list[StartedTask] = Field(default_factory=list)
@@ -123,7 +123,7 @@ class PreviewTask(BaseModel):
 
 class PreviewResult(BaseModel):
     selector: str
-    outcome: Outcome
+    outcome: SelectorOutcome
     message: str = ""
     tasks: list[PreviewTask] = Field(default_factory=list)
 
@@ -150,11 +150,11 @@ def resolve(
             selector.value, canonical=canonical_ids
         ):
             message = f"{selector.value!r} is not a task id (UUID)"
-            resolved.append((Resolution(selector, Outcome.INVALID, message=message), []))
+            resolved.append((Resolution(selector, SelectorOutcome.INVALID, message=message), []))
             continue
         if caller.start_filter is not None and not caller.start_filter.allows(selector):
             message = "not allowed by the start filter"
-            resolved.append((Resolution(selector, Outcome.DENIED, message=message), []))
+            resolved.append((Resolution(selector, SelectorOutcome.DENIED, message=message), []))
             continue
         if found_cache is None:
             found = task_rows.find(conn, selector)
@@ -165,16 +165,16 @@ def resolve(
             found = found_cache[selector]
         if not found:
             message = "no task matches"
-            resolved.append((Resolution(selector, Outcome.NOT_FOUND, message=message), []))
+            resolved.append((Resolution(selector, SelectorOutcome.NOT_FOUND, message=message), []))
             continue
         if caller.allowed_tasks is not None:
             found = [t for t in found if allows(caller.allowed_tasks, t)]
             if not found:
                 message = "not on this caller's task allow-list"
-                resolved.append((Resolution(selector, Outcome.DENIED, message=message), []))
+                resolved.append((Resolution(selector, SelectorOutcome.DENIED, message=message), []))
                 continue
         refs = [TaskRef(t.key, t.name, t.enabled) for t in found]
-        resolved.append((Resolution(selector, Outcome.MATCHED, refs), found))
+        resolved.append((Resolution(selector, SelectorOutcome.MATCHED, refs), found))
     return resolved
 
 
@@ -481,7 +481,8 @@ def _plan(
     )
     exempt = GROUP_KINDS if request.must_exist_exempts_groups else frozenset()
     blocking = request.all_must_exist and any(
-        res.outcome in (Outcome.INVALID, Outcome.NOT_FOUND) and res.selector.kind not in exempt
+        res.outcome in (SelectorOutcome.INVALID, SelectorOutcome.NOT_FOUND)
+        and res.selector.kind not in exempt
         for res, _ in resolved
     )
 
@@ -492,7 +493,7 @@ def _plan(
         t.key: t
         for res, ts in resolved
         for t in ts
-        if res.outcome is Outcome.MATCHED and t.enabled and not blocked(res)
+        if res.outcome is SelectorOutcome.MATCHED and t.enabled and not blocked(res)
     }
     params = {
         task_id: validate_params(task.params, request.params) for task_id, task in matched.items()

@@ -27,7 +27,7 @@ class SelectorKind(StrEnum):
     AUTO = "auto"  # bare text: an id when it is a UUID, else a label, else a name
 
 
-class Outcome(StrEnum):
+class SelectorOutcome(StrEnum):
     MATCHED = "matched"
     INVALID = "invalid"
     NOT_FOUND = "not_found"
@@ -117,6 +117,6 @@ class TaskRef:
 @dataclass
 class Resolution:
     selector: Selector
-    outcome: Outcome
+    outcome: SelectorOutcome
     tasks: list[TaskRef] = field(default_factory=list)
     message: str = ""

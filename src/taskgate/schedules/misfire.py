@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from taskgate.schedules.spec import Misfire, Outcome
+from taskgate.schedules.spec import FireOutcome, Misfire
 from taskgate.schedules.triggers import Trigger
 
 # A long downtime of a one-second schedule must not make one check walk millions of slots.
@@ -23,7 +23,7 @@ SCAN_LIMIT = 10_000
 @dataclass(frozen=True)
 class Run:
     slot: datetime
-    outcome: Outcome
+    outcome: FireOutcome
     from_slot: datetime | None = None
     slots: int = 1
 
@@ -71,17 +71,19 @@ def plan(
     late = [s for i, s in enumerate(due) if missed(i)]
     on_time = due[len(late) :]
     if not late:
-        result.runs = [Run(s, Outcome.FIRED) for s in on_time]
+        result.runs = [Run(s, FireOutcome.FIRED) for s in on_time]
     elif policy is Misfire.SKIP:
         result.skips = [Skip(late[0], late[-1], len(late))]
-        result.runs = [Run(s, Outcome.FIRED) for s in on_time]
+        result.runs = [Run(s, FireOutcome.FIRED) for s in on_time]
     elif policy is Misfire.ONCE:
-        result.runs = [Run(due[-1], Outcome.CAUGHT_UP, due[0], len(due))]
+        result.runs = [Run(due[-1], FireOutcome.CAUGHT_UP, due[0], len(due))]
     else:
         kept = due[-limit:]
         dropped = due[: len(due) - len(kept)]
         if dropped:
             result.skips = [Skip(dropped[0], dropped[-1], len(dropped))]
         late_set = set(late)
-        result.runs = [Run(s, Outcome.CAUGHT_UP if s in late_set else Outcome.FIRED) for s in kept]
+        result.runs = [
+            Run(s, FireOutcome.CAUGHT_UP if s in late_set else FireOutcome.FIRED) for s in kept
+        ]
     return result

@@ -118,7 +118,7 @@ class Schedule(ScheduleSpec):
     updated_at: datetime
 
 
-class Outcome(StrEnum):
+class FireOutcome(StrEnum):
     FIRED = "fired"  # a slot started a run on time
     CAUGHT_UP = "caught_up"  # a missed slot (or several, under `once`) started a run late
     SKIPPED = "skipped"  # missed slots that did not run (policy `skip`, or past the limit)
@@ -131,7 +131,7 @@ class HistoryEntry(BaseModel):
     slot: datetime
     from_slot: datetime | None = None
     slots: int = 1
-    outcome: Outcome
+    outcome: FireOutcome
     execution_id: str | None = None
     recorded_at: datetime
     late_ms: int = 0

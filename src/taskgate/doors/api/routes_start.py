@@ -10,9 +10,9 @@ from taskgate.domain.errors import Forbidden
 from taskgate.domain.executions import Caller
 from taskgate.domain.selectors import (
     MAX_SELECTORS,
-    Outcome,
     Selector,
     SelectorKind,
+    SelectorOutcome,
     parse_selector,
 )
 from taskgate.doors.api.deps import Core, Operator, Viewer
@@ -88,7 +88,7 @@ async def start_task(
     task = await core.tasks.get(ref)
     selector = Selector(SelectorKind.ID, task.key)
     result = await _start(core, caller, [selector], body.params, body.wait, False, idempotency_key)
-    if result.results[0].outcome is Outcome.DENIED:
+    if result.results[0].outcome is SelectorOutcome.DENIED:
         raise Forbidden(f"task {ref!r} is not on this key's allow-list", field="task")
     return result
 

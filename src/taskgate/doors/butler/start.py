@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from taskgate.core.start import SelectorResult, StartedTask, StartRequest
 from taskgate.domain.kv import KvWrite
-from taskgate.domain.selectors import Outcome, Selector, SelectorKind
+from taskgate.domain.selectors import Selector, SelectorKind, SelectorOutcome
 from taskgate.domain.started import SkippedStart, start_succeeded
 from taskgate.doors.butler.guard import CALLER_KEY
 from taskgate.doors.butler.wire import (
@@ -39,15 +39,15 @@ ITEM_TYPES = ("starttaskid", "starttasktag", "starttaskcustomproperty", "keyvalu
 
 
 @dataclass
-class ParsedStart:
+class ButlerStartBody:
     ids: list[str]
     tags: list[str]
     properties: list[tuple[str, str]]
     kv_items: list[KvWrite]
 
 
-def parse_items(path_id: str, body: Any) -> ParsedStart:
-    parsed = ParsedStart([] if path_id == MAGIC_ID else [path_id], [], [], [])
+def parse_items(path_id: str, body: Any) -> ButlerStartBody:
+    parsed = ButlerStartBody([] if path_id == MAGIC_ID else [path_id], [], [], [])
     if not has_body(body):
         return parsed
     if not isinstance(body, list):
@@ -79,7 +79,7 @@ def _required(payload: dict[str, Any], name: str, where: str) -> str:
     return as_string(payload[name], f"{where}/{name}")
 
 
-def _add_item(parsed: ParsedStart, kind: str, payload: dict[str, Any], where: str) -> None:
+def _add_item(parsed: ButlerStartBody, kind: str, payload: dict[str, Any], where: str) -> None:
     if kind == "starttaskid":
         parsed.ids.append(_required(payload, "taskId", where))
     elif kind == "starttasktag":
@@ -101,7 +101,7 @@ def _add_item(parsed: ParsedStart, kind: str, payload: dict[str, Any], where: st
             )
 
 
-def selectors_of(parsed: ParsedStart) -> list[Selector]:
+def selectors_of(parsed: ButlerStartBody) -> list[Selector]:
     # Butler starts id tasks first, then tag tasks, then property tasks.
     return [
         *(Selector(SelectorKind.ID, task_id) for task_id in parsed.ids),
@@ -110,7 +110,7 @@ def selectors_of(parsed: ParsedStart) -> list[Selector]:
     ]
 
 
-def butler_answer(parsed: ParsedStart, results: list[SelectorResult]) -> dict[str, Any]:
+def butler_answer(parsed: ButlerStartBody, results: list[SelectorResult]) -> dict[str, Any]:
     """Sort per-selector outcomes into Butler's response; every key is always present."""
     started: list[dict[str, str]] = []
     invalid: list[dict[str, str]] = []
@@ -124,9 +124,9 @@ def butler_answer(parsed: ParsedStart, results: list[SelectorResult]) -> dict[st
     tag_results = results[len(parsed.ids) : len(parsed.ids) + len(parsed.tags)]
     property_results = results[len(parsed.ids) + len(parsed.tags) :]
     for given, result in zip(parsed.ids, id_results, strict=True):
-        if result.outcome in (Outcome.INVALID, Outcome.NOT_FOUND):
+        if result.outcome in (SelectorOutcome.INVALID, SelectorOutcome.NOT_FOUND):
             invalid.append({"taskId": given})
-        elif result.outcome is Outcome.DENIED:
+        elif result.outcome is SelectorOutcome.DENIED:
             denied.append({"taskId": given})
         else:
             for task in result.tasks:
@@ -135,11 +135,11 @@ def butler_answer(parsed: ParsedStart, results: list[SelectorResult]) -> dict[st
                 else:
                     held_back.append({"taskId": task.task_id})
     for tag, result in zip(parsed.tags, tag_results, strict=True):
-        if result.outcome is Outcome.DENIED:
+        if result.outcome is SelectorOutcome.DENIED:
             tag_denied.append({"tag": tag})
         by_tag.extend(_started(result))
     for (name, value), result in zip(parsed.properties, property_results, strict=True):
-        if result.outcome is Outcome.DENIED:
+        if result.outcome is SelectorOutcome.DENIED:
             property_denied.append({"name": name, "value": value})
         by_property.extend(_started(result))
     return {

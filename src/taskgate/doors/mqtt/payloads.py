@@ -25,7 +25,7 @@ class JsonStart(BaseModel):
 
 
 @dataclass(frozen=True)
-class ParsedStart:
+class StartMessage:
     selectors: list[Selector]
     params: dict[str, Any] = field(default_factory=dict)
     idempotency_key: str | None = None
@@ -33,7 +33,7 @@ class ParsedStart:
     correlation_id: str | int | None = None
 
 
-def parse_start(payload: bytes) -> ParsedStart:
+def parse_start(payload: bytes) -> StartMessage:
     """The start a message asks for; InvalidInput names what is wrong with it."""
     if len(payload) > MAX_PAYLOAD:
         raise InvalidInput(f"payload: larger than {MAX_PAYLOAD} bytes", field="payload")
@@ -47,7 +47,7 @@ def parse_start(payload: bytes) -> ParsedStart:
         )
     if not text.startswith("{"):
         # Butler's form: the whole payload names one task (here an id, or a label too).
-        return ParsedStart(selectors=[parse_selector(text)])
+        return StartMessage(selectors=[parse_selector(text)])
     try:
         raw = json.loads(text)
         body = JsonStart.model_validate(raw)
@@ -57,7 +57,7 @@ def parse_start(payload: bytes) -> ParsedStart:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "payload"
         raise InvalidInput(f"{where}: {first['msg']}", field=where) from exc
-    return ParsedStart(
+    return StartMessage(
         selectors=[parse_selector(s) for s in body.tasks],
         params=body.params,
         idempotency_key=body.idempotency_key,

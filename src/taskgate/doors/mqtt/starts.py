@@ -18,7 +18,7 @@ from taskgate.domain.backoff import backoff_delay
 from taskgate.domain.errors import TaskgateError
 from taskgate.domain.executions import Caller
 from taskgate.doors.mqtt.connection import Incoming, MqttConnection
-from taskgate.doors.mqtt.payloads import ParsedStart, parse_start
+from taskgate.doors.mqtt.payloads import StartMessage, parse_start
 from taskgate.doors.mqtt.replies import Replies, ReplyTo
 
 log = logging.getLogger("taskgate.mqtt")
@@ -32,7 +32,7 @@ COMMIT_RETRY_LONGEST_SECONDS = 10.0
 @dataclass(frozen=True)
 class _Accepted:
     message: Incoming
-    parsed: ParsedStart
+    parsed: StartMessage
     reply: ReplyTo | None
 
 

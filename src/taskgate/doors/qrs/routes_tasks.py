@@ -12,9 +12,9 @@ from taskgate.core.start import StartRequest
 from taskgate.domain.executions import Caller
 from taskgate.domain.selectors import (
     MAX_SELECTORS,
-    Outcome,
     Selector,
     SelectorKind,
+    SelectorOutcome,
     normalize_task_id,
 )
 from taskgate.domain.started import SkippedStart, start_succeeded
@@ -51,7 +51,9 @@ async def _start(request: Request, task_ids: list[str]) -> list[str | None]:
             all_must_exist=True,
         )
     )
-    missing = [r.selector.split(":", 1)[-1] for r in result.results if r.outcome != Outcome.MATCHED]
+    missing = [
+        r.selector.split(":", 1)[-1] for r in result.results if r.outcome != SelectorOutcome.MATCHED
+    ]
     if missing:
         raise QrsError(404, f"Cannot find the task(s) with the following id: {', '.join(missing)}")
     sessions: list[str | None] = []
