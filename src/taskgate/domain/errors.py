@@ -1,4 +1,8 @@
-"""One error root; every door renders these as its own wire format."""
+"""One error root; every door renders these as its own wire format.
+
+An error says what went wrong (`code`, a message, the field to blame); which status a wire
+format answers it with is each door's table (taskgate.doors.errorstatus), not the domain's.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,6 @@ from typing import Any
 class TaskgateError(Exception):
     """Root of every error the core raises on purpose."""
 
-    http_status = 400
     code = "bad_request"
 
     def __init__(self, message: str, *, field: str | None = None, **details: Any) -> None:
@@ -27,27 +30,22 @@ class TaskgateError(Exception):
 
 
 class InvalidInput(TaskgateError):
-    http_status = 422
     code = "invalid"
 
 
 class NotFound(TaskgateError):
-    http_status = 404
     code = "not_found"
 
 
 class Conflict(TaskgateError):
-    http_status = 409
     code = "conflict"
 
 
 class Unauthorized(TaskgateError):
-    http_status = 401
     code = "unauthorized"
 
 
 class Forbidden(TaskgateError):
-    http_status = 403
     code = "forbidden"
 
 

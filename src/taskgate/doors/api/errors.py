@@ -10,9 +10,26 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from taskgate.domain.errors import TaskgateError
+from taskgate.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TaskgateError,
+    Unauthorized,
+)
+from taskgate.doors.errorstatus import ErrorStatuses, status_for
 
 log = logging.getLogger(__name__)
+# The native API's status for each refusal of the core.
+HTTP_STATUS: ErrorStatuses = {
+    TaskgateError: 400,
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+    Unauthorized: 401,
+    Forbidden: 403,
+}
 
 
 def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -29,8 +46,9 @@ def _where(loc: tuple[Any, ...] | list[Any]) -> str:
 
 async def _taskgate_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TaskgateError)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-    return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
+    status = status_for(exc, HTTP_STATUS)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(exc.to_dict(), status_code=status, headers=headers)
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -19,7 +19,13 @@ from taskgate.domain.selectors import normalize_task_id
 from taskgate.doors.api.limits import BodySizeLimit
 from taskgate.doors.butler import kv, schedules, start
 from taskgate.doors.butler.guard import ButlerGuard
-from taskgate.doors.butler.wire import ButlerError, error_body, error_response, json_response
+from taskgate.doors.butler.wire import (
+    ButlerError,
+    core_refusal,
+    error_body,
+    error_response,
+    json_response,
+)
 
 log = logging.getLogger(__name__)
 PREFIX = "/v4"  # where the assembly mounts this door
@@ -112,10 +118,8 @@ def create_butler_app(
         return error_response(exc)
 
     async def core_error(_: Request, exc: Exception) -> Response:
-        # Butler answers every refused request with 400 and a message; so does this door.
         assert isinstance(exc, TaskgateError)
-        status = exc.http_status if exc.http_status in (401, 403) else 400
-        return error_response(ButlerError(status, exc.message))
+        return error_response(core_refusal(exc))
 
     async def unexpected(request: Request, _: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)

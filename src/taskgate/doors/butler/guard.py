@@ -14,7 +14,7 @@ from taskgate.domain.executions import Caller
 from taskgate.domain.startfilter import StartFilter
 from taskgate.doors.addresses import AddressAllowList
 from taskgate.doors.butler.ratelimit import RateLimiter, retry_after_seconds
-from taskgate.doors.butler.wire import JSON_TYPE, error_body
+from taskgate.doors.butler.wire import JSON_TYPE, core_refusal, error_body
 
 CALLER_KEY = "butler_caller"
 
@@ -64,7 +64,8 @@ class ButlerGuard:
         try:
             caller = await self._caller(scope, headers, address)
         except TaskgateError as exc:
-            await _refuse(send, exc.http_status, exc.message)
+            refused = core_refusal(exc)
+            await _refuse(send, refused.status, refused.message)
             return
         scope.setdefault("state", {})[CALLER_KEY] = caller
         await self.app(scope, receive, send)

@@ -10,6 +10,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from taskgate.domain.errors import Forbidden, TaskgateError, Unauthorized
+from taskgate.doors.errorstatus import ErrorStatuses, status_for
+
 JSON_TYPE = "application/json; charset=utf-8"
 TEXT_TYPE = "text/plain; charset=utf-8"
 
@@ -22,6 +25,16 @@ class ButlerError(Exception):
         self.status = status
         self.message = message
         self.code = code
+
+
+# Butler answers every refused request with 400 and a message; a missing or unknown API key
+# gets 401, a key whose role may not do it 403.
+STATUS_OF_CORE_ERROR: ErrorStatuses = {TaskgateError: 400, Unauthorized: 401, Forbidden: 403}
+
+
+def core_refusal(exc: TaskgateError) -> ButlerError:
+    """The core's refusal in Butler's words."""
+    return ButlerError(status_for(exc, STATUS_OF_CORE_ERROR), exc.message)
 
 
 def validation_error(message: str) -> ButlerError:

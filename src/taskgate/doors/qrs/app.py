@@ -14,13 +14,19 @@ from starlette.routing import Route
 
 from taskgate import __version__
 from taskgate.core.services import Services
-from taskgate.domain.errors import InvalidInput, TaskgateError
+from taskgate.domain.errors import TaskgateError
 from taskgate.domain.qrsenums import enums_document
 from taskgate.doors.api.limits import BodySizeLimit
 from taskgate.doors.qrs import routes_executions as runs
 from taskgate.doors.qrs import routes_tasks as tasks
 from taskgate.doors.qrs.guard import QrsGuard
-from taskgate.doors.qrs.wire import QrsError, error_body, error_response, json_response
+from taskgate.doors.qrs.wire import (
+    QrsError,
+    core_refusal,
+    error_body,
+    error_response,
+    json_response,
+)
 
 log = logging.getLogger(__name__)
 PREFIX = "/qrs"  # where the assembly mounts this door
@@ -101,9 +107,7 @@ def create_qrs_app(
 
     async def core_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, TaskgateError)
-        # QRS answers bad input with 400 (a filter it cannot parse, a bad body).
-        status = 400 if isinstance(exc, InvalidInput) else exc.http_status
-        return error_response(QrsError(status, exc.message, exc.field))
+        return error_response(core_refusal(exc))
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -8,6 +8,16 @@ from typing import Any
 
 from starlette.responses import Response
 
+from taskgate.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TaskgateError,
+    Unauthorized,
+)
+from taskgate.doors.errorstatus import ErrorStatuses, status_for
+
 JSON_TYPE = "application/json; charset=utf-8"
 # .NET's DateTime.MinValue as QRS writes an unset date; clients test for it.
 NEVER = "1753-01-01T00:00:00.000Z"
@@ -23,6 +33,23 @@ class QrsError(Exception):
         self.status = status
         self.message = message
         self.field = field
+
+
+# QRS's status for each refusal of the core; bad input (a filter it cannot parse, a bad body)
+# is a 400 there.
+STATUS_OF_CORE_ERROR: ErrorStatuses = {
+    TaskgateError: 400,
+    InvalidInput: 400,
+    NotFound: 404,
+    Conflict: 409,
+    Unauthorized: 401,
+    Forbidden: 403,
+}
+
+
+def core_refusal(exc: TaskgateError) -> QrsError:
+    """The core's refusal as QRS answers it."""
+    return QrsError(status_for(exc, STATUS_OF_CORE_ERROR), exc.message, exc.field)
 
 
 def qrs_date(value: datetime | None) -> str:
