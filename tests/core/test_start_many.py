@@ -9,7 +9,7 @@ from sqlalchemy import event
 from taskgate.core.context import CoreContext
 from taskgate.core.events import EventBus
 from taskgate.core.services import Services
-from taskgate.core.start import StartRequest, StartResult
+from taskgate.core.starts.request import StartRequest, StartResult
 from taskgate.domain.errors import Conflict, InvalidInput
 from taskgate.domain.executions import Caller
 from taskgate.domain.kv import KvWrite

@@ -23,7 +23,8 @@ from sqlalchemy import Connection
 
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
-from taskgate.core.start import PendingStart, StartRequest, StartService
+from taskgate.core.starts.request import PendingStart, StartRequest
+from taskgate.core.starts.service import StartService
 from taskgate.domain.allowlist import allows
 from taskgate.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, TaskgateError
 from taskgate.domain.executions import Caller

@@ -12,7 +12,7 @@ from taskgate.core.exectoken import ExecutionTokens
 from taskgate.core.executions import ExecutionService
 from taskgate.core.kv import KvService
 from taskgate.core.schedules import SchedulerService
-from taskgate.core.start import StartService
+from taskgate.core.starts.service import StartService
 from taskgate.core.tasks import TaskService
 from taskgate.core.webhooks import WebhookService
 from taskgate.domain.kv import KvLimits

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from pydantic import BaseModel, ConfigDict, Field
 
-from taskgate.core.start import PreviewResult, StartRequest, StartResult
+from taskgate.core.starts.request import PreviewResult, StartRequest, StartResult
 from taskgate.domain.errors import Forbidden
 from taskgate.domain.executions import Caller
 from taskgate.domain.selectors import (

@@ -13,7 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from taskgate.core.start import SelectorResult, StartedTask, StartRequest
+from taskgate.core.starts.request import SelectorResult, StartedTask, StartRequest
 from taskgate.domain.kv import KvWrite
 from taskgate.domain.selectors import Selector, SelectorKind, SelectorOutcome
 from taskgate.domain.started import SkippedStart, start_succeeded

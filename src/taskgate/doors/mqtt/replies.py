@@ -9,7 +9,7 @@ from typing import Any
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from taskgate.core.start import StartResult
+from taskgate.core.starts.request import StartResult
 from taskgate.domain.errors import TaskgateError
 from taskgate.domain.events import ExecutionEvent
 from taskgate.doors.mqtt.connection import MqttConnection

@@ -13,7 +13,8 @@ import logging
 from dataclasses import dataclass
 
 from taskgate.config import MqttStartSettings
-from taskgate.core.start import StartRequest, StartResult, StartService
+from taskgate.core.starts.request import StartRequest, StartResult
+from taskgate.core.starts.service import StartService
 from taskgate.domain.backoff import backoff_delay
 from taskgate.domain.errors import TaskgateError
 from taskgate.domain.executions import Caller

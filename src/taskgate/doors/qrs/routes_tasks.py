@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from taskgate.core.start import StartRequest
+from taskgate.core.starts.request import StartRequest
 from taskgate.domain.executions import Caller
 from taskgate.domain.selectors import (
     MAX_SELECTORS,
