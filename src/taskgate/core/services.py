@@ -11,7 +11,7 @@ from taskgate.core.context import CoreContext
 from taskgate.core.exectoken import ExecutionTokens
 from taskgate.core.executions import ExecutionService
 from taskgate.core.kv import KvService
-from taskgate.core.schedules import SchedulerService
+from taskgate.core.schedules.service import SchedulerService
 from taskgate.core.starts.service import StartService
 from taskgate.core.tasks import TaskService
 from taskgate.core.webhooks import WebhookService

@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from taskgate.core.background import stop_task
 from taskgate.core.clock import utcnow
-from taskgate.core.schedules import SchedulerService
+from taskgate.core.schedules.service import SchedulerService
 
 log = logging.getLogger(__name__)
 # Another process holds a due row for the few milliseconds of its firing: look again soon,

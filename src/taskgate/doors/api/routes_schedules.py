@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
-from taskgate.core.schedules import MAX_PREVIEW
+from taskgate.core.schedules.service import MAX_PREVIEW
 from taskgate.doors.api.deps import Admin, Core, Operator, Viewer
 from taskgate.schedules.spec import SCHEDULE_ID_PATTERN, Fire, HistoryEntry, Schedule, ScheduleSpec
 

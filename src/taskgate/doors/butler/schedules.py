@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from taskgate.core.clock import utcnow
-from taskgate.core.schedules import SchedulerService
+from taskgate.core.schedules.service import SchedulerService
 from taskgate.domain.errors import NotFound
 from taskgate.doors.butler.guard import CALLER_KEY
 from taskgate.doors.butler.wire import (
