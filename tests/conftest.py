@@ -28,6 +28,7 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
+import taskgate.engine.actions  # noqa: F401  (registers the action kinds that tasks validate against)
 from tests.support import STANDARD_TASKS
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"

@@ -25,13 +25,15 @@ from taskgate.domain.webhooks import WebhookSpec
 from taskgate.doors.api.app import create_api
 from taskgate.doors.butler.app import PREFIX as BUTLER_PREFIX
 from taskgate.doors.butler.app import create_butler_app
+from taskgate.doors.qliksync import QlikSync
 from taskgate.doors.qrs.app import PREFIX as QRS_PREFIX
 from taskgate.doors.qrs.app import create_qrs_app
 from taskgate.doors.qrs.listener import TlsListener
 from taskgate.doors.webhooks.sender import WebhookSender
-from taskgate.engine.local import LocalExecutor
+from taskgate.engine.actions import ActionCatalog
+from taskgate.engine.actions.contract import Resources
+from taskgate.engine.local import ExecutorLimits, LocalExecutor
 from taskgate.qlik.client import QlikSites
-from taskgate.qlik.sync import QlikSync
 from taskgate.schedules.loop import SchedulerLoop
 from taskgate.schedules.spec import ScheduleSpec
 from taskgate.store.db import Database
@@ -88,17 +90,26 @@ def create_app(settings: Settings) -> FastAPI:
     ctx = CoreContext(
         db=db, bus=EventBus(), node=settings.node_name, idempotency_hours=settings.idempotency_hours
     )
+    qlik_sites = QlikSites(settings.qlik) if settings.qlik.sites else None
+    actions = ActionCatalog(Resources(settings.qlik, *([qlik_sites] if qlik_sites else [])))
     services = Services.build(
         ctx,
         auth_none=settings.auth == "none",
         kv_limits=settings.kv.limits(),
         webhook_policy=settings.webhook_delivery.policy(),
+        check_action=actions.check,
     )
-    services.tasks.qlik_sites = settings.qlik.names
-    services.tasks.synced_sites = frozenset(s.name for s in settings.qlik.sites if s.sync.enabled)
-    qlik_sites = QlikSites(settings.qlik) if settings.qlik.sites else None
     executor = LocalExecutor(
-        ctx, settings.executor, settings.data_dir, settings.url, services.tokens, qlik_sites
+        ctx,
+        ExecutorLimits(
+            slots=settings.executor.slots,
+            log_max_bytes=settings.executor.log_max_bytes,
+            kill_grace_seconds=settings.executor.kill_grace_seconds,
+        ),
+        settings.data_dir,
+        settings.url,
+        services.tokens,
+        actions,
     )
     ctx.executor = executor
     cleanup = housekeeping(ctx)
@@ -192,6 +203,7 @@ def create_app(settings: Settings) -> FastAPI:
             if qlik_sync is not None:
                 await qlik_sync.stop()
             await executor.stop()
+            await actions.aclose()
             if qlik_sites is not None:
                 await qlik_sites.aclose()
             await webhook_sender.stop()

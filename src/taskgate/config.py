@@ -17,16 +17,18 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from taskgate.core.webhooks import RetryPolicy
-from taskgate.domain.errors import ConfigError
+from taskgate.domain.errors import ConfigError, TaskgateError
 from taskgate.domain.kv import KvLimits
 from taskgate.domain.startfilter import StartFilter
 from taskgate.domain.status import Status
-from taskgate.domain.tasks import QlikAction, TaskSpec
+from taskgate.domain.tasks import TaskSpec
 from taskgate.domain.webhooks import WebhookSpec
+from taskgate.engine.actions import ActionCatalog
+from taskgate.engine.actions.contract import Resources
+from taskgate.qlik.settings import QlikSettings
 from taskgate.schedules.spec import ScheduleSpec
 
 
@@ -336,85 +338,6 @@ class WebhookDeliverySettings(Section):
         return RetryPolicy(self.first_retry_seconds, self.longest_retry_seconds, self.max_attempts)
 
 
-class QlikSyncSettings(Section):
-    enabled: bool = False
-    interval_seconds: float = Field(300.0, gt=0, le=7 * 86400)
-    filter: str = Field("", description="QRS filter sent with GET /qrs/reloadtask/full.")
-
-
-SITE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
-
-
-class QlikSiteSettings(Section):
-    """One Qlik Sense site, reached through its Repository Service (QRS)."""
-
-    name: str = Field(..., pattern=SITE_NAME_PATTERN)
-    host: str = Field(..., min_length=1)
-    port: int = Field(4242, ge=1, le=65535)
-    virtual_proxy: str = Field(
-        "", pattern=r"^[A-Za-z0-9_\-]*$", description='Prefix: "hdr" -> /hdr/qrs/...'
-    )
-    client_cert: Path | None = Field(None, description="Client certificate (PEM) from the QMC.")
-    client_key: Path | None = Field(None, description="Its key; default: inside client_cert.")
-    ca: Path | None = Field(None, description="Verify the site against this CA (root.pem).")
-    verify: bool = Field(True, description="false: accept any server certificate.")
-    user_directory: str = Field("INTERNAL", min_length=1)
-    user_id: str = Field("sa_scheduler", min_length=1)
-    connect_timeout_seconds: float = Field(10.0, gt=0, le=600)
-    request_timeout_seconds: float = Field(30.0, gt=0, le=3600)
-    poll_min_seconds: float = Field(0.5, gt=0, le=3600)
-    poll_max_seconds: float = Field(10.0, gt=0, le=3600)
-    unreachable_limit_seconds: float = Field(300.0, ge=0, le=7 * 86400)
-    stop_wait_seconds: float = Field(
-        60.0, ge=0, le=86400, description="After a stop, follow the remote run this long."
-    )
-    sync: QlikSyncSettings = Field(default_factory=QlikSyncSettings)
-
-    @field_validator("host")
-    @classmethod
-    def _plain_host(cls, host: str) -> str:
-        if "/" in host or " " in host:
-            raise ValueError("a host name or address, without scheme, port or path")
-        return host
-
-    @field_validator("user_directory", "user_id")
-    @classmethod
-    def _header_safe(cls, value: str) -> str:
-        if any(c in value for c in ";=\r\n"):
-            raise ValueError("must not contain ';', '=' or line breaks (X-Qlik-User)")
-        return value
-
-    @model_validator(mode="after")
-    def _consistent(self) -> QlikSiteSettings:
-        if self.poll_min_seconds > self.poll_max_seconds:
-            raise ValueError("poll_min_seconds must not exceed poll_max_seconds")
-        if self.client_key is not None and self.client_cert is None:
-            raise ValueError("client_key needs client_cert")
-        if self.ca is not None and not self.verify:
-            raise ValueError("give `ca` to verify the site, or `verify: false`, not both")
-        return self
-
-
-class QlikSettings(Section):
-    sites: list[QlikSiteSettings] = Field(default_factory=list)
-
-    @field_validator("sites")
-    @classmethod
-    def _unique_names(cls, sites: list[QlikSiteSettings]) -> list[QlikSiteSettings]:
-        names = [site.name for site in sites]
-        for name in names:
-            if names.count(name) > 1:
-                raise ValueError(f"site name {name!r} is used twice")
-        return sites
-
-    def site(self, name: str) -> QlikSiteSettings | None:
-        return next((site for site in self.sites if site.name == name), None)
-
-    @property
-    def names(self) -> frozenset[str]:
-        return frozenset(site.name for site in self.sites)
-
-
 class Settings(Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     database_url: str | None = Field(None, description="Default: SQLite in data_dir.")
@@ -501,7 +424,7 @@ def load_settings(path: Path | None) -> Settings:
     if settings.qrs.listen is not None:
         settings.qrs.listen = settings.qrs.listen.resolved(base)
     _resolve_site_files(settings.qlik, base)
-    _check_task_sites(settings)
+    _check_task_actions(settings)
     return settings
 
 
@@ -520,14 +443,13 @@ def _resolve_site_files(qlik: QlikSettings, base: Path) -> None:
                 raise ConfigError(f"config: {where}: no such file: {path}", field=where)
 
 
-def _check_task_sites(settings: Settings) -> None:
-    """A config task of kind `qlik` must name a configured site."""
+def _check_task_actions(settings: Settings) -> None:
+    """Each config task's action must be one this server can run (a `qlik` task must name a
+    configured site, say): the same check the API makes."""
+    actions = ActionCatalog(Resources(settings.qlik))
     for index, task in enumerate(settings.tasks):
-        action = task.action
-        if isinstance(action, QlikAction) and settings.qlik.site(action.site) is None:
-            where = f"tasks.{index}.action.site"
-            known = ", ".join(sorted(settings.qlik.names)) or "none"
-            raise ConfigError(
-                f"config: {where}: no Qlik Sense site named {action.site!r} (configured: {known})",
-                field=where,
-            )
+        try:
+            actions.check(task.action)
+        except TaskgateError as exc:
+            where = f"tasks.{index}.{exc.field or 'action'}"
+            raise ConfigError(f"config: {where}: {exc.message}", field=where) from exc

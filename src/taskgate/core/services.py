@@ -15,6 +15,7 @@ from taskgate.core.schedules import SchedulerService
 from taskgate.core.start import StartService
 from taskgate.core.tasks import TaskService
 from taskgate.core.webhooks import RetryPolicy, WebhookService
+from taskgate.domain.actions import ActionSpec
 from taskgate.domain.kv import KvLimits
 
 
@@ -43,6 +44,7 @@ class Services:
         auth_none: bool,
         kv_limits: KvLimits | None = None,
         webhook_policy: RetryPolicy | None = None,
+        check_action: Callable[[ActionSpec], None] | None = None,
     ) -> Services:
         limits = kv_limits or KvLimits()
         executions = ExecutionService(ctx)
@@ -50,7 +52,7 @@ class Services:
         tokens = ExecutionTokens(ctx.db)
         return cls(
             ctx=ctx,
-            tasks=TaskService(ctx),
+            tasks=TaskService(ctx, check_action),
             starts=starts,
             executions=executions,
             access=AccessPolicy(ctx.db, tokens, auth_none=auth_none),
