@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler
+from pydantic import GetCoreSchemaHandler
 from pydantic_core import CoreSchema, core_schema
 
+from taskgate.domain.model import Strict
 
-class ActionSpec(BaseModel):
-    """Base of every kind's spec. Unknown fields are an error: a typo never changes a task."""
 
-    model_config = ConfigDict(extra="forbid")
+class ActionSpec(Strict):
+    """Base of every kind's spec."""
 
     kind: str
 

@@ -7,18 +7,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from taskgate.domain.actions import AnyAction
+from taskgate.domain.model import Strict
 
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
 MAX_RETRIES = 100
-
-
-class Strict(BaseModel):
-    """Unknown fields are an error, so a typo never silently changes a task."""
-
-    model_config = ConfigDict(extra="forbid")
 
 
 TaskSource = Literal["api", "config", "qlik"]

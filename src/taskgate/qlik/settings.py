@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from taskgate.domain.model import Strict as Section
 
 
 class QlikSyncSettings(Section):

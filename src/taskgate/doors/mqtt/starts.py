@@ -12,7 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from taskgate.config import MqttStartSettings
+from taskgate.config.mqtt import MqttStartSettings
 from taskgate.core.start import StartRequest, StartResult, StartService
 from taskgate.domain.errors import TaskgateError
 from taskgate.domain.executions import Caller
