@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 
+from taskgate.extras import extra_needed
 from taskgate.store.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -70,9 +71,10 @@ class Database:
             self.engine = sa.create_engine(self.url, poolclass=sa.pool.StaticPool)
             _sqlite_pragmas(self.engine)
         else:
-            self.engine = sa.create_engine(
-                self.url, pool_size=threads, max_overflow=0, pool_pre_ping=True
-            )
+            with extra_needed("psycopg", "postgres", field="database_url", what="PostgreSQL"):
+                self.engine = sa.create_engine(
+                    self.url, pool_size=threads, max_overflow=0, pool_pre_ping=True
+                )
             self._threads = ThreadPoolExecutor(threads, thread_name_prefix="taskgate-db")
         # A read of several statements sees one snapshot: an execution and its attempts read
         # one after the other agree even while a run is claimed. (SQLite: one connection,
