@@ -114,6 +114,7 @@ def create_app(settings: Settings) -> FastAPI:
             slots=settings.executor.slots,
             log_max_bytes=settings.executor.log_max_bytes,
             kill_grace_seconds=settings.executor.kill_grace_seconds,
+            lease_seconds=settings.executor.lease_seconds,
         ),
         settings.data_dir,
         settings.url,
@@ -178,16 +179,22 @@ def create_app(settings: Settings) -> FastAPI:
         # fails to start unwinds the ones started before it, and no part outlives the server.
         async with AsyncExitStack() as parts:
             parts.push_async_callback(db.close)
-            await db.migrate()
-            await services.tokens.load()
-            await services.access.check_startup(
-                loopback_only=settings.loopback_only, host=settings.server.host, url=settings.url
-            )
-            await services.tasks.sync_from_config(config_task_specs(settings), CONFIG_CALLER)
-            await services.schedules.sync_from_config(
-                config_schedule_specs(settings), CONFIG_CALLER
-            )
-            await services.webhooks.sync_from_config(config_webhook_specs(settings), CONFIG_CALLER)
+            parts.enter_context(db.owned())
+            async with db.starting_alone():
+                await db.migrate()
+                await services.tokens.load()
+                await services.access.check_startup(
+                    loopback_only=settings.loopback_only,
+                    host=settings.server.host,
+                    url=settings.url,
+                )
+                await services.tasks.sync_from_config(config_task_specs(settings), CONFIG_CALLER)
+                await services.schedules.sync_from_config(
+                    config_schedule_specs(settings), CONFIG_CALLER
+                )
+                await services.webhooks.sync_from_config(
+                    config_webhook_specs(settings), CONFIG_CALLER
+                )
             await webhook_sender.start()
             parts.push_async_callback(webhook_sender.stop)
             if qlik_sites is not None:

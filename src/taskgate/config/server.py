@@ -22,6 +22,13 @@ class ServerSettings(Section):
 class ExecutorSettings(Section):
     kind: Literal["local"] = "local"
     slots: int = Field(8, ge=1, le=10000, description="Executions running at once in this node.")
+    lease_seconds: float = Field(
+        30.0,
+        ge=0.5,
+        le=3600,
+        description="A running execution's claim, renewed every third of it: a server that "
+        "dies has its executions ended (or retried) by another within this plus one sweep.",
+    )
     log_max_bytes: int = Field(1024 * 1024, ge=1024, description="Log kept per execution.")
     kill_grace_seconds: float = Field(5.0, ge=0, le=600)
 

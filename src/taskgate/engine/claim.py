@@ -9,13 +9,16 @@ from sqlalchemy import Connection
 from taskgate.core.clock import utcnow
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import Overlap, Task
+from taskgate.engine.leases import Holder
 from taskgate.engine.runs import Run
 from taskgate.store import executions as rows
 
 
-def claim(conn: Connection, free: int, node: str) -> list[Run]:
-    """Move up to `free` due executions to `started`, within each task's concurrency limit."""
+def claim(conn: Connection, free: int, holder: Holder) -> list[Run]:
+    """Move up to `free` due executions to `started`, within each task's concurrency limit,
+    each leased to `holder`."""
     now = utcnow()  # inside the transaction: never before the start that created the row
+    lease_until = holder.lease_from(now)
     claimed: list[Run] = []
     active: dict[str, int] = {}
     full: set[str] = set()  # tasks at their max_running: their queue waits
@@ -32,7 +35,11 @@ def claim(conn: Connection, free: int, node: str) -> list[Run]:
             if tasks[c.id].concurrency.overlap is not Overlap.ALLOW and c.task_id not in active
         }
         if limited:
-            active.update(dict.fromkeys(limited, 0) | rows.count_active(conn, limited))
+            # A task another server is claiming for right now waits for the next round.
+            locked = rows.lock_tasks_for_claim(conn, limited)
+            full |= limited - locked
+            if locked:
+                active.update(dict.fromkeys(locked, 0) | rows.count_active(conn, locked))
         for row in candidates:
             if len(claimed) >= free:
                 break
@@ -50,7 +57,9 @@ def claim(conn: Connection, free: int, node: str) -> list[Run]:
                 conn,
                 row.id,
                 status=Status.STARTED.value,
-                node=node,
+                node=holder.node,
+                instance=holder.instance,
+                lease_until=lease_until,
                 started_at=row.started_at or now,
                 attempt_count=number,
                 not_before=None,
@@ -60,7 +69,7 @@ def claim(conn: Connection, free: int, node: str) -> list[Run]:
             )
         if len(candidates) < wanted:
             break  # every due execution has been looked at
-    rows.insert_attempts(conn, [_attempt_row(run, node) for run in claimed])
+    rows.insert_attempts(conn, [_attempt_row(run, holder.node) for run in claimed])
     return claimed
 
 

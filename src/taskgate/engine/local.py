@@ -21,11 +21,13 @@ from taskgate.domain.status import Status
 from taskgate.engine.actions import ActionCatalog
 from taskgate.engine.actions.contract import ActionContext, ActionOutcome, RunFiles
 from taskgate.engine.claim import claim
+from taskgate.engine.leases import Holder, LeaseKeeper
 from taskgate.engine.logcollector import LogCollector
 from taskgate.engine.logwriter import LogWriter
 from taskgate.engine.outcome import after_attempt
-from taskgate.engine.recovery import recover
+from taskgate.engine.recovery import STOPPED, end_all_running, end_held, take_over_expired
 from taskgate.engine.runs import Run
+from taskgate.engine.watchdog import Watchdog
 from taskgate.store import executions as rows
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,8 @@ class ExecutorLimits:
     slots: int = 8
     log_max_bytes: int = 1024 * 1024
     kill_grace_seconds: float = 5.0
+    # How long a claim holds unless renewed: how soon a dead server's runs are taken over.
+    lease_seconds: float = 30.0
 
 
 class LocalExecutor:
@@ -67,6 +71,9 @@ class LocalExecutor:
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._accepting = False  # between start() and stop(): starts may claim directly
+        self.holder = Holder(ctx.node, ctx.instance, limits.lease_seconds)
+        self.leases = LeaseKeeper(ctx, self.holder, self._running.keys, self._lose)
+        self.watchdog = Watchdog()
 
     # -- the Executor contract -------------------------------------------------------------
     def notify(self) -> None:
@@ -83,7 +90,7 @@ class LocalExecutor:
         if not self._accepting:
             return None
         free = self.limits.slots - len(self._running)
-        return claim(conn, free, self.ctx.node) if free > 0 else []
+        return claim(conn, free, self.holder) if free > 0 else []
 
     def launch(self, claimed: Sequence[object]) -> None:
         """Run what `claim_in` claimed, once its transaction has committed."""
@@ -105,8 +112,13 @@ class LocalExecutor:
     async def start(self) -> None:
         _watch_children_with_pidfd()
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        await recover(self.ctx, "server process died while running")
+        if self.ctx.db.is_sqlite:
+            # One server owns an SQLite file: what it finds running ran in a process now gone.
+            await end_all_running(self.ctx)
+        else:
+            await take_over_expired(self.ctx)
         self.logs.start()
+        self.leases.start()
         self._loop_task = asyncio.create_task(self._loop(), name="taskgate-dispatcher")
         self._accepting = self.ctx.db.is_sqlite
 
@@ -117,8 +129,19 @@ class LocalExecutor:
         for worker in workers:
             worker.cancel()
         await asyncio.gather(*workers, return_exceptions=True)
+        await self.leases.stop()
         await self.logs.stop()
-        await recover(self.ctx, "server stopped while it was running")
+        self.watchdog.close()
+        await end_held(self.ctx, STOPPED)
+
+    def _lose(self, execution_id: str, why: str) -> None:
+        """Stop a run this process no longer holds (or can no longer prove it holds)."""
+        run = self._running.get(execution_id)
+        if run is None or run.lost:
+            return
+        log.warning("execution %s stopped here: %s", execution_id, why)
+        run.lost = why
+        run.abort.set()
 
     @property
     def running(self) -> int:
@@ -165,7 +188,7 @@ class LocalExecutor:
             run.worker = asyncio.create_task(self._run(run), name=f"run-{run.execution_id}")
 
     async def _claim(self, free: int) -> list[Run]:
-        claimed = await self.ctx.db.write(lambda conn: claim(conn, free, self.ctx.node))
+        claimed = await self.ctx.db.write(lambda conn: claim(conn, free, self.holder))
         for run in claimed:
             self.ctx.bus.publish(run.event(Status.STARTED, run.started_at))
         return claimed
@@ -174,7 +197,9 @@ class LocalExecutor:
         if not self._running:
             return
         wanted = await self.ctx.db.read(
-            lambda conn: rows.in_statuses(conn, [Status.ABORT_INITIATED], node=self.ctx.node)
+            lambda conn: rows.in_statuses(
+                conn, [Status.ABORT_INITIATED], instance=self.ctx.instance
+            )
         )
         for row in wanted:
             self.abort_local(row.id)
@@ -197,6 +222,8 @@ class LocalExecutor:
             end = ActionOutcome(Status.ERROR, None, f"internal error: {exc}")
         finally:
             context.files.remove()
+        if run.lost:
+            end = ActionOutcome(Status.ERROR, end.exit_code, f"stopped: {run.lost}", pid=end.pid)
         run.pid = end.pid
         try:
             await self._finish(run, end, collector)
@@ -219,6 +246,7 @@ class LocalExecutor:
                 run.execution_id, run.started_at, run.task.timeout
             ),
             kill_grace=self.limits.kill_grace_seconds,
+            processes=self.watchdog,
         )
 
     def _background(self, work: Coroutine[Any, Any, None]) -> None:
@@ -243,7 +271,25 @@ class LocalExecutor:
         chunks, log_size = self.logs.close(run.execution_id)
         step = after_attempt(run.task.retries, run.number, end.status, end.message, now)
 
-        def work(conn: Connection) -> None:
+        def work(conn: Connection) -> bool:
+            held = rows.update_held(
+                conn,
+                run.execution_id,
+                self.ctx.instance,
+                run.number,
+                status=step.status.value,
+                finished_at=None if step.status is Status.RETRY else now,
+                not_before=step.not_before,
+                exit_code=end.exit_code,
+                result=end.result,
+                message=step.message,
+                log_size=log_size,
+                log_dropped=collector.dropped,
+                instance=None,
+                lease_until=None,
+            )
+            if not held:
+                return False  # taken over: its end is written by the server that took it
             rows.append_logs(conn, chunks)
             rows.finish_attempt(
                 conn,
@@ -255,22 +301,16 @@ class LocalExecutor:
                 message=end.message,
                 pid=run.pid,
             )
-            rows.update(
-                conn,
-                run.execution_id,
-                status=step.status.value,
-                **{
-                    "finished_at": None if step.status is Status.RETRY else now,
-                    "not_before": step.not_before,
-                    "exit_code": end.exit_code,
-                    "result": end.result,
-                    "message": step.message,
-                    "log_size": log_size,
-                    "log_dropped": collector.dropped,
-                },
-            )
+            return True
 
-        await self.ctx.db.write(work)
+        if not await self.ctx.db.write(work):
+            log.warning(
+                "execution %s ended here after another server took it over; its end here "
+                "(%s) is not recorded",
+                run.execution_id,
+                end.message,
+            )
+            return
         self.ctx.bus.publish(
             run.event(step.status, now, message=step.message, exit_code=end.exit_code)
         )

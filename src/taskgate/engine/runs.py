@@ -26,6 +26,8 @@ class Run:
     abort: asyncio.Event = field(default_factory=asyncio.Event)
     pid: int | None = None
     worker: asyncio.Task[None] | None = None
+    # Why this process stopped the run on its own (it lost its lease); "" while it holds it.
+    lost: str = ""
 
     def event(
         self, status: Status, at: datetime, *, message: str = "", exit_code: int | None = None

@@ -74,14 +74,25 @@ class CommandRunner(ActionRunner[CommandAction]):
 
     async def run(self, spec: CommandAction, ctx: ActionContext) -> ActionOutcome:
         ctx.files.params.write_text(json.dumps(ctx.params))
-        ended = await run_command(
-            spec,
-            env=ctx.variables(),
-            timeout=ctx.timeout,
-            abort=ctx.abort,
-            log=ctx.log,
-            kill_grace=ctx.kill_grace,
-        )
+        spawned: list[int] = []
+
+        async def watch(pid: int) -> None:
+            spawned.append(pid)
+            ctx.processes.track(pid)
+
+        try:
+            ended = await run_command(
+                spec,
+                env=ctx.variables(),
+                timeout=ctx.timeout,
+                abort=ctx.abort,
+                log=ctx.log,
+                kill_grace=ctx.kill_grace,
+                on_spawn=watch,
+            )
+        finally:
+            for pid in spawned:
+                ctx.processes.untrack(pid)
         result, note = read_result(ctx.files.result)
         message = ended.message + (f"; {note}" if note else "")
         match ended.reason:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from taskgate.domain.actions import ActionSpec
 from taskgate.domain.params import env_name, env_value
@@ -40,6 +40,22 @@ class RunFiles:
         self.result.unlink(missing_ok=True)
 
 
+class ProcessWatch(Protocol):
+    """Keeps the processes a run starts from outliving the server (engine/watchdog.py)."""
+
+    def track(self, pid: int) -> None: ...
+
+    def untrack(self, pid: int) -> None: ...
+
+
+class _Unwatched:
+    def track(self, pid: int) -> None:
+        pass
+
+    def untrack(self, pid: int) -> None:
+        pass
+
+
 @dataclass
 class ActionContext:
     """One attempt of one execution, as its action sees it."""
@@ -60,6 +76,8 @@ class ActionContext:
     issue_token: Callable[[], str]
     # Seconds between SIGTERM and SIGKILL when a process tree must go.
     kill_grace: float
+    # Every process a run starts is registered here while it runs.
+    processes: ProcessWatch = field(default_factory=_Unwatched)
 
     def variables(self) -> dict[str, str]:
         """The environment a run gets: its parameters and the TASKGATE_* variables."""
