@@ -28,6 +28,7 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
+import taskgate.engine.actions  # noqa: F401  (registers the action kinds that tasks validate against)
 from tests.support import STANDARD_TASKS
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -343,7 +344,8 @@ class ServerFactory:
             "data_dir": str(workdir / "data"),
             "node_name": "test-node",
             "auth": "none",
-            "executor": {"slots": 8, "kill_grace_seconds": 2.0},
+            # A dead server's runs are taken over within about 3 s (2 s lease + one sweep).
+            "executor": {"slots": 8, "kill_grace_seconds": 2.0, "lease_seconds": 2.0},
         }
         database_url = self.backend.new_database(workdir)
         if database_url is not None:

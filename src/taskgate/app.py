@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
 import uvicorn
@@ -21,17 +21,20 @@ from taskgate.core.services import Services
 from taskgate.domain.configids import CONFIG_NAMESPACE, config_schedule_id
 from taskgate.domain.executions import Caller
 from taskgate.domain.tasks import TaskSpec
-from taskgate.domain.webhooks import WebhookSpec
+from taskgate.domain.webhooks import DeliveryRetryPolicy, WebhookSpec
 from taskgate.doors.api.app import create_api
 from taskgate.doors.butler.app import PREFIX as BUTLER_PREFIX
 from taskgate.doors.butler.app import create_butler_app
+from taskgate.doors.qliksync import QlikSync
 from taskgate.doors.qrs.app import PREFIX as QRS_PREFIX
 from taskgate.doors.qrs.app import create_qrs_app
 from taskgate.doors.qrs.listener import TlsListener
 from taskgate.doors.webhooks.sender import WebhookSender
-from taskgate.engine.local import LocalExecutor
+from taskgate.engine.actions import ActionCatalog
+from taskgate.engine.actions.contract import Resources
+from taskgate.engine.local import ExecutorLimits, LocalExecutor
+from taskgate.extras import extra_needed
 from taskgate.qlik.client import QlikSites
-from taskgate.qlik.sync import QlikSync
 from taskgate.schedules.loop import SchedulerLoop
 from taskgate.schedules.spec import ScheduleSpec
 from taskgate.store.db import Database
@@ -81,22 +84,39 @@ def config_webhook_specs(settings: Settings) -> list[WebhookSpec]:
     ]
 
 
+def webhook_policy(settings: Settings) -> DeliveryRetryPolicy:
+    delivery = settings.webhook_delivery
+    return DeliveryRetryPolicy(
+        delivery.first_retry_seconds, delivery.longest_retry_seconds, delivery.max_attempts
+    )
+
+
 def create_app(settings: Settings) -> FastAPI:
     db = Database(settings.db_url)
     ctx = CoreContext(
         db=db, bus=EventBus(), node=settings.node_name, idempotency_hours=settings.idempotency_hours
     )
+    qlik_sites = QlikSites(settings.qlik) if settings.qlik.sites else None
+    actions = ActionCatalog(Resources(settings.qlik, *([qlik_sites] if qlik_sites else [])))
     services = Services.build(
         ctx,
         auth_none=settings.auth == "none",
         kv_limits=settings.kv.limits(),
-        webhook_policy=settings.webhook_delivery.policy(),
+        webhook_policy=webhook_policy(settings),
+        check_action=actions.check,
     )
-    services.tasks.qlik_sites = settings.qlik.names
-    services.tasks.synced_sites = frozenset(s.name for s in settings.qlik.sites if s.sync.enabled)
-    qlik_sites = QlikSites(settings.qlik) if settings.qlik.sites else None
     executor = LocalExecutor(
-        ctx, settings.executor, settings.data_dir, settings.url, services.tokens, qlik_sites
+        ctx,
+        ExecutorLimits(
+            slots=settings.executor.slots,
+            log_max_bytes=settings.executor.log_max_bytes,
+            kill_grace_seconds=settings.executor.kill_grace_seconds,
+            lease_seconds=settings.executor.lease_seconds,
+        ),
+        settings.data_dir,
+        settings.url,
+        services.tokens,
+        actions,
     )
     ctx.executor = executor
     cleanup = housekeeping(ctx)
@@ -144,56 +164,63 @@ def create_app(settings: Settings) -> FastAPI:
     mqtt: MqttDoor | None = None
     if settings.mqtt.enabled:
         # Imported only when MQTT is configured: paho costs ~0.9 MiB of idle memory otherwise.
-        from taskgate.doors.mqtt.door import MqttDoor
+        with extra_needed("paho", "mqtt", field="mqtt.enabled", what="the MQTT door"):
+            from taskgate.doors.mqtt.door import MqttDoor
 
         mqtt = MqttDoor(services, settings.mqtt, settings.node_name)
         mqtt.register(services)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await db.migrate()
-        await services.tokens.load()
-        await services.access.check_startup(
-            loopback_only=settings.loopback_only, host=settings.server.host, url=settings.url
-        )
-        await services.tasks.sync_from_config(config_task_specs(settings), CONFIG_CALLER)
-        await services.schedules.sync_from_config(config_schedule_specs(settings), CONFIG_CALLER)
-        await services.webhooks.sync_from_config(config_webhook_specs(settings), CONFIG_CALLER)
-        await webhook_sender.start()
-        await executor.start()
-        if qlik_sync is not None:
-            qlik_sync.start()
-        cleanup.start()
-        kv_sweep.start()
-        if settings.scheduler.enabled:
-            scheduler.start()
-        if mqtt is not None:
-            await mqtt.start()
-        if qrs_listener is not None:
-            await qrs_listener.start()
-        log.info(
-            "taskgate ready on %s (node %s, database %s)",
-            settings.url,
-            settings.node_name,
-            db.url.split("@")[-1],
-        )
-        try:
-            yield
-        finally:
-            if qrs_listener is not None:
-                await qrs_listener.stop()
-            await scheduler.stop()
-            if mqtt is not None:
-                await mqtt.stop()
-            await cleanup.stop()
-            await kv_sweep.stop()
-            if qlik_sync is not None:
-                await qlik_sync.stop()
-            await executor.stop()
+        # Each part is stopped by the stack, in the reverse order of starting: a part that
+        # fails to start unwinds the ones started before it, and no part outlives the server.
+        async with AsyncExitStack() as parts:
+            parts.push_async_callback(db.close)
+            parts.enter_context(db.owned())
+            async with db.starting_alone():
+                await db.migrate()
+                await services.tokens.load()
+                await services.access.check_startup(
+                    loopback_only=settings.loopback_only,
+                    host=settings.server.host,
+                    url=settings.url,
+                )
+                await services.tasks.sync_from_config(config_task_specs(settings), CONFIG_CALLER)
+                await services.schedules.sync_from_config(
+                    config_schedule_specs(settings), CONFIG_CALLER
+                )
+                await services.webhooks.sync_from_config(
+                    config_webhook_specs(settings), CONFIG_CALLER
+                )
+            await webhook_sender.start()
+            parts.push_async_callback(webhook_sender.stop)
             if qlik_sites is not None:
-                await qlik_sites.aclose()
-            await webhook_sender.stop()
-            await db.close()
+                parts.push_async_callback(qlik_sites.aclose)
+            parts.push_async_callback(actions.aclose)
+            await executor.start()
+            parts.push_async_callback(executor.stop)
+            if qlik_sync is not None:
+                qlik_sync.start()
+                parts.push_async_callback(qlik_sync.stop)
+            for periodic in (kv_sweep, cleanup):
+                periodic.start()
+                parts.push_async_callback(periodic.stop)
+            if mqtt is not None:
+                await mqtt.start()
+                parts.push_async_callback(mqtt.stop)
+            if settings.scheduler.enabled:
+                scheduler.start()
+                parts.push_async_callback(scheduler.stop)
+            if qrs_listener is not None:
+                await qrs_listener.start()
+                parts.push_async_callback(qrs_listener.stop)
+            log.info(
+                "taskgate ready on %s (node %s, database %s)",
+                settings.url,
+                settings.node_name,
+                db.url.split("@")[-1],
+            )
+            yield
 
     return create_api(
         services, max_body_bytes=settings.server.max_body_bytes, lifespan=lifespan, doors=doors

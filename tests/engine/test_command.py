@@ -17,9 +17,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from taskgate.domain.tasks import CommandAction
-from taskgate.engine.command import CommandOutcome, _Protocol, run_command
+from taskgate.engine.actions.command import CommandAction, run_command
 from taskgate.engine.logcollector import LogCollector
+from taskgate.engine.process import ProcessOutcome, _Protocol
 
 PY = sys.executable
 
@@ -58,10 +58,10 @@ def run(
     timeout: float | None = 10.0,
     cap: int = 1 << 20,
     kill_grace: float = 0.3,
-) -> tuple[CommandOutcome, str]:
+) -> tuple[ProcessOutcome, str]:
     log = LogCollector(cap)
 
-    async def main() -> CommandOutcome:
+    async def main() -> ProcessOutcome:
         return await run_command(
             action,
             env=env or {},
@@ -197,7 +197,7 @@ def test_on_spawn_gets_the_pid() -> None:
     async def on_spawn(pid: int) -> None:
         seen.append(pid)
 
-    async def main() -> CommandOutcome:
+    async def main() -> ProcessOutcome:
         return await run_command(
             py("pass"),
             env={},
@@ -263,7 +263,7 @@ def test_timeout_kills_the_whole_tree(tmp_path: Path) -> None:
 
 
 def test_abort_kills_the_whole_tree(tmp_path: Path) -> None:
-    async def main() -> CommandOutcome:
+    async def main() -> ProcessOutcome:
         abort = asyncio.Event()
 
         async def press_abort() -> None:
@@ -304,7 +304,7 @@ def test_shell_grandchildren_with_trap_and_setsid_are_killed(tmp_path: Path) -> 
     )
     names = ("child.pid", "gc.pid", "esc.pid")
 
-    async def main() -> CommandOutcome:
+    async def main() -> ProcessOutcome:
         abort = asyncio.Event()
 
         async def press_abort() -> None:
@@ -333,7 +333,7 @@ def test_shell_grandchildren_with_trap_and_setsid_are_killed(tmp_path: Path) -> 
 
 
 def test_obedient_process_does_not_wait_for_the_grace_period() -> None:
-    async def main() -> CommandOutcome:
+    async def main() -> ProcessOutcome:
         abort = asyncio.Event()
 
         async def on_spawn(pid: int) -> None:
@@ -356,7 +356,7 @@ def test_obedient_process_does_not_wait_for_the_grace_period() -> None:
 
 
 def test_abort_before_start_does_not_start() -> None:
-    async def main() -> CommandOutcome:
+    async def main() -> ProcessOutcome:
         abort = asyncio.Event()
         abort.set()
         return await run_command(
@@ -435,7 +435,7 @@ def test_failing_on_spawn_kills_the_process_and_propagates() -> None:
         seen.append(pid)
         raise RuntimeError("store is down")
 
-    async def main() -> CommandOutcome:
+    async def main() -> ProcessOutcome:
         return await run_command(
             CommandAction(argv=["sleep", "30"]),
             env={},

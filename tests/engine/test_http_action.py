@@ -11,8 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from taskgate.domain.tasks import HttpAction
-from taskgate.engine.http import HttpOutcome, run_http
+from taskgate.engine.actions.http import HttpAction, HttpOutcome, run_http
 from taskgate.engine.logcollector import LogCollector
 
 

@@ -6,12 +6,11 @@ import asyncio
 import uuid
 from typing import Any
 
-from taskgate.config import QlikSettings
 from taskgate.domain.status import Status
-from taskgate.domain.tasks import QlikAction
+from taskgate.engine.actions.qlik import QlikAction, QlikOutcome, run_qlik
 from taskgate.engine.logcollector import LogCollector
-from taskgate.qlik.action import QlikOutcome, run_qlik
 from taskgate.qlik.client import QlikSites
+from taskgate.qlik.settings import QlikSettings
 from tests.qlik.fake_site import RESULT_ID, SESSION_ID, TASK_ID, FakeSite, detail, query, result
 
 ACTION = QlikAction(site="prod", task_id=uuid.UUID(TASK_ID))

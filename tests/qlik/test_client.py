@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from taskgate.config import QlikSiteSettings
 from taskgate.qlik.client import new_xrfkey, qrs_headers, qrs_path
+from taskgate.qlik.settings import QlikSiteSettings
 
 
 def site(**fields: object) -> QlikSiteSettings:

@@ -45,7 +45,7 @@ def test_defaults_of_a_site(tmp_path: Path) -> None:
     assert site.unreachable_limit_seconds == 300
     assert (site.sync.enabled, site.sync.interval_seconds, site.sync.filter) == (False, 300, "")
     # remote ids are stored lower case, like every task id
-    assert str(settings.tasks[0].action.task_id) == "6ca1d6a3-8b27-4d0b-9a0f-0c1e2d3f4a5b"  # type: ignore[union-attr]
+    assert str(settings.tasks[0].action.task_id) == "6ca1d6a3-8b27-4d0b-9a0f-0c1e2d3f4a5b"  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -96,7 +96,7 @@ def test_a_task_naming_no_configured_site_is_refused(tmp_path: Path) -> None:
     error = problem(tmp_path, {"qlik": {"sites": [SITE]}, "tasks": [QLIK_TASK, task]})
     assert error.field == "tasks.1.action.site"
     assert "no Qlik Sense site named 'test'" in error.message
-    assert "configured: prod" in error.message
+    assert "qlik.sites: prod" in error.message
 
 
 def test_a_qlik_action_needs_a_guid(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from taskgate.domain.tasks import QlikAction
-from taskgate.qlik.sync import task_spec
+from taskgate.doors.qliksync import task_spec
+from taskgate.engine.actions.qlik import QlikAction
 
 REMOTE = {
     "id": "6CA1D6A3-8B27-4D0B-9A0F-0C1E2D3F4A5B",

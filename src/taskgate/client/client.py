@@ -10,7 +10,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -18,6 +18,7 @@ from typing import Any, Self
 from urllib.parse import quote
 
 import httpx
+from httpx_sse import connect_sse
 
 from taskgate.client.errors import TaskgateAPIError, TaskgateConnectionError
 from taskgate.domain.status import is_terminal
@@ -335,13 +336,19 @@ class TaskgateClient:
                 headers["Last-Event-ID"] = last_event_id
             timeout = httpx.Timeout(self.timeout, read=None)
             try:
-                with self._http.stream(
-                    "GET", "/api/v1/events", params=params, headers=headers, timeout=timeout
-                ) as response:
-                    if response.status_code >= 400:
-                        response.read()
-                        raise _api_error(response)
-                    for event in parse_sse(response.iter_lines()):
+                with connect_sse(
+                    self._http,
+                    "GET",
+                    "/api/v1/events",
+                    params=params,
+                    headers=headers,
+                    timeout=timeout,
+                ) as source:
+                    if source.response.status_code >= 400:
+                        source.response.read()
+                        raise _api_error(source.response)
+                    for sse in source.iter_sse():
+                        event = ServerEvent(sse.event, json.loads(sse.data), sse.id or None)
                         if event.id:
                             last_event_id = event.id
                         yield event
@@ -507,26 +514,6 @@ class ServerEvent:
     type: str
     data: JSON
     id: str | None = None
-
-
-def parse_sse(lines: Iterable[str]) -> Iterator[ServerEvent]:
-    """Server-Sent Events from the lines of a stream (comments and retry hints skipped)."""
-    kind, event_id = "message", None
-    data: list[str] = []
-    for line in lines:
-        if not line:
-            if data:
-                yield ServerEvent(kind, json.loads("\n".join(data)), event_id)
-            kind, data, event_id = "message", [], None
-            continue
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            kind = value
-        elif name == "data":
-            data.append(value)
-        elif name == "id":
-            event_id = value
 
 
 def _check_wait(wait: float) -> None:

@@ -15,6 +15,7 @@ from taskgate.core.schedules.service import SchedulerService
 from taskgate.core.starts.service import StartService
 from taskgate.core.tasks import TaskService
 from taskgate.core.webhooks import WebhookService
+from taskgate.domain.actions import ActionSpec
 from taskgate.domain.kv import KvLimits
 from taskgate.domain.webhooks import DeliveryRetryPolicy
 
@@ -44,6 +45,7 @@ class Services:
         auth_none: bool,
         kv_limits: KvLimits | None = None,
         webhook_policy: DeliveryRetryPolicy | None = None,
+        check_action: Callable[[ActionSpec], None] | None = None,
     ) -> Services:
         limits = kv_limits or KvLimits()
         executions = ExecutionService(ctx)
@@ -51,7 +53,7 @@ class Services:
         tokens = ExecutionTokens(ctx.db)
         return cls(
             ctx=ctx,
-            tasks=TaskService(ctx),
+            tasks=TaskService(ctx, check_action),
             starts=starts,
             executions=executions,
             access=AccessPolicy(ctx.db, tokens, auth_none=auth_none),

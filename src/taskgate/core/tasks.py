@@ -10,10 +10,11 @@ from sqlalchemy import Connection
 
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
-from taskgate.domain.errors import Conflict, InvalidInput, NotFound
+from taskgate.domain.actions import ActionSpec
+from taskgate.domain.errors import Conflict, NotFound
 from taskgate.domain.executions import Caller
 from taskgate.domain.selectors import Selector
-from taskgate.domain.tasks import QlikAction, Task, TaskSource, TaskSpec
+from taskgate.domain.tasks import Task, TaskSource, TaskSpec
 from taskgate.store import audit
 from taskgate.store import tasks as task_rows
 
@@ -29,33 +30,28 @@ class SyncReport:
     skipped: list[str] = field(default_factory=list)
 
 
+# Says why a stored task may not be changed here (it belongs to an outside system that syncs
+# it), or None.
+EditLock = Callable[[Task], str | None]
+
+
 class TaskService:
-    def __init__(self, ctx: CoreContext) -> None:
+    def __init__(
+        self, ctx: CoreContext, check_action: Callable[[ActionSpec], None] | None = None
+    ) -> None:
         self.ctx = ctx
-        # Names of the configured Qlik Sense sites: a `qlik` task must name one of them.
-        self.qlik_sites: frozenset[str] = frozenset()
-        # Sites whose sync is on: the tasks synced from them are changed there, not here.
-        self.synced_sites: frozenset[str] = frozenset()
+        # Refuses (InvalidInput) an action this server cannot run, such as an unknown site.
+        self.check_action = check_action or _any_action
+        self.edit_locks: list[EditLock] = []
 
-    def _check_action(self, spec: TaskSpec) -> None:
-        action = spec.action
-        if isinstance(action, QlikAction) and action.site not in self.qlik_sites:
-            known = ", ".join(sorted(self.qlik_sites)) or "none"
-            raise InvalidInput(
-                f"no Qlik Sense site named {action.site!r} is configured (qlik.sites: {known})",
-                field="action.site",
-            )
-
-    def _refuse_synced(self, task: Task | None) -> None:
-        """A synced task is changed on its site: the next sync would undo an edit made here."""
-        if task is None or task.source != "qlik" or not isinstance(task.action, QlikAction):
+    def _refuse_locked(self, task: Task | None) -> None:
+        """A synced task is changed where it comes from: the next sync would undo an edit."""
+        if task is None:
             return
-        if task.action.site in self.synced_sites:
-            raise Conflict(
-                f"task {task.key} is synced from Qlik Sense site {task.action.site!r}: "
-                "change it on the site (the next sync brings it here)",
-                field="id",
-            )
+        for lock in self.edit_locks:
+            reason = lock(task)
+            if reason is not None:
+                raise Conflict(reason, field="id")
 
     async def get(self, ref: str) -> Task:
         task = await self.ctx.db.read(lambda conn: task_rows.get(conn, ref))
@@ -82,7 +78,7 @@ class TaskService:
         return await self.ctx.db.read(task_rows.all_tasks)
 
     async def create(self, spec: TaskSpec, caller: Caller) -> Task:
-        self._check_action(spec)
+        self.check_action(spec.action)
 
         def work(conn: Connection) -> Task:
             if spec.id is not None and task_rows.get(conn, str(spec.id)):
@@ -93,11 +89,11 @@ class TaskService:
 
     async def put(self, task_id: uuid.UUID, spec: TaskSpec, caller: Caller) -> tuple[Task, bool]:
         """Replace the task whole, or create it under this id; True when created."""
-        self._check_action(spec)
+        self.check_action(spec.action)
 
         def work(conn: Connection) -> tuple[Task, bool]:
             existing = task_rows.get(conn, str(task_id))
-            self._refuse_synced(existing)
+            self._refuse_locked(existing)
             task = _save(conn, spec.model_copy(update={"id": task_id}), existing, caller, "api")
             return task, existing is None
 
@@ -108,7 +104,7 @@ class TaskService:
             task = task_rows.get(conn, ref)
             if task is None:
                 raise NotFound(f"task {ref!r} not found", field="task")
-            self._refuse_synced(task)
+            self._refuse_locked(task)
             _delete(conn, task, caller)
 
         await self.ctx.db.write(work)
@@ -117,19 +113,20 @@ class TaskService:
         """Make the database hold the config's tasks; tasks made over the API stay."""
         await self._sync(specs, caller, "config", owns=lambda task: True, prune=None)
 
-    async def sync_from_site(self, site: str, specs: list[TaskSpec], caller: Caller) -> SyncReport:
-        """Make the database hold a Qlik Sense site's tasks, as `qlik` tasks under their ids.
+    async def sync_from_outside(
+        self,
+        source: TaskSource,
+        specs: list[TaskSpec],
+        caller: Caller,
+        owns: Callable[[Task], bool],
+    ) -> SyncReport:
+        """Make the database hold the tasks an outside system (a Qlik Sense site) has, under
+        their ids, as tasks of `source`; `owns` says which stored tasks came from it.
 
-        Tasks synced from the site earlier that are not in `specs` are deleted. Tasks of any
-        other source, or synced from another site, are never touched: a remote task whose id
-        one of them holds is skipped (and reported).
+        Tasks it owns that are not in `specs` are deleted. Other tasks are never touched: an
+        outside task whose id one of them holds is skipped (and reported).
         """
-
-        def from_site(task: Task) -> bool:
-            action = task.action
-            return task.source == "qlik" and isinstance(action, QlikAction) and action.site == site
-
-        return await self._sync(specs, caller, "qlik", owns=from_site, prune=from_site)
+        return await self._sync(specs, caller, source, owns=owns, prune=owns)
 
     async def _sync(
         self,
@@ -217,3 +214,7 @@ def _save(
 def _same(task: Task, spec: TaskSpec) -> bool:
     stored = task.model_dump(exclude={"id", "source", "created_at", "updated_at"})
     return bool(stored == spec.model_dump(exclude={"id"}))
+
+
+def _any_action(_: ActionSpec) -> None:
+    """Without a catalog (tests of the core alone), every well-formed action is accepted."""

@@ -5,63 +5,18 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from taskgate.domain.actions import AnyAction
 from taskgate.domain.backoff import backoff_delay
+from taskgate.domain.model import Strict
 
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
 MAX_RETRIES = 100
 
 
-class Strict(BaseModel):
-    """Unknown fields are an error, so a typo never silently changes a task."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class CommandAction(Strict):
-    kind: Literal["command"] = "command"
-    argv: list[str] | None = Field(None, min_length=1, description="Program and arguments.")
-    shell: bool = Field(False, description="Run `script` through /bin/sh instead of an argv.")
-    script: str | None = Field(None, min_length=1, description="Shell text, only with shell: true.")
-    env: dict[str, str] = Field(default_factory=dict)
-    cwd: str | None = None
-
-    @model_validator(mode="after")
-    def _argv_or_script(self) -> CommandAction:
-        if self.shell and not self.script:
-            raise ValueError("shell: true needs `script`")
-        if not self.shell and not self.argv:
-            raise ValueError("a command needs `argv` (or `shell: true` with `script`)")
-        if self.shell and self.argv:
-            raise ValueError("give either `argv` or `shell: true` with `script`, not both")
-        return self
-
-
-class HttpAction(Strict):
-    kind: Literal["http"] = "http"
-    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "POST"
-    url: str = Field(..., pattern=r"^https?://")
-    headers: dict[str, str] = Field(default_factory=dict)
-    body: Any = None
-    expect_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
-    timeout: float = Field(30.0, gt=0, le=86400)
-
-
-class QlikAction(Strict):
-    """Start a task on a Qlik Sense site through its Repository Service, and follow it."""
-
-    kind: Literal["qlik"] = "qlik"
-    site: str = Field(..., min_length=1, description="Name of a site under `qlik.sites`.")
-    task_id: uuid.UUID = Field(..., description="The task's id on the site (a GUID).")
-    # Informational, filled by sync: which app the remote task reloads.
-    app_id: str | None = None
-    app_name: str | None = None
-
-
-Action = Annotated[CommandAction | HttpAction | QlikAction, Field(discriminator="kind")]
 TaskSource = Literal["api", "config", "qlik"]
 
 
@@ -116,6 +71,9 @@ class ParamSpec(Strict):
 class TaskSpec(Strict):
     """What a caller writes to create or replace a task."""
 
+    # Built on first use: the action kinds register themselves before then.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
     id: uuid.UUID | None = None
     name: str = Field(..., min_length=1, max_length=200)
     label: str | None = Field(None, pattern=LABEL_PATTERN)
@@ -127,7 +85,7 @@ class TaskSpec(Strict):
     retries: RetryPolicy = Field(default_factory=RetryPolicy)
     concurrency: Concurrency = Field(default_factory=Concurrency)
     params: list[ParamSpec] = Field(default_factory=list)
-    action: Action
+    action: AnyAction
 
     @field_validator("tags")
     @classmethod

@@ -1,5 +1,6 @@
-"""The `qlik` action and sync: taskgate as a client of a Qlik Sense site's Repository Service.
+"""taskgate as a client of a Qlik Sense site's Repository Service (QRS).
 
-`client` speaks QRS (certificates, Xrfkey, X-Qlik-User, transient errors), `action` starts a
-remote task and follows it to its end, `sync` imports a site's reload tasks as local tasks.
+`settings` describes the sites, `client` speaks QRS (certificates, Xrfkey, X-Qlik-User,
+transient errors), `status` maps the site's task states onto ours. The `qlik` action kind is in
+`taskgate.engine.actions.qlik`; the sync of a site's tasks is in `taskgate.doors.qliksync`.
 """

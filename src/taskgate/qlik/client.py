@@ -13,8 +13,8 @@ import ssl
 import string
 from typing import TYPE_CHECKING, Any
 
-from taskgate.config import QlikSettings, QlikSiteSettings
 from taskgate.domain.errors import ConfigError
+from taskgate.qlik.settings import QlikSettings, QlikSiteSettings
 
 if TYPE_CHECKING:
     import httpx

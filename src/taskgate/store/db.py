@@ -9,7 +9,10 @@ waits on the network, runs in a small thread pool.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import fcntl
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,11 +21,13 @@ import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.engine import make_url
 
+from taskgate.domain.errors import ConfigError
+from taskgate.extras import extra_needed
 from taskgate.store.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions; tests/test_migrations.py keeps the two in step.
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 T = TypeVar("T")
 Work = Callable[[Connection], T]
 
@@ -70,9 +75,10 @@ class Database:
             self.engine = sa.create_engine(self.url, poolclass=sa.pool.StaticPool)
             _sqlite_pragmas(self.engine)
         else:
-            self.engine = sa.create_engine(
-                self.url, pool_size=threads, max_overflow=0, pool_pre_ping=True
-            )
+            with extra_needed("psycopg", "postgres", field="database_url", what="PostgreSQL"):
+                self.engine = sa.create_engine(
+                    self.url, pool_size=threads, max_overflow=0, pool_pre_ping=True
+                )
             self._threads = ThreadPoolExecutor(threads, thread_name_prefix="taskgate-db")
         # A read of several statements sees one snapshot: an execution and its attempts read
         # one after the other agree even while a run is claimed. (SQLite: one connection,
@@ -107,6 +113,55 @@ class Database:
     async def migrate(self) -> None:
         await self.write(_upgrade_to_head)
 
+    @contextlib.asynccontextmanager
+    async def starting_alone(self) -> AsyncIterator[None]:
+        """Servers starting together on one PostgreSQL database take turns for the start-up
+        (migration, the config's tasks and schedules): each finds the schema and the rows the
+        one before it wrote, so none trips over another's half-done work."""
+        if self._threads is None:
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        conn = await loop.run_in_executor(self._threads, self._lock_start_up)
+        try:
+            yield
+        finally:
+            await loop.run_in_executor(self._threads, _unlock_start_up, conn)
+
+    def _lock_start_up(self) -> Connection:
+        conn = self.engine.connect()
+        try:
+            conn.execute(_START_UP_LOCK)
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    @contextlib.contextmanager
+    def owned(self) -> Iterator[None]:
+        """An SQLite file is served by one server at a time: the executions it finds running
+        at its start are then known to be orphans. A second server is refused, naming the
+        file (several servers need PostgreSQL)."""
+        path = make_url(self.url).database if self.is_sqlite else None
+        if not path or path == ":memory:":
+            yield
+            return
+        lock_path = f"{path}.server-lock"
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ConfigError(
+                    f"another taskgate server is using {path}: one server per SQLite database "
+                    "(several servers share a PostgreSQL database)",
+                    field="database_url",
+                ) from None
+            yield
+        finally:
+            os.close(fd)
+
     async def ping(self) -> None:
         await self.read(lambda conn: conn.execute(sa.text("SELECT 1")))
 
@@ -114,6 +169,19 @@ class Database:
         if self._threads is not None:
             self._threads.shutdown(wait=True)
         self.engine.dispose()
+
+
+# One number for "a taskgate server is starting up" among the advisory locks of a database.
+_START_UP_LOCK = sa.text("SELECT pg_advisory_lock(hashtextextended('taskgate.start-up', 0))")
+_START_UP_UNLOCK = sa.text("SELECT pg_advisory_unlock(hashtextextended('taskgate.start-up', 0))")
+
+
+def _unlock_start_up(conn: Connection) -> None:
+    try:
+        conn.execute(_START_UP_UNLOCK)
+        conn.commit()
+    finally:
+        conn.close()
 
 
 def _current_revision(connection: Connection) -> str | None:

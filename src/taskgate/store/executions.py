@@ -106,6 +106,22 @@ def count_busy(conn: Connection, task_ids: Iterable[str]) -> dict[str, int]:
     return {r[0]: r[1] for r in conn.execute(_COUNT_BUSY, {"ids": list(task_ids)})}
 
 
+_TRY_LOCK_TASK = sa.text(
+    "SELECT pg_try_advisory_xact_lock(hashtextextended('taskgate.claim:' || :tid, 0))"
+)
+
+
+def lock_tasks_for_claim(conn: Connection, task_ids: Iterable[str]) -> set[str]:
+    """The tasks whose running executions this transaction may count and add to: on
+    PostgreSQL, those no other transaction is claiming for right now (a lock held until this
+    one ends, so two servers never both see a free slot of one task); on SQLite, where one
+    transaction writes at a time, all of them."""
+    wanted = set(task_ids)
+    if conn.dialect.name != "postgresql":
+        return wanted
+    return {tid for tid in sorted(wanted) if conn.execute(_TRY_LOCK_TASK, {"tid": tid}).scalar()}
+
+
 def count_active(conn: Connection, task_ids: Iterable[str]) -> dict[str, int]:
     """Executions per task that hold a concurrency slot."""
     return {r[0]: r[1] for r in conn.execute(_COUNT_ACTIVE, {"ids": list(task_ids)})}
@@ -264,12 +280,60 @@ def claimable(
 
 
 def in_statuses(
-    conn: Connection, wanted: Iterable[Status], node: str | None = None
+    conn: Connection, wanted: Iterable[Status], instance: str | None = None
 ) -> list[sa.Row[Any]]:
+    """Executions in these statuses (of the server process `instance`, if given)."""
     query = sa.select(executions).where(executions.c.status.in_([s.value for s in wanted]))
-    if node is not None:
-        query = query.where(executions.c.node == node)
+    if instance is not None:
+        query = query.where(executions.c.instance == instance)
     return list(conn.execute(query))
+
+
+_ACTIVE_VALUES = [s.value for s in ACTIVE]
+_RENEW = (
+    executions.update()
+    .where(
+        executions.c.instance == sa.bindparam("me"),
+        executions.c.status.in_(_ACTIVE_VALUES),
+    )
+    .values(lease_until=sa.bindparam("until"))
+    .returning(executions.c.id)
+)
+
+
+def renew_leases(conn: Connection, instance: str, until: datetime) -> set[str]:
+    """Extend every lease `instance` holds to `until`, in one statement; the ids it holds."""
+    return set(conn.execute(_RENEW, {"me": instance, "until": until}).scalars())
+
+
+def expired_leases(conn: Connection, now: datetime) -> list[sa.Row[Any]]:
+    """Executions running (or being aborted) whose lease has ended: their process is gone.
+    On PostgreSQL each is locked, and one a concurrent sweep holds is left to it."""
+    query = sa.select(executions).where(
+        executions.c.status.in_(_ACTIVE_VALUES),
+        # No lease at all: claimed by a version of taskgate from before leases.
+        sa.or_(executions.c.lease_until.is_(None), executions.c.lease_until < now),
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(conn.execute(query))
+
+
+def update_held(
+    conn: Connection, execution_id: str, held_by: str, attempt: int, **values: Any
+) -> bool:
+    """Update an execution only while the instance `held_by` holds it for this `attempt`; False
+    when it was taken over (its lease ended and another process ended or retried it)."""
+    result = conn.execute(
+        executions.update()
+        .where(
+            executions.c.id == execution_id,
+            executions.c.instance == held_by,
+            executions.c.attempt_count == attempt,
+        )
+        .values(**values)
+    )
+    return bool(result.rowcount)
 
 
 def open_attempts(conn: Connection, execution_id: str) -> list[sa.Row[Any]]:

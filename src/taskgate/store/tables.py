@@ -85,6 +85,9 @@ executions = sa.Table(
     sa.Column("attempt_count", sa.Integer, nullable=False, default=0),
     sa.Column("exit_code", sa.Integer),
     sa.Column("node", sa.String(200)),
+    # The server process that runs it now, and until when its claim holds unless renewed.
+    sa.Column("instance", sa.String(200)),
+    sa.Column("lease_until", UTCDateTime),
     sa.Column("result", sa.JSON),
     sa.Column("message", sa.Text, nullable=False, default=""),
     sa.Column("log_size", sa.Integer, nullable=False, default=0),
@@ -93,6 +96,7 @@ executions = sa.Table(
     sa.Index("ix_executions_status_not_before", "status", "not_before"),
     sa.Index("ix_executions_created_at", "created_at"),
     sa.Index("ix_executions_task_created_at", "task_id", "created_at"),
+    sa.Index("ix_executions_status_lease_until", "status", "lease_until"),
 )
 
 attempts = sa.Table(

@@ -6,10 +6,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from taskgate.core import apikeys
+from taskgate.core import apikeys, audit
 from taskgate.domain.apikeys import Role
 from taskgate.doors.api.deps import Admin, Core
-from taskgate.store import audit
 
 router = APIRouter(tags=["admin"])
 
@@ -50,7 +49,7 @@ async def revoke_key(ref: str, core: Core, caller: Admin) -> dict[str, Any]:
 async def audit_log(
     core: Core, _: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> dict[str, Any]:
-    return {"items": await core.ctx.db.read(lambda conn: audit.recent(conn, limit))}
+    return {"items": await audit.recent(core.ctx.db, limit)}
 
 
 @router.get("/healthz", tags=["health"])

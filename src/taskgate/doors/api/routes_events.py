@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import StreamingResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from taskgate.core.events import EventBus
 from taskgate.domain.errors import InvalidInput
@@ -34,40 +33,38 @@ def parse_event_id(value: str | None, bus: EventBus) -> int | None:
     return int(seq) if epoch == bus.epoch else 0
 
 
-def _frame(bus: EventBus, event: ExecutionEvent) -> str:
+def _execution(bus: EventBus, event: ExecutionEvent) -> ServerSentEvent:
     data = json.dumps(event.to_payload(), separators=(",", ":"))
-    return f"id: {bus.epoch}-{event.seq}\nevent: execution\ndata: {data}\n\n"
+    return ServerSentEvent(data, event="execution", id=f"{bus.epoch}-{event.seq}")
 
 
-async def _stream(bus: EventBus, wanted: EventFilter, resume: int | None) -> AsyncIterator[str]:
+async def _stream(
+    bus: EventBus, wanted: EventFilter, resume: int | None
+) -> AsyncIterator[ServerSentEvent]:
     async with bus.subscribe() as queue:
         # Nothing can be published between subscribing and reading the number: no await.
         last = bus.last_seq
         # Said once the subscription exists: a client may then read state it must not miss.
-        yield f"retry: {RETRY_MS}\nevent: connected\ndata: {{}}\n\n"
+        yield ServerSentEvent("{}", event="connected", retry=RETRY_MS)
         if resume is not None:
             backlog, missed = bus.since(resume)
             if missed:
                 note = {"message": "some events after the given id are no longer kept"}
-                yield f"event: gap\ndata: {json.dumps(note)}\n\n"
+                yield ServerSentEvent(json.dumps(note), event="gap")
             for event in backlog:
                 if event.seq <= last and wanted.matches(event):
-                    yield _frame(bus, event)
+                    yield _execution(bus, event)
         while True:
-            try:
-                event = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
-            except TimeoutError:
-                yield ": keep-alive\n\n"
-                continue
+            event = await queue.get()
             if event.seq > last:
                 last = event.seq
                 if wanted.matches(event):
-                    yield _frame(bus, event)
+                    yield _execution(bus, event)
 
 
 @router.get(
     "/events",
-    response_class=StreamingResponse,
+    response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def events(
@@ -81,13 +78,11 @@ async def events(
     since: Annotated[
         str | None, Query(description="Resume after this event id (for clients without headers).")
     ] = None,
-) -> StreamingResponse:
+) -> EventSourceResponse:
     """Every status change of every execution as it happens, as Server-Sent Events."""
     bus = core.ctx.bus
     resume = parse_event_id(last_event_id or since, bus)
     wanted = EventFilter.of(tasks=task, tags=tag, executions=execution, statuses=status)
-    return StreamingResponse(
-        _stream(bus, wanted, resume),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    # sse-starlette frames the events, sends a comment every KEEPALIVE_SECONDS so proxies
+    # keep the connection, and ends the stream when the server shuts down.
+    return EventSourceResponse(_stream(bus, wanted, resume), ping=KEEPALIVE_SECONDS)

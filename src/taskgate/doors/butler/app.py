@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from taskgate.config import ButlerSchedulerEndpoints, ButlerSettings
+from taskgate.config.doors import ButlerSchedulerEndpoints, ButlerSettings
 from taskgate.core.services import Services
 from taskgate.domain.errors import TaskgateError
 from taskgate.domain.selectors import normalize_task_id

@@ -24,7 +24,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from taskgate.config import MqttSettings
+from taskgate.config.mqtt import MqttSettings
 from taskgate.core.connections import ConnectionState
 
 log = logging.getLogger("taskgate.mqtt")

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 
-from taskgate.config import MqttSettings
+from taskgate.config.mqtt import MqttSettings
 from taskgate.core.connections import ConnectionState
 from taskgate.core.services import Services
 from taskgate.domain.allowlist import allow_entry

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from taskgate.config import MqttButlerTopics, MqttEventSettings
+from taskgate.config.mqtt import MqttButlerTopics, MqttEventSettings
 from taskgate.domain.events import EventFilter, ExecutionEvent
 from taskgate.domain.status import Status
 from taskgate.doors.mqtt.connection import MqttConnection

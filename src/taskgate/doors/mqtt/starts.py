@@ -12,7 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
-from taskgate.config import MqttStartSettings
+from taskgate.config.mqtt import MqttStartSettings
 from taskgate.core.starts.request import StartRequest, StartResult
 from taskgate.core.starts.service import StartService
 from taskgate.domain.backoff import backoff_delay

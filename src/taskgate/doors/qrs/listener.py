@@ -11,7 +11,7 @@ from collections.abc import Generator
 import uvicorn
 from starlette.types import ASGIApp
 
-from taskgate.config import QrsListenSettings
+from taskgate.config.doors import QrsListenSettings
 from taskgate.domain.errors import ConfigError
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 For each site with `sync.enabled`, at start and every `interval_seconds`:
 `GET /qrs/reloadtask/full` (with the site's filter) is turned into task specs under the
-remote ids, and `TaskService.sync_from_site` writes them (source `qlik`) and deletes the
+remote ids, and `TaskService.sync_from_outside` writes them (source `qlik`) and deletes the
 site's earlier tasks that are gone. A site that cannot be reached keeps its last known tasks.
 """
 
@@ -15,13 +15,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from taskgate.config import QlikSiteSettings
 from taskgate.core.background import Periodic
 from taskgate.core.clock import utcnow
 from taskgate.core.tasks import TaskService
 from taskgate.domain.executions import Caller
-from taskgate.domain.tasks import QlikAction, TaskSpec
+from taskgate.domain.tasks import Task, TaskSpec
+from taskgate.engine.actions.qlik import QlikAction
 from taskgate.qlik.client import QlikSites, Transient
+from taskgate.qlik.settings import QlikSiteSettings
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class SiteSync:
                     item.get("id") if isinstance(item, dict) else item,
                     exc,
                 )
-        report = await self.tasks.sync_from_site(self.site.name, specs, self.caller)
+        report = await self.tasks.sync_from_outside("qlik", specs, self.caller, self.owns)
         detail = (
             f"synced {len(specs)} tasks ({report.created} new, {report.updated} changed, "
             f"{report.deleted} deleted)"
@@ -116,6 +117,25 @@ class SiteSync:
         if report.created or report.updated or report.deleted or not self._logged_ok:
             log.info("qlik sync of site %s: %s", self.site.name, detail)
         self._logged_ok = True
+
+    def owns(self, task: Task) -> bool:
+        """Whether `task` was synced from this site."""
+        action = task.action
+        return (
+            task.source == "qlik"
+            and isinstance(action, QlikAction)
+            and action.site == self.site.name
+        )
+
+    def edit_lock(self, task: Task) -> str | None:
+        """A task synced from this site is changed on the site: the next sync would undo an
+        edit made here."""
+        if not self.owns(task):
+            return None
+        return (
+            f"task {task.key} is synced from Qlik Sense site {self.site.name!r}: "
+            "change it on the site (the next sync brings it here)"
+        )
 
     def _record(self, ok: bool, detail: str) -> None:
         if not ok:
@@ -148,6 +168,7 @@ class QlikSync:
         self.syncs = [
             SiteSync(sites, site, tasks) for site in sites.settings.sites if site.sync.enabled
         ]
+        tasks.edit_locks.extend(sync.edit_lock for sync in self.syncs)
 
     def start(self) -> None:
         for sync in self.syncs:

@@ -6,12 +6,27 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-from taskgate.domain.tasks import HttpAction
+from pydantic import Field
+
+from taskgate.domain.actions import ActionSpec
+from taskgate.domain.status import Status
+from taskgate.engine.actions.contract import ActionContext, ActionOutcome, ActionRunner, Resources
+from taskgate.engine.actions.registry import register
 from taskgate.engine.logcollector import LogCollector
 
 BODY_KEPT = 64 * 1024
+
+
+class HttpAction(ActionSpec):
+    kind: Literal["http"] = "http"
+    method: Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"] = "POST"
+    url: str = Field(..., pattern=r"^https?://")
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = None
+    expect_status: list[int] = Field(default_factory=lambda: [200, 201, 202, 204])
+    timeout: float = Field(30.0, gt=0, le=86400)
 
 
 @dataclass(frozen=True)
@@ -75,3 +90,38 @@ async def run_http(
     message = f"HTTP {response.status_code}" + ("" if ok else " (not an expected status)")
     result = {"status_code": response.status_code, "body": parsed}
     return HttpOutcome(ok, "completed", message, response.status_code, result)
+
+
+# What each way an HTTP call can end means for the attempt.
+_STATUS_OF_REASON = {
+    "timeout": Status.ERROR,
+    "aborted": Status.ABORTED,
+    "failed": Status.ERROR,
+}
+
+
+class HttpRunner(ActionRunner[HttpAction]):
+    def __init__(self, _: Resources) -> None:
+        pass
+
+    async def run(self, spec: HttpAction, ctx: ActionContext) -> ActionOutcome:
+        outcome = await run_http(
+            spec,
+            headers={"X-Taskgate-Execution-Id": ctx.execution_id},
+            default_body={
+                "execution_id": ctx.execution_id,
+                "task_id": ctx.task.key,
+                "params": ctx.params,
+            },
+            timeout=ctx.timeout,
+            abort=ctx.abort,
+            log=ctx.log,
+        )
+        if outcome.reason == "completed":
+            status = Status.FINISHED_SUCCESS if outcome.ok else Status.FINISHED_FAIL
+        else:
+            status = _STATUS_OF_REASON[outcome.reason]
+        return ActionOutcome(status, outcome.status_code, outcome.message, outcome.result)
+
+
+register("http", HttpAction, HttpRunner)

@@ -18,15 +18,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from taskgate.config import QlikSiteSettings
+from pydantic import Field
+
+from taskgate.domain.actions import ActionSpec
+from taskgate.domain.errors import InvalidInput
 from taskgate.domain.qrsenums import EXECUTION_RESULT_DETAIL_TYPE
 from taskgate.domain.status import Status
-from taskgate.domain.tasks import QlikAction
+from taskgate.engine.actions.contract import ActionContext, ActionOutcome, ActionRunner, Resources
+from taskgate.engine.actions.registry import register
 from taskgate.engine.logcollector import LogCollector
 from taskgate.qlik.client import QlikSites, QrsClient, Transient
+from taskgate.qlik.settings import QlikSettings, QlikSiteSettings
 from taskgate.qlik.status import outcome_of, remote_name
 
 if TYPE_CHECKING:
@@ -37,6 +43,17 @@ SCRIPT_LOG_MAX_CHARS = 512 * 1024
 RESULT_TRIES = 5  # the session is gone but its results are not there yet: ask a few times
 
 Interrupt = Literal["done", "abort", "timeout"]
+
+
+class QlikAction(ActionSpec):
+    """Start a task on a Qlik Sense site through its Repository Service, and follow it."""
+
+    kind: Literal["qlik"] = "qlik"
+    site: str = Field(..., min_length=1, description="Name of a site under `qlik.sites`.")
+    task_id: uuid.UUID = Field(..., description="The task's id on the site (a GUID).")
+    # Informational, filled by sync: which app the remote task reloads.
+    app_id: str | None = None
+    app_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -424,3 +441,26 @@ def _json(response: httpx.Response, what: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise RunFailed(f"{what}: the site answered {type(body).__name__}, not an object")
     return body
+
+
+class QlikRunner(ActionRunner[QlikAction]):
+    """Runs `qlik` actions on the sites this server is configured with."""
+
+    def __init__(self, resources: Resources) -> None:
+        self.settings = resources.get(QlikSettings) or QlikSettings()
+        self.sites = resources.get(QlikSites)
+
+    def check(self, spec: QlikAction) -> None:
+        if self.settings.site(spec.site) is None:
+            known = ", ".join(sorted(self.settings.names)) or "none"
+            raise InvalidInput(
+                f"no Qlik Sense site named {spec.site!r} is configured (qlik.sites: {known})",
+                field="action.site",
+            )
+
+    async def run(self, spec: QlikAction, ctx: ActionContext) -> ActionOutcome:
+        remote = await run_qlik(spec, self.sites, timeout=ctx.timeout, abort=ctx.abort, log=ctx.log)
+        return ActionOutcome(remote.status, None, remote.message, remote.result)
+
+
+register("qlik", QlikAction, QlikRunner)

@@ -1,4 +1,4 @@
-"""Run a command action as a child process: collect its output, time it out, kill its tree.
+"""Run a program as a child process: collect its output, time it out, kill its tree.
 
 The child starts in a session (and process group) of its own. When it has to be stopped
 (timeout, abort, cancellation), the whole tree goes: every descendant found with psutil,
@@ -25,7 +25,6 @@ from typing import Any, Literal
 
 import psutil
 
-from taskgate.domain.tasks import CommandAction
 from taskgate.engine.logcollector import LogCollector
 
 DRAIN_AFTER_EXIT = 1.0
@@ -38,8 +37,8 @@ Reason = Literal["exited", "timeout", "aborted", "spawn_failed"]
 
 
 @dataclass(frozen=True)
-class CommandOutcome:
-    """How a command ended."""
+class ProcessOutcome:
+    """How a process ended."""
 
     exit_code: int | None
     """The exit status; None when it never started or ended by a signal (then `signal` is set)."""
@@ -54,27 +53,27 @@ class CommandOutcome:
         return self.reason == "exited" and self.exit_code == 0
 
 
-async def run_command(
-    action: CommandAction,
+async def run_process(
+    argv: list[str],
     *,
+    cwd: str | None,
     env: dict[str, str],
     timeout: float | None,
     abort: asyncio.Event,
     log: LogCollector,
     kill_grace: float,
     on_spawn: Callable[[int], Awaitable[None]] | None = None,
-) -> CommandOutcome:
-    """Run `action` to its end and say how it ended; never raises for a failing command.
+) -> ProcessOutcome:
+    """Run `argv` to its end and say how it ended; never raises for a failing program.
 
-    The environment is os.environ, overlaid by `action.env`, overlaid by `env`. stdout and
+    `env` is the whole environment of the process. stdout and
     stderr both go to `log` (decoded as UTF-8, bad bytes replaced); `log.close()` is left to the
     caller. `timeout` counts from the start of the process. Setting `abort` stops it. Either way
     the process tree gets SIGTERM, then SIGKILL after `kill_grace` seconds. Cancelling the call
     kills the tree the same way before the cancellation propagates.
     """
     if abort.is_set():
-        return CommandOutcome(None, None, "aborted", "aborted before start", None)
-    argv = ["/bin/sh", "-c", action.script or ""] if action.shell else list(action.argv or [])
+        return ProcessOutcome(None, None, "aborted", "aborted before start", None)
     loop = asyncio.get_running_loop()
     protocol = _Protocol(log, loop)
     try:
@@ -84,12 +83,12 @@ async def run_command(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
-            cwd=action.cwd,
-            env={**os.environ, **action.env, **env},
+            cwd=cwd,
+            env=env,
             start_new_session=True,
         )
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
-        return CommandOutcome(None, None, "spawn_failed", f"cannot start: {exc}", None)
+        return ProcessOutcome(None, None, "spawn_failed", f"cannot start: {exc}", None)
 
     pid = transport.get_pid()
     deadline = None if timeout is None else loop.time() + timeout
@@ -113,7 +112,7 @@ async def run_command(
 
 def _outcome(
     reason: Reason, returncode: int | None, timeout: float | None, pid: int
-) -> CommandOutcome:
+) -> ProcessOutcome:
     exit_code = returncode if returncode is not None and returncode >= 0 else None
     sig = -returncode if returncode is not None and returncode < 0 else None
     if reason == "timeout":
@@ -124,7 +123,7 @@ def _outcome(
         message = f"killed by signal {sig} ({_signal_name(sig)})"
     else:
         message = f"exited with code {exit_code}"
-    return CommandOutcome(exit_code, sig, reason, message, pid)
+    return ProcessOutcome(exit_code, sig, reason, message, pid)
 
 
 def _signal_name(sig: int) -> str:

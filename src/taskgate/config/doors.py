@@ -1,0 +1,134 @@
+"""The compatibility doors' sections: Butler's `/v4` and the QRS `/qrs`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, field_validator
+
+from taskgate.config.base import Section, check_networks
+from taskgate.domain.startfilter import StartFilter
+
+
+class CustomPropertyPair(Section):
+    name: str
+    value: str
+
+
+class AllowTask(Section):
+    task_id: list[str] = Field(
+        default_factory=list, validation_alias=AliasChoices("task_id", "taskId")
+    )
+    tag: list[str] = Field(default_factory=list)
+    custom_property: list[CustomPropertyPair] = Field(
+        default_factory=list, validation_alias=AliasChoices("custom_property", "customProperty")
+    )
+
+    @field_validator("task_id", "tag", "custom_property", mode="before")
+    @classmethod
+    def _null_is_empty(cls, value: Any) -> Any:
+        # Butler's template leaves these keys empty (YAML null): an empty list.
+        return [] if value is None else value
+
+
+class StartFilterSettings(Section):
+    enable: bool = False
+    allow_task: AllowTask = Field(
+        default_factory=AllowTask, validation_alias=AliasChoices("allow_task", "allowTask")
+    )
+
+    def start_filter(self) -> StartFilter | None:
+        if not self.enable:
+            return None
+        allow = self.allow_task
+        return StartFilter.of(
+            allow.task_id, allow.tag, [(p.name, p.value) for p in allow.custom_property]
+        )
+
+
+class ButlerSchedulerEndpoints(Section):
+    get_schedule: bool = True
+    create_new_schedule: bool = True
+    delete_schedule: bool = True
+    start_schedule: bool = True
+    stop_schedule: bool = True
+    get_schedule_status_all: bool = True
+
+
+class ButlerEndpoints(Section):
+    """Butler's `restServerEndpointsEnable`, for the endpoints taskgate has."""
+
+    sense_start_task: bool = True
+    key_value_store: bool = True
+    scheduler: ButlerSchedulerEndpoints = Field(default_factory=ButlerSchedulerEndpoints)
+    butlerping: bool = True
+    api_list_enabled_endpoints: bool = True
+
+    def enabled_names(self) -> list[str]:
+        """The leaf names Butler's /v4/configfile/endpointsenabled lists, in its order."""
+        flags = {
+            "senseStartTask": self.sense_start_task,
+            "keyValueStore": self.key_value_store,
+            "getSchedule": self.scheduler.get_schedule,
+            "createNewSchedule": self.scheduler.create_new_schedule,
+            "deleteSchedule": self.scheduler.delete_schedule,
+            "startSchedule": self.scheduler.start_schedule,
+            "stopSchedule": self.scheduler.stop_schedule,
+            "getScheduleStatusAll": self.scheduler.get_schedule_status_all,
+            "butlerping": self.butlerping,
+            "apiListEnabledEndpoints": self.api_list_enabled_endpoints,
+        }
+        return [name for name, enabled in flags.items() if enabled]
+
+
+class ButlerSettings(Section):
+    enabled: bool = False
+    allow_from: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="Source networks that may call the Butler door.",
+    )
+    require_api_key: bool = False
+    rate_limit_per_minute: int = Field(100, ge=0, description="Per client address; 0: off.")
+    endpoints: ButlerEndpoints = Field(default_factory=ButlerEndpoints)
+    # Butler's own key names are accepted too, so its section can be pasted in.
+    start_task_filter: StartFilterSettings = Field(
+        default_factory=StartFilterSettings,
+        validation_alias=AliasChoices("start_task_filter", "startTaskFilter"),
+    )
+
+    _networks = field_validator("allow_from")(check_networks)
+
+
+class QrsListenSettings(Section):
+    """The QRS door's own HTTPS listener: clients must present a certificate signed by
+    `client_ca`, as Qlik Sense's port 4242 asks."""
+
+    host: str = "0.0.0.0"
+    port: int = Field(4242, ge=0, le=65535)
+    cert: Path = Field(..., description="Server certificate chain (PEM).")
+    key: Path = Field(..., description="Server private key (PEM).")
+    client_ca: Path = Field(..., description="CA (PEM) that signs the client certificates.")
+
+    def resolved(self, base: Path) -> QrsListenSettings:
+        """Relative file names are relative to the config file's folder."""
+        return self.model_copy(
+            update={name: base / getattr(self, name) for name in ("cert", "key", "client_ca")}
+        )
+
+
+class QrsSettings(Section):
+    enabled: bool = False
+    allow_from: list[str] = Field(
+        default_factory=lambda: ["127.0.0.0/8", "::1/128"],
+        description="Peers that may use /qrs on the main (plain HTTP) port.",
+    )
+    listen: QrsListenSettings | None = None
+    result_history: int = Field(
+        1000,
+        ge=1,
+        le=1_000_000,
+        description="Newest executions an unnarrowed execution-result list looks at.",
+    )
+
+    _networks = field_validator("allow_from")(check_networks)

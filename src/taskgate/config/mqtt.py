@@ -1,0 +1,112 @@
+"""The MQTT door's section: the broker, the start topic, the events published."""
+
+from __future__ import annotations
+
+import string
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from taskgate.config.base import Section
+from taskgate.domain.status import Status
+
+
+class MqttTls(Section):
+    enabled: bool = False
+    ca_file: Path | None = Field(None, description="CA bundle; default: the system's.")
+    cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    key_file: Path | None = None
+    insecure: bool = Field(False, description="Skip the broker host name check (testing only).")
+
+
+class MqttStartSettings(Section):
+    enabled: bool = True
+    topic: str = Field("qliksense/start_task", min_length=1, description="Butler's default.")
+    reply_topic: str | None = Field(
+        None, description="Where answers go when a message names no MQTT 5 response topic."
+    )
+    allowed_tasks: list[str] | None = Field(
+        None, description="Ids, labels, tag:NAME, property:NAME=VALUE; None: every task."
+    )
+    batch_max: int = Field(500, ge=1, le=10000, description="Starts committed together at most.")
+    final_reply: bool = Field(True, description="Also answer with each execution's end.")
+
+    @field_validator("topic")
+    @classmethod
+    def _no_wildcards(cls, topic: str) -> str:
+        if "+" in topic or "#" in topic:
+            raise ValueError("the start topic is one topic, without + or #")
+        return topic
+
+
+EVENT_TOPIC_FIELDS = ("task_id", "status", "execution_id", "origin")
+
+
+class MqttEventSettings(Section):
+    enabled: bool = True
+    topic: str = Field(
+        "taskgate/executions/{task_id}/{status}",
+        description=f"Fields: {', '.join(EVENT_TOPIC_FIELDS)}.",
+    )
+    statuses: list[str] | None = Field(None, description="Publish only these; None: all.")
+
+    @field_validator("topic")
+    @classmethod
+    def _fields(cls, topic: str) -> str:
+        for _, name, _, _ in string.Formatter().parse(topic):
+            if name is not None and name not in EVENT_TOPIC_FIELDS:
+                raise ValueError(
+                    f"unknown field {{{name}}} (known: {', '.join(EVENT_TOPIC_FIELDS)})"
+                )
+        if "+" in topic or "#" in topic:
+            raise ValueError("an event topic has no + or #")
+        return topic
+
+    @field_validator("statuses")
+    @classmethod
+    def _statuses(cls, statuses: list[str] | None) -> list[str] | None:
+        known = {s.value for s in Status}
+        for status in statuses or []:
+            if status not in known:
+                raise ValueError(f"unknown status {status!r}")
+        return statuses
+
+
+class MqttButlerTopics(Section):
+    """Butler's failure and abort topics, with Butler's payloads."""
+
+    enabled: bool = True
+    task_failure_topic: str = "qliksense/task_failure"
+    task_failure_full_topic: str = "qliksense/task_failure_full"
+    task_aborted_topic: str = "qliksense/task_aborted"
+    task_aborted_full_topic: str = "qliksense/task_aborted_full"
+    task_failure_send_full: bool = True
+    task_aborted_send_full: bool = True
+
+
+class MqttSettings(Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    tls: MqttTls = Field(default_factory=MqttTls)
+    username: str | None = None
+    password: str | None = None
+    client_id: str | None = Field(None, description="Default: taskgate-<node_name>.")
+    keepalive: int = Field(60, ge=5, le=65535, description="Seconds.")
+    clean_start: bool = Field(False, description="False: a persistent session.")
+    session_expiry_seconds: int = Field(
+        86400, ge=0, description="How long the broker keeps the session while disconnected."
+    )
+    qos: Literal[0, 1] = 1
+    receive_maximum: int = Field(
+        1000, ge=1, le=65535, description="Unacknowledged start messages the broker may send."
+    )
+    max_queued_publishes: int = Field(
+        100_000, ge=0, description="Outgoing messages kept while disconnected; 0: no limit."
+    )
+    reconnect_min_seconds: int = Field(1, ge=1)
+    reconnect_max_seconds: int = Field(30, ge=1)
+    start: MqttStartSettings = Field(default_factory=MqttStartSettings)
+    events: MqttEventSettings = Field(default_factory=MqttEventSettings)
+    butler: MqttButlerTopics = Field(default_factory=MqttButlerTopics)

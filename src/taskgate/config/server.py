@@ -1,0 +1,61 @@
+"""The server's own sections: where it listens, how much it runs, what it keeps."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from taskgate.config.base import Section
+from taskgate.domain.kv import KvLimits
+
+
+class ServerSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    public_url: str | None = Field(
+        None, description="URL that commands use to reach the server (TASKGATE_URL)."
+    )
+
+
+class ExecutorSettings(Section):
+    kind: Literal["local"] = "local"
+    slots: int = Field(8, ge=1, le=10000, description="Executions running at once in this node.")
+    lease_seconds: float = Field(
+        30.0,
+        ge=0.5,
+        le=3600,
+        description="A running execution's claim, renewed every third of it: a server that "
+        "dies has its executions ended (or retried) by another within this plus one sweep.",
+    )
+    log_max_bytes: int = Field(1024 * 1024, ge=1024, description="Log kept per execution.")
+    kill_grace_seconds: float = Field(5.0, ge=0, le=600)
+
+
+class KvSettings(Section):
+    max_value_bytes: int = Field(256 * 1024, ge=1, le=16 * 1024 * 1024)
+    max_keys_per_namespace: int = Field(1000, ge=1)
+    max_namespaces: int = Field(1000, ge=1)
+    sweep_seconds: float = Field(60.0, gt=0, description="How often expired keys are deleted.")
+
+    def limits(self) -> KvLimits:
+        return KvLimits(self.max_value_bytes, self.max_keys_per_namespace, self.max_namespaces)
+
+
+class SchedulerSettings(Section):
+    enabled: bool = Field(True, description="Fire due schedules in this process.")
+    recheck_seconds: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="Longest sleep: a schedule changed by another process is seen within it.",
+    )
+    history_days: float = Field(30.0, gt=0, description="Fire history kept this long.")
+
+
+class WebhookDeliverySettings(Section):
+    timeout_seconds: float = Field(10.0, gt=0, le=300, description="Per attempt.")
+    first_retry_seconds: float = Field(5.0, gt=0, le=86400)
+    longest_retry_seconds: float = Field(3600.0, gt=0, le=7 * 86400)
+    max_attempts: int = Field(10, ge=1, le=100)

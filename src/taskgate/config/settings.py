@@ -1,0 +1,125 @@
+"""The whole configuration: the YAML file's sections, under environment overrides."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from taskgate.config.doors import ButlerSettings, QrsSettings
+from taskgate.config.mqtt import MqttSettings
+from taskgate.config.server import (
+    ExecutorSettings,
+    KvSettings,
+    SchedulerSettings,
+    ServerSettings,
+    WebhookDeliverySettings,
+)
+from taskgate.config.tasks import ConfigTask
+from taskgate.domain.webhooks import WebhookSpec
+from taskgate.qlik.settings import QlikSettings
+
+ENV_PREFIX = "TASKGATE_"
+
+# Short names for the settings a deployment sets most; any setting can also be given as
+# TASKGATE_<SECTION>__<FIELD> (TASKGATE_EXECUTOR__SLOTS=4).
+SHORT_NAMES: dict[str, tuple[str, ...]] = {
+    "TASKGATE_DATABASE_URL": ("database_url",),
+    "TASKGATE_HOST": ("server", "host"),
+    "TASKGATE_PORT": ("server", "port"),
+    "TASKGATE_DATA_DIR": ("data_dir",),
+    "TASKGATE_NODE_NAME": ("node_name",),
+    "TASKGATE_MQTT_HOST": ("mqtt", "host"),
+    "TASKGATE_MQTT_PORT": ("mqtt", "port"),
+    "TASKGATE_MQTT_USERNAME": ("mqtt", "username"),
+    "TASKGATE_MQTT_PASSWORD": ("mqtt", "password"),
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        # The file's sections are values of their own: a variable for one field of a section
+        # changes that field, not the whole section.
+        nested_model_default_partial_update=True,
+    )
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database_url: str | None = Field(None, description="Default: SQLite in data_dir.")
+    data_dir: Path = Path("data")
+    node_name: str = Field(default_factory=socket.gethostname)
+    auth: Literal["keys", "none"] = "keys"
+    executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
+    idempotency_hours: float = Field(24.0, gt=0)
+    kv: KvSettings = Field(default_factory=KvSettings)
+    butler: ButlerSettings = Field(default_factory=ButlerSettings)
+    scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
+    qrs: QrsSettings = Field(default_factory=QrsSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    webhooks: list[WebhookSpec] = Field(default_factory=list)
+    webhook_delivery: WebhookDeliverySettings = Field(default_factory=WebhookDeliverySettings)
+    qlik: QlikSettings = Field(default_factory=QlikSettings)
+    tasks: list[ConfigTask] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # First wins: the short names, then TASKGATE_SECTION__FIELD, then the file (given as
+        # the init values). No .env file and no secrets folder: a deployment sets variables.
+        return _ShortNames(settings_cls), env_settings, init_settings
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'taskgate.db').resolve()}"
+
+    @property
+    def url(self) -> str:
+        if self.server.public_url:
+            return self.server.public_url.rstrip("/")
+        host = self.server.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.server.port}"
+
+    @property
+    def loopback_only(self) -> bool:
+        host = self.server.host
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            return False
+
+
+class _ShortNames(PydanticBaseSettingsSource):
+    """The variables of SHORT_NAMES, as the nested values they stand for."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ reads every name at once
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for variable, path in SHORT_NAMES.items():
+            if variable in os.environ:
+                target = values
+                for key in path[:-1]:
+                    target = target.setdefault(key, {})
+                target[path[-1]] = os.environ[variable]
+        return values

@@ -1,0 +1,84 @@
+"""Claiming: moving due executions to `started` within the concurrency limits, as attempts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from taskgate.core.clock import utcnow
+from taskgate.domain.status import Status
+from taskgate.domain.tasks import Overlap, Task
+from taskgate.engine.leases import Holder
+from taskgate.engine.runs import Run
+from taskgate.store import executions as rows
+
+
+def claim(conn: Connection, free: int, holder: Holder) -> list[Run]:
+    """Move up to `free` due executions to `started`, within each task's concurrency limit,
+    each leased to `holder`."""
+    now = utcnow()  # inside the transaction: never before the start that created the row
+    lease_until = holder.lease_from(now)
+    claimed: list[Run] = []
+    active: dict[str, int] = {}
+    full: set[str] = set()  # tasks at their max_running: their queue waits
+    while len(claimed) < free:
+        wanted = free * 2 + 8
+        candidates = rows.claimable(conn, now, wanted, skip_tasks=full)
+        if not candidates:
+            break
+        tasks = {c.id: Task.model_validate(c.task_spec) for c in candidates}
+        # Only tasks with a limit need to know how many of theirs hold a slot.
+        limited = {
+            c.task_id
+            for c in candidates
+            if tasks[c.id].concurrency.overlap is not Overlap.ALLOW and c.task_id not in active
+        }
+        if limited:
+            # A task another server is claiming for right now waits for the next round.
+            locked = rows.lock_tasks_for_claim(conn, limited)
+            full |= limited - locked
+            if locked:
+                active.update(dict.fromkeys(locked, 0) | rows.count_active(conn, locked))
+        for row in candidates:
+            if len(claimed) >= free:
+                break
+            if row.task_id in full:
+                continue
+            task = tasks[row.id]
+            policy = task.concurrency
+            if policy.overlap is not Overlap.ALLOW:
+                if active[row.task_id] >= policy.max_running:
+                    full.add(row.task_id)
+                    continue
+                active[row.task_id] += 1
+            number = row.attempt_count + 1
+            rows.update(
+                conn,
+                row.id,
+                status=Status.STARTED.value,
+                node=holder.node,
+                instance=holder.instance,
+                lease_until=lease_until,
+                started_at=row.started_at or now,
+                attempt_count=number,
+                not_before=None,
+            )
+            claimed.append(
+                Run(row.id, task, number, row.params, row.log_size, now, row.origin, row.created_at)
+            )
+        if len(candidates) < wanted:
+            break  # every due execution has been looked at
+    rows.insert_attempts(conn, [_attempt_row(run, holder.node) for run in claimed])
+    return claimed
+
+
+def _attempt_row(run: Run, node: str) -> dict[str, Any]:
+    return {
+        "execution_id": run.execution_id,
+        "number": run.number,
+        "status": Status.STARTED.value,
+        "node": node,
+        "started_at": run.started_at,
+        "message": "",
+    }

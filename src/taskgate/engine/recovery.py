@@ -1,0 +1,129 @@
+"""Executions whose process stopped while they ran: ended as such, or retried by their policy.
+
+Three ways in, one rule for what happens to such an execution (`end_orphans`):
+- a server stopping ends what it still runs ("server stopped while it was running");
+- on SQLite, where one server owns the database file, a server starting ends every execution
+  left running, at once ("server process died while running");
+- on any database, the lease sweep of any server ends executions whose process stopped
+  renewing its lease ("... (node X stopped renewing its lease)").
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from taskgate.core.clock import utcnow
+from taskgate.core.context import CoreContext
+from taskgate.domain.events import ExecutionEvent
+from taskgate.domain.status import ACTIVE, Status
+from taskgate.domain.tasks import Task
+from taskgate.engine.outcome import after_attempt
+from taskgate.store import executions as rows
+
+log = logging.getLogger(__name__)
+
+DIED = "server process died while running"
+STOPPED = "server stopped while it was running"
+
+# Why one execution ended, from its row (which node ran it).
+Reason = Callable[[Any], str]
+
+
+async def end_held(ctx: CoreContext, reason: str) -> int:
+    """End (or retry) the executions this server process still holds, as it stops."""
+    return await _end(
+        ctx,
+        lambda conn: rows.in_statuses(conn, ACTIVE, instance=ctx.instance),
+        lambda row: f"{reason} (node {row.node or ctx.node})",
+    )
+
+
+async def end_all_running(ctx: CoreContext) -> int:
+    """End (or retry) every execution left running: for a server that owns its database file
+    alone (SQLite), whatever still runs at its start ran in a process that is gone."""
+    return await _end(
+        ctx,
+        lambda conn: rows.in_statuses(conn, ACTIVE),
+        lambda row: f"{DIED} (node {row.node or ctx.node})",
+    )
+
+
+async def take_over_expired(ctx: CoreContext) -> int:
+    """End (or retry) executions whose lease has ended: their process stopped renewing it."""
+    now = utcnow()
+    return await _end(
+        ctx,
+        lambda conn: rows.expired_leases(conn, now),
+        lambda row: f"{DIED} (node {row.node or '?'} stopped renewing its lease)",
+        now=now,
+    )
+
+
+async def _end(
+    ctx: CoreContext,
+    select: Callable[[Connection], Sequence[Any]],
+    reason: Reason,
+    *,
+    now: datetime | None = None,
+) -> int:
+    at = now or utcnow()
+    events = await ctx.db.write(lambda conn: end_orphans(conn, select(conn), reason, at))
+    for event in events:
+        ctx.bus.publish(event)
+    if events:
+        log.warning(
+            "%d execution(s) ended because their server process stopped: %s",
+            len(events),
+            ", ".join(e.execution_id for e in events),
+        )
+    return len(events)
+
+
+def end_orphans(
+    conn: Connection, orphans: Sequence[Any], reason: Reason, now: datetime
+) -> list[ExecutionEvent]:
+    events: list[ExecutionEvent] = []
+    for row in orphans:
+        task = Task.model_validate(row.task_spec)
+        message = reason(row)
+        attempt_status = Status.ERROR if row.status == Status.STARTED.value else Status.ABORTED
+        note = message if attempt_status is Status.ERROR else f"aborted; {message}"
+        step = after_attempt(task.retries, row.attempt_count, attempt_status, note, now)
+        for attempt in rows.open_attempts(conn, row.id):
+            rows.finish_attempt(
+                conn,
+                row.id,
+                attempt.number,
+                status=attempt_status.value,
+                finished_at=now,
+                message=note,
+            )
+        rows.update(
+            conn,
+            row.id,
+            status=step.status.value,
+            finished_at=None if step.status is Status.RETRY else now,
+            not_before=step.not_before,
+            message=step.message,
+            log_size=rows.log_end(conn, row.id),
+            # Let go: the process that held it can no longer write its end.
+            instance=None,
+            lease_until=None,
+        )
+        events.append(
+            ExecutionEvent.of(
+                task,
+                row.id,
+                step.status,
+                now,
+                attempt=row.attempt_count,
+                message=step.message,
+                origin=row.origin,
+            )
+        )
+    return events

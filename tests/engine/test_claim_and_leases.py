@@ -1,0 +1,116 @@
+"""Claims and leases at the store, on real databases: two transactions that claim at the same
+moment never both fill one slot of a task; leases renew in one statement, expire, and fence a
+process that lost its execution from writing its end."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from taskgate.core.clock import utcnow
+from taskgate.domain.status import Status
+from taskgate.domain.tasks import Task
+from taskgate.engine.claim import claim
+from taskgate.engine.leases import Holder
+from taskgate.store import executions as rows
+from taskgate.store.db import Database
+from tests.conftest import Backend
+
+A = Holder("node", "node/1-aaaa", 30.0)
+B = Holder("node", "node/2-bbbb", 30.0)
+
+
+def one_at_a_time() -> Task:
+    now = utcnow()
+    return Task.model_validate(
+        {
+            "id": str(uuid.uuid4()),
+            "name": "one at a time",
+            "action": {"kind": "command", "argv": ["true"]},
+            "concurrency": {"max_running": 1, "overlap": "queue"},
+            "created_at": now,
+            "updated_at": now,
+        }
+    )
+
+
+def queued(task: Task) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "id": str(uuid.uuid4()),
+        "task_id": task.key,
+        "task_name": task.name,
+        "task_spec": task.model_dump(mode="json"),
+        "status": Status.QUEUED.value,
+        "origin": "api",
+        "caller": "test",
+        "params": {},
+        "created_at": now,
+        "attempt_count": 0,
+        "message": "",
+        "log_size": 0,
+        "log_dropped": 0,
+    }
+
+
+def database(backend: Backend, tmp_path: Path) -> Database:
+    db = Database(backend.new_database(tmp_path) or f"sqlite:///{tmp_path / 'db.sqlite'}")
+    asyncio.run(db.migrate())
+    return db
+
+
+def test_claims_at_the_same_moment_keep_a_tasks_limit(backend: Backend, tmp_path: Path) -> None:
+    if backend.pg_url is None:
+        pytest.skip("SQLite runs one write transaction at a time")
+    db = database(backend, tmp_path)
+    task = one_at_a_time()
+    with db.engine.begin() as conn:
+        rows.insert(conn, [queued(task) for _ in range(30)])
+    with db.engine.connect() as first, db.engine.connect() as second:
+        first.begin()
+        second.begin()
+        # The first locks the queued rows it looked at (not all 30) and claims one.
+        assert len(claim(first, 1, A)) == 1
+        # It has not committed: without a lock on the task the second would count no run of
+        # it, find a queued row the first did not look at, and claim it too.
+        assert claim(second, 8, B) == []
+        first.commit()
+        second.commit()
+        second.begin()
+        assert claim(second, 8, B) == []  # one runs: the slot is taken
+        second.commit()
+    asyncio.run(db.close())
+
+
+def test_leases_renew_expire_and_fence(backend: Backend, tmp_path: Path) -> None:
+    db = database(backend, tmp_path)
+    task = one_at_a_time()
+    with db.engine.begin() as conn:
+        rows.insert(conn, [queued(task)])
+        [run] = claim(conn, 8, A)
+    with db.engine.begin() as conn:
+        assert rows.renew_leases(conn, A.instance, utcnow() + timedelta(seconds=30)) == {
+            run.execution_id
+        }
+        assert rows.renew_leases(conn, B.instance, utcnow() + timedelta(seconds=30)) == set()
+        assert rows.expired_leases(conn, utcnow()) == []
+        # A stops renewing: once its lease has ended, the row is an orphan.
+        rows.renew_leases(conn, A.instance, utcnow() - timedelta(seconds=1))
+        [orphan] = rows.expired_leases(conn, utcnow())
+        assert orphan.id == run.execution_id and orphan.instance == A.instance
+        # Taken over (ended, let go): A can no longer write its end.
+        rows.update(conn, run.execution_id, status="error", instance=None, lease_until=None)
+        assert not rows.update_held(
+            conn, run.execution_id, A.instance, 1, status="finished_success"
+        )
+        status = conn.execute(
+            sa.text("SELECT status FROM executions WHERE id = :i"), {"i": run.execution_id}
+        ).scalar()
+        assert status == "error"
+    asyncio.run(db.close())
