@@ -337,6 +337,8 @@ def test_a_token_works_on_the_store_only_and_only_while_its_execution_runs(
         assert ok_json(client.get(kv_url("shared", "k")))["value"] == "v"
 
 
+# Several servers share a database on PostgreSQL only: one server owns an SQLite file.
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_every_server_on_one_database_accepts_the_token(
     start_server: StartServer, tmp_path: Path
 ) -> None:
@@ -360,5 +362,24 @@ def test_every_server_on_one_database_accepts_the_token(
     with first.client() as one:
         refused = error_json(
             one.get(kv_url("shared", "k"), headers=bearer(token)), 401, "unauthorized"
+        )
+        assert "ended" in refused["message"]
+
+
+def test_a_token_is_refused_after_a_restart_because_its_run_ended(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    """The signing secret outlives a restart (it is kept in the database): an old token is
+    refused because its execution ended, not because its signature no longer matches."""
+    server = start_server(tasks=KV_TASKS)
+    with server.client() as client:
+        put(client, "shared", "k", "v")
+        execution_id, token = hold_token(client, tmp_path)
+        (tmp_path / "release").write_text("go")
+        wait_execution(client, execution_id)
+    server.restart()
+    with server.client() as client:
+        refused = error_json(
+            client.get(kv_url("shared", "k"), headers=bearer(token)), 401, "unauthorized"
         )
         assert "ended" in refused["message"]

@@ -19,8 +19,7 @@ class NextStep:
 def after_attempt(
     policy: RetryPolicy, number: int, attempt_status: Status, message: str, now: datetime
 ) -> NextStep:
-    failed = attempt_status in (Status.FINISHED_FAIL, Status.ERROR)
-    if not policy.retries_after(number, failed):
+    if not policy.retries_after(number, attempt_status.is_failure):
         return NextStep(attempt_status, None, message)
     delay = policy.delay_before(number + 1)
     note = f"{message}; retry {number} of {policy.count} in {delay:g}s"

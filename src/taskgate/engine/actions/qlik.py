@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from taskgate.domain.actions import ActionSpec
+from taskgate.domain.backoff import backoff_delay
 from taskgate.domain.errors import InvalidInput
 from taskgate.domain.qrsenums import EXECUTION_RESULT_DETAIL_TYPE
 from taskgate.domain.status import Status
@@ -166,7 +167,7 @@ class _RemoteRun:
 
     async def _follow(self, session_id: str) -> list[dict[str, Any]]:
         """Poll the session until the site says it has ended; its results, newest first."""
-        delay = self.site.poll_min_seconds
+        unchanged = 0  # polls since the run last showed something new
         while True:
             response = await self._call("poll the run", "GET", f"executionsession/{session_id}")
             if response.status_code == 404:
@@ -178,12 +179,14 @@ class _RemoteRun:
                 )
             current = _json(response, "the execution session").get("executionResult")
             changed = self._copy(current) if isinstance(current, dict) else False
-            if changed:
-                delay = self.site.poll_min_seconds
-            else:
-                delay = min(delay * 2, self.site.poll_max_seconds)
-            await asyncio.sleep(delay)
+            unchanged = 0 if changed else unchanged + 1
+            await asyncio.sleep(self._poll_delay(unchanged + 1))
         return await self._results(session_id)
+
+    def _poll_delay(self, retry: int) -> float:
+        return backoff_delay(
+            retry, first=self.site.poll_min_seconds, longest=self.site.poll_max_seconds
+        )
 
     async def _results(self, session_id: str) -> list[dict[str, Any]]:
         params = {"filter": f"executionID eq {session_id}", "orderby": "startTime desc"}
@@ -367,7 +370,7 @@ class _RemoteRun:
         With `resend=False` a request is repeated only when it certainly did not arrive.
         """
         limit = self.site.unreachable_limit_seconds if limit is None else limit
-        delay = self.site.poll_min_seconds
+        failures = 0
         while True:
             try:
                 response = await self.client.call(method, path, params=params)
@@ -385,8 +388,8 @@ class _RemoteRun:
                     raise RunFailed(
                         f"site {self.site.name} unreachable for more than {limit:g}s: {exc}"
                     ) from exc
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.site.poll_max_seconds)
+                failures += 1
+                await asyncio.sleep(self._poll_delay(failures))
                 continue
             if self._down_since is not None:
                 away = time.monotonic() - self._down_since
