@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from taskgate.core.contracts import Executor
+from taskgate.core.endings import Endings
 from taskgate.core.events import EventBus
 from taskgate.store.db import Database
 
@@ -26,6 +27,8 @@ class CoreContext:
     executor: Executor | None = None
     idempotency_hours: float = 24.0
     instance: str = field(default="")
+    # What follows an execution's end, in the same transaction (chains, workflows).
+    endings: Endings = field(default_factory=Endings)
 
     def __post_init__(self) -> None:
         if not self.instance:

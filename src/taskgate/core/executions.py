@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
+from taskgate.core.endings import AfterCommit, Ended
 from taskgate.domain.errors import NotFound
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller, Execution
@@ -105,9 +106,26 @@ class ExecutionService:
                 self.ctx.bus.forget(execution_id, future)
 
     async def abort(self, execution_id: str, caller: Caller) -> Execution:
-        event = await self.ctx.db.write(lambda conn: _request_abort(conn, execution_id, caller))
+        after = AfterCommit()
+
+        def work(conn: Connection) -> ExecutionEvent | None:
+            asked = _request_abort(conn, execution_id, caller)
+            if asked is None:
+                return None
+            event, parent_id = asked
+            if event.status is Status.ABORTED:
+                end = Ended(
+                    execution_id, event.task_id, event.status, event.at, event.origin, parent_id
+                )
+                self.ctx.endings.fire(conn, [end], after)
+            else:
+                self.ctx.endings.fire_abort(conn, execution_id, after)
+            return event
+
+        event = await self.ctx.db.write(work)
         if event is not None:
             self.ctx.bus.publish(event)
+            after.run(self.ctx.bus)
             if event.status is Status.ABORT_INITIATED and not (
                 self.ctx.executor and self.ctx.executor.abort_local(execution_id)
             ):
@@ -150,8 +168,11 @@ class ExecutionService:
         return LogSlice(offset, next_offset, data, complete)
 
 
-def _request_abort(conn: Connection, execution_id: str, caller: Caller) -> ExecutionEvent | None:
-    """Abort at once what has not started; ask the executor to stop what runs."""
+def _request_abort(
+    conn: Connection, execution_id: str, caller: Caller
+) -> tuple[ExecutionEvent, str | None] | None:
+    """Abort at once what has not started; ask the executor to stop what runs. The event,
+    and the execution's parent (a workflow), if it has one."""
     now = utcnow()
     row = rows.get_row(conn, execution_id)
     if row is None:
@@ -199,4 +220,4 @@ def _request_abort(conn: Connection, execution_id: str, caller: Caller) -> Execu
         target=execution_id,
         details={"from": status.value},
     )
-    return event
+    return event, row.parent_id

@@ -65,7 +65,17 @@ def claim(conn: Connection, free: int, holder: Holder) -> list[Run]:
                 not_before=None,
             )
             claimed.append(
-                Run(row.id, task, number, row.params, row.log_size, now, row.origin, row.created_at)
+                Run(
+                    row.id,
+                    task,
+                    number,
+                    row.params,
+                    row.log_size,
+                    now,
+                    row.origin,
+                    row.created_at,
+                    parent_id=row.parent_id,
+                )
             )
         if len(candidates) < wanted:
             break  # every due execution has been looked at

@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from taskgate.core.background import stop_task
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
+from taskgate.core.endings import AfterCommit, Ended
 from taskgate.core.exectoken import ExecutionTokens
 from taskgate.domain.status import Status
 from taskgate.engine.actions import ActionCatalog
@@ -269,7 +270,11 @@ class LocalExecutor:
     async def _finish(self, run: Run, end: ActionOutcome, collector: LogCollector) -> None:
         now = utcnow()
         chunks, log_size = self.logs.close(run.execution_id)
+        if end.park is not None and not run.lost:
+            await self._park(run, end, chunks, log_size, collector.dropped)
+            return
         step = after_attempt(run.task.retries, run.number, end.status, end.message, now)
+        after = AfterCommit()
 
         def work(conn: Connection) -> bool:
             held = rows.update_held(
@@ -301,19 +306,69 @@ class LocalExecutor:
                 message=end.message,
                 pid=run.pid,
             )
+            if step.status is not Status.RETRY:
+                ended = Ended(
+                    run.execution_id, run.task.key, step.status, now, run.origin, run.parent_id
+                )
+                self.ctx.endings.fire(conn, [ended], after)
             return True
 
         if not await self.ctx.db.write(work):
-            log.warning(
-                "execution %s ended here after another server took it over; its end here "
-                "(%s) is not recorded",
-                run.execution_id,
-                end.message,
-            )
+            _not_recorded(run, end.message)
             return
         self.ctx.bus.publish(
             run.event(step.status, now, message=step.message, exit_code=end.exit_code)
         )
+        after.run(self.ctx.bus)
+
+    async def _park(
+        self,
+        run: Run,
+        end: ActionOutcome,
+        chunks: list[dict[str, Any]],
+        log_size: int,
+        dropped: int,
+    ) -> None:
+        """The run waits on without a process: let go of its slot and lease in the same
+        transaction as whatever it waits for is set going."""
+        park = end.park
+        assert park is not None
+        after = AfterCommit()
+
+        def work(conn: Connection) -> bool:
+            held = rows.update_held(
+                conn,
+                run.execution_id,
+                self.ctx.instance,
+                run.number,
+                parked=True,
+                state=park.state,
+                message=end.message,
+                log_size=log_size,
+                log_dropped=dropped,
+                instance=None,
+                lease_until=None,
+            )
+            if not held:
+                return False
+            rows.append_logs(conn, chunks)
+            if park.then is not None:
+                park.then(conn, after)
+            return True
+
+        if not await self.ctx.db.write(work):
+            _not_recorded(run, end.message)
+            return
+        after.run(self.ctx.bus)
+
+
+def _not_recorded(run: Run, message: str) -> None:
+    log.warning(
+        "execution %s ended here after another server took it over; its end here (%s) is "
+        "not recorded",
+        run.execution_id,
+        message,
+    )
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

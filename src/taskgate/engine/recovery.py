@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
+from taskgate.core.endings import AfterCommit, Ended
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.status import ACTIVE, Status
 from taskgate.domain.tasks import Task
@@ -48,7 +49,7 @@ async def end_all_running(ctx: CoreContext) -> int:
     alone (SQLite), whatever still runs at its start ran in a process that is gone."""
     return await _end(
         ctx,
-        lambda conn: rows.in_statuses(conn, ACTIVE),
+        rows.running_in_a_process,
         lambda row: f"{DIED} (node {row.node or ctx.node})",
     )
 
@@ -72,9 +73,17 @@ async def _end(
     now: datetime | None = None,
 ) -> int:
     at = now or utcnow()
-    events = await ctx.db.write(lambda conn: end_orphans(conn, select(conn), reason, at))
+    after = AfterCommit()
+
+    def work(conn: Connection) -> list[ExecutionEvent]:
+        events, ended = end_orphans(conn, select(conn), reason, at)
+        ctx.endings.fire(conn, ended, after)
+        return events
+
+    events = await ctx.db.write(work)
     for event in events:
         ctx.bus.publish(event)
+    after.run(ctx.bus)
     if events:
         log.warning(
             "%d execution(s) ended because their server process stopped: %s",
@@ -86,8 +95,10 @@ async def _end(
 
 def end_orphans(
     conn: Connection, orphans: Sequence[Any], reason: Reason, now: datetime
-) -> list[ExecutionEvent]:
+) -> tuple[list[ExecutionEvent], list[Ended]]:
+    """End each orphan (or put it back to retry): its events, and the ends for the hooks."""
     events: list[ExecutionEvent] = []
+    ended: list[Ended] = []
     for row in orphans:
         task = Task.model_validate(row.task_spec)
         message = reason(row)
@@ -126,4 +137,6 @@ def end_orphans(
                 origin=row.origin,
             )
         )
-    return events
+        if step.status is not Status.RETRY:
+            ended.append(Ended(row.id, row.task_id, step.status, now, row.origin, row.parent_id))
+    return events, ended

@@ -28,6 +28,8 @@ class Run:
     worker: asyncio.Task[None] | None = None
     # Why this process stopped the run on its own (it lost its lease); "" while it holds it.
     lost: str = ""
+    # The workflow (or other execution) this one runs for, if any.
+    parent_id: str | None = None
 
     def event(
         self, status: Status, at: datetime, *, message: str = "", exit_code: int | None = None

@@ -289,6 +289,45 @@ def in_statuses(
     return list(conn.execute(query))
 
 
+def running_in_a_process(conn: Connection) -> list[sa.Row[Any]]:
+    """Executions running (or being aborted) in some server process, i.e. not parked."""
+    query = sa.select(executions).where(
+        executions.c.status.in_(_ACTIVE_VALUES), executions.c.parked.is_(False)
+    )
+    return list(conn.execute(query))
+
+
+def end_parked(
+    conn: Connection,
+    execution_id: str,
+    *,
+    status: Status,
+    at: datetime,
+    message: str,
+    result: Any = None,
+) -> bool:
+    """End a parked execution and its open attempt; False when it was not parked (ended
+    already, or never parked)."""
+    done = conn.execute(
+        executions.update()
+        .where(executions.c.id == execution_id, executions.c.parked.is_(True))
+        .values(
+            status=status.value,
+            finished_at=at,
+            message=message,
+            result=result,
+            parked=False,
+        )
+    )
+    if not done.rowcount:
+        return False
+    for attempt in open_attempts(conn, execution_id):
+        finish_attempt(
+            conn, execution_id, attempt.number, status=status.value, finished_at=at, message=message
+        )
+    return True
+
+
 _ACTIVE_VALUES = [s.value for s in ACTIVE]
 _RENEW = (
     executions.update()
@@ -311,6 +350,8 @@ def expired_leases(conn: Connection, now: datetime) -> list[sa.Row[Any]]:
     On PostgreSQL each is locked, and one a concurrent sweep holds is left to it."""
     query = sa.select(executions).where(
         executions.c.status.in_(_ACTIVE_VALUES),
+        # A parked execution waits without a process: it has no lease to lose.
+        executions.c.parked.is_(False),
         # No lease at all: claimed by a version of taskgate from before leases.
         sa.or_(executions.c.lease_until.is_(None), executions.c.lease_until < now),
     )

@@ -88,6 +88,13 @@ executions = sa.Table(
     # The server process that runs it now, and until when its claim holds unless renewed.
     sa.Column("instance", sa.String(200)),
     sa.Column("lease_until", UTCDateTime),
+    # The execution this one runs for (a workflow), and which of its phases.
+    sa.Column("parent_id", sa.String(36), index=True),
+    sa.Column("phase", sa.Integer),
+    # Started, but waiting without a process (a workflow on its members): no slot, no lease.
+    sa.Column("parked", sa.Boolean, nullable=False, server_default=sa.false(), default=False),
+    # What an action keeps between its steps (a workflow's progress), as JSON.
+    sa.Column("state", sa.JSON),
     sa.Column("result", sa.JSON),
     sa.Column("message", sa.Text, nullable=False, default=""),
     sa.Column("log_size", sa.Integer, nullable=False, default=0),

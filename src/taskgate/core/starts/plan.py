@@ -278,4 +278,6 @@ def _execution_row(
         "message": message,
         "log_size": 0,
         "log_dropped": 0,
+        "parent_id": request.parent_id,
+        "phase": request.phase,
     }

@@ -33,6 +33,9 @@ class StartRequest:
     kv_items: list[KvWrite] = field(default_factory=list)
     idempotency_key: str | None = None
     wait: float = 0.0
+    # A start made for another execution (a workflow's member): that execution, and its phase.
+    parent_id: str | None = None
+    phase: int | None = None
 
     def fingerprint(self) -> str:
         body = {

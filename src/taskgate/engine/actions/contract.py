@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from sqlalchemy import Connection
+
 from taskgate.domain.actions import ActionSpec
+from taskgate.domain.endings import AfterCommit
 from taskgate.domain.params import env_name, env_value
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import Task
@@ -98,8 +101,19 @@ class ActionContext:
 
 
 @dataclass(frozen=True)
+class Park:
+    """The run goes on without a process: the execution stays `started` but holds no slot
+    and no lease (a workflow waiting on its members). `then` runs in the transaction that
+    parks it (start the members there, so none can end before the parent waits for it); an
+    end hook ends the execution later (`store.executions.end_parked`)."""
+
+    state: Any = None
+    then: Callable[[Connection, AfterCommit], None] | None = None
+
+
+@dataclass(frozen=True)
 class ActionOutcome:
-    """How one attempt ended."""
+    """How one attempt ended (or, with `park`, that it waits without a process)."""
 
     status: Status
     exit_code: int | None = None
@@ -107,6 +121,7 @@ class ActionOutcome:
     result: Any = None
     # The process that ran, for kinds that run one (kept on the attempt).
     pid: int | None = None
+    park: Park | None = None
 
 
 class Resources:
