@@ -13,7 +13,6 @@ import copy
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,22 +27,20 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
+from tests.ports import free_port as free_port  # tests import it from here
 from tests.support import STANDARD_TASKS
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
+# Starts on a new port when the one handed out was taken before the server bound it.
+PORT_ATTEMPTS = 5
+ADDRESS_IN_USE = "address already in use"
+STARTING = "===== starting server"
 
 
 def services_required() -> bool:
     return os.environ.get("TASKGATE_REQUIRE_SERVICES", "") not in ("", "0")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -161,9 +158,18 @@ class ServerProcess:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self) -> ServerProcess:
-        """Starts the server and waits until it is ready; fails the test if it is not."""
+    def start(self, *, new_port_if_taken: bool = False) -> ServerProcess:
+        """Starts the server and waits until it is ready; fails the test if it is not.
+
+        With `new_port_if_taken`, a server that cannot bind its port because something took
+        it after `free_port()` handed it out starts again on another one.
+        """
         code = self.start_or_exit()
+        for _ in range(PORT_ATTEMPTS - 1):
+            if code is None or not new_port_if_taken or not self._port_was_taken():
+                break
+            self._move_to(free_port())
+            code = self.start_or_exit()
         if code is not None:
             pytest.fail(
                 f"server exited with {code} during start-up\n--- server log ---\n{self.log_text()}",
@@ -171,11 +177,29 @@ class ServerProcess:
             )
         return self
 
+    def _port_was_taken(self) -> bool:
+        last_start = self.log_text().rpartition(STARTING)[2]
+        return ADDRESS_IN_USE in last_start and f"{self.port})" in last_start
+
+    def _move_to(self, port: int) -> None:
+        self.config["server"]["port"] = self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
+
+    def _listens(self) -> bool:
+        """This process (not something else on its port) accepts connections on the port."""
+        assert self.proc is not None
+        try:
+            sockets = psutil.Process(self.proc.pid).net_connections(kind="tcp4")
+        except psutil.Error:
+            return False
+        return any(s.status == psutil.CONN_LISTEN and s.laddr.port == self.port for s in sockets)
+
     def start_or_exit(self) -> int | None:
         """Starts the server: None once it is ready, or its exit code if it exits first."""
         assert not self.running, "server already running"
         with self.log_path.open("ab") as log:
-            log.write(f"\n===== starting server on {self.url} =====\n".encode())
+            log.write(f"\n{STARTING} on {self.url} =====\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "taskgate", "serve", "--config", str(self.config_path)],
@@ -200,7 +224,9 @@ class ServerProcess:
                 except httpx.HTTPError as exc:
                     last = repr(exc)
                 else:
-                    if response.status_code == 200:
+                    # A 200 from a server that is not ours (it held the port first) does not
+                    # count: ours then exits with "address already in use".
+                    if response.status_code == 200 and self._listens():
                         return None
                     last = f"{response.status_code} {response.text[:200]}"
                 time.sleep(0.05)
@@ -354,7 +380,8 @@ class ServerFactory:
         server = ServerProcess(workdir, merged, env)
         self.servers.append(server)
         if start:
-            server.start()
+            # The port is ours to change unless the test chose it.
+            server.start(new_port_if_taken="port" not in (config or {}).get("server", {}))
         return server
 
     def close(self) -> None:
