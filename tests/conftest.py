@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -81,12 +82,16 @@ class Backend:
         return url
 
     def drop_databases(self) -> None:
-        if self.pg_url is None:
+        """Drops the databases made in this process (each xdist worker drops its own)."""
+        if self.pg_url is None or not self._created:
             return
+        url = self.pg_url
         statements = [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in self._created]
         self._created.clear()
-        if statements:
-            _pg_execute(self.pg_url, *statements)
+        # Each DROP DATABASE waits for a checkpoint; drops that wait at the same time share
+        # one, so they run on several connections at once (a quarter of the time one by one).
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda statement: _pg_execute(url, statement), statements))
 
 
 _pg_problem: dict[str, str | None] = {}
