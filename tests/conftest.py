@@ -390,7 +390,10 @@ class ServerFactory:
         return server
 
     def close(self) -> None:
-        for server in self.servers:
+        # Newest first, as an ExitStack would: a later server is often a client of an earlier
+        # one (the qlik tests' local instance keeps TLS connections to the remote's QRS port
+        # open, and the remote waits for those to close before it exits).
+        for server in reversed(self.servers):
             server.close()
 
 
