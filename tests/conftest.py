@@ -203,6 +203,7 @@ class ServerProcess:
     def start_or_exit(self) -> int | None:
         """Starts the server: None once it is ready, or its exit code if it exits first."""
         assert not self.running, "server already running"
+        require_server_lane("a taskgate server")
         with self.log_path.open("ab") as log:
             log.write(f"\n{STARTING} on {self.url} =====\n".encode())
             log.flush()
@@ -446,8 +447,42 @@ def pytest_runtest_makereport(
     return report
 
 
+# --- lanes ---------------------------------------------------------------------------------
+# A test that starts `taskgate serve` is marked `server` by the fixtures it uses; the quick
+# lane (`scripts/test --quick`, `-m "not server"`) leaves these out. Nobody has to remember
+# the marker: a new test lands in its lane by itself, and a server started by a test without
+# the marker (one that builds a ServerProcess by hand) fails that test in every lane.
+
+SERVER_FIXTURES = frozenset({"start_server", "_module_servers"})
+_current: list[pytest.Item] = []
+
+
+def require_server_lane(what: str) -> None:
+    """Fails the running test unless it is marked `server` (call before starting `what`)."""
+    if _current and _current[-1].get_closest_marker("server") is None:
+        pytest.fail(
+            f"{_current[-1].nodeid} starts {what} but is not marked `server`: take servers "
+            "from the start_server or server fixtures (or mark the test `server`), so that "
+            "the quick lane leaves it out",
+            pytrace=False,
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    _current.append(item)
+    try:
+        return (yield)
+    finally:
+        _current.remove(item)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("backend") == "postgres":
             item.add_marker(pytest.mark.postgres)
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.server)
