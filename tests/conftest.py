@@ -109,21 +109,34 @@ def _pg_unreachable(url: str) -> str | None:
     return _pg_problem[url]
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"], ids=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    if request.param == "sqlite":
-        yield Backend("sqlite")
-        return
-    url = os.environ.get("TASKGATE_TEST_PG_URL", DEFAULT_PG_URL)
-    problem = _pg_unreachable(url)
-    if problem is not None:
-        message = f"PostgreSQL unreachable at {url}: {problem}"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
-    pg = Backend("postgres", url)
-    yield pg
-    pg.drop_databases()
+@pytest.fixture(scope="session")
+def _backends() -> Iterator[dict[str, Backend]]:
+    """This process's backends (each xdist worker has its own), made on first use; at the end
+    of the session, the PostgreSQL databases made through them are dropped."""
+    made: dict[str, Backend] = {}
+    yield made
+    for backend in made.values():
+        backend.drop_databases()
+
+
+# Module scope: pytest finalizes a parametrized fixture whenever the next test wants the other
+# parameter. Run in one process, the tests come sqlite first, then postgres: one switch. On
+# an xdist worker that steals work (--dist worksteal) they can switch back, and a session-
+# scoped backend dropped all the worker's databases at each switch, inside the next test's
+# setup. Here a switch finalizes only the module's servers, as any module change does.
+@pytest.fixture(scope="module", params=["sqlite", "postgres"], ids=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, _backends: dict[str, Backend]) -> Backend:
+    name: str = request.param
+    if name == "postgres":
+        url = os.environ.get("TASKGATE_TEST_PG_URL", DEFAULT_PG_URL)
+        problem = _pg_unreachable(url)
+        if problem is not None:
+            message = f"PostgreSQL unreachable at {url}: {problem}"
+            if services_required():
+                pytest.fail(message)
+            pytest.skip(message)
+        return _backends.setdefault(name, Backend(name, url))
+    return _backends.setdefault(name, Backend(name))
 
 
 # --- server processes ----------------------------------------------------------------------
