@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Generator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -63,6 +63,10 @@ def _pg_execute(url: str, *statements: str) -> None:
             conn.execute(statement.encode())
 
 
+def _drop_statement(name: str) -> str:
+    return f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+
+
 class Backend:
     """Where a server under test keeps its data; `new_database()` gives each server its own."""
 
@@ -70,6 +74,8 @@ class Backend:
         self.name = name
         self.pg_url = pg_url
         self._created: list[str] = []
+        self._dropper: ThreadPoolExecutor | None = None
+        self._dropping: list[Future[None]] = []
 
     def new_database(self, workdir: Path) -> str | None:
         """The `database_url` for a new server (None: SQLite in its data_dir)."""
@@ -81,12 +87,33 @@ class Backend:
         url: str = make_url(self.pg_url).set(database=name).render_as_string(hide_password=False)
         return url
 
+    def release(self, database_url: str) -> None:
+        """Nothing uses this database any more: drop it now, in the background.
+
+        A DROP DATABASE waits for a checkpoint (a second or more on a busy machine). Dropped
+        as their servers stop, while the tests go on, the databases no longer pile up into a
+        minute of drops at the end of each worker's session.
+        """
+        name = make_url(database_url).database
+        if self.pg_url is None or name not in self._created:
+            return
+        self._created.remove(name)
+        if self._dropper is None:
+            self._dropper = ThreadPoolExecutor(max_workers=2, thread_name_prefix="drop-database")
+        self._dropping.append(self._dropper.submit(_pg_execute, self.pg_url, _drop_statement(name)))
+
     def drop_databases(self) -> None:
         """Drops the databases made in this process (each xdist worker drops its own)."""
+        if self._dropper is not None:
+            self._dropper.shutdown(wait=True)
+            self._dropper = None
+            dropping, self._dropping = self._dropping, []
+            for drop in dropping:
+                drop.result()  # a drop that failed fails the session's teardown
         if self.pg_url is None or not self._created:
             return
         url = self.pg_url
-        statements = [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in self._created]
+        statements = [_drop_statement(name) for name in self._created]
         self._created.clear()
         # Each DROP DATABASE waits for a checkpoint; drops that wait at the same time share
         # one, so they run on several connections at once (a quarter of the time one by one).
@@ -372,6 +399,7 @@ class ServerFactory:
         self.backend = backend
         self.root = root
         self.servers: list[ServerProcess] = []
+        self.databases: list[str] = []
 
     def __call__(
         self,
@@ -393,6 +421,7 @@ class ServerFactory:
         database_url = self.backend.new_database(workdir)
         if database_url is not None:
             defaults["database_url"] = database_url
+            self.databases.append(database_url)
         merged = deep_merge(defaults, config or {})
         if tasks is not None:
             merged["tasks"] = copy.deepcopy(tasks)
@@ -409,6 +438,9 @@ class ServerFactory:
         # open, and the remote waits for those to close before it exits).
         for server in reversed(self.servers):
             server.close()
+        # Servers share databases only with servers of the same factory: all have stopped.
+        for database_url in self.databases:
+            self.backend.release(database_url)
 
 
 @pytest.fixture
