@@ -13,11 +13,11 @@ import copy
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,22 +29,20 @@ import yaml
 from sqlalchemy.engine import make_url
 
 import taskgate.engine.actions  # noqa: F401  (registers the action kinds that tasks validate against)
+from tests.ports import free_port as free_port  # tests import it from here
 from tests.support import STANDARD_TASKS
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 STARTUP_TIMEOUT = 30.0
 STOP_TIMEOUT = 20.0
+# Starts on a new port when the one handed out was taken before the server bound it.
+PORT_ATTEMPTS = 5
+ADDRESS_IN_USE = "address already in use"
+STARTING = "===== starting server"
 
 
 def services_required() -> bool:
     return os.environ.get("TASKGATE_REQUIRE_SERVICES", "") not in ("", "0")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -66,6 +64,10 @@ def _pg_execute(url: str, *statements: str) -> None:
             conn.execute(statement.encode())
 
 
+def _drop_statement(name: str) -> str:
+    return f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+
+
 class Backend:
     """Where a server under test keeps its data; `new_database()` gives each server its own."""
 
@@ -73,6 +75,8 @@ class Backend:
         self.name = name
         self.pg_url = pg_url
         self._created: list[str] = []
+        self._dropper: ThreadPoolExecutor | None = None
+        self._dropping: list[Future[None]] = []
 
     def new_database(self, workdir: Path) -> str | None:
         """The `database_url` for a new server (None: SQLite in its data_dir)."""
@@ -84,13 +88,38 @@ class Backend:
         url: str = make_url(self.pg_url).set(database=name).render_as_string(hide_password=False)
         return url
 
-    def drop_databases(self) -> None:
-        if self.pg_url is None:
+    def release(self, database_url: str) -> None:
+        """Nothing uses this database any more: drop it now, in the background.
+
+        A DROP DATABASE waits for a checkpoint (a second or more on a busy machine). Dropped
+        as their servers stop, while the tests go on, the databases no longer pile up into a
+        minute of drops at the end of each worker's session.
+        """
+        name = make_url(database_url).database
+        if self.pg_url is None or name not in self._created:
             return
-        statements = [f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in self._created]
+        self._created.remove(name)
+        if self._dropper is None:
+            self._dropper = ThreadPoolExecutor(max_workers=2, thread_name_prefix="drop-database")
+        self._dropping.append(self._dropper.submit(_pg_execute, self.pg_url, _drop_statement(name)))
+
+    def drop_databases(self) -> None:
+        """Drops the databases made in this process (each xdist worker drops its own)."""
+        if self._dropper is not None:
+            self._dropper.shutdown(wait=True)
+            self._dropper = None
+            dropping, self._dropping = self._dropping, []
+            for drop in dropping:
+                drop.result()  # a drop that failed fails the session's teardown
+        if self.pg_url is None or not self._created:
+            return
+        url = self.pg_url
+        statements = [_drop_statement(name) for name in self._created]
         self._created.clear()
-        if statements:
-            _pg_execute(self.pg_url, *statements)
+        # Each DROP DATABASE waits for a checkpoint; drops that wait at the same time share
+        # one, so they run on several connections at once (a quarter of the time one by one).
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda statement: _pg_execute(url, statement), statements))
 
 
 _pg_problem: dict[str, str | None] = {}
@@ -108,21 +137,34 @@ def _pg_unreachable(url: str) -> str | None:
     return _pg_problem[url]
 
 
-@pytest.fixture(scope="session", params=["sqlite", "postgres"], ids=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    if request.param == "sqlite":
-        yield Backend("sqlite")
-        return
-    url = os.environ.get("TASKGATE_TEST_PG_URL", DEFAULT_PG_URL)
-    problem = _pg_unreachable(url)
-    if problem is not None:
-        message = f"PostgreSQL unreachable at {url}: {problem}"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
-    pg = Backend("postgres", url)
-    yield pg
-    pg.drop_databases()
+@pytest.fixture(scope="session")
+def _backends() -> Iterator[dict[str, Backend]]:
+    """This process's backends (each xdist worker has its own), made on first use; at the end
+    of the session, the PostgreSQL databases made through them are dropped."""
+    made: dict[str, Backend] = {}
+    yield made
+    for backend in made.values():
+        backend.drop_databases()
+
+
+# Module scope: pytest finalizes a parametrized fixture whenever the next test wants the other
+# parameter. Run in one process, the tests come sqlite first, then postgres: one switch. On
+# an xdist worker that steals work (--dist worksteal) they can switch back, and a session-
+# scoped backend dropped all the worker's databases at each switch, inside the next test's
+# setup. Here a switch finalizes only the module's servers, as any module change does.
+@pytest.fixture(scope="module", params=["sqlite", "postgres"], ids=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, _backends: dict[str, Backend]) -> Backend:
+    name: str = request.param
+    if name == "postgres":
+        url = os.environ.get("TASKGATE_TEST_PG_URL", DEFAULT_PG_URL)
+        problem = _pg_unreachable(url)
+        if problem is not None:
+            message = f"PostgreSQL unreachable at {url}: {problem}"
+            if services_required():
+                pytest.fail(message)
+            pytest.skip(message)
+        return _backends.setdefault(name, Backend(name, url))
+    return _backends.setdefault(name, Backend(name))
 
 
 # --- server processes ----------------------------------------------------------------------
@@ -162,9 +204,18 @@ class ServerProcess:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self) -> ServerProcess:
-        """Starts the server and waits until it is ready; fails the test if it is not."""
+    def start(self, *, new_port_if_taken: bool = False) -> ServerProcess:
+        """Starts the server and waits until it is ready; fails the test if it is not.
+
+        With `new_port_if_taken`, a server that cannot bind its port because something took
+        it after `free_port()` handed it out starts again on another one.
+        """
         code = self.start_or_exit()
+        for _ in range(PORT_ATTEMPTS - 1):
+            if code is None or not new_port_if_taken or not self._port_was_taken():
+                break
+            self._move_to(free_port())
+            code = self.start_or_exit()
         if code is not None:
             pytest.fail(
                 f"server exited with {code} during start-up\n--- server log ---\n{self.log_text()}",
@@ -172,11 +223,30 @@ class ServerProcess:
             )
         return self
 
+    def _port_was_taken(self) -> bool:
+        last_start = self.log_text().rpartition(STARTING)[2]
+        return ADDRESS_IN_USE in last_start and f"{self.port})" in last_start
+
+    def _move_to(self, port: int) -> None:
+        self.config["server"]["port"] = self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
+
+    def _listens(self) -> bool:
+        """This process (not something else on its port) accepts connections on the port."""
+        assert self.proc is not None
+        try:
+            sockets = psutil.Process(self.proc.pid).net_connections(kind="tcp4")
+        except psutil.Error:
+            return False
+        return any(s.status == psutil.CONN_LISTEN and s.laddr.port == self.port for s in sockets)
+
     def start_or_exit(self) -> int | None:
         """Starts the server: None once it is ready, or its exit code if it exits first."""
         assert not self.running, "server already running"
+        require_server_lane("a taskgate server")
         with self.log_path.open("ab") as log:
-            log.write(f"\n===== starting server on {self.url} =====\n".encode())
+            log.write(f"\n{STARTING} on {self.url} =====\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "taskgate", "serve", "--config", str(self.config_path)],
@@ -201,7 +271,9 @@ class ServerProcess:
                 except httpx.HTTPError as exc:
                     last = repr(exc)
                 else:
-                    if response.status_code == 200:
+                    # A 200 from a server that is not ours (it held the port first) does not
+                    # count: ours then exits with "address already in use".
+                    if response.status_code == 200 and self._listens():
                         return None
                     last = f"{response.status_code} {response.text[:200]}"
                 time.sleep(0.05)
@@ -328,6 +400,7 @@ class ServerFactory:
         self.backend = backend
         self.root = root
         self.servers: list[ServerProcess] = []
+        self.databases: list[str] = []
 
     def __call__(
         self,
@@ -350,18 +423,26 @@ class ServerFactory:
         database_url = self.backend.new_database(workdir)
         if database_url is not None:
             defaults["database_url"] = database_url
+            self.databases.append(database_url)
         merged = deep_merge(defaults, config or {})
         if tasks is not None:
             merged["tasks"] = copy.deepcopy(tasks)
         server = ServerProcess(workdir, merged, env)
         self.servers.append(server)
         if start:
-            server.start()
+            # The port is ours to change unless the test chose it.
+            server.start(new_port_if_taken="port" not in (config or {}).get("server", {}))
         return server
 
     def close(self) -> None:
-        for server in self.servers:
+        # Newest first, as an ExitStack would: a later server is often a client of an earlier
+        # one (the qlik tests' local instance keeps TLS connections to the remote's QRS port
+        # open, and the remote waits for those to close before it exits).
+        for server in reversed(self.servers):
             server.close()
+        # Servers share databases only with servers of the same factory: all have stopped.
+        for database_url in self.databases:
+            self.backend.release(database_url)
 
 
 @pytest.fixture
@@ -413,8 +494,42 @@ def pytest_runtest_makereport(
     return report
 
 
+# --- lanes ---------------------------------------------------------------------------------
+# A test that starts `taskgate serve` is marked `server` by the fixtures it uses; the quick
+# lane (`scripts/test --quick`, `-m "not server"`) leaves these out. Nobody has to remember
+# the marker: a new test lands in its lane by itself, and a server started by a test without
+# the marker (one that builds a ServerProcess by hand) fails that test in every lane.
+
+SERVER_FIXTURES = frozenset({"start_server", "_module_servers"})
+_current: list[pytest.Item] = []
+
+
+def require_server_lane(what: str) -> None:
+    """Fails the running test unless it is marked `server` (call before starting `what`)."""
+    if _current and _current[-1].get_closest_marker("server") is None:
+        pytest.fail(
+            f"{_current[-1].nodeid} starts {what} but is not marked `server`: take servers "
+            "from the start_server or server fixtures (or mark the test `server`), so that "
+            "the quick lane leaves it out",
+            pytrace=False,
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    _current.append(item)
+    try:
+        return (yield)
+    finally:
+        _current.remove(item)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and callspec.params.get("backend") == "postgres":
             item.add_marker(pytest.mark.postgres)
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.server)

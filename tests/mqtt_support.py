@@ -23,7 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from tests.conftest import free_port, services_required
+from tests.conftest import free_port, require_server_lane, services_required
 
 T = TypeVar("T")
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -203,6 +203,7 @@ class PrivateBroker:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        require_server_lane("a Mosquitto broker")
         self.process = subprocess.Popen([self.binary, "-c", str(self.conf)])
         deadline = time.monotonic() + 10
         while not port_open("127.0.0.1", self.port):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import socket
 import subprocess
 import sys
 import threading
@@ -17,11 +19,35 @@ from tests.conftest import ServerProcess
 from tests.support import error_json, start_one, wait_execution
 
 
+class _ShutdownTransport(httpx.HTTPTransport):
+    """Keeps the sockets of its responses, so that `shutdown()` can end a stream that another
+    thread is blocked reading: closing the client (or a socket) does not wake that thread, nor
+    tell the server, whose graceful stop then waits its full timeout for the stream to end."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._sockets: list[socket.socket] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        stream = response.extensions.get("network_stream")
+        sock = stream.get_extra_info("socket") if stream is not None else None
+        if isinstance(sock, socket.socket):
+            self._sockets.append(sock)
+        return response
+
+    def shutdown(self) -> None:
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
 class Stream:
     """Reads the stream in a thread; `next()` waits for the next event with a deadline."""
 
     def __init__(self, server: ServerProcess, **filters: Any) -> None:
-        self._client = TaskgateClient(server.url)
+        self._transport = _ShutdownTransport()
+        self._client = TaskgateClient(server.url, transport=self._transport)
         self._events: queue.Queue[ServerEvent] = queue.Queue()
         self._thread = threading.Thread(target=self._read, args=(filters,), daemon=True)
         self._thread.start()
@@ -44,7 +70,8 @@ class Stream:
         return self._events.empty()
 
     def close(self) -> None:
-        self._client.close()
+        self._transport.shutdown()  # first: closing the client closes the socket
+        self._client.close()  # the reader's next attempt to reconnect ends its thread
 
 
 OpenStream = Callable[..., Stream]

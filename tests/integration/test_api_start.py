@@ -105,12 +105,13 @@ def test_malformed_id_is_invalid(client: httpx.Client, selector: str) -> None:
 @pytest.mark.parametrize(
     "selector",
     [
-        f"id:{uuid.uuid4()}",
+        # Named: a random id in the test's name differs between xdist workers' collections.
+        pytest.param(f"id:{uuid.uuid4()}", id="id:random-uuid"),
         "label:no-such-label",
         "name:No such task",
         "tag:no-such-tag",
         "property:group=nothing",
-        str(uuid.uuid4()),
+        pytest.param(str(uuid.uuid4()), id="random-uuid"),
     ],
 )
 def test_unknown_is_not_found(client: httpx.Client, selector: str) -> None:

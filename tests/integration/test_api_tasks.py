@@ -155,7 +155,10 @@ def test_duplicate_id_is_409(client: httpx.Client) -> None:
     error_json(client.post("/api/v1/tasks", json=new_task(id=task["id"])), 409, "conflict")
 
 
-@pytest.mark.parametrize("ref", [str(uuid.uuid4()), "no-such-label"])
+# Named: a random id in the test's name differs between xdist workers' collections.
+@pytest.mark.parametrize(
+    "ref", [pytest.param(str(uuid.uuid4()), id="random-uuid"), "no-such-label"]
+)
 def test_unknown_task_is_404_json(client: httpx.Client, ref: str) -> None:
     error_json(client.get(f"/api/v1/tasks/{ref}"), 404, "not_found")
     error_json(client.delete(f"/api/v1/tasks/{ref}"), 404, "not_found")

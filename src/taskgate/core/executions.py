@@ -174,7 +174,9 @@ def _request_abort(
     """Abort at once what has not started; ask the executor to stop what runs. The event,
     and the execution's parent (a workflow), if it has one."""
     now = utcnow()
-    row = rows.get_row(conn, execution_id)
+    # Locked: a dispatcher's claim of this execution in flight (PostgreSQL) commits first, so
+    # a run just moved to `started` is asked to stop, not ended as if it had never started.
+    row = rows.get_row(conn, execution_id, lock=True)
     if row is None:
         raise NotFound(f"execution {execution_id!r} not found", field="execution")
     status = Status(row.status)

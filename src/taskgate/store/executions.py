@@ -18,6 +18,7 @@ from taskgate.store.tables import attempts, execution_logs, executions
 
 # Hot statements are built once: SQLAlchemy then skips rebuilding them and their cache key.
 _BY_ID = sa.select(executions).where(executions.c.id == sa.bindparam("eid"))
+_BY_ID_LOCKED = _BY_ID.with_for_update()
 _STATUS_OF = sa.select(executions.c.status).where(executions.c.id == sa.bindparam("eid"))
 _ATTEMPTS_OF = (
     sa.select(attempts)
@@ -67,8 +68,10 @@ def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
         conn.execute(_INSERT, list(rows))
 
 
-def get_row(conn: Connection, execution_id: str) -> sa.Row[Any] | None:
-    return conn.execute(_BY_ID, {"eid": execution_id}).first()
+def get_row(conn: Connection, execution_id: str, *, lock: bool = False) -> sa.Row[Any] | None:
+    """With `lock` (PostgreSQL), the row stays locked until the transaction ends, and a claim
+    in flight is waited for: the caller decides on the status it will then see."""
+    return conn.execute(_BY_ID_LOCKED if lock else _BY_ID, {"eid": execution_id}).first()
 
 
 def status_of(conn: Connection, execution_id: str) -> Status | None:
