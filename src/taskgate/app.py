@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING
 import uvicorn
 from fastapi import FastAPI
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
+from taskgate import datadir
 from taskgate.config import Settings
+from taskgate.core.authfailures import FailedAuthentications
 from taskgate.core.context import CoreContext
 from taskgate.core.events import EventBus
 from taskgate.core.housekeeping import housekeeping, kv_sweeper
@@ -23,16 +26,24 @@ from taskgate.domain.executions import Caller
 from taskgate.domain.tasks import TaskSpec
 from taskgate.domain.webhooks import DeliveryRetryPolicy, WebhookSpec
 from taskgate.doors.api.app import create_api
+from taskgate.doors.api.errors import refusal_body as api_refusal
 from taskgate.doors.butler.app import PREFIX as BUTLER_PREFIX
 from taskgate.doors.butler.app import create_butler_app
+from taskgate.doors.butler.wire import refusal_body as butler_refusal
+from taskgate.doors.doorkeys import DoorKeys
+from taskgate.doors.hostnames import HostNames
+from taskgate.doors.originguard import OriginGuard, Refusal
+from taskgate.doors.proxies import forwarded_headers
 from taskgate.doors.qliksync import QlikSync
 from taskgate.doors.qrs.app import PREFIX as QRS_PREFIX
 from taskgate.doors.qrs.app import create_qrs_app
 from taskgate.doors.qrs.listener import TlsListener
+from taskgate.doors.qrs.wire import refusal_body as qrs_refusal
 from taskgate.doors.webhooks.sender import WebhookSender
 from taskgate.engine.actions import ActionCatalog
 from taskgate.engine.actions.contract import Resources
 from taskgate.engine.local import ExecutorLimits, LocalExecutor
+from taskgate.exposure import door_lines
 from taskgate.extras import extra_needed
 from taskgate.qlik.client import QlikSites
 from taskgate.schedules.loop import SchedulerLoop
@@ -91,7 +102,25 @@ def webhook_policy(settings: Settings) -> DeliveryRetryPolicy:
     )
 
 
+def guard(app: Starlette, settings: Settings, refusal: Refusal, doors: dict[str, Refusal]) -> None:
+    """What every listener's app gets: CORS only when the config names origins, and outermost
+    the check that a request is meant for this server and not sent by another site's page."""
+    origins = settings.server.cors_origins
+    if origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=origins, allow_methods=["*"], allow_headers=["*"]
+        )
+    app.add_middleware(
+        OriginGuard,
+        names=HostNames(settings.host_names, origins),
+        refusal=refusal,
+        door_refusals=doors,
+    )
+
+
 def create_app(settings: Settings) -> FastAPI:
+    settings.check_exposure()
+    datadir.prepare(settings.data_dir)
     db = Database(settings.db_url)
     ctx = CoreContext(
         db=db, bus=EventBus(), node=settings.node_name, idempotency_hours=settings.idempotency_hours
@@ -104,6 +133,9 @@ def create_app(settings: Settings) -> FastAPI:
         kv_limits=settings.kv.limits(),
         webhook_policy=webhook_policy(settings),
         check_action=actions.check,
+        auth_failures=FailedAuthentications(
+            settings.server.failed_auth_burst, settings.server.failed_auth_window_seconds
+        ),
     )
     executor = LocalExecutor(
         ctx,
@@ -134,6 +166,12 @@ def create_app(settings: Settings) -> FastAPI:
         doors[QRS_PREFIX] = create_qrs_app(
             services,
             allow_from=settings.qrs.allow_from,
+            keys=DoorKeys(
+                services.access,
+                "qrs",
+                require_api_key=settings.qrs.require_api_key,
+                open_to=settings.qrs.open_to,
+            ),
             max_body_bytes=settings.server.max_body_bytes,
             result_history=settings.qrs.result_history,
         )
@@ -146,11 +184,15 @@ def create_app(settings: Settings) -> FastAPI:
                 create_qrs_app(
                     services,
                     allow_from=None,
+                    keys=None,
                     max_body_bytes=settings.server.max_body_bytes,
                     result_history=settings.qrs.result_history,
                 ),
             )
-            qrs_listener = TlsListener(tls_app, settings.qrs.listen)
+            guard(tls_app, settings, qrs_refusal, {})
+            qrs_listener = TlsListener(
+                tls_app, settings.qrs.listen, settings.server.trusted_proxies
+            )
     scheduler = SchedulerLoop(
         services.schedules,
         recheck_seconds=settings.scheduler.recheck_seconds,
@@ -170,6 +212,9 @@ def create_app(settings: Settings) -> FastAPI:
         mqtt = MqttDoor(services, settings.mqtt, settings.node_name)
         mqtt.register(services)
 
+    def keep_admin_key(secret: str) -> str:
+        return str(datadir.write_admin_key(settings.data_dir, secret))
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Each part is stopped by the stack, in the reverse order of starting: a part that
@@ -177,14 +222,12 @@ def create_app(settings: Settings) -> FastAPI:
         async with AsyncExitStack() as parts:
             parts.push_async_callback(db.close)
             parts.enter_context(db.owned())
+            for problem in datadir.too_open(settings.data_dir, db.file):
+                log.warning("%s", problem)
             async with db.starting_alone():
                 await db.migrate()
                 await services.tokens.load()
-                await services.access.check_startup(
-                    loopback_only=settings.loopback_only,
-                    host=settings.server.host,
-                    url=settings.url,
-                )
+                await services.access.check_startup(settings.url, keep_admin_key)
                 await services.tasks.sync_from_config(config_task_specs(settings), CONFIG_CALLER)
                 await services.schedules.sync_from_config(
                     config_schedule_specs(settings), CONFIG_CALLER
@@ -214,6 +257,8 @@ def create_app(settings: Settings) -> FastAPI:
             if qrs_listener is not None:
                 await qrs_listener.start()
                 parts.push_async_callback(qrs_listener.stop)
+            for line in door_lines(settings):
+                log.info("%s", line)
             log.info(
                 "taskgate ready on %s (node %s, database %s)",
                 settings.url,
@@ -222,9 +267,16 @@ def create_app(settings: Settings) -> FastAPI:
             )
             yield
 
-    return create_api(
-        services, max_body_bytes=settings.server.max_body_bytes, lifespan=lifespan, doors=doors
+    app = create_api(
+        services,
+        max_body_bytes=settings.server.max_body_bytes,
+        lifespan=lifespan,
+        doors=doors,
+        api_docs=settings.server.api_docs,
     )
+    door_refusals = {BUTLER_PREFIX: butler_refusal, QRS_PREFIX: qrs_refusal}
+    guard(app, settings, api_refusal, {p: r for p, r in door_refusals.items() if p in doors})
+    return app
 
 
 def serve(settings: Settings) -> None:
@@ -241,6 +293,7 @@ def serve(settings: Settings) -> None:
         loop="asyncio",
         # taskgate serves no WebSockets; "auto" would import the websockets package (idle memory).
         ws="none",
+        **forwarded_headers(settings.server.trusted_proxies),
         log_level="info",
         access_log=False,
         timeout_graceful_shutdown=10,

@@ -128,9 +128,7 @@ def test_callers_outside_the_allowed_networks_are_refused(start_server: StartSer
 
 
 def test_an_api_key_can_be_required(start_server: StartServer) -> None:
-    server = start_server(
-        {"auth": "keys", "butler": demo_butler(require_api_key=True)}, tasks=demo_tasks()
-    )
+    server = start_server({"auth": "keys", "butler": demo_butler(open_to=[])}, tasks=demo_tasks())
     operator = parse_secret(server.cli("keys", "create", "--name", "erp", "--role", "operator"))
     viewer = parse_secret(server.cli("keys", "create", "--name", "look", "--role", "viewer"))
     url = f"{server.url}/v4/reloadtask/{APP1_ID}/start"

@@ -11,6 +11,7 @@ from taskgate.domain.errors import (
     InvalidInput,
     NotFound,
     TaskgateError,
+    TooManyRequests,
     Unauthorized,
 )
 from taskgate.domain.qrsfilter import FilterError
@@ -19,7 +20,16 @@ from taskgate.doors.butler.wire import core_refusal as butler_refusal
 from taskgate.doors.errorstatus import status_for
 from taskgate.doors.qrs.wire import core_refusal as qrs_refusal
 
-KINDS = [TaskgateError, InvalidInput, NotFound, Conflict, Unauthorized, Forbidden, ConfigError]
+KINDS = [
+    TaskgateError,
+    InvalidInput,
+    NotFound,
+    Conflict,
+    Unauthorized,
+    Forbidden,
+    TooManyRequests,
+    ConfigError,
+]
 # (error type, native API, Butler, QRS)
 ANSWERS = [
     (TaskgateError, 400, 400, 400),
@@ -29,6 +39,7 @@ ANSWERS = [
     (Conflict, 409, 400, 409),
     (Unauthorized, 401, 401, 401),
     (Forbidden, 403, 403, 403),
+    (TooManyRequests, 429, 429, 429),
     (ConfigError, 400, 400, 400),
 ]
 
@@ -37,7 +48,11 @@ ANSWERS = [
 def test_each_door_answers_each_refusal_with_its_own_status(
     kind: type[TaskgateError], api: int, butler: int, qrs: int
 ) -> None:
-    error = kind("no", field="task")
+    error = (
+        kind("no", field="task", retry_after=1)
+        if kind is TooManyRequests
+        else kind("no", field="task")
+    )
     assert status_for(error, HTTP_STATUS) == api
     assert butler_refusal(error).status == butler
     refused = qrs_refusal(error)

@@ -63,9 +63,24 @@ while not os.path.exists(os.path.join(D, 'release')) and time.monotonic() < dead
 )
 
 NS_PARAM = {"name": "ns", "type": "string", "required": True}
+# Each names the namespaces its runs' tokens may use (kv_namespaces).
 KV_TASKS = [
-    py_task("KV by CLI", KV_CLI_CODE, label="kv-cli", concurrency=ALLOW, params=[NS_PARAM]),
-    py_task("Token holder", TOKEN_CODE, label="token", concurrency=ALLOW, params=[DIR_PARAM]),
+    py_task(
+        "KV by CLI",
+        KV_CLI_CODE,
+        label="kv-cli",
+        concurrency=ALLOW,
+        params=[NS_PARAM],
+        kv_namespaces=["job"],
+    ),
+    py_task(
+        "Token holder",
+        TOKEN_CODE,
+        label="token",
+        concurrency=ALLOW,
+        params=[DIR_PARAM],
+        kv_namespaces=["shared"],
+    ),
 ]
 
 
@@ -245,7 +260,7 @@ MODES = ["open", "keys"]
 
 def kv_server(start_server: StartServer, mode: str) -> tuple[ServerProcess, dict[str, str]]:
     """A server with the token tasks, and the headers of an operator (none when open)."""
-    server = start_server({"auth": "keys"}, tasks=KV_TASKS)
+    server = start_server({"auth": "none" if mode == "open" else "keys"}, tasks=KV_TASKS)
     if mode == "open":
         return server, {}
     return server, bearer(make_key(server, "operator"))
@@ -256,7 +271,7 @@ def test_a_command_reads_and_writes_the_store_with_its_token(
     start_server: StartServer, mode: str
 ) -> None:
     server, auth = kv_server(start_server, mode)
-    ns = unique("job")
+    ns = "job"  # the namespace the task names in kv_namespaces
     with server.client(headers=auth) as client:
         put(client, ns, "input", "hello from before the start")
         execution_id = start_one(client, "label:kv-cli", {"ns": ns})

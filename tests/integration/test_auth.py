@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,11 +49,67 @@ def new_task() -> dict[str, Any]:
 START = {"selectors": ["label:quick"], "wait": 30}
 
 
-def test_open_while_no_key_exists_on_loopback(keyed: ServerProcess) -> None:
+def admin_key_file(server: ServerProcess) -> Path:
+    return Path(server.config["data_dir"]) / "admin.key"
+
+
+def test_closed_from_the_first_start(keyed: ServerProcess) -> None:
+    """No key made yet is no longer an open API: the first start makes an admin key, writes
+    it to <data_dir>/admin.key for the server's user alone and says where (not what) it is."""
+    key_file = admin_key_file(keyed)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    secret = key_file.read_text().strip()
+    assert secret.startswith("tg_")
+    log = keyed.log_text()
+    assert str(key_file) in log and secret not in log, log
     with keyed.client() as client:
+        error_json(client.get("/api/v1/tasks"), 401, "unauthorized")
+        error_json(client.post("/api/v1/start", json=START), 401, "unauthorized")
+        ok_json(client.get("/api/v1/tasks", headers=bearer(secret)))
+        keys = ok_json(client.get("/api/v1/keys", headers=bearer(secret)))["items"]
+        assert [(k["name"], k["role"], k["expires_at"]) for k in keys] == [("admin", "admin", None)]
+
+
+def test_revoking_every_key_never_opens_the_server_again(keyed: ServerProcess) -> None:
+    secret = admin_key_file(keyed).read_text().strip()
+    keyed.cli("keys", "revoke", secret.split("_")[1])
+    keyed.restart()
+    with keyed.client() as client:
+        error_json(client.get("/api/v1/tasks"), 401, "unauthorized")
+        error_json(client.get("/api/v1/tasks", headers=bearer(secret)), 401, "unauthorized")
+    # No second admin key behind the operator's back: the file and the key list stay.
+    assert admin_key_file(keyed).read_text().strip() == secret
+    listed = keyed.cli("keys", "list", "--json")
+    [key] = json.JSONDecoder().raw_decode(listed[listed.index("[") :])[0]
+    assert key["name"] == "admin" and key["revoked_at"], key
+    assert "no usable API key" in keyed.log_text()
+    # The way back in is on the machine itself, with the database.
+    fresh = make_key(keyed, "admin")
+    with keyed.client(headers=bearer(fresh)) as client:
         ok_json(client.get("/api/v1/tasks"))
-        answer = ok_json(client.post("/api/v1/start", json=START))
-        assert answer["executions"][0]["status"] == "finished_success"
+
+
+def test_the_cli_on_the_servers_machine_finds_its_admin_key(keyed: ServerProcess) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKGATE_")}
+    env.update({"TASKGATE_URL": keyed.url, "TASKGATE_CONFIG": str(keyed.config_path)})
+
+    def tasks_list(**extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "taskgate", "tasks", "list", "--json"],
+            cwd=keyed.workdir,
+            env={**env, **extra},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    listed = tasks_list()
+    assert listed.returncode == 0, listed.stderr
+    assert "quick" in listed.stdout
+    # A key given wins; inside a run the token is the only credential.
+    assert tasks_list(TASKGATE_API_KEY="tg_00000000_wrong").returncode == 1
+    assert tasks_list(TASKGATE_TOKEN="tgx_not_a_token").returncode == 1
 
 
 def test_keys_required_once_one_exists(keyed: ServerProcess) -> None:
@@ -115,7 +177,8 @@ def test_roles(keyed: ServerProcess) -> None:
             == 204
         )
         keys = ok_json(client.get("/api/v1/keys", headers=bearer(admin)))["items"]
-        assert sorted(k["role"] for k in keys) == ["admin", "operator", "viewer"]
+        # The first start's admin key, and the three made here.
+        assert sorted(k["role"] for k in keys) == ["admin", "admin", "operator", "viewer"]
         assert all("secret" not in k for k in keys)
         ok_json(client.get("/api/v1/audit", headers=bearer(admin)))
         error_json(client.get("/api/v1/audit", headers=bearer(operator)), 403, "forbidden")
@@ -241,7 +304,6 @@ def test_a_key_schedules_what_its_allow_list_lets_it_start(keyed: ServerProcess)
 
 
 def test_expired_key_is_401(keyed: ServerProcess) -> None:
-    make_key(keyed, "admin")  # so that the API is closed
     secret = make_key(keyed, "viewer", "--expires-days", "0.0001")  # about 8.6 s
     with keyed.client() as client:
         ok_json(client.get("/api/v1/tasks", headers=bearer(secret)))
@@ -265,19 +327,23 @@ def test_auth_none_ignores_keys(start_server: StartServer) -> None:
         ok_json(client.post("/api/v1/start", json=START))
 
 
-def test_other_than_loopback_is_never_open(start_server: StartServer) -> None:
-    """Without a key, a server on a public address refuses to start or answers 401."""
-    server = start_server(
-        {"auth": "keys", "server": {"host": "0.0.0.0"}}, tasks=STANDARD_TASKS, start=False
-    )
-    code = server.start_or_exit()
-    if code is not None:
-        assert code != 0
-        assert "key" in server.log_text()
-        return
+def test_other_than_loopback_is_closed(start_server: StartServer) -> None:
+    """On a public address the server starts closed, as on loopback (it used to refuse to
+    start without a key)."""
+    server = start_server({"auth": "keys", "server": {"host": "0.0.0.0"}}, tasks=STANDARD_TASKS)
     with server.client() as client:
         error_json(client.get("/api/v1/tasks"), 401, "unauthorized")
         assert ok_json(client.get("/healthz")) == {"status": "ok"}
+        secret = admin_key_file(server).read_text().strip()
+        ok_json(client.get("/api/v1/tasks", headers=bearer(secret)))
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::"])
+def test_open_mode_refuses_to_listen_beyond_loopback(start_server: StartServer, host: str) -> None:
+    server = start_server({"auth": "none", "server": {"host": host}}, start=False)
+    assert server.start_or_exit() == 2
+    assert "auth: none refuses to listen on" in server.log_text()
+    assert not admin_key_file(server).exists()
 
 
 def test_empty_bearer_is_401(keyed: ServerProcess) -> None:

@@ -66,12 +66,17 @@ def fail(message: str, code: ExitCode = ExitCode.FAILED, field: str | None = Non
 
 
 @contextmanager
-def connect(url: str | None, api_key: str | None) -> Iterator[TaskgateClient]:
-    """A client for one command; server errors become a red message and exit code 1."""
+def connect(
+    url: str | None, api_key: str | None, config: Path | None = None
+) -> Iterator[TaskgateClient]:
+    """A client for one command; server errors become a red message and exit code 1. With no
+    key given, the admin key of the server on this machine (cli/localkey.py), if it is the
+    one this command talks to."""
     # Imported here: `taskgate serve` loads every command, and httpx costs it ~4.5 MiB at idle.
+    from taskgate.cli.localkey import local_admin_key
     from taskgate.client import TaskgateAPIError, TaskgateClient, TaskgateConnectionError
 
-    client = TaskgateClient(url, api_key)
+    client = TaskgateClient(url, api_key or local_admin_key(url, config))
     try:
         with client:
             yield client

@@ -102,7 +102,7 @@ def create(
     """Create a key and print its secret (shown this once only)."""
     allowed = list(allow_task) if allow_task else None
     if url is not None:
-        with connect(url, api_key) as client:
+        with connect(url, api_key, config) as client:
             key = client.create_key(name, role.value, expires_days, allowed)
     else:
 
@@ -143,7 +143,7 @@ def list_keys(
 ) -> None:
     """List API keys (never their secrets)."""
     if url is not None:
-        with connect(url, api_key) as client:
+        with connect(url, api_key, config) as client:
             keys = client.list_keys()
     else:
 
@@ -170,7 +170,7 @@ def revoke(
 ) -> None:
     """Revoke a key: it stops working at once."""
     if url is not None:
-        with connect(url, api_key) as client:
+        with connect(url, api_key, config) as client:
             key = client.revoke_key(ref)
     else:
 

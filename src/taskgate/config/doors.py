@@ -88,7 +88,14 @@ class ButlerSettings(Section):
         default_factory=lambda: ["127.0.0.0/8", "::1/128"],
         description="Source networks that may call the Butler door.",
     )
-    require_api_key: bool = False
+    require_api_key: bool = Field(
+        True, description="False: every caller allow_from lets connect may call without a key."
+    )
+    open_to: list[str] = Field(
+        default_factory=list,
+        description="Source networks that may call without an API key (Butler's clients send "
+        "none); none by default.",
+    )
     rate_limit_per_minute: int = Field(100, ge=0, description="Per client address; 0: off.")
     endpoints: ButlerEndpoints = Field(default_factory=ButlerEndpoints)
     # Butler's own key names are accepted too, so its section can be pasted in.
@@ -97,7 +104,7 @@ class ButlerSettings(Section):
         validation_alias=AliasChoices("start_task_filter", "startTaskFilter"),
     )
 
-    _networks = field_validator("allow_from")(check_networks)
+    _networks = field_validator("allow_from", "open_to")(check_networks)
 
 
 class QrsListenSettings(Section):
@@ -123,6 +130,15 @@ class QrsSettings(Section):
         default_factory=lambda: ["127.0.0.0/8", "::1/128"],
         description="Peers that may use /qrs on the main (plain HTTP) port.",
     )
+    require_api_key: bool = Field(
+        True,
+        description="On the plain port; false: every peer allow_from lets in may call without "
+        "a key. The TLS listener takes client certificates instead.",
+    )
+    open_to: list[str] = Field(
+        default_factory=list,
+        description="Peers that may use the plain port without an API key; none by default.",
+    )
     listen: QrsListenSettings | None = None
     result_history: int = Field(
         1000,
@@ -131,4 +147,4 @@ class QrsSettings(Section):
         description="Newest executions an unnarrowed execution-result list looks at.",
     )
 
-    _networks = field_validator("allow_from")(check_networks)
+    _networks = field_validator("allow_from", "open_to")(check_networks)

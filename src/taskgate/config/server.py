@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from taskgate.config.base import Section
+from taskgate.config.base import Section, check_networks
 from taskgate.domain.kv import KvLimits
 
 
@@ -17,6 +18,52 @@ class ServerSettings(Section):
     public_url: str | None = Field(
         None, description="URL that commands use to reach the server (TASKGATE_URL)."
     )
+    api_docs: bool = Field(
+        True, description="Serve /docs, /redoc and /openapi.json (the API's description)."
+    )
+    hostnames: list[str] = Field(
+        default_factory=list,
+        description="Further names (Host header) the server answers to, besides loopback, the "
+        "host of public_url and a listen address that is not a wildcard.",
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Proxies (addresses or networks) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; none by default, whatever FORWARDED_ALLOW_IPS says.",
+    )
+    failed_auth_burst: int = Field(
+        10,
+        ge=1,
+        le=100_000,
+        description="Failed authentications a source may have at once before it is slowed "
+        "down (429) to one more try per failed_auth_window_seconds / failed_auth_burst.",
+    )
+    failed_auth_window_seconds: float = Field(60.0, gt=0, le=86400)
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="Origins (scheme://host[:port]) whose web pages may call the server; none "
+        "by default, and then no CORS headers at all.",
+    )
+
+    _proxies = field_validator("trusted_proxies")(check_networks)
+
+    @field_validator("hostnames")
+    @classmethod
+    def _hostnames(cls, names: list[str]) -> list[str]:
+        for name in names:
+            bare = name.strip().strip("[]")
+            if not bare or any(c in bare for c in "/ @?#") or bare.count(":") == 1:
+                raise ValueError(f"not a host name (no scheme, port or path): {name!r}")
+        return names
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+                raise ValueError(f"not an origin (scheme://host[:port]): {origin!r}")
+        return origins
 
 
 class ExecutorSettings(Section):

@@ -7,6 +7,7 @@ import os
 import socket
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field
 from pydantic.fields import FieldInfo
@@ -22,10 +23,14 @@ from taskgate.config.server import (
     WebhookDeliverySettings,
 )
 from taskgate.config.tasks import ConfigTask
+from taskgate.domain.errors import ConfigError
 from taskgate.domain.webhooks import WebhookSpec
 from taskgate.qlik.settings import QlikSettings
 
 ENV_PREFIX = "TASKGATE_"
+# Names a browser sends only for a page that is itself on this machine: always answered.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 # Short names for the settings a deployment sets most; any setting can also be given as
 # TASKGATE_<SECTION>__<FIELD> (TASKGATE_EXECUTOR__SLOTS=4).
@@ -91,11 +96,40 @@ class Settings(BaseSettings):
         if self.server.public_url:
             return self.server.public_url.rstrip("/")
         host = self.server.host
-        if host in ("0.0.0.0", "::", ""):
+        if host in WILDCARD_HOSTS:
             host = "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.server.port}"
+
+    @property
+    def host_names(self) -> list[str]:
+        """Every name the server answers to (the Host header): loopback, the host of
+        `public_url`, the listen addresses that are not wildcards, and `server.hostnames`."""
+        names: list[str] = list(LOOPBACK_NAMES)
+        if self.server.public_url:
+            names.append(urlsplit(self.server.public_url).hostname or "")
+        listeners = [self.server.host, self.qrs.listen.host if self.qrs.listen else ""]
+        names += [host for host in listeners if host not in WILDCARD_HOSTS]
+        names += self.server.hostnames
+        return list(dict.fromkeys(n.strip().strip("[]").rstrip(".").lower() for n in names if n))
+
+    def check_exposure(self) -> None:
+        """`auth: none` (open mode) only where no one but this machine can connect: a
+        ConfigError (exit 2, before anything listens) otherwise."""
+        if self.auth == "none" and not self.loopback_only:
+            raise ConfigError(
+                f"auth: none refuses to listen on {self.server.host}: open mode is for "
+                "loopback only (server.host: 127.0.0.1); elsewhere use auth: keys",
+                field="auth",
+            )
+        if self.auth == "none" and self.server.trusted_proxies:
+            # A proxy on loopback hands the open port requests from anywhere.
+            raise ConfigError(
+                "auth: none refuses server.trusted_proxies: a proxy brings other machines' "
+                "requests to the open port; use auth: keys behind a proxy",
+                field="auth",
+            )
 
     @property
     def loopback_only(self) -> bool:

@@ -6,9 +6,10 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -23,6 +24,7 @@ from taskgate.store import audit
 from taskgate.store import keys as key_rows
 from taskgate.store.db import Database
 
+T = TypeVar("T")
 SECRET_PREFIX = "tg_"
 # last_used_at is written at most this often per key, so reads stay reads.
 TOUCH_EVERY = timedelta(minutes=1)
@@ -73,6 +75,36 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _new_secret() -> tuple[str, str]:
+    """(prefix, secret): the prefix is what logs and listings show of a key."""
+    prefix = secrets.token_hex(4)
+    return prefix, f"{SECRET_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def _row(
+    key_id: str,
+    name: str,
+    prefix: str,
+    secret: str,
+    role: Role,
+    allowed_tasks: list[str] | None,
+    now: datetime,
+    expires_at: datetime | None,
+) -> dict[str, Any]:
+    return {
+        "id": key_id,
+        "name": name,
+        "prefix": prefix,
+        "secret_hash": _hash(secret),
+        "role": role.value,
+        "allowed_tasks": allowed_tasks,
+        "created_at": now,
+        "expires_at": expires_at,
+        "revoked_at": None,
+        "last_used_at": None,
+    }
+
+
 async def create_key(
     db: Database,
     *,
@@ -90,21 +122,10 @@ async def create_key(
     if allowed_tasks is not None:
         allowed_tasks = [allow_entry(entry) for entry in allowed_tasks]
     now = utcnow()
-    prefix = secrets.token_hex(4)
-    secret = f"{SECRET_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    prefix, secret = _new_secret()
     key_id = str(uuid.uuid4())
-    row: dict[str, Any] = {
-        "id": key_id,
-        "name": name,
-        "prefix": prefix,
-        "secret_hash": _hash(secret),
-        "role": role.value,
-        "allowed_tasks": allowed_tasks,
-        "created_at": now,
-        "expires_at": now + timedelta(days=expires_days) if expires_days else None,
-        "revoked_at": None,
-        "last_used_at": None,
-    }
+    expires_at = now + timedelta(days=expires_days) if expires_days else None
+    row = _row(key_id, name, prefix, secret, role, allowed_tasks, now, expires_at)
 
     def work(conn: Connection) -> sa.Row[Any] | None:
         key_rows.insert(conn, row)
@@ -121,6 +142,33 @@ async def create_key(
     stored = await db.write(work)
     assert stored is not None
     return _info(stored), secret
+
+
+async def make_first_key(
+    db: Database, *, name: str, actor: str, keep_secret: Callable[[str], T]
+) -> T | None:
+    """An admin key, if no key was ever made (revoked ones count): the secret goes to
+    `keep_secret` inside the transaction that stores its hash, so a secret that cannot be kept
+    leaves no key behind. Its result is returned; None when keys existed."""
+    now = utcnow()
+    prefix, secret = _new_secret()
+    key_id = str(uuid.uuid4())
+
+    def work(conn: Connection) -> T | None:
+        if key_rows.count_all(conn) > 0:
+            return None
+        key_rows.insert(conn, _row(key_id, name, prefix, secret, Role.ADMIN, None, now, None))
+        audit.record(
+            conn,
+            at=now,
+            actor=actor,
+            action="key.create",
+            target=key_id,
+            details={"name": name, "role": Role.ADMIN.value},
+        )
+        return keep_secret(secret)
+
+    return await db.write(work)
 
 
 async def list_keys(db: Database) -> list[KeyInfo]:
@@ -153,7 +201,9 @@ async def revoke_key(db: Database, ref: str, *, actor: str) -> KeyInfo:
 
 
 async def any_keys(db: Database) -> bool:
-    return await db.read(key_rows.count_usable) > 0
+    """Whether any key works now (neither revoked nor expired)."""
+    now = utcnow()
+    return await db.read(lambda conn: key_rows.count_usable(conn, now)) > 0
 
 
 async def authenticate(db: Database, secret: str) -> KeyInfo:

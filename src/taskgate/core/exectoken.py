@@ -14,8 +14,9 @@ from datetime import datetime
 from taskgate.core.clock import utcnow
 from taskgate.domain import exectoken
 from taskgate.domain.apikeys import Role
-from taskgate.domain.errors import Forbidden, Unauthorized
+from taskgate.domain.errors import Unauthorized
 from taskgate.domain.executions import Caller
+from taskgate.domain.kv import token_scope
 from taskgate.store import executions as execution_rows
 from taskgate.store import secrets as secret_rows
 from taskgate.store.db import Database
@@ -51,19 +52,19 @@ class ExecutionTokens:
         """The token of one attempt that started at `started_at` (no I/O: on the start path)."""
         return exectoken.issue(self.key, execution_id, exectoken.expiry(started_at, timeout))
 
-    async def caller(self, token: str, needed: Role) -> Caller:
-        """The execution behind a token that is still good, as a caller."""
+    async def caller(self, token: str) -> Caller:
+        """The execution behind a token that is still good, as a caller (what it may do is
+        the access policy's to say: TOKEN_ROLE on the routes that take a token)."""
         claims = exectoken.verify(self.key, token, utcnow())
-        if not TOKEN_ROLE.allows(needed):
-            raise Forbidden(f"an execution token may not do this; needs {needed.value}")
-        status = await self.db.read(
-            lambda conn: execution_rows.status_of(conn, claims.execution_id)
+        found = await self.db.read(
+            lambda conn: execution_rows.token_scope(conn, claims.execution_id)
         )
-        if status is None:
+        if found is None:
             raise Unauthorized(f"execution {claims.execution_id} of this token does not exist")
+        status, namespaces = found
         if status.is_terminal:
             raise Unauthorized(
                 f"execution {claims.execution_id} has ended ({status.value}): its token is void"
             )
         name = f"execution:{claims.execution_id}"
-        return Caller(name, scope=name)
+        return Caller(name, scope=name, kv_namespaces=token_scope(namespaces))

@@ -10,7 +10,16 @@ from sqlalchemy import Connection
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.domain.errors import InvalidInput, NotFound
-from taskgate.domain.kv import KvEntry, KvLimits, KvWrite, check_key, check_namespace, check_write
+from taskgate.domain.executions import Caller
+from taskgate.domain.kv import (
+    KvEntry,
+    KvLimits,
+    KvWrite,
+    check_key,
+    check_namespace,
+    check_scope,
+    check_write,
+)
 from taskgate.store import kv as rows
 
 
@@ -50,12 +59,21 @@ def _namespace(conn: Connection, namespace: str) -> int:
     return ns_id
 
 
+def _scope(caller: Caller | None) -> frozenset[str] | None:
+    return caller.kv_namespaces if caller is not None else None
+
+
 class KvService:
+    """The store. A `caller` narrowed to some namespaces (an execution's token) may use only
+    those; without one (a door that checked its callers itself) every namespace is open."""
+
     def __init__(self, ctx: CoreContext, limits: KvLimits) -> None:
         self.ctx = ctx
         self.limits = limits
 
-    async def put(self, item: KvWrite) -> KvEntry:
+    async def put(self, item: KvWrite, caller: Caller | None = None) -> KvEntry:
+        check_scope(_scope(caller), item.namespace)
+
         def work(conn: Connection) -> KvEntry:
             return write_items(conn, [item], self.limits, utcnow())[0]
 
@@ -76,14 +94,15 @@ class KvService:
 
         await self.ctx.db.write(work)
 
-    async def get(self, namespace: str, key: str) -> KvEntry:
-        entry = await self.find(namespace, key)
+    async def get(self, namespace: str, key: str, caller: Caller | None = None) -> KvEntry:
+        entry = await self.find(namespace, key, caller)
         if entry is None:
             raise NotFound(f"key {key!r} not found in namespace {namespace!r}", field="key")
         return entry
 
-    async def find(self, namespace: str, key: str) -> KvEntry | None:
+    async def find(self, namespace: str, key: str, caller: Caller | None = None) -> KvEntry | None:
         """The live entry, or None; a namespace that does not exist is an error."""
+        check_scope(_scope(caller), namespace)
         check_key(key)
 
         def work(conn: Connection) -> KvEntry | None:
@@ -91,7 +110,9 @@ class KvService:
 
         return await self.ctx.db.read(work)
 
-    async def entries(self, namespace: str) -> list[KvEntry]:
+    async def entries(self, namespace: str, caller: Caller | None = None) -> list[KvEntry]:
+        check_scope(_scope(caller), namespace)
+
         def work(conn: Connection) -> list[KvEntry]:
             return rows.entries(conn, _namespace(conn, namespace), namespace, utcnow())
 
@@ -100,11 +121,14 @@ class KvService:
     async def namespaces(self) -> list[str]:
         return await self.ctx.db.read(rows.namespaces)
 
-    async def namespace_sizes(self) -> list[tuple[str, int]]:
-        """(namespace, live keys) for every namespace, in creation order."""
-        return await self.ctx.db.read(lambda conn: rows.namespace_sizes(conn, utcnow()))
+    async def namespace_sizes(self, caller: Caller | None = None) -> list[tuple[str, int]]:
+        """(namespace, live keys) for every namespace the caller may use, in creation order."""
+        scope = _scope(caller)
+        sizes = await self.ctx.db.read(lambda conn: rows.namespace_sizes(conn, utcnow()))
+        return [(ns, n) for ns, n in sizes if scope is None or ns in scope]
 
-    async def delete(self, namespace: str, key: str) -> None:
+    async def delete(self, namespace: str, key: str, caller: Caller | None = None) -> None:
+        check_scope(_scope(caller), namespace)
         check_key(key)
 
         def work(conn: Connection) -> None:
@@ -113,7 +137,9 @@ class KvService:
 
         await self.ctx.db.write(work)
 
-    async def delete_namespace(self, namespace: str) -> None:
+    async def delete_namespace(self, namespace: str, caller: Caller | None = None) -> None:
+        check_scope(_scope(caller), namespace)
+
         def work(conn: Connection) -> None:
             rows.drop_namespace(conn, _namespace(conn, namespace))
 

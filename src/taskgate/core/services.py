@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from taskgate.core.access import AccessPolicy
+from taskgate.core.authfailures import FailedAuthentications
 from taskgate.core.connections import ConnectionState
 from taskgate.core.context import CoreContext
 from taskgate.core.exectoken import ExecutionTokens
@@ -46,6 +47,7 @@ class Services:
         kv_limits: KvLimits | None = None,
         webhook_policy: DeliveryRetryPolicy | None = None,
         check_action: Callable[[ActionSpec], None] | None = None,
+        auth_failures: FailedAuthentications | None = None,
     ) -> Services:
         limits = kv_limits or KvLimits()
         executions = ExecutionService(ctx)
@@ -56,7 +58,7 @@ class Services:
             tasks=TaskService(ctx, check_action),
             starts=starts,
             executions=executions,
-            access=AccessPolicy(ctx.db, tokens, auth_none=auth_none),
+            access=AccessPolicy(ctx.db, tokens, auth_none=auth_none, failures=auth_failures),
             tokens=tokens,
             kv=KvService(ctx, limits),
             schedules=SchedulerService(ctx, starts),

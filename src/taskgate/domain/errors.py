@@ -49,5 +49,15 @@ class Forbidden(TaskgateError):
     code = "forbidden"
 
 
+class TooManyRequests(TaskgateError):
+    """A source that must wait `retry_after` seconds before it may try again."""
+
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = retry_after
+
+
 class ConfigError(TaskgateError):
     code = "config"

@@ -54,6 +54,8 @@ class Caller:
     allowed_tasks: frozenset[str] | None = None
     # Checked per selector before any lookup (Butler's startTaskFilter); None: no filter.
     start_filter: StartFilter | None = None
+    # The key-value namespaces it may use (an execution's token); None: every one.
+    kv_namespaces: frozenset[str] | None = None
 
 
 SYSTEM = Caller("system", scope="system")

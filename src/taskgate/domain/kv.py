@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from taskgate.domain.errors import InvalidInput
+from taskgate.domain.errors import Forbidden, InvalidInput
 
 MAX_NAMESPACE_LENGTH = 200
+# In a task's kv_namespaces: every namespace.
+ALL_NAMESPACES = "*"
 MAX_KEY_LENGTH = 512
 # A hundred years: "for ever" in practice, and far from the end of the calendar, where an
 # expiry instant could not be stored any more.
@@ -49,6 +52,22 @@ def check_namespace(namespace: str) -> None:
     if not namespace or len(namespace) > MAX_NAMESPACE_LENGTH:
         raise InvalidInput(
             f"namespace must be 1-{MAX_NAMESPACE_LENGTH} characters", field="namespace"
+        )
+
+
+def token_scope(namespaces: Iterable[str]) -> frozenset[str] | None:
+    """What a run's token may use, from the namespaces granted to it: None for all."""
+    granted = frozenset(namespaces)
+    return None if ALL_NAMESPACES in granted else granted
+
+
+def check_scope(scope: frozenset[str] | None, namespace: str) -> None:
+    """A caller narrowed to some namespaces (an execution's token) may use those only."""
+    if scope is not None and namespace not in scope:
+        raise Forbidden(
+            f"this execution's token may not use namespace {namespace!r}: a run's token may use "
+            "the namespaces its start wrote and those its task lists in kv_namespaces",
+            field="namespace",
         )
 
 

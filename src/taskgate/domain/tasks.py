@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from taskgate.domain.actions import AnyAction
 from taskgate.domain.backoff import backoff_delay
+from taskgate.domain.kv import MAX_NAMESPACE_LENGTH
 from taskgate.domain.model import Strict
 
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
@@ -85,6 +86,11 @@ class TaskSpec(Strict):
     retries: RetryPolicy = Field(default_factory=RetryPolicy)
     concurrency: Concurrency = Field(default_factory=Concurrency)
     params: list[ParamSpec] = Field(default_factory=list)
+    kv_namespaces: list[str] = Field(
+        default_factory=list,
+        description="Key-value namespaces a run's token may use besides those its start "
+        "wrote; '*': every namespace.",
+    )
     action: AnyAction
 
     @field_validator("tags")
@@ -102,6 +108,14 @@ class TaskSpec(Strict):
             if not name or len(name) > 200 or any(not v or len(v) > 200 for v in values):
                 raise ValueError("property names and values must be 1-200 characters")
         return {name: list(dict.fromkeys(values)) for name, values in props.items()}
+
+    @field_validator("kv_namespaces")
+    @classmethod
+    def _namespaces(cls, namespaces: list[str]) -> list[str]:
+        for namespace in namespaces:
+            if not namespace or len(namespace) > MAX_NAMESPACE_LENGTH:
+                raise ValueError(f"namespaces must be 1-{MAX_NAMESPACE_LENGTH} characters")
+        return list(dict.fromkeys(namespaces))
 
     @field_validator("params")
     @classmethod

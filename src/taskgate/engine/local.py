@@ -112,7 +112,7 @@ class LocalExecutor:
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         _watch_children_with_pidfd()
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.runs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.ctx.db.is_sqlite:
             # One server owns an SQLite file: what it finds running ran in a process now gone.
             await end_all_running(self.ctx)

@@ -63,6 +63,7 @@ async def run_process(
     log: LogCollector,
     kill_grace: float,
     on_spawn: Callable[[int], Awaitable[None]] | None = None,
+    spawn_options: dict[str, Any] | None = None,
 ) -> ProcessOutcome:
     """Run `argv` to its end and say how it ended; never raises for a failing program.
 
@@ -70,7 +71,8 @@ async def run_process(
     stderr both go to `log` (decoded as UTF-8, bad bytes replaced); `log.close()` is left to the
     caller. `timeout` counts from the start of the process. Setting `abort` stops it. Either way
     the process tree gets SIGTERM, then SIGKILL after `kill_grace` seconds. Cancelling the call
-    kills the tree the same way before the cancellation propagates.
+    kills the tree the same way before the cancellation propagates. `spawn_options` go to
+    subprocess as they are (user, group, extra_groups).
     """
     if abort.is_set():
         return ProcessOutcome(None, None, "aborted", "aborted before start", None)
@@ -86,6 +88,8 @@ async def run_process(
             cwd=cwd,
             env=env,
             start_new_session=True,
+            # user, group, extra_groups: another user's process (a task's run_as).
+            **(spawn_options or {}),
         )
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         return ProcessOutcome(None, None, "spawn_failed", f"cannot start: {exc}", None)

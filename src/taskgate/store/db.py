@@ -27,7 +27,7 @@ from taskgate.store.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions; tests/test_migrations.py keeps the two in step.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 T = TypeVar("T")
 Work = Callable[[Connection], T]
 
@@ -41,6 +41,14 @@ def sync_url(url: str) -> str:
         "postgres": "postgresql+psycopg",
     }.get(parsed.drivername, parsed.drivername)
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def _create_private(path: Path) -> None:
+    """A new SQLite file for the server's user alone: it holds parameters, logs and secrets.
+    SQLite gives its -wal and -shm files the mode of the database file."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -68,9 +76,8 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         self._threads: ThreadPoolExecutor | None = None
         if self.is_sqlite:
-            path = make_url(self.url).database
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if self.file is not None:
+                _create_private(self.file)
             # One connection: all work runs on the event loop thread, one unit at a time.
             self.engine = sa.create_engine(self.url, poolclass=sa.pool.StaticPool)
             _sqlite_pragmas(self.engine)
@@ -90,6 +97,12 @@ class Database:
                 isolation_level="REPEATABLE READ", postgresql_readonly=True
             )
         )
+
+    @property
+    def file(self) -> Path | None:
+        """The SQLite database file; None on PostgreSQL (or in memory)."""
+        path = make_url(self.url).database if self.is_sqlite else None
+        return Path(path) if path and path != ":memory:" else None
 
     @staticmethod
     def _transaction(engine: Engine, work: Work[T]) -> T:

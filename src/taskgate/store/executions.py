@@ -20,6 +20,9 @@ from taskgate.store.tables import attempts, execution_logs, executions
 _BY_ID = sa.select(executions).where(executions.c.id == sa.bindparam("eid"))
 _BY_ID_LOCKED = _BY_ID.with_for_update()
 _STATUS_OF = sa.select(executions.c.status).where(executions.c.id == sa.bindparam("eid"))
+_TOKEN_SCOPE = sa.select(executions.c.status, executions.c.kv_namespaces).where(
+    executions.c.id == sa.bindparam("eid")
+)
 _ATTEMPTS_OF = (
     sa.select(attempts)
     .where(attempts.c.execution_id == sa.bindparam("eid"))
@@ -77,6 +80,14 @@ def get_row(conn: Connection, execution_id: str, *, lock: bool = False) -> sa.Ro
 def status_of(conn: Connection, execution_id: str) -> Status | None:
     status = conn.execute(_STATUS_OF, {"eid": execution_id}).scalar()
     return None if status is None else Status(status)
+
+
+def token_scope(conn: Connection, execution_id: str) -> tuple[Status, list[str]] | None:
+    """An execution's status and the namespaces its token may use; None when there is none."""
+    row = conn.execute(_TOKEN_SCOPE, {"eid": execution_id}).first()
+    if row is None:
+        return None
+    return Status(row.status), list(row.kv_namespaces or [])
 
 
 def get(conn: Connection, execution_id: str, *, with_attempts: bool) -> Execution | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,8 +28,17 @@ def all_keys(conn: Connection) -> list[sa.Row[Any]]:
     return list(conn.execute(sa.select(api_keys).order_by(api_keys.c.created_at)))
 
 
-def count_usable(conn: Connection) -> int:
-    query = sa.select(sa.func.count()).where(api_keys.c.revoked_at.is_(None))
+def count_all(conn: Connection) -> int:
+    """Keys ever made, revoked ones too."""
+    return int(conn.execute(sa.select(sa.func.count()).select_from(api_keys)).scalar_one())
+
+
+def count_usable(conn: Connection, now: datetime) -> int:
+    """Keys neither revoked nor expired at `now`."""
+    query = sa.select(sa.func.count()).where(
+        api_keys.c.revoked_at.is_(None),
+        sa.or_(api_keys.c.expires_at.is_(None), api_keys.c.expires_at > now),
+    )
     return int((conn.execute(query)).scalar_one())
 
 

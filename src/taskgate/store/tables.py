@@ -99,6 +99,8 @@ executions = sa.Table(
     sa.Column("message", sa.Text, nullable=False, default=""),
     sa.Column("log_size", sa.Integer, nullable=False, default=0),
     sa.Column("log_dropped", sa.Integer, nullable=False, default=0),
+    # The key-value namespaces the execution's token may use ("*": all); NULL: none.
+    sa.Column("kv_namespaces", sa.JSON),
     sa.Index("ix_executions_task_status", "task_id", "status"),
     sa.Index("ix_executions_status_not_before", "status", "not_before"),
     sa.Index("ix_executions_created_at", "created_at"),

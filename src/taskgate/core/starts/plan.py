@@ -280,4 +280,9 @@ def _execution_row(
         "log_dropped": 0,
         "parent_id": request.parent_id,
         "phase": request.phase,
+        # What the run's token may use: where this start handed it values, and what its task
+        # names (a job does not read another job's parameters).
+        "kv_namespaces": sorted(
+            {item.namespace for item in request.kv_items} | set(task.kv_namespaces)
+        ),
     }

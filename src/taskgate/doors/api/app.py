@@ -32,11 +32,16 @@ def create_api(
     max_body_bytes: int,
     lifespan: Lifespan | None = None,
     doors: Mapping[str, ASGIApp] | None = None,
+    api_docs: bool = True,
 ) -> FastAPI:
     """The native API, with other doors mounted beside it; each such door limits its own
-    request bodies, to answer in its own format."""
+    request bodies, to answer in its own format. `api_docs` False serves no /docs, /redoc or
+    /openapi.json."""
     app = FastAPI(
         lifespan=lifespan,
+        docs_url="/docs" if api_docs else None,
+        redoc_url="/redoc" if api_docs else None,
+        openapi_url="/openapi.json" if api_docs else None,
         title="taskgate",
         version=__version__,
         description="Start, schedule, chain and watch tasks. See docs/api.md.",

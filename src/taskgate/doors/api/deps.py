@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
+from taskgate.core.authfailures import Source
 from taskgate.core.services import Services
 from taskgate.domain.apikeys import Role
 from taskgate.domain.executions import Caller
@@ -22,8 +23,9 @@ def require(role: Role, *, execution_token: bool = False) -> Callable[..., Await
     async def dependency(
         request: Request, authorization: Annotated[str | None, Header()] = None
     ) -> Caller:
+        source = Source("api", request.client.host if request.client else "")
         return await services_of(request).access.caller(
-            authorization, role, takes_execution_token=execution_token
+            authorization, role, source, takes_execution_token=execution_token
         )
 
     return dependency

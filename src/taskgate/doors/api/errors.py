@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -16,6 +17,7 @@ from taskgate.domain.errors import (
     InvalidInput,
     NotFound,
     TaskgateError,
+    TooManyRequests,
     Unauthorized,
 )
 from taskgate.doors.errorstatus import ErrorStatuses, status_for
@@ -29,6 +31,7 @@ HTTP_STATUS: ErrorStatuses = {
     Conflict: 409,
     Unauthorized: 401,
     Forbidden: 403,
+    TooManyRequests: 429,
 }
 
 
@@ -40,6 +43,15 @@ def error_body(code: str, message: str, field: str | None = None, **extra: Any) 
     return body
 
 
+# The `error` code of the refusals made before any route runs (doors/originguard.py).
+REFUSAL_CODES = {403: "forbidden", 421: "misdirected", 429: "too_many_requests"}
+
+
+def refusal_body(status: int, message: str, field: str) -> bytes:
+    code = REFUSAL_CODES.get(status, "bad_request")
+    return json.dumps(error_body(code, message, field)).encode()
+
+
 def _where(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc)
 
@@ -48,6 +60,8 @@ async def _taskgate_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TaskgateError)
     status = status_for(exc, HTTP_STATUS)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
     return JSONResponse(exc.to_dict(), status_code=status, headers=headers)
 
 

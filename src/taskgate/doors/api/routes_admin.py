@@ -36,7 +36,6 @@ async def create_key(body: KeyCreate, core: Core, caller: Admin) -> dict[str, An
         allowed_tasks=body.allowed_tasks,
         actor=caller.name,
     )
-    core.access.key_created()
     return {**info.to_dict(), "secret": secret}
 
 

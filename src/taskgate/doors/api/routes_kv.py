@@ -1,5 +1,6 @@
 """The key-value store: namespaces, their entries, one key. Running executions reach these
-routes with their TASKGATE_TOKEN as well as with an API key."""
+routes with their TASKGATE_TOKEN as well as with an API key; a token only the namespaces its
+run was given (core/kv.py)."""
 
 from datetime import datetime
 from typing import Annotated
@@ -58,36 +59,36 @@ def _entry(entry: KvEntry) -> Entry:
 
 
 @router.get("", response_model=NamespaceList)
-async def list_namespaces(core: Core, _: KvReader) -> NamespaceList:
-    sizes = await core.kv.namespace_sizes()
+async def list_namespaces(core: Core, caller: KvReader) -> NamespaceList:
+    sizes = await core.kv.namespace_sizes(caller)
     return NamespaceList(items=[NamespaceInfo(namespace=n, keys=k) for n, k in sizes])
 
 
 @router.get("/{namespace}", response_model=EntryList)
-async def list_entries(namespace: Namespace, core: Core, _: KvReader) -> EntryList:
-    entries = await core.kv.entries(namespace)
+async def list_entries(namespace: Namespace, core: Core, caller: KvReader) -> EntryList:
+    entries = await core.kv.entries(namespace, caller)
     return EntryList(namespace=namespace, items=[_entry(e) for e in entries])
 
 
 @router.delete("/{namespace}", status_code=204)
-async def delete_namespace(namespace: Namespace, core: Core, _: KvWriter) -> Response:
-    await core.kv.delete_namespace(namespace)
+async def delete_namespace(namespace: Namespace, core: Core, caller: KvWriter) -> Response:
+    await core.kv.delete_namespace(namespace, caller)
     return Response(status_code=204)
 
 
 @router.get("/{namespace}/{key:path}", response_model=Entry)
-async def get_entry(namespace: Namespace, key: Key, core: Core, _: KvReader) -> Entry:
-    return _entry(await core.kv.get(namespace, key))
+async def get_entry(namespace: Namespace, key: Key, core: Core, caller: KvReader) -> Entry:
+    return _entry(await core.kv.get(namespace, key, caller))
 
 
 @router.put("/{namespace}/{key:path}", response_model=Entry)
 async def put_entry(
-    namespace: Namespace, key: Key, body: EntryWrite, core: Core, _: KvWriter
+    namespace: Namespace, key: Key, body: EntryWrite, core: Core, caller: KvWriter
 ) -> Entry:
-    return _entry(await core.kv.put(KvWrite(namespace, key, body.value, body.ttl_ms)))
+    return _entry(await core.kv.put(KvWrite(namespace, key, body.value, body.ttl_ms), caller))
 
 
 @router.delete("/{namespace}/{key:path}", status_code=204)
-async def delete_entry(namespace: Namespace, key: Key, core: Core, _: KvWriter) -> Response:
-    await core.kv.delete(namespace, key)
+async def delete_entry(namespace: Namespace, key: Key, core: Core, caller: KvWriter) -> Response:
+    await core.kv.delete(namespace, key, caller)
     return Response(status_code=204)

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from taskgate.config.doors import ButlerSchedulerEndpoints, ButlerSettings
+from taskgate.config.doors import ButlerEndpoints, ButlerSchedulerEndpoints, ButlerSettings
 from taskgate.core.services import Services
 from taskgate.domain.errors import TaskgateError
 from taskgate.domain.selectors import normalize_task_id
@@ -26,6 +26,7 @@ from taskgate.doors.butler.wire import (
     error_response,
     json_response,
 )
+from taskgate.doors.doorkeys import DoorKeys
 
 log = logging.getLogger(__name__)
 PREFIX = "/v4"  # where the assembly mounts this door
@@ -62,26 +63,19 @@ def _schedule_routes(flags: ButlerSchedulerEndpoints) -> list[Route]:
     return [Route(path, handler, methods=[method]) for on, path, handler, method in wanted if on]
 
 
-def create_butler_app(
-    services: Services, settings: ButlerSettings, max_body_bytes: int
-) -> Starlette:
-    endpoints = settings.endpoints
-    for task_id in settings.start_task_filter.allow_task.task_id:
-        if normalize_task_id(task_id) is None:
-            # Butler warns at start too: such an entry can never match a request.
-            log.warning("butler.start_task_filter: %r is not a task id", task_id)
+async def butlerping(_: Request) -> Response:
+    return json_response({"response": "Butler reporting for duty", "butlerVersion": BUTLER_VERSION})
 
-    async def butlerping(_: Request) -> Response:
-        return json_response(
-            {"response": "Butler reporting for duty", "butlerVersion": BUTLER_VERSION}
-        )
 
-    async def endpoints_enabled(_: Request) -> Response:
-        return json_response(endpoints.enabled_names())
+async def endpoints_enabled(request: Request) -> Response:
+    return json_response(request.app.state.endpoints.enabled_names())
 
-    routes: list[Route] = []
+
+def routes(endpoints: ButlerEndpoints) -> list[Route]:
+    """The door's routes: those of the endpoints the config enables, as Butler registers them."""
+    found: list[Route] = []
     if endpoints.sense_start_task:
-        routes.append(
+        found.append(
             Route(
                 "/reloadtask/{taskId:segment}/start",
                 start.start_task,
@@ -89,7 +83,7 @@ def create_butler_app(
             )
         )
     if endpoints.key_value_store:
-        routes += [
+        found += [
             Route("/keyvaluesnamespaces", kv.namespaces, methods=["GET"]),
             Route("/keyvalues/{namespace}/keyexists", kv.key_exists, methods=["GET"]),
             Route("/keyvalues/{namespace}", kv.get_value, methods=["GET"]),
@@ -98,11 +92,22 @@ def create_butler_app(
             Route("/keyvalues/{namespace}", kv.delete_namespace, methods=["DELETE"]),
             Route("/keylist/{namespace}", kv.key_list, methods=["GET"]),
         ]
-    routes += _schedule_routes(endpoints.scheduler)
+    found += _schedule_routes(endpoints.scheduler)
     if endpoints.butlerping:
-        routes.append(Route("/butlerping", butlerping, methods=["GET"]))
+        found.append(Route("/butlerping", butlerping, methods=["GET"]))
     if endpoints.api_list_enabled_endpoints:
-        routes.append(Route("/configfile/endpointsenabled", endpoints_enabled, methods=["GET"]))
+        found.append(Route("/configfile/endpointsenabled", endpoints_enabled, methods=["GET"]))
+    return found
+
+
+def create_butler_app(
+    services: Services, settings: ButlerSettings, max_body_bytes: int
+) -> Starlette:
+    endpoints = settings.endpoints
+    for task_id in settings.start_task_filter.allow_task.task_id:
+        if normalize_task_id(task_id) is None:
+            # Butler warns at start too: such an entry can never match a request.
+            log.warning("butler.start_task_filter: %r is not a task id", task_id)
 
     async def not_found(request: Request, _: Exception) -> Response:
         # Fastify's own 404 lists its keys in this order.
@@ -132,7 +137,7 @@ def create_butler_app(
         return error_response(ButlerError(exc.status_code, str(exc.detail)))
 
     app = Starlette(
-        routes=routes,
+        routes=routes(endpoints),
         middleware=[
             Middleware(
                 BodySizeLimit,
@@ -143,9 +148,13 @@ def create_butler_app(
             ),
             Middleware(
                 ButlerGuard,
-                access=services.access,
+                keys=DoorKeys(
+                    services.access,
+                    "butler",
+                    require_api_key=settings.require_api_key,
+                    open_to=settings.open_to,
+                ),
                 allow_from=settings.allow_from,
-                require_api_key=settings.require_api_key,
                 rate_limit_per_minute=settings.rate_limit_per_minute,
                 start_filter=settings.start_task_filter.start_filter(),
             ),
@@ -158,5 +167,6 @@ def create_butler_app(
         },
     )
     app.state.services = services
+    app.state.endpoints = endpoints
     app.state.kv_enabled = endpoints.key_value_store
     return app

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from taskgate.core.access import AccessPolicy
-from taskgate.domain.apikeys import Role
-from taskgate.domain.errors import TaskgateError
+from taskgate.domain.buckets import TokenBuckets, retry_after_seconds
+from taskgate.domain.errors import TaskgateError, TooManyRequests
 from taskgate.domain.executions import Caller
 from taskgate.domain.startfilter import StartFilter
 from taskgate.doors.addresses import AddressAllowList
-from taskgate.doors.butler.ratelimit import RateLimiter, retry_after_seconds
 from taskgate.doors.butler.wire import JSON_TYPE, core_refusal, error_body
+from taskgate.doors.doorkeys import DoorKeys, key_header
 
 CALLER_KEY = "butler_caller"
 
@@ -24,17 +24,16 @@ class ButlerGuard:
         self,
         app: ASGIApp,
         *,
-        access: AccessPolicy,
+        keys: DoorKeys,
         allow_from: Iterable[str],
-        require_api_key: bool,
         rate_limit_per_minute: int,
         start_filter: StartFilter | None,
     ) -> None:
         self.app = app
-        self.access = access
+        self.keys = keys
         self.allow_from = AddressAllowList(allow_from)
-        self.require_api_key = require_api_key
-        self.limiter = RateLimiter(rate_limit_per_minute) if rate_limit_per_minute else None
+        # Per client address (Butler's own limit is, in effect, shared by all clients).
+        self.limiter = TokenBuckets(rate_limit_per_minute, 60.0) if rate_limit_per_minute else None
         self.start_filter = start_filter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -46,7 +45,7 @@ class ButlerGuard:
             await _refuse(send, 403, f"source address {address or 'unknown'} is not allowed")
             return
         if self.limiter is not None:
-            wait = self.limiter.take(address)
+            wait = self.limiter.take(address, time.monotonic())
             if wait:
                 seconds = retry_after_seconds(wait)
                 await _refuse(
@@ -65,16 +64,21 @@ class ButlerGuard:
             caller = await self._caller(scope, headers, address)
         except TaskgateError as exc:
             refused = core_refusal(exc)
-            await _refuse(send, refused.status, refused.message)
+            extra = None
+            if isinstance(exc, TooManyRequests):
+                extra = [(b"retry-after", str(exc.retry_after).encode())]
+            await _refuse(send, refused.status, refused.message, extra)
             return
         scope.setdefault("state", {})[CALLER_KEY] = caller
         await self.app(scope, receive, send)
 
     async def _caller(self, scope: Scope, headers: Headers, address: str) -> Caller:
-        if not self.require_api_key:
+        # Butler's own API token proposal (issue #184) takes `?apikey=` too; the header is
+        # better: a query string lands in proxy and access logs.
+        secret = key_header(headers) or QueryParams(scope["query_string"]).get("apikey")
+        key = await self.keys.key(scope["method"], address, secret)
+        if key is None:
             return Caller(f"butler@{address}", scope="butler", start_filter=self.start_filter)
-        secret = headers.get("x-api-key") or QueryParams(scope["query_string"]).get("apikey")
-        key = await self.access.key_for(secret, Role.OPERATOR)
         return key.caller(start_filter=self.start_filter)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from taskgate.domain.errors import Forbidden, TaskgateError, Unauthorized
+from taskgate.domain.errors import Forbidden, TaskgateError, TooManyRequests, Unauthorized
 from taskgate.doors.errorstatus import ErrorStatuses, status_for
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -28,8 +28,13 @@ class ButlerError(Exception):
 
 
 # Butler answers every refused request with 400 and a message; a missing or unknown API key
-# gets 401, a key whose role may not do it 403.
-STATUS_OF_CORE_ERROR: ErrorStatuses = {TaskgateError: 400, Unauthorized: 401, Forbidden: 403}
+# gets 401, a key whose role may not do it 403, a source slowed down after failed keys 429.
+STATUS_OF_CORE_ERROR: ErrorStatuses = {
+    TaskgateError: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    TooManyRequests: 429,
+}
 
 
 def core_refusal(exc: TaskgateError) -> ButlerError:
@@ -48,6 +53,11 @@ def error_body(status: int, message: str, code: str | None = None) -> bytes:
     body["error"] = HTTPStatus(status).phrase
     body["message"] = message
     return dumps(body).encode()
+
+
+def refusal_body(status: int, message: str, field: str) -> bytes:
+    """A refusal made before the door (doors/originguard.py), in Fastify's error shape."""
+    return error_body(status, message)
 
 
 def error_response(exc: ButlerError) -> Response:

@@ -65,6 +65,19 @@ class Metrics:
             registry=self.registry,
         )
         self._webhook_failures_seen = 0
+        self.auth_failures = Counter(
+            "taskgate_auth_failures",
+            "Failed authentications (a wrong, revoked, expired or forged credential), by door.",
+            ["door"],
+            registry=self.registry,
+        )
+        self.auth_throttled = Counter(
+            "taskgate_auth_throttled",
+            "Credentials refused unread (429) from a source slowed down after failures, by door.",
+            ["door"],
+            registry=self.registry,
+        )
+        self._auth_seen: dict[tuple[str, str], int] = {}
         services.ctx.bus.listen(self.on_event)
 
     def on_event(self, event: ExecutionEvent) -> None:
@@ -85,6 +98,14 @@ class Metrics:
         failures = self.services.webhooks.failed_attempts
         self.webhook_failures.inc(failures - self._webhook_failures_seen)
         self._webhook_failures_seen = failures
+        auth = self.services.access.failures
+        for kind, counter, counts in (
+            ("failed", self.auth_failures, auth.failures),
+            ("throttled", self.auth_throttled, auth.throttled),
+        ):
+            for door, count in counts.items():
+                counter.labels(door).inc(count - self._auth_seen.get((kind, door), 0))
+                self._auth_seen[(kind, door)] = count
         for name, state in self.services.connections.items():
             self.connected.labels(name).set(1 if state.connected else 0)
             self.reconnects.labels(name).set(state.reconnects)

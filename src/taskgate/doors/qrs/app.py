@@ -17,6 +17,7 @@ from taskgate.core.services import Services
 from taskgate.domain.errors import TaskgateError
 from taskgate.domain.qrsenums import enums_document
 from taskgate.doors.api.limits import BodySizeLimit
+from taskgate.doors.doorkeys import DoorKeys
 from taskgate.doors.qrs import routes_executions as runs
 from taskgate.doors.qrs import routes_tasks as tasks
 from taskgate.doors.qrs.guard import QrsGuard
@@ -96,10 +97,12 @@ def create_qrs_app(
     services: Services,
     *,
     allow_from: Iterable[str] | None,
+    keys: DoorKeys | None,
     max_body_bytes: int,
     result_history: int,
 ) -> Starlette:
-    """The door; `allow_from` None lets every peer in (behind the mutual-TLS listener)."""
+    """The door; `allow_from` and `keys` None let every peer in without a key (behind the
+    mutual-TLS listener, whose certificate check is the credential)."""
 
     async def qrs_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, QrsError)
@@ -133,7 +136,7 @@ def create_qrs_app(
                     QrsError(413, f"body: larger than {limit} bytes", "body")
                 ),
             ),
-            Middleware(QrsGuard, allow_from=allow_from),
+            Middleware(QrsGuard, allow_from=allow_from, keys=keys),
         ],
         exception_handlers={
             HTTPException: http_error,

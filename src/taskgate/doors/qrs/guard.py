@@ -1,4 +1,5 @@
-"""What every QRS request passes first: source address, the Xrfkey check, the acting user."""
+"""What every QRS request passes first: source address, the API key (on the plain port), the
+Xrfkey check, the acting user."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from taskgate.domain.errors import TaskgateError
 from taskgate.domain.executions import Caller
 from taskgate.doors.addresses import AddressAllowList
-from taskgate.doors.qrs.wire import QrsError, error_response, xsrf_refusal
+from taskgate.doors.doorkeys import DoorKeys, key_header
+from taskgate.doors.qrs.wire import QrsError, core_refusal, error_response, xsrf_refusal
 
 CALLER_KEY = "qrs_caller"
 _XRFKEY = re.compile(r"^[0-9A-Za-z]{16}$")
@@ -40,10 +43,14 @@ def parse_qlik_user(header: str) -> tuple[str, str] | None:
 
 
 class QrsGuard:
-    def __init__(self, app: ASGIApp, *, allow_from: Iterable[str] | None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, allow_from: Iterable[str] | None, keys: DoorKeys | None
+    ) -> None:
         self.app = app
-        # None: every peer (the mutual-TLS listener has checked the client already).
+        # None: every peer, and no key (the mutual-TLS listener has checked the client's
+        # certificate already: that is its credential).
         self.allow_from = AddressAllowList(allow_from) if allow_from is not None else None
+        self.keys = keys
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,11 +62,21 @@ class QrsGuard:
             await error_response(refusal)(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        key = xrfkey_of(scope["query_string"])
-        if key is None or not _XRFKEY.match(key) or headers.get("x-qlik-xrfkey") != key:
+        caller: Caller | None = None
+        if self.keys is not None:
+            try:
+                key = await self.keys.key(scope["method"], address, key_header(headers))
+            except TaskgateError as exc:
+                await error_response(core_refusal(exc))(scope, receive, send)
+                return
+            caller = key.caller() if key is not None else None
+        xrfkey = xrfkey_of(scope["query_string"])
+        if xrfkey is None or not _XRFKEY.match(xrfkey) or headers.get("x-qlik-xrfkey") != xrfkey:
             await xsrf_refusal()(scope, receive, send)
             return
-        user = parse_qlik_user(headers.get("x-qlik-user", ""))
-        name = f"qrs:{user[0]}\\{user[1]}" if user else f"qrs@{address or 'unknown'}"
-        scope.setdefault("state", {})[CALLER_KEY] = Caller(name, scope="qrs")
+        if caller is None:
+            user = parse_qlik_user(headers.get("x-qlik-user", ""))
+            name = f"qrs:{user[0]}\\{user[1]}" if user else f"qrs@{address or 'unknown'}"
+            caller = Caller(name, scope="qrs")
+        scope.setdefault("state", {})[CALLER_KEY] = caller
         await self.app(scope, receive, send)

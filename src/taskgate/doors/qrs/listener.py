@@ -6,13 +6,14 @@ import asyncio
 import contextlib
 import logging
 import ssl
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from taskgate.config.doors import QrsListenSettings
 from taskgate.domain.errors import ConfigError
+from taskgate.doors.proxies import forwarded_headers
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +26,9 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 class TlsListener:
-    def __init__(self, app: ASGIApp, settings: QrsListenSettings) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: QrsListenSettings, trusted_proxies: Sequence[str] = ()
+    ) -> None:
         self.settings = settings
         for name in ("cert", "key", "client_ca"):
             path = getattr(settings, name)
@@ -39,6 +42,7 @@ class TlsListener:
             ssl_keyfile=str(settings.key),
             ssl_ca_certs=str(settings.client_ca),
             ssl_cert_reqs=ssl.CERT_REQUIRED,
+            **forwarded_headers(trusted_proxies),
             lifespan="off",
             ws="none",  # no WebSockets here either; "auto" would import the websockets package
             log_level="warning",

@@ -14,6 +14,7 @@ from taskgate.domain.errors import (
     InvalidInput,
     NotFound,
     TaskgateError,
+    TooManyRequests,
     Unauthorized,
 )
 from taskgate.doors.errorstatus import ErrorStatuses, status_for
@@ -26,13 +27,21 @@ XSRF_MESSAGE = "XSRF prevention check failed. Possible XSRF discovered."
 
 
 class QrsError(Exception):
-    """A refused request: `status`, a message in QRS's words, the field it is about."""
+    """A refused request: `status`, a message in QRS's words, the field it is about, and
+    headers to send with it (Retry-After)."""
 
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        self.headers = headers
 
 
 # QRS's status for each refusal of the core; bad input (a filter it cannot parse, a bad body)
@@ -44,12 +53,16 @@ STATUS_OF_CORE_ERROR: ErrorStatuses = {
     Conflict: 409,
     Unauthorized: 401,
     Forbidden: 403,
+    TooManyRequests: 429,
 }
 
 
 def core_refusal(exc: TaskgateError) -> QrsError:
     """The core's refusal as QRS answers it."""
-    return QrsError(status_for(exc, STATUS_OF_CORE_ERROR), exc.message, exc.field)
+    headers = None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
+    return QrsError(status_for(exc, STATUS_OF_CORE_ERROR), exc.message, exc.field, headers)
 
 
 def qrs_date(value: datetime | None) -> str:
@@ -72,8 +85,13 @@ def error_body(exc: QrsError) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def refusal_body(status: int, message: str, field: str) -> bytes:
+    """A refusal made before the door (doors/originguard.py), as QRS answers errors."""
+    return error_body(QrsError(status, message, field))
+
+
 def error_response(exc: QrsError) -> Response:
-    return Response(error_body(exc), exc.status, media_type=JSON_TYPE)
+    return Response(error_body(exc), exc.status, headers=exc.headers, media_type=JSON_TYPE)
 
 
 def xsrf_refusal() -> Response:
