@@ -143,6 +143,9 @@ class Server:
             "server": {"host": "127.0.0.1", "port": self.port},
             "data_dir": str(self.dir / "data"),
             "node_name": "bench",
+            # Open mode on loopback: the scripts measure the start path, not key checks, and
+            # must run against the code before the closed-by-default change for A/B runs.
+            "auth": "none",
             "executor": {"slots": self.slots, "log_max_bytes": 65536, "kill_grace_seconds": 2},
             "tasks": self.tasks,
             **self.extra_config,
