@@ -107,9 +107,14 @@ class Server:
         keep: bool = False,
         extra_config: dict[str, Any] | None = None,
         loop: str | None = None,
+        wrapper: Sequence[str] = (),
+        ready_timeout: float = READY_TIMEOUT,
     ) -> None:
         self.tasks = tasks
         self.loop = loop
+        # A command the server runs under (valgrind for bench/instructions.py).
+        self.wrapper = list(wrapper)
+        self.ready_timeout = ready_timeout
         self.slots = slots
         self.admin_database_url = database_url
         self.keep = keep
@@ -169,6 +174,7 @@ class Server:
         command = [sys.executable, "-m", "taskgate", "serve", "--config", str(self.config_path)]
         if self.loop:
             command[1:3] = ["-c", LOOP_LAUNCHER, self.loop]
+        command = self.wrapper + command
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command,
@@ -185,7 +191,7 @@ class Server:
             raise
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
+        deadline = time.monotonic() + self.ready_timeout
         with httpx.Client(base_url=self.url, timeout=2.0) as client:
             while time.monotonic() < deadline:
                 if self.process is not None and self.process.poll() is not None:
@@ -196,7 +202,7 @@ class Server:
                 except httpx.TransportError:
                     pass
                 time.sleep(0.05)
-        raise RuntimeError(f"server not ready after {READY_TIMEOUT:g}s")
+        raise RuntimeError(f"server not ready after {self.ready_timeout:g}s")
 
     def _terminate(self) -> None:
         proc = self.process
