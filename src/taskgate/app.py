@@ -20,6 +20,7 @@ from taskgate.core.authfailures import FailedAuthentications
 from taskgate.core.context import CoreContext
 from taskgate.core.events import EventBus
 from taskgate.core.housekeeping import housekeeping, kv_sweeper
+from taskgate.core.retention import Retention
 from taskgate.core.services import Services
 from taskgate.domain.configids import CONFIG_NAMESPACE, config_schedule_id
 from taskgate.domain.executions import Caller
@@ -43,6 +44,7 @@ from taskgate.doors.webhooks.sender import WebhookSender
 from taskgate.engine.actions import ActionCatalog
 from taskgate.engine.actions.contract import Resources
 from taskgate.engine.local import ExecutorLimits, LocalExecutor
+from taskgate.engine.runfiles import run_files_remover
 from taskgate.exposure import door_lines
 from taskgate.extras import extra_needed
 from taskgate.qlik.client import QlikSites
@@ -151,7 +153,12 @@ def create_app(settings: Settings) -> FastAPI:
         actions,
     )
     ctx.executor = executor
-    cleanup = housekeeping(ctx)
+    retention = Retention(
+        db,
+        settings.retention.policy(settings.scheduler.history_days),
+        run_files_remover(settings.data_dir),
+    )
+    cleanup = housekeeping(ctx, retention, settings.retention.every_seconds)
     webhook_sender = WebhookSender(
         services.webhooks, ctx.bus, settings.webhook_delivery.timeout_seconds
     )
@@ -194,9 +201,7 @@ def create_app(settings: Settings) -> FastAPI:
                 tls_app, settings.qrs.listen, settings.server.trusted_proxies
             )
     scheduler = SchedulerLoop(
-        services.schedules,
-        recheck_seconds=settings.scheduler.recheck_seconds,
-        history_days=settings.scheduler.history_days,
+        services.schedules, recheck_seconds=settings.scheduler.recheck_seconds
     )
 
     qlik_sync = QlikSync(qlik_sites, services.tasks) if qlik_sites is not None else None

@@ -98,7 +98,12 @@ class SchedulerSettings(Section):
         le=3600,
         description="Longest sleep: a schedule changed by another process is seen within it.",
     )
-    history_days: float = Field(30.0, gt=0, description="Fire history kept this long.")
+    history_days: float = Field(
+        30.0,
+        gt=0,
+        description="Fire history kept this long, in days (retention.schedule_history."
+        "max_age_days wins when set).",
+    )
 
 
 class WebhookDeliverySettings(Section):

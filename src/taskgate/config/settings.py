@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from taskgate.config.doors import ButlerSettings, QrsSettings
 from taskgate.config.mqtt import MqttSettings
+from taskgate.config.retention import RetentionSettings
 from taskgate.config.server import (
     ExecutorSettings,
     KvSettings,
@@ -72,6 +73,7 @@ class Settings(BaseSettings):
     webhooks: list[WebhookSpec] = Field(default_factory=list)
     webhook_delivery: WebhookDeliverySettings = Field(default_factory=WebhookDeliverySettings)
     qlik: QlikSettings = Field(default_factory=QlikSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     tasks: list[ConfigTask] = Field(default_factory=list)
 
     @classmethod

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
 
 from taskgate.core.background import stop_task
 from taskgate.core.clock import utcnow
@@ -21,18 +20,13 @@ log = logging.getLogger(__name__)
 # Another process holds a due row for the few milliseconds of its firing: look again soon,
 # without spinning on the database.
 BUSY_RETRY_SECONDS = 0.01
-PURGE_EVERY = timedelta(hours=1)
 
 
 class SchedulerLoop:
-    def __init__(
-        self, service: SchedulerService, *, recheck_seconds: float, history_days: float
-    ) -> None:
+    def __init__(self, service: SchedulerService, *, recheck_seconds: float) -> None:
         self.service = service
         self.recheck_seconds = recheck_seconds
-        self.history_days = history_days
         self._task: asyncio.Task[None] | None = None
-        self._purged_at = utcnow() - PURGE_EVERY
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="taskgate-scheduler")
@@ -53,22 +47,9 @@ class SchedulerLoop:
                     # fired by another process.
                     ahead = (due - utcnow()).total_seconds()
                     delay = min(delay, ahead if ahead > 0 else BUSY_RETRY_SECONDS)
-                await self._purge_history()
             except Exception:
                 log.exception("scheduler: firing failed; trying again in %gs", delay)
             if changed.is_set():
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), delay)
-
-    async def _purge_history(self) -> None:
-        now = utcnow()
-        if now - self._purged_at < PURGE_EVERY:
-            return
-        self._purged_at = now
-        cutoff = now - timedelta(days=self.history_days)
-        purged = await self.service.purge_history(cutoff)
-        if purged:
-            log.info(
-                "scheduler: forgot %d history entries older than %g days", purged, self.history_days
-            )

@@ -197,8 +197,3 @@ def history(
         query = query.where(schedule_history.c.id < before)
     rows = conn.execute(query.order_by(schedule_history.c.id.desc()).limit(limit))
     return [HistoryEntry.model_validate(dict(r._mapping)) for r in rows]
-
-
-def purge_history_before(conn: Connection, cutoff: datetime) -> int:
-    result = conn.execute(schedule_history.delete().where(schedule_history.c.recorded_at < cutoff))
-    return int(result.rowcount)

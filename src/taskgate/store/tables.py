@@ -106,6 +106,8 @@ executions = sa.Table(
     sa.Index("ix_executions_created_at", "created_at"),
     sa.Index("ix_executions_task_created_at", "task_id", "created_at"),
     sa.Index("ix_executions_status_lease_until", "status", "lease_until"),
+    # Retention: the executions that ended longest ago first.
+    sa.Index("ix_executions_finished_at", "finished_at"),
 )
 
 attempts = sa.Table(
@@ -260,4 +262,5 @@ webhook_deliveries = sa.Table(
     sa.Column("delivered_at", UTCDateTime),
     sa.Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
     sa.Index("ix_webhook_deliveries_webhook_id_id", "webhook_id", "id"),
+    sa.Index("ix_webhook_deliveries_created_at", "created_at"),  # retention
 )

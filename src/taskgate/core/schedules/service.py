@@ -199,9 +199,6 @@ class SchedulerService:
         self.changed.set()
         return result
 
-    async def purge_history(self, cutoff: datetime) -> int:
-        return await self.ctx.db.write(lambda conn: rows.purge_history_before(conn, cutoff))
-
     # --- firing --------------------------------------------------------------------------
 
     async def fire_due(self) -> datetime | None:
