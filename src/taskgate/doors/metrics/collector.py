@@ -81,6 +81,8 @@ class Metrics:
         services.ctx.bus.listen(self.on_event)
 
     def on_event(self, event: ExecutionEvent) -> None:
+        if not event.is_status:
+            return
         self.changes.labels(event.status.value, event.origin or "unknown").inc()
         if event.status is Status.STARTED and event.attempt == 1 and event.created_at:
             seconds = (event.at - event.created_at).total_seconds()
