@@ -8,11 +8,17 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import ServerProcess
+from tests.integration.test_api_events import Stream
+from tests.integration.test_api_metrics import samples
 from tests.support import (
     PRELUDE,
     QUICK_CODE,
+    SLOW_CODE,
+    abort,
     create_task,
     error_json,
+    get_execution,
     py_task,
     start_one,
     unique,
@@ -100,3 +106,65 @@ def test_bad_checks_are_refused_naming_the_field(
     start = {"selectors": ["label:quick"], "checks": checks}
     body = error_json(client.post("/api/v1/start", json=start), 422, "invalid")
     assert body["field"] == field, body
+
+
+# --- what a check says while a run goes on, and after ------------------------------------
+
+
+def metric(client: httpx.Client, name: str, **labels: str) -> float:
+    wanted = tuple(sorted(labels.items()))
+    return samples(client).get((name, wanted), 0.0)
+
+
+def test_a_warning_is_in_the_events_and_the_metrics(
+    server: ServerProcess, client: httpx.Client
+) -> None:
+    label = checked_task(client, {"min_duration": {"seconds": 60, "on_violation": "warn"}})
+    stream = Stream(server, task=[label], kind=["check_violated"])
+    try:
+        execution_id = start_one(client, f"label:{label}")
+        news = stream.next()
+    finally:
+        stream.close()
+    assert news.type == "check_violated"
+    assert news.data["execution_id"] == execution_id
+    assert news.data["status"] == "finished_success"
+    assert news.data["check"]["check"] == "min_duration"
+    assert news.data["check"]["on_violation"] == "warn"
+    assert "expected at least 60 s" in news.data["message"]
+    assert wait_execution(client, execution_id)["warnings"]
+    counted = metric(
+        client,
+        "taskgate_check_violations_total",
+        task=label,
+        check="min_duration",
+        on_violation="warn",
+    )
+    assert counted == 1
+
+
+def test_passing_max_duration_is_said_while_the_run_goes_on(
+    server: ServerProcess, client: httpx.Client
+) -> None:
+    label = checked_task(
+        client, {"max_duration": {"seconds": 1, "on_violation": "warn"}}, SLOW_CODE
+    )
+    stream = Stream(server, task=[label], kind=["max_duration_passed"])
+    execution_id = start_one(client, f"label:{label}")
+    try:
+        news = stream.next()
+        assert news.type == "max_duration_passed"
+        assert news.data["execution_id"] == execution_id
+        assert news.data["status"] == "started"
+        assert news.data["message"].startswith("running for ")
+        assert news.data["message"].endswith("expected at most 1 s")
+        # Said before the end: the run is still going, and carries the note.
+        running = get_execution(client, execution_id)
+        assert running["status"] == "started", running
+        (note,) = running["warnings"]
+        assert note["check"] == "max_duration" and note["while_running"] is True
+        assert metric(client, "taskgate_max_duration_passed_total", task=label) == 1
+    finally:
+        stream.close()
+        abort(client, execution_id)
+    assert wait_execution(client, execution_id)["status"] == "aborted"

@@ -308,7 +308,8 @@ class LocalExecutor:
                 instance=None,
                 lease_until=None,
                 overrun_at=None,
-                **({"warnings": judgement.warnings} if judgement.warnings else {}),
+                # Judged: the warnings are the end's (a note made while it ran is replaced).
+                **({"warnings": judgement.warnings or None} if judgement.judged else {}),
             )
             if not held:
                 return None  # taken over: its end is written by the server that took it

@@ -19,6 +19,8 @@ class Judgement:
     status: Status
     message: str
     violations: list[Violation] = field(default_factory=list)
+    # Whether the checks were applied (a success with checks on its end).
+    judged: bool = False
 
     @property
     def warnings(self) -> list[dict[str, Any]]:
@@ -51,5 +53,6 @@ def judge_end(
     broken = judge(checks, seconds=seconds, result=result, band=band)
     failed = [v.reason for v in broken if v.on_violation is OnViolation.FAIL]
     if failed:
-        return Judgement(Status.FINISHED_FAIL, "check failed: " + "; ".join(failed), broken)
-    return Judgement(status, message, broken)
+        message = "check failed: " + "; ".join(failed)
+        return Judgement(Status.FINISHED_FAIL, message, broken, judged=True)
+    return Judgement(status, message, broken, judged=True)
