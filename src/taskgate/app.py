@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 from taskgate import datadir
 from taskgate.config import Settings
 from taskgate.core.authfailures import FailedAuthentications
+from taskgate.core.checks.watch import CheckWatch
 from taskgate.core.context import CoreContext
 from taskgate.core.events import EventBus
 from taskgate.core.housekeeping import housekeeping, kv_sweeper
@@ -159,6 +160,7 @@ def create_app(settings: Settings) -> FastAPI:
         run_files_remover(settings.data_dir),
     )
     cleanup = housekeeping(ctx, retention, settings.retention.every_seconds)
+    check_watch = CheckWatch(ctx)
     webhook_sender = WebhookSender(
         services.webhooks, ctx.bus, settings.webhook_delivery.timeout_seconds
     )
@@ -247,6 +249,8 @@ def create_app(settings: Settings) -> FastAPI:
             parts.push_async_callback(actions.aclose)
             await executor.start()
             parts.push_async_callback(executor.stop)
+            check_watch.start()
+            parts.push_async_callback(check_watch.stop)
             if qlik_sync is not None:
                 qlik_sync.start()
                 parts.push_async_callback(qlik_sync.stop)

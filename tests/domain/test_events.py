@@ -37,6 +37,7 @@ def test_terminal_payload_carries_task_facts_and_duration() -> None:
         "label": "sales",
         "tags": ["finance", "nightly"],
         "status": Status.FINISHED_FAIL.value,
+        "kind": "status",
         "attempt": 2,
         "at": "2026-03-01T12:00:02.500000+00:00",
         "started_at": "2026-03-01T12:00:00+00:00",

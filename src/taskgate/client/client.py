@@ -324,12 +324,15 @@ class TaskgateClient:
         execution: Sequence[str] = (),
         status: Sequence[str] = (),
         last_event_id: str | None = None,
+        kind: Sequence[str] = (),
     ) -> Iterator[ServerEvent]:
         """The live stream (`GET /api/v1/events`), one event at a time, for as long as the
         caller reads. The first event is `connected`: from then on nothing is missed. A broken
         connection is opened again, resuming after the last event received."""
         params = {"task": list(task), "tag": list(tag), "execution": list(execution)}
         params["status"] = list(status)
+        if kind:
+            params["kind"] = list(kind)
         while True:
             headers = {"Accept": "text/event-stream"}
             if last_event_id:

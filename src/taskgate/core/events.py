@@ -59,7 +59,7 @@ class EventBus:
                 # A listener that cannot keep up loses its oldest event, never stalls the bus.
                 queue.get_nowait()
             queue.put_nowait(event)
-        if event.status.is_terminal:
+        if event.is_status and event.status.is_terminal:
             for future in self._ended.pop(event.execution_id, []):
                 if not future.done():
                     future.set_result(event)

@@ -5,10 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
 
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import Task
+
+# What an event tells: a status change (the default), or a check's news about a run whose
+# status has not changed (domain/checks.py): a check broken when it ended, its max_duration
+# passed while it runs, a deadline by which its task had not succeeded.
+STATUS = "status"
+CHECK_VIOLATED = "check_violated"
+MAX_DURATION_PASSED = "max_duration_passed"
+DEADLINE_MISSED = "deadline_missed"
+EventKind = Literal["status", "check_violated", "max_duration_passed", "deadline_missed"]
+KINDS: tuple[str, ...] = get_args(EventKind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +42,15 @@ class ExecutionEvent:
     created_at: datetime | None = None
     # The bus numbers every event it publishes, in order (0: not published yet).
     seq: int = 0
+    # One of KINDS; `status` is then the execution's status when it was said.
+    kind: str = STATUS
+    # The check's news (a kind other than `status`): {check, on_violation, reason, ...}.
+    check: dict[str, Any] | None = None
+
+    @property
+    def is_status(self) -> bool:
+        """A status change (not a check's news about the run)."""
+        return self.kind == STATUS
 
     @classmethod
     def of(
@@ -83,6 +102,8 @@ class ExecutionEvent:
             "exit_code": self.exit_code,
             "origin": self.origin,
             "message": self.message,
+            "kind": self.kind,
+            **({"check": self.check} if self.check is not None else {}),
         }
 
 
@@ -98,6 +119,7 @@ class EventFilter:
     tags: frozenset[str] = frozenset()
     executions: frozenset[str] = frozenset()
     statuses: frozenset[Status] = frozenset()
+    kinds: frozenset[str] = frozenset()
 
     @classmethod
     def of(
@@ -107,8 +129,15 @@ class EventFilter:
         tags: Iterable[str] = (),
         executions: Iterable[str] = (),
         statuses: Iterable[Status] = (),
+        kinds: Iterable[str] = (),
     ) -> EventFilter:
-        return cls(frozenset(tasks), frozenset(tags), frozenset(executions), frozenset(statuses))
+        return cls(
+            frozenset(tasks),
+            frozenset(tags),
+            frozenset(executions),
+            frozenset(statuses),
+            frozenset(kinds),
+        )
 
     def matches(self, event: ExecutionEvent) -> bool:
         if self.tasks and event.task_id not in self.tasks and event.label not in self.tasks:
@@ -116,5 +145,7 @@ class EventFilter:
         if self.tags and self.tags.isdisjoint(event.tags):
             return False
         if self.executions and event.execution_id not in self.executions:
+            return False
+        if self.kinds and event.kind not in self.kinds:
             return False
         return not self.statuses or event.status in self.statuses

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from taskgate.domain.startfilter import StartFilter
 from taskgate.domain.status import Status
@@ -43,6 +43,8 @@ class Execution(BaseModel):
     log_size: int = 0
     log_dropped: int = 0
     attempts: list[Attempt] | None = None
+    # Checks broken with `on_violation: warn` (domain/checks.py): {check, on_violation, reason}.
+    warnings: list[dict[str, Any]] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pydantic import ConfigDict, Field, field_validator
 
 from taskgate.domain.actions import AnyAction
 from taskgate.domain.backoff import backoff_delay
+from taskgate.domain.checks import Checks
 from taskgate.domain.kv import MAX_NAMESPACE_LENGTH
 from taskgate.domain.model import Strict
 
@@ -92,6 +93,7 @@ class TaskSpec(Strict):
         "wrote; '*': every namespace.",
     )
     action: AnyAction
+    checks: Checks | None = Field(None, description="What a run must also satisfy to succeed.")
 
     @field_validator("tags")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection
@@ -63,6 +64,7 @@ def claim(conn: Connection, free: int, holder: Holder) -> list[Run]:
                 started_at=row.started_at or now,
                 attempt_count=number,
                 not_before=None,
+                overrun_at=_overrun_at(task, now),
             )
             claimed.append(
                 Run(
@@ -81,6 +83,12 @@ def claim(conn: Connection, free: int, holder: Holder) -> list[Run]:
             break  # every due execution has been looked at
     rows.insert_attempts(conn, [_attempt_row(run, holder.node) for run in claimed])
     return claimed
+
+
+def _overrun_at(task: Task, now: datetime) -> datetime | None:
+    """When this attempt passes its max_duration (the check watch announces it then)."""
+    bound = task.checks.max_duration if task.checks is not None else None
+    return None if bound is None else now + timedelta(seconds=bound.seconds)
 
 
 def _attempt_row(run: Run, node: str) -> dict[str, Any]:

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import Connection
 
 from taskgate.core.background import stop_task
+from taskgate.core.checks.judging import Judgement, judge_end
+from taskgate.core.checks.news import violation_event
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.core.endings import AfterCommit, Ended
@@ -25,7 +27,7 @@ from taskgate.engine.claim import claim
 from taskgate.engine.leases import Holder, LeaseKeeper
 from taskgate.engine.logcollector import LogCollector
 from taskgate.engine.logwriter import LogWriter
-from taskgate.engine.outcome import after_attempt
+from taskgate.engine.outcome import NextStep, after_attempt
 from taskgate.engine.recovery import STOPPED, end_all_running, end_held, take_over_expired
 from taskgate.engine.runs import Run
 from taskgate.engine.watchdog import Watchdog
@@ -273,10 +275,23 @@ class LocalExecutor:
         if end.park is not None and not run.lost:
             await self._park(run, end, chunks, log_size, collector.dropped)
             return
-        step = after_attempt(run.task.retries, run.number, end.status, end.message, now)
         after = AfterCommit()
+        judged: list[Judgement] = []
 
-        def work(conn: Connection) -> bool:
+        def work(conn: Connection) -> NextStep | None:
+            judgement = judge_end(
+                conn,
+                run.task.key,
+                run.task.checks,
+                status=end.status,
+                message=end.message,
+                seconds=(now - run.started_at).total_seconds(),
+                result=end.result,
+            )
+            judged[:] = [judgement]
+            step = after_attempt(
+                run.task.retries, run.number, judgement.status, judgement.message, now
+            )
             held = rows.update_held(
                 conn,
                 run.execution_id,
@@ -292,18 +307,21 @@ class LocalExecutor:
                 log_dropped=collector.dropped,
                 instance=None,
                 lease_until=None,
+                overrun_at=None,
+                # Judged: the warnings are the end's (a note made while it ran is replaced).
+                **({"warnings": judgement.warnings or None} if judgement.judged else {}),
             )
             if not held:
-                return False  # taken over: its end is written by the server that took it
+                return None  # taken over: its end is written by the server that took it
             rows.append_logs(conn, chunks)
             rows.finish_attempt(
                 conn,
                 run.execution_id,
                 run.number,
-                status=end.status.value,
+                status=judgement.status.value,
                 finished_at=now,
                 exit_code=end.exit_code,
-                message=end.message,
+                message=judgement.message,
                 pid=run.pid,
             )
             if step.status is not Status.RETRY:
@@ -311,14 +329,16 @@ class LocalExecutor:
                     run.execution_id, run.task.key, step.status, now, run.origin, run.parent_id
                 )
                 self.ctx.endings.fire(conn, [ended], after)
-            return True
+            return step
 
-        if not await self.ctx.db.write(work):
+        step = await self.ctx.db.write(work)
+        if step is None:
             _not_recorded(run, end.message)
             return
-        self.ctx.bus.publish(
-            run.event(step.status, now, message=step.message, exit_code=end.exit_code)
-        )
+        event = run.event(step.status, now, message=step.message, exit_code=end.exit_code)
+        self.ctx.bus.publish(event)
+        for violation in judged[0].violations:
+            self.ctx.bus.publish(violation_event(event, violation))
         after.run(self.ctx.bus)
 
     async def _park(

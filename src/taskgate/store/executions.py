@@ -60,6 +60,7 @@ def to_execution(row: sa.Row[Any], attempt_rows: Iterable[sa.Row[Any]] | None = 
         message=row.message,
         log_size=row.log_size,
         log_dropped=row.log_dropped,
+        warnings=row.warnings or [],
         attempts=None
         if attempt_rows is None
         else [Attempt.model_validate(a, from_attributes=True) for a in attempt_rows],

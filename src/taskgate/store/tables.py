@@ -101,6 +101,10 @@ executions = sa.Table(
     sa.Column("log_dropped", sa.Integer, nullable=False, default=0),
     # The key-value namespaces the execution's token may use ("*": all); NULL: none.
     sa.Column("kv_namespaces", sa.JSON),
+    # Checks (domain/checks.py): the warnings the run earned, and when its current attempt
+    # passes max_duration (NULL: no bound, or the passing has been announced).
+    sa.Column("warnings", sa.JSON),
+    sa.Column("overrun_at", UTCDateTime, index=True),
     sa.Index("ix_executions_task_status", "task_id", "status"),
     sa.Index("ix_executions_status_not_before", "status", "not_before"),
     sa.Index("ix_executions_created_at", "created_at"),
@@ -233,6 +237,20 @@ schedule_history = sa.Table(
     sa.Column("node", sa.String(200), nullable=False),
     sa.Column("message", sa.Text, nullable=False, default=""),
     sa.Index("ix_schedule_history_schedule_id_id", "schedule_id", "id"),
+)
+
+# A task's deadline (checks.deadline): the next instant by which it must have succeeded.
+deadlines = sa.Table(
+    "deadlines",
+    metadata,
+    sa.Column("task_id", sa.ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True),
+    # The deadline spec `next_due` was computed from: a changed spec starts afresh.
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("next_due", UTCDateTime, index=True),
+    sa.Column("last_due", UTCDateTime),
+    sa.Column("last_outcome", sa.String(16), nullable=False, default=""),
+    sa.Column("last_message", sa.Text, nullable=False, default=""),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 
 webhooks = sa.Table(

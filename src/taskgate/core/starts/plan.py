@@ -263,6 +263,9 @@ def _execution_row(
     message: str,
     now: Any,
 ) -> dict[str, Any]:
+    if request.checks is not None:
+        # This start's checks stand in for the task's: the run reads them from its snapshot.
+        spec = {**spec, "checks": request.checks.model_dump(mode="json")}
     return {
         "id": str(uuid.uuid4()),
         "task_id": task.key,

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from taskgate.domain.checks import Checks
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller
 from taskgate.domain.kv import KvWrite
@@ -36,15 +37,19 @@ class StartRequest:
     # A start made for another execution (a workflow's member): that execution, and its phase.
     parent_id: str | None = None
     phase: int | None = None
+    # Checks for the runs this start makes, instead of their tasks' (a workflow member's).
+    checks: Checks | None = None
 
     def fingerprint(self) -> str:
-        body = {
+        body: dict[str, Any] = {
             "selectors": [str(s) for s in self.selectors],
             "params": self.params,
             "all_must_exist": self.all_must_exist,
             "origin": self.origin,
             "kv": [vars(item) for item in self.kv_items],
         }
+        if self.checks is not None:
+            body["checks"] = self.checks.model_dump(mode="json")
         return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -11,7 +11,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from taskgate.core.events import EventBus
 from taskgate.domain.errors import InvalidInput
-from taskgate.domain.events import EventFilter, ExecutionEvent
+from taskgate.domain.events import EventFilter, EventKind, ExecutionEvent
 from taskgate.domain.status import Status
 from taskgate.doors.api.deps import Core, Viewer
 
@@ -35,7 +35,10 @@ def parse_event_id(value: str | None, bus: EventBus) -> int | None:
 
 def _execution(bus: EventBus, event: ExecutionEvent) -> ServerSentEvent:
     data = json.dumps(event.to_payload(), separators=(",", ":"))
-    return ServerSentEvent(data, event="execution", id=f"{bus.epoch}-{event.seq}")
+    # Status changes are `execution` events; a check's news is named by its kind, so a
+    # client that follows status changes is not misled by it.
+    name = "execution" if event.is_status else event.kind
+    return ServerSentEvent(data, event=name, id=f"{bus.epoch}-{event.seq}")
 
 
 async def _stream(
@@ -74,6 +77,9 @@ async def events(
     tag: Annotated[list[str], Query(description="Tag (repeatable).")] = [],  # noqa: B006
     execution: Annotated[list[str], Query(description="Execution id (repeatable).")] = [],  # noqa: B006
     status: Annotated[list[Status], Query(description="Status (repeatable).")] = [],  # noqa: B006
+    kind: Annotated[
+        list[EventKind], Query(description="Kind: status or a check's news (repeatable).")
+    ] = [],  # noqa: B006
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     since: Annotated[
         str | None, Query(description="Resume after this event id (for clients without headers).")
@@ -82,7 +88,7 @@ async def events(
     """Every status change of every execution as it happens, as Server-Sent Events."""
     bus = core.ctx.bus
     resume = parse_event_id(last_event_id or since, bus)
-    wanted = EventFilter.of(tasks=task, tags=tag, executions=execution, statuses=status)
+    wanted = EventFilter.of(tasks=task, tags=tag, executions=execution, statuses=status, kinds=kind)
     # sse-starlette frames the events, sends a comment every KEEPALIVE_SECONDS so proxies
     # keep the connection, and ends the stream when the server shuts down.
     return EventSourceResponse(_stream(bus, wanted, resume), ping=KEEPALIVE_SECONDS)

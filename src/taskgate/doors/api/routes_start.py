@@ -6,6 +6,7 @@ from fastapi import APIRouter, Header
 from pydantic import BaseModel, ConfigDict, Field
 
 from taskgate.core.starts.request import PreviewResult, StartRequest, StartResult
+from taskgate.domain.checks import Checks
 from taskgate.domain.errors import Forbidden
 from taskgate.domain.executions import Caller
 from taskgate.domain.selectors import (
@@ -28,12 +29,14 @@ class StartBody(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     wait: float = Field(0, ge=0, le=MAX_WAIT)
     all_must_exist: bool = False
+    checks: Checks | None = Field(None, description="Instead of each task's checks.")
 
 
 class TaskStartBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     params: dict[str, Any] = Field(default_factory=dict)
     wait: float = Field(0, ge=0, le=MAX_WAIT)
+    checks: Checks | None = Field(None, description="Instead of the task's checks.")
 
 
 class PreviewBody(BaseModel):
@@ -53,6 +56,7 @@ async def _start(
     wait: float,
     all_must_exist: bool,
     key: str | None,
+    checks: Checks | None = None,
 ) -> StartResult:
     request = StartRequest(
         selectors=selectors,
@@ -62,6 +66,7 @@ async def _start(
         all_must_exist=all_must_exist,
         idempotency_key=key,
         wait=wait,
+        checks=checks,
     )
     return await core.starts.start(request)
 
@@ -72,7 +77,14 @@ async def start(
 ) -> StartResult:
     selectors = [parse_selector(s) for s in body.selectors]
     return await _start(
-        core, caller, selectors, body.params, body.wait, body.all_must_exist, idempotency_key
+        core,
+        caller,
+        selectors,
+        body.params,
+        body.wait,
+        body.all_must_exist,
+        idempotency_key,
+        body.checks,
     )
 
 
@@ -87,7 +99,9 @@ async def start_task(
     body = body or TaskStartBody()
     task = await core.tasks.get(ref)
     selector = Selector(SelectorKind.ID, task.key)
-    result = await _start(core, caller, [selector], body.params, body.wait, False, idempotency_key)
+    result = await _start(
+        core, caller, [selector], body.params, body.wait, False, idempotency_key, body.checks
+    )
     if result.results[0].outcome is SelectorOutcome.DENIED:
         raise Forbidden(f"task {ref!r} is not on this key's allow-list", field="task")
     return result

@@ -5,7 +5,12 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from taskgate.core.services import Services
-from taskgate.domain.events import ExecutionEvent
+from taskgate.domain.events import (
+    CHECK_VIOLATED,
+    DEADLINE_MISSED,
+    MAX_DURATION_PASSED,
+    ExecutionEvent,
+)
 from taskgate.domain.status import ACTIVE, PENDING, Status
 
 # Seconds: from a few milliseconds (a start) to a day (a long reload).
@@ -78,9 +83,31 @@ class Metrics:
             registry=self.registry,
         )
         self._auth_seen: dict[tuple[str, str], int] = {}
+        self.check_violations = Counter(
+            "taskgate_check_violations",
+            "Checks broken when a run ended, by task (its label, else its id), check and "
+            "on_violation (fail or warn).",
+            ["task", "check", "on_violation"],
+            registry=self.registry,
+        )
+        self.max_duration_passed = Counter(
+            "taskgate_max_duration_passed",
+            "Runs that passed their max_duration while still running, by task.",
+            ["task"],
+            registry=self.registry,
+        )
+        self.deadlines_missed = Counter(
+            "taskgate_deadlines_missed",
+            "Deadlines by which a task had not succeeded, by task.",
+            ["task"],
+            registry=self.registry,
+        )
         services.ctx.bus.listen(self.on_event)
 
     def on_event(self, event: ExecutionEvent) -> None:
+        if not event.is_status:
+            self.on_check(event)
+            return
         self.changes.labels(event.status.value, event.origin or "unknown").inc()
         if event.status is Status.STARTED and event.attempt == 1 and event.created_at:
             seconds = (event.at - event.created_at).total_seconds()
@@ -89,6 +116,17 @@ class Metrics:
         if attempt_ended and event.started_at is not None:
             seconds = (event.at - event.started_at).total_seconds()
             self.run_duration.labels(event.status.value).observe(max(0.0, seconds))
+
+    def on_check(self, event: ExecutionEvent) -> None:
+        task = event.label or event.task_id
+        if event.kind == CHECK_VIOLATED and event.check is not None:
+            check = str(event.check.get("check", ""))
+            on_violation = str(event.check.get("on_violation", ""))
+            self.check_violations.labels(task, check, on_violation).inc()
+        elif event.kind == MAX_DURATION_PASSED:
+            self.max_duration_passed.labels(task).inc()
+        elif event.kind == DEADLINE_MISSED:
+            self.deadlines_missed.labels(task).inc()
 
     async def render(self) -> bytes:
         """The text exposition, with the gauges read from the database now."""

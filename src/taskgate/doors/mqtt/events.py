@@ -12,9 +12,11 @@ from taskgate.doors.mqtt.connection import MqttConnection
 
 
 def event_topic(template: str, event: ExecutionEvent) -> str:
+    # A check's news goes where its kind stands in for the status (…/deadline_missed), so a
+    # subscriber to a status never reads it as a second change to that status.
     return template.format(
         task_id=event.task_id,
-        status=event.status.value,
+        status=event.status.value if event.is_status else event.kind,
         execution_id=event.execution_id,
         origin=event.origin or "unknown",
     )
@@ -67,7 +69,7 @@ class EventPublisher:
             self._connection.publish(
                 event_topic(self._events.topic, event), json.dumps(event.to_payload())
             )
-        if self._butler.enabled:
+        if self._butler.enabled and event.is_status:
             self._publish_butler(event)
 
     def _publish_butler(self, event: ExecutionEvent) -> None:

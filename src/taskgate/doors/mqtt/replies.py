@@ -46,7 +46,7 @@ class Replies:
             del self._awaiting[next(iter(self._awaiting))]
 
     def on_event(self, event: ExecutionEvent) -> None:
-        if not event.status.is_terminal:
+        if not (event.is_status and event.status.is_terminal):
             return
         reply = self._awaiting.pop(event.execution_id, None)
         if reply is not None:

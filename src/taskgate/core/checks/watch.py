@@ -1,0 +1,108 @@
+"""The watch: announces what happens to runs by the clock rather than by an end - a run that
+passes its max_duration while it still runs, a deadline by which a task had not succeeded.
+
+Each announcement is written (the overrun marked, the deadline moved on) in the transaction
+that finds it, with a condition only one server can meet, and published after the commit: so
+it is said once, however many servers share the database. The loop sleeps until the next
+moment it knows of, and looks again at least every `recheck_seconds` for ones made since
+(a run claimed on another server, a task saved there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Row
+
+from taskgate.core.background import stop_task
+from taskgate.core.checks.news import violation_event
+from taskgate.core.clock import utcnow
+from taskgate.core.context import CoreContext
+from taskgate.domain.checks import running_too_long
+from taskgate.domain.events import MAX_DURATION_PASSED, ExecutionEvent
+from taskgate.domain.status import Status
+from taskgate.domain.tasks import Task
+from taskgate.store import overruns
+
+log = logging.getLogger(__name__)
+BATCH = 100
+RECHECK_SECONDS = 1.0
+# Woken a hair early, or a row another server is announcing: look again soon, not at once.
+BUSY_RETRY_SECONDS = 0.01
+
+
+class CheckWatch:
+    def __init__(self, ctx: CoreContext, recheck_seconds: float = RECHECK_SECONDS) -> None:
+        self.ctx = ctx
+        self.recheck_seconds = recheck_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="taskgate-check-watch")
+
+    async def stop(self) -> None:
+        await stop_task(self._task)
+        self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            delay = self.recheck_seconds
+            try:
+                next_at = await self.tick()
+                if next_at is not None:
+                    ahead = (next_at - utcnow()).total_seconds()
+                    delay = min(delay, max(ahead, BUSY_RETRY_SECONDS))
+            except Exception:
+                log.exception("check watch failed; trying again in %gs", delay)
+            await asyncio.sleep(delay)
+
+    async def tick(self) -> datetime | None:
+        """Announce everything due now; the next moment something will be due (or None)."""
+        while True:
+            events, next_at, full = await self.ctx.db.write(self._overruns)
+            for event in events:
+                self.ctx.bus.publish(event)
+            if not full:
+                return next_at
+
+    def _overruns(self, conn: Connection) -> tuple[list[ExecutionEvent], datetime | None, bool]:
+        now = utcnow()
+        found = overruns.due(conn, now, BATCH)
+        events: list[ExecutionEvent] = []
+        for row in found:
+            event = _overrun(conn, row, now)
+            if event is not None:
+                events.append(event)
+        return events, overruns.next_due(conn), len(found) == BATCH
+
+
+def _overrun(conn: Connection, row: Row[Any], now: datetime) -> ExecutionEvent | None:
+    task = Task.model_validate(row.task_spec)
+    bound = task.checks.max_duration if task.checks is not None else None
+    due_at: datetime = row.overrun_at
+    warnings = list(row.warnings or [])
+    if bound is None:  # the row was claimed with a bound its snapshot no longer has
+        overruns.announce(conn, row.id, due_at, warnings)
+        return None
+    started = due_at - timedelta(seconds=bound.seconds)
+    violation = running_too_long(bound, (now - started).total_seconds())
+    note = {**violation.to_json(), "while_running": True, "at": now.isoformat()}
+    if not overruns.announce(conn, row.id, due_at, [*warnings, note]):
+        return None
+    status_event = ExecutionEvent.of(
+        task,
+        row.id,
+        Status(row.status),
+        now,
+        attempt=row.attempt_count,
+        origin=row.origin,
+        started_at=started,
+        created_at=row.created_at,
+    )
+    return dataclasses.replace(
+        violation_event(status_event, violation, MAX_DURATION_PASSED), at=now
+    )
