@@ -129,7 +129,9 @@ def create_app(settings: Settings) -> FastAPI:
         db=db, bus=EventBus(), node=settings.node_name, idempotency_hours=settings.idempotency_hours
     )
     qlik_sites = QlikSites(settings.qlik) if settings.qlik.sites else None
-    actions = ActionCatalog(Resources(settings.qlik, *([qlik_sites] if qlik_sites else [])))
+    actions = ActionCatalog(
+        Resources(settings.qlik, settings.egress.rule(), *([qlik_sites] if qlik_sites else []))
+    )
     services = Services.build(
         ctx,
         auth_none=settings.auth == "none",

@@ -14,6 +14,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from taskgate.config.doors import ButlerSettings, QrsSettings
+from taskgate.config.egress import EgressSettings
 from taskgate.config.mqtt import MqttSettings
 from taskgate.config.retention import RetentionSettings
 from taskgate.config.server import (
@@ -74,6 +75,7 @@ class Settings(BaseSettings):
     webhook_delivery: WebhookDeliverySettings = Field(default_factory=WebhookDeliverySettings)
     qlik: QlikSettings = Field(default_factory=QlikSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    egress: EgressSettings = Field(default_factory=EgressSettings)
     tasks: list[ConfigTask] = Field(default_factory=list)
 
     @classmethod

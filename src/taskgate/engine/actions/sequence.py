@@ -1,0 +1,403 @@
+"""The `sequence` action: a chain of HTTP requests, Jaseci's ScheduledSequence without its traps.
+
+Each step is templated just before it runs (`#` persistence, `$` current, `@` loop item,
+`!` loop index), sent with httpx, and its answer becomes `$`; `save_to` (templated after the
+request, against its own answer) stores it in the persistence dict, which is the run's result.
+A step that fails without `ignore_error` ends the run `finished_fail`, keeping what was
+saved up to then. The spec and its checks are in domain/sequences.py; the differences from
+Jaseci in docs/jaseci.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from taskgate.domain.egress import EgressRefused, EgressRule, check_address
+from taskgate.domain.expressions import ExpressionError, MissingValue, as_text, render_deep
+from taskgate.domain.expressions.jaseci import (
+    jaseci_path,
+    parse_filter,
+    sanitize_key,
+    scope,
+)
+from taskgate.domain.expressions.paths import MISSING, kind_of, walk
+from taskgate.domain.sequences import TASK_METHOD, Loop, SequenceAction, SequenceRequest
+from taskgate.domain.status import Status
+from taskgate.domain.tasks import RetryPolicy
+from taskgate.engine.actions.contract import ActionContext, ActionOutcome, ActionRunner, Resources
+from taskgate.engine.actions.registry import register
+
+if TYPE_CHECKING:
+    import httpx
+
+T = TypeVar("T")
+REDACTED = "***"
+# Statuses worth another try: the server is busy or broke for a moment.
+_RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
+_BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
+
+
+class StepFailed(Exception):
+    """A step that failed: `current` is what Jaseci would put in `$` (and in save_to)."""
+
+    def __init__(self, message: str, current: dict[str, Any], located: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.current = current
+        # True once the message names the step (the innermost list that saw it does that).
+        self.located = located
+
+
+class Stopped(Exception):
+    """The whole run stops now (aborted, out of time): no step handles it."""
+
+    def __init__(self, status: Status, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def worker_error(message: str) -> StepFailed:
+    return StepFailed(message, {"worker_error": message})
+
+
+def is_json(content_type: str | None) -> bool:
+    """`application/json` and every `application/<anything>+json` (problem, vnd.api, ...)."""
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+@dataclass
+class Redactor:
+    """Hides secret values wherever a run shows data: log, save_req_to, result."""
+
+    secrets: list[str] = field(default_factory=list)
+
+    def text(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def deep(self, value: Any) -> Any:
+        if not self.secrets:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {self.text(str(k)): self.deep(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.deep(v) for v in value]
+        return value
+
+    def url(self, url: str) -> str:
+        """The URL as the log shows it: no user info, secrets hidden."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if parts.port is not None:
+            host = f"{host}:{parts.port}"
+        if parts.username is not None:
+            host = f"{REDACTED}@{host}"
+        return self.text(urlunsplit(parts._replace(netloc=host)))
+
+
+class SequenceRun:
+    """One attempt of a sequence: its persistence dict, HTTP client and clock."""
+
+    def __init__(
+        self,
+        spec: SequenceAction,
+        ctx: ActionContext,
+        client: httpx.AsyncClient,
+        redactor: Redactor,
+        start_task: Callable[[SequenceRequest, Any, Any], Awaitable[Any]] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.ctx = ctx
+        self.client = client
+        self.redact = redactor
+        self.start_task = start_task
+        self.persistence: dict[str, Any] = {**copy.deepcopy(spec.persistence), **ctx.params}
+        limit = min(spec.timeout, ctx.timeout) if ctx.timeout else spec.timeout
+        self.limit = limit
+        self.deadline = time.monotonic() + limit
+        self.steps = 0
+
+    # -- the request lists --------------------------------------------------------------------
+    async def run_list(
+        self, requests: list[SequenceRequest], current: Any, item: Any, index: str, where: str
+    ) -> None:
+        """Jaseci's loop over one request list (§7.2); a failure without ignore_error raises."""
+        for number, step in enumerate(requests):
+            at = f"{where}.{number}"
+            try:
+                current = await self.run_step(step, current, item, index, at)
+            except StepFailed as failed:
+                current = failed.current
+                self._save(step.save_to, current, item, index, fallback=True)
+                if not step.ignore_error:
+                    if failed.located:
+                        raise
+                    message = f"{at} ({step.method} {step.api}): {failed.message}"
+                    raise StepFailed(message, failed.current, located=True) from None
+                self.ctx.log.write(f"{at}: error ignored\n")
+            if step.break_ is not None:
+                verdict = parse_filter(step.break_).evaluate(
+                    scope(self.persistence, current, item, index)
+                )
+                if verdict.ok:
+                    self.ctx.log.write(f"{at}: break ({verdict.reason})\n")
+                    return
+
+    async def run_step(
+        self, step: SequenceRequest, current: Any, item: Any, index: str, where: str
+    ) -> Any:
+        self._check_clock()
+        here = scope(self.persistence, current, item, index)
+        api = self._render(step.api, here, "api")
+        body = self._render(step.body, here, "body")
+        header = self._render(step.header, here, "header")
+        if not isinstance(api, str):
+            raise worker_error(f"api is {kind_of(api)}, not text")
+        if step.save_req_to is not None:
+            name = self._render(step.save_req_to, here, "save_req_to")
+            request = {"method": step.method, "api": api, "body": body, "header": header}
+            self.persistence[sanitize_key(as_text(name))] = self.redact.deep(request)
+        if step.method == TASK_METHOD:
+            if self.start_task is None:
+                raise worker_error("TASK steps cannot run here")
+            response = await self.start_task(step, api, body)
+        else:
+            response = await self._http(step, api, body, header)
+        self.steps += 1
+        if step.def_loop is not None:
+            await self._loop(step.def_loop, response, item, index, where)
+        self._save(step.save_to, response, item, index)
+        return response
+
+    async def _loop(self, loop: Loop, response: Any, item: Any, index: str, where: str) -> None:
+        path = jaseci_path(loop.by)
+        here = scope(self.persistence, response, item, index)
+        items, why = walk(path, here, here)
+        if items is MISSING:
+            raise worker_error(f"__def_loop__.by {loop.by}: {why}")
+        if not isinstance(items, list):
+            raise worker_error(f"__def_loop__.by {loop.by} is {kind_of(items)}, not a list")
+        keep = parse_filter(loop.filter)
+        for number, each in enumerate(items):
+            self._check_clock()
+            if not keep.evaluate(scope(self.persistence, each, each, str(number))).ok:
+                continue
+            await self.run_list(
+                loop.requests, each, each, str(number), f"{where}.__def_loop__[{number}].requests"
+            )
+
+    def _save(
+        self, save_to: str | None, response: Any, item: Any, index: str, fallback: bool = False
+    ) -> None:
+        """`save_to`, templated now, against this step's own answer as `$`."""
+        if save_to is None:
+            return
+        try:
+            name = as_text(render_deep(save_to, scope(self.persistence, response, item, index)))
+        except (ExpressionError, MissingValue) as exc:
+            if not fallback:
+                raise worker_error(f"save_to: {exc}") from None
+            name = save_to  # saving a failure must not fail: keep the name as written
+        self.persistence[sanitize_key(name)] = response
+
+    def _render(self, value: Any, here: dict[str, Any], where: str) -> Any:
+        try:
+            return render_deep(value, here, where=where)
+        except MissingValue as exc:
+            raise worker_error(f"{exc.path}: {exc.why}") from None
+        except ExpressionError as exc:
+            raise worker_error(f"{where}: {exc.message}") from None
+
+    # -- HTTP ------------------------------------------------------------------------------------
+    async def _http(self, step: SequenceRequest, api: str, body: Any, header: Any) -> Any:
+        import httpx
+
+        headers = {str(k): as_text(v) for k, v in dict(header or {}).items()}
+        if body is None and step.method == "POST":
+            body = {}  # Jaseci posts an empty object when a POST has no body
+        send_json = body is not None and step.method not in _BODYLESS
+        policy = step.retries or self.spec.request_retries
+        shown = self.redact.url(api)
+        attempt = 1
+        while True:
+            own = step.timeout or self.spec.request_timeout
+            timeout = min(own, self._remaining())
+            started = time.perf_counter()
+            try:
+                response = await self._unless_stopped(
+                    self.client.request(
+                        step.method,
+                        api,
+                        headers=headers,
+                        json=body if send_json else None,
+                        timeout=timeout,
+                    )
+                )
+            except EgressRefused as exc:
+                self.ctx.log.write(f"{step.method} {shown} -> refused: {exc}\n")
+                raise worker_error(f"refused: {exc}") from None
+            except httpx.TimeoutException:
+                if timeout < own:  # cut short by the sequence's own deadline
+                    raise Stopped(
+                        Status.ERROR, f"the sequence timed out after {self.limit:g}s"
+                    ) from None
+                failure = worker_error(f"no answer within {timeout:g}s")
+            except httpx.HTTPError as exc:
+                failure = worker_error(f"request failed: {self.redact.text(str(exc))}")
+            else:
+                elapsed = (time.perf_counter() - started) * 1000
+                size = len(response.content)
+                self.ctx.log.write(
+                    f"{step.method} {shown} -> {response.status_code} in {elapsed:.1f} ms, "
+                    f"{size} bytes\n"
+                )
+                if response.status_code < 400:
+                    return _parse(response)
+                failure = StepFailed(
+                    f"HTTP {response.status_code} {response.reason_phrase}",
+                    {"status": response.status_code, "message": response.reason_phrase},
+                )
+                if response.status_code not in _RETRYABLE_STATUS:
+                    raise failure
+            if not _retry(policy, attempt):
+                self.ctx.log.write(f"{step.method} {shown} -> {failure.message}\n")
+                raise failure
+            attempt += 1
+            delay = policy.delay_before(attempt)
+            self.ctx.log.write(
+                f"{step.method} {shown} -> {failure.message}; try {attempt} in {delay:g}s\n"
+            )
+            await self._pause(delay)
+
+    # -- time and abort --------------------------------------------------------------------------
+    def _remaining(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise Stopped(Status.ERROR, f"the sequence timed out after {self.limit:g}s")
+        return left
+
+    def _check_clock(self) -> None:
+        if self.ctx.abort.is_set():
+            raise Stopped(Status.ABORTED, "aborted")
+        self._remaining()
+
+    async def _pause(self, seconds: float) -> None:
+        if seconds >= self._remaining():
+            raise Stopped(Status.ERROR, f"the sequence timed out after {self.limit:g}s")
+        try:
+            await asyncio.wait_for(self.ctx.abort.wait(), seconds)
+        except TimeoutError:
+            return
+        raise Stopped(Status.ABORTED, "aborted")
+
+    async def _unless_stopped(self, work: Awaitable[T]) -> T:
+        call = asyncio.ensure_future(work)
+        if self.ctx.abort.is_set():
+            call.cancel()
+            raise Stopped(Status.ABORTED, "aborted")
+        aborted = asyncio.ensure_future(self.ctx.abort.wait())
+        try:
+            await asyncio.wait({call, aborted}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            aborted.cancel()
+        if not call.done():
+            call.cancel()
+            raise Stopped(Status.ABORTED, "aborted while a request was on its way")
+        return call.result()
+
+
+def _retry(policy: RetryPolicy, attempt: int) -> bool:
+    return policy.retries_after(attempt, failed=True)
+
+
+def _parse(response: httpx.Response) -> Any:
+    if not is_json(response.headers.get("content-type")):
+        return response.text
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise worker_error(f"the answer says it is JSON but is not: {exc}") from None
+
+
+def egress_hook(rule: EgressRule) -> Callable[[httpx.Request], Awaitable[None]]:
+    """Checked before every request httpx sends, redirects included."""
+    resolved: dict[str, list[str]] = {}
+
+    async def check(request: httpx.Request) -> None:
+        host = request.url.host
+        rule.check_host(host)
+        addresses = resolved.get(host)
+        if addresses is None:
+            loop = asyncio.get_running_loop()
+            try:
+                infos = await loop.getaddrinfo(host, request.url.port or 0)
+            except OSError as exc:
+                raise EgressRefused(f"cannot resolve {host!r}: {exc}") from None
+            addresses = resolved[host] = [str(info[4][0]) for info in infos]
+        for address in addresses:
+            check_address(host, address)
+
+    return check
+
+
+class SequenceRunner(ActionRunner[SequenceAction]):
+    def __init__(self, resources: Resources) -> None:
+        self.egress = resources.get(EgressRule) or EgressRule.of()
+
+    async def run(self, spec: SequenceAction, ctx: ActionContext) -> ActionOutcome:
+        import httpx
+
+        rule = EgressRule.of(
+            sorted(self.egress.names),
+            [f"*{s}" for s in self.egress.suffixes],
+            [str(n) for n in self.egress.networks],
+            spec.allowed_hosts,
+        )
+        redactor = Redactor()
+        async with httpx.AsyncClient(
+            follow_redirects=True, event_hooks={"request": [egress_hook(rule)]}
+        ) as client:
+            run = SequenceRun(spec, ctx, client, redactor)
+            return await finish(run, ctx)
+
+
+async def finish(run: SequenceRun, ctx: ActionContext) -> ActionOutcome:
+    """Run the top-level list and say how it ended; the result is the persistence dict."""
+    first = run.persistence  # at the first top-level step, `$` is the persistence dict
+    try:
+        await run.run_list(run.spec.requests, first, {}, "0", "requests")
+    except StepFailed as failed:
+        ctx.log.write(f"failed: {run.redact.text(failed.message)}\n")
+        return _outcome(run, Status.FINISHED_FAIL, run.redact.text(failed.message))
+    except Stopped as stopped:
+        ctx.log.write(f"{stopped.message}\n")
+        return _outcome(run, stopped.status, stopped.message)
+    return _outcome(run, Status.FINISHED_SUCCESS, f"{run.steps} steps")
+
+
+def _outcome(run: SequenceRun, status: Status, message: str) -> ActionOutcome:
+    result = run.redact.deep(run.persistence)
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError):
+        result = json.loads(json.dumps(result, default=str))
+    return ActionOutcome(status, None, message, result)
+
+
+register("sequence", SequenceAction, SequenceRunner)
