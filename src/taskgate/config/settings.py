@@ -13,6 +13,7 @@ from pydantic import Field
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from taskgate.config.dashboard import DashboardSettings
 from taskgate.config.doors import ButlerSettings, QrsSettings
 from taskgate.config.mqtt import MqttSettings
 from taskgate.config.server import (
@@ -73,6 +74,7 @@ class Settings(BaseSettings):
     webhook_delivery: WebhookDeliverySettings = Field(default_factory=WebhookDeliverySettings)
     qlik: QlikSettings = Field(default_factory=QlikSettings)
     tasks: list[ConfigTask] = Field(default_factory=list)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @classmethod
     def settings_customise_sources(

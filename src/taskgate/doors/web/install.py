@@ -1,0 +1,27 @@
+"""Puts the door on the server's app: its static files, the API docs, and the pages."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from taskgate.core.services import Services
+from taskgate.doors.web.apidocs import docs_router
+from taskgate.doors.web.assets import STATIC_DIR, STATIC_PREFIX, environment
+
+
+def install_web(
+    app: FastAPI,
+    services: Services,
+    *,
+    api_docs: bool,
+    dashboard: bool,
+    session_hours: float,
+) -> None:
+    """`api_docs` serves /docs and /redoc (FastAPI's own, which load from a CDN, are off);
+    `dashboard` the pages at / and /ui."""
+    env = environment()
+    if api_docs or dashboard:
+        app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="ui-static")
+    if api_docs and app.openapi_url:
+        app.include_router(docs_router(env, app.openapi_url))
