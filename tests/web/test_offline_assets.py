@@ -15,7 +15,7 @@ from tests.conftest import ServerProcess, StartServer
 from tests.web.pagecheck import css_urls, leaves_server, page_urls
 
 VENDOR = assets.STATIC_DIR / "vendor"
-OPEN_PAGES = ["/docs", "/redoc"]
+OPEN_PAGES = ["/docs", "/redoc", "/", "/ui/login"]
 
 
 def test_vendored_files_match_their_manifest() -> None:
@@ -72,6 +72,7 @@ def test_docs_and_redoc_load_nothing_from_outside(docs_server: ServerProcess) ->
             assert outside_references(http, path) == []
             csp = http.get(path).headers["content-security-policy"]
             assert "script-src 'self';" in csp and "unsafe-inline" not in csp.split("style")[0]
+            assert "<script>" not in http.get(path).text  # no inline scripts
 
 
 def test_vendor_dir_is_package_data() -> None:
