@@ -41,6 +41,7 @@ from taskgate.doors.qrs.app import PREFIX as QRS_PREFIX
 from taskgate.doors.qrs.app import create_qrs_app
 from taskgate.doors.qrs.listener import TlsListener
 from taskgate.doors.qrs.wire import refusal_body as qrs_refusal
+from taskgate.doors.web.install import install_web
 from taskgate.doors.webhooks.sender import WebhookSender
 from taskgate.engine.actions import ActionCatalog
 from taskgate.engine.actions.contract import Resources
@@ -284,6 +285,13 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
         doors=doors,
         api_docs=settings.server.api_docs,
+    )
+    install_web(
+        app,
+        services,
+        api_docs=settings.server.api_docs,
+        dashboard=settings.dashboard.enabled,
+        session_hours=settings.dashboard.session_hours,
     )
     door_refusals = {BUTLER_PREFIX: butler_refusal, QRS_PREFIX: qrs_refusal}
     guard(app, settings, api_refusal, {p: r for p, r in door_refusals.items() if p in doors})

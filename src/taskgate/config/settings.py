@@ -13,6 +13,7 @@ from pydantic import Field
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from taskgate.config.dashboard import DashboardSettings
 from taskgate.config.doors import ButlerSettings, QrsSettings
 from taskgate.config.egress import EgressSettings
 from taskgate.config.mqtt import MqttSettings
@@ -77,6 +78,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     egress: EgressSettings = Field(default_factory=EgressSettings)
     tasks: list[ConfigTask] = Field(default_factory=list)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -35,12 +35,13 @@ def create_api(
     api_docs: bool = True,
 ) -> FastAPI:
     """The native API, with other doors mounted beside it; each such door limits its own
-    request bodies, to answer in its own format. `api_docs` False serves no /docs, /redoc or
-    /openapi.json."""
+    request bodies, to answer in its own format. `api_docs` False serves no /openapi.json (the
+    web door serves /docs and /redoc beside it)."""
     app = FastAPI(
         lifespan=lifespan,
-        docs_url="/docs" if api_docs else None,
-        redoc_url="/redoc" if api_docs else None,
+        # /docs and /redoc are served by the web door from vendored files (no CDN).
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json" if api_docs else None,
         title="taskgate",
         version=__version__,

@@ -41,7 +41,7 @@ def _execution(bus: EventBus, event: ExecutionEvent) -> ServerSentEvent:
     return ServerSentEvent(data, event=name, id=f"{bus.epoch}-{event.seq}")
 
 
-async def _stream(
+async def execution_stream(
     bus: EventBus, wanted: EventFilter, resume: int | None
 ) -> AsyncIterator[ServerSentEvent]:
     async with bus.subscribe() as queue:
@@ -91,4 +91,4 @@ async def events(
     wanted = EventFilter.of(tasks=task, tags=tag, executions=execution, statuses=status, kinds=kind)
     # sse-starlette frames the events, sends a comment every KEEPALIVE_SECONDS so proxies
     # keep the connection, and ends the stream when the server shuts down.
-    return EventSourceResponse(_stream(bus, wanted, resume), ping=KEEPALIVE_SECONDS)
+    return EventSourceResponse(execution_stream(bus, wanted, resume), ping=KEEPALIVE_SECONDS)

@@ -1,0 +1,38 @@
+"""Puts the door on the server's app: its static files, the API docs, and the pages."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from taskgate.core.services import Services
+from taskgate.doors.web import filters, routes_auth, routes_live, routes_overview
+from taskgate.doors.web.apidocs import docs_router
+from taskgate.doors.web.assets import STATIC_DIR, STATIC_PREFIX, environment
+from taskgate.doors.web.door import WebDoor
+from taskgate.doors.web.sessions import SessionStore
+
+PAGES = (routes_auth, routes_overview, routes_live)
+
+
+def install_web(
+    app: FastAPI,
+    services: Services,
+    *,
+    api_docs: bool,
+    dashboard: bool,
+    session_hours: float,
+) -> None:
+    """`api_docs` serves /docs and /redoc (FastAPI's own load from a CDN, so they are off);
+    `dashboard` the pages at / and under /ui."""
+    env = environment()
+    filters.install(env)
+    app.state.web_templates = env
+    if api_docs or dashboard:
+        app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC_DIR), name="ui-static")
+    if api_docs and app.openapi_url:
+        app.include_router(docs_router(env, app.openapi_url))
+    if dashboard:
+        door = WebDoor(services, env, SessionStore(session_hours * 3600))
+        for module in PAGES:
+            app.include_router(module.router(door))
