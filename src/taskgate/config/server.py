@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from taskgate.config.base import Section, check_networks
+from taskgate.config.tls import ServerTls
 from taskgate.domain.kv import KvLimits
 
 
@@ -43,6 +44,9 @@ class ServerSettings(Section):
         default_factory=list,
         description="Origins (scheme://host[:port]) whose web pages may call the server; none "
         "by default, and then no CORS headers at all.",
+    )
+    tls: ServerTls | None = Field(
+        None, description="HTTPS on this port (certfile, keyfile, client_ca); none: plain HTTP."
     )
 
     _proxies = field_validator("trusted_proxies")(check_networks)

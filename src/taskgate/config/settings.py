@@ -102,7 +102,8 @@ class Settings(BaseSettings):
             host = "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.server.port}"
+        scheme = "https" if self.server.tls is not None else "http"
+        return f"{scheme}://{host}:{self.server.port}"
 
     @property
     def host_names(self) -> list[str]:
