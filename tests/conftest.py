@@ -192,7 +192,11 @@ class ServerProcess:
         self.config_path = workdir / "taskgate.yaml"
         self.log_path = workdir / "server.log"
         self.port: int = config["server"]["port"]
-        self.url = f"http://127.0.0.1:{self.port}"
+        # A server with server.tls is reached over HTTPS; set `http_options` (httpx's verify,
+        # cert) before start() for its readiness probe and clients.
+        self.scheme = "https" if config["server"].get("tls") else "http"
+        self.http_options: dict[str, Any] = {}
+        self.url = f"{self.scheme}://127.0.0.1:{self.port}"
         self.extra_env = env
         self.proc: subprocess.Popen[bytes] | None = None
         self._clients: list[httpx.Client] = []
@@ -229,7 +233,7 @@ class ServerProcess:
 
     def _move_to(self, port: int) -> None:
         self.config["server"]["port"] = self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+        self.url = f"{self.scheme}://127.0.0.1:{port}"
         self.config_path.write_text(yaml.safe_dump(self.config, sort_keys=False))
 
     def _listens(self) -> bool:
@@ -261,7 +265,7 @@ class ServerProcess:
             _live_servers.append(self)
         deadline = time.monotonic() + STARTUP_TIMEOUT
         last = "no answer"
-        with httpx.Client(base_url=self.url, timeout=2) as probe:
+        with httpx.Client(base_url=self.url, timeout=2, **self.http_options) as probe:
             while time.monotonic() < deadline:
                 code = self.proc.poll()
                 if code is not None:
@@ -344,7 +348,7 @@ class ServerProcess:
     def client(self, **kwargs: Any) -> httpx.Client:
         """A client of this server; closed when the server stops (or use it in `with`)."""
         kwargs.setdefault("timeout", 30)
-        client = httpx.Client(base_url=self.url, **kwargs)
+        client = httpx.Client(base_url=self.url, **{**self.http_options, **kwargs})
         self._clients.append(client)
         return client
 

@@ -42,6 +42,7 @@ from taskgate.doors.qrs.app import create_qrs_app
 from taskgate.doors.qrs.listener import TlsListener
 from taskgate.doors.qrs.wire import refusal_body as qrs_refusal
 from taskgate.doors.web.install import install_web
+from taskgate.doors.tls import uvicorn_tls
 from taskgate.doors.webhooks.sender import WebhookSender
 from taskgate.engine.actions import ActionCatalog
 from taskgate.engine.actions.contract import Resources
@@ -302,6 +303,17 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    tls = settings.server.tls
+    https = (
+        uvicorn_tls(
+            "server.tls",
+            ("certfile", tls.certfile),
+            ("keyfile", tls.keyfile),
+            ("client_ca", tls.client_ca),
+        )
+        if tls is not None
+        else {}
+    )
     app = create_app(settings)
     uvicorn.run(
         app,
@@ -313,6 +325,7 @@ def serve(settings: Settings) -> None:
         # taskgate serves no WebSockets; "auto" would import the websockets package (idle memory).
         ws="none",
         **forwarded_headers(settings.server.trusted_proxies),
+        **https,
         log_level="info",
         access_log=False,
         timeout_graceful_shutdown=10,

@@ -3,9 +3,11 @@ package-data only shows once someone installs the wheel, far from the source tre
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 import tarfile
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -30,12 +32,19 @@ def source_files() -> set[str]:
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`python -m build`: the sdist, then the wheel built from that sdist (as pip would)."""
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    # Test workers may each build: one at a time, the build writes into the source tree
+    # (src/taskgate.egg-info).
+    with open(Path(tempfile.gettempdir()) / "taskgate-package-build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = subprocess.run(
+            [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "deprecated" not in done.stdout + done.stderr
     return out
 
 

@@ -95,3 +95,37 @@ def purge(
         return
     heading = "would delete" if dry_run else "deleted"
     out().print(table(["what", heading], sorted(counts.items())))
+
+
+@app.command("backup")
+def backup(
+    file: Annotated[Path, typer.Argument(help="Where to write the copy (a SQLite file).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy the SQLite database to FILE, consistent while servers keep running on it (SQLite's
+    online backup). For PostgreSQL it names the tool to use instead (pg_dump)."""
+    from sqlalchemy.engine import make_url
+
+    from taskgate.store.backup import PG_DUMP_HINT, backup_sqlite, sqlite_file
+
+    settings = local_settings(config)
+    source = sqlite_file(settings.db_url)
+    if source is None:
+        shown = make_url(settings.db_url).render_as_string(hide_password=True)
+        fail(PG_DUMP_HINT.format(url=shown), ExitCode.USAGE, field="database_url")
+    if file.exists() and not force:
+        fail(f"{file} exists; give --force to replace it", ExitCode.USAGE)
+    if file.resolve() == source.resolve():
+        fail("FILE is the live database itself", ExitCode.USAGE)
+    try:
+        size = backup_sqlite(source, file)
+    except TaskgateError as exc:
+        fail(exc.message, field=exc.field)
+    except OSError as exc:
+        fail(f"cannot write {file}: {exc}")
+    if as_json:
+        print_json({"source": str(source), "backup": str(file), "bytes": size})
+        return
+    out().print(f"backed up {source} to {file} ({size} bytes)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -31,12 +32,24 @@ def main(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    ca_file: Annotated[
+        str | None,
+        typer.Option(
+            "--ca-file",
+            envvar="TASKGATE_CA_FILE",
+            help="Check an https:// server against this CA (PEM) instead of the system's.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Start, schedule, chain and watch tasks.
 
     Commands that talk to a server take --url (TASKGATE_URL), --api-key (TASKGATE_API_KEY) and
     --json (raw JSON instead of tables).
     """
+    if ca_file:
+        # Read by the client of whichever command runs (taskgate.client.tls).
+        os.environ["TASKGATE_CA_FILE"] = ca_file
 
 
 app.command("serve")(serve)

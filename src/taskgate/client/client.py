@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import ssl
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import httpx
 from httpx_sse import connect_sse
 
 from taskgate.client.errors import TaskgateAPIError, TaskgateConnectionError
+from taskgate.client.tls import ssl_context
 from taskgate.domain.status import is_terminal
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -61,12 +63,19 @@ def _instant(value: str | datetime | None) -> str | None:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
+def _default_tls(url: str) -> ssl.SSLContext | bool:
+    """Over HTTPS, the system's CAs or those of TASKGATE_CA_FILE (and TASKGATE_CLIENT_CERT)."""
+    return ssl_context() if url.startswith("https:") else True
+
+
 class TaskgateClient:
     """Client of one taskgate server.
 
     `url` defaults to `TASKGATE_URL` (else `http://127.0.0.1:8080`), `api_key` to
     `TASKGATE_API_KEY`. `timeout` is the time allowed for one ordinary request; requests that
-    wait on the server side get that much on top of their wait.
+    wait on the server side get that much on top of their wait. Over HTTPS the server is checked
+    against the system's CAs, or the CA file in `TASKGATE_CA_FILE` (a client certificate from
+    `TASKGATE_CLIENT_CERT`); `tls` (taskgate.client.tls.ssl_context) says otherwise.
     """
 
     def __init__(
@@ -76,6 +85,7 @@ class TaskgateClient:
         timeout: float = 30.0,
         *,
         transport: httpx.BaseTransport | None = None,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.url = (url or os.environ.get("TASKGATE_URL") or DEFAULT_URL).rstrip("/")
         key = api_key if api_key is not None else os.environ.get("TASKGATE_API_KEY")
@@ -84,7 +94,11 @@ class TaskgateClient:
         if key:
             headers["Authorization"] = f"Bearer {key}"
         self._http = httpx.Client(
-            base_url=self.url, headers=headers, timeout=timeout, transport=transport
+            base_url=self.url,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            verify=tls if tls is not None else _default_tls(self.url),
         )
 
     # -- plumbing -------------------------------------------------------------------------

@@ -12,17 +12,23 @@ from taskgate.domain.startfilter import StartFilter
 
 
 class CustomPropertyPair(Section):
-    name: str
-    value: str
+    name: str = Field(..., description="Custom property name.")
+    value: str = Field(..., description="Its value.")
 
 
 class AllowTask(Section):
     task_id: list[str] = Field(
-        default_factory=list, validation_alias=AliasChoices("task_id", "taskId")
+        default_factory=list,
+        validation_alias=AliasChoices("task_id", "taskId"),
+        description="Ids that may be started by id.",
     )
-    tag: list[str] = Field(default_factory=list)
+    tag: list[str] = Field(
+        default_factory=list, description="Tags whose tasks may be started by tag."
+    )
     custom_property: list[CustomPropertyPair] = Field(
-        default_factory=list, validation_alias=AliasChoices("custom_property", "customProperty")
+        default_factory=list,
+        validation_alias=AliasChoices("custom_property", "customProperty"),
+        description="Name/value pairs whose tasks may be started.",
     )
 
     @field_validator("task_id", "tag", "custom_property", mode="before")
@@ -33,7 +39,7 @@ class AllowTask(Section):
 
 
 class StartFilterSettings(Section):
-    enable: bool = False
+    enable: bool = Field(False, description="Apply the filter (Butler's startTaskFilter).")
     allow_task: AllowTask = Field(
         default_factory=AllowTask, validation_alias=AliasChoices("allow_task", "allowTask")
     )
@@ -48,22 +54,30 @@ class StartFilterSettings(Section):
 
 
 class ButlerSchedulerEndpoints(Section):
-    get_schedule: bool = True
-    create_new_schedule: bool = True
-    delete_schedule: bool = True
-    start_schedule: bool = True
-    stop_schedule: bool = True
-    get_schedule_status_all: bool = True
+    get_schedule: bool = Field(True, description="Serve this endpoint of Butler's scheduler API.")
+    create_new_schedule: bool = Field(
+        True, description="Serve this endpoint of Butler's scheduler API."
+    )
+    delete_schedule: bool = Field(
+        True, description="Serve this endpoint of Butler's scheduler API."
+    )
+    start_schedule: bool = Field(True, description="Serve this endpoint of Butler's scheduler API.")
+    stop_schedule: bool = Field(True, description="Serve this endpoint of Butler's scheduler API.")
+    get_schedule_status_all: bool = Field(
+        True, description="Serve this endpoint of Butler's scheduler API."
+    )
 
 
 class ButlerEndpoints(Section):
     """Butler's `restServerEndpointsEnable`, for the endpoints taskgate has."""
 
-    sense_start_task: bool = True
-    key_value_store: bool = True
+    sense_start_task: bool = Field(True, description="Serve the task start endpoints.")
+    key_value_store: bool = Field(True, description="Serve the key-value endpoints.")
     scheduler: ButlerSchedulerEndpoints = Field(default_factory=ButlerSchedulerEndpoints)
-    butlerping: bool = True
-    api_list_enabled_endpoints: bool = True
+    butlerping: bool = Field(True, description="Serve /v4/butlerping.")
+    api_list_enabled_endpoints: bool = Field(
+        True, description="Serve /v4/configfile/endpointsenabled."
+    )
 
     def enabled_names(self) -> list[str]:
         """The leaf names Butler's /v4/configfile/endpointsenabled lists, in its order."""
@@ -83,7 +97,7 @@ class ButlerEndpoints(Section):
 
 
 class ButlerSettings(Section):
-    enabled: bool = False
+    enabled: bool = Field(False, description="Serve Butler's API under /v4 (docs/butler.md).")
     allow_from: list[str] = Field(
         default_factory=lambda: ["127.0.0.0/8", "::1/128"],
         description="Source networks that may call the Butler door.",
@@ -111,8 +125,8 @@ class QrsListenSettings(Section):
     """The QRS door's own HTTPS listener: clients must present a certificate signed by
     `client_ca`, as Qlik Sense's port 4242 asks."""
 
-    host: str = "0.0.0.0"
-    port: int = Field(4242, ge=0, le=65535)
+    host: str = Field("0.0.0.0", description="Listen address of the HTTPS port.")
+    port: int = Field(4242, ge=0, le=65535, description="Its port.")
     cert: Path = Field(..., description="Server certificate chain (PEM).")
     key: Path = Field(..., description="Server private key (PEM).")
     client_ca: Path = Field(..., description="CA (PEM) that signs the client certificates.")
@@ -125,7 +139,7 @@ class QrsListenSettings(Section):
 
 
 class QrsSettings(Section):
-    enabled: bool = False
+    enabled: bool = Field(False, description="Serve the QRS task API under /qrs (docs/qrs.md).")
     allow_from: list[str] = Field(
         default_factory=lambda: ["127.0.0.0/8", "::1/128"],
         description="Peers that may use /qrs on the main (plain HTTP) port.",
@@ -139,7 +153,9 @@ class QrsSettings(Section):
         default_factory=list,
         description="Peers that may use the plain port without an API key; none by default.",
     )
-    listen: QrsListenSettings | None = None
+    listen: QrsListenSettings | None = Field(
+        None, description="Its own HTTPS port with client certificates; null: none."
+    )
     result_history: int = Field(
         1000,
         ge=1,

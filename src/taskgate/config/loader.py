@@ -36,6 +36,8 @@ def load_settings(path: Path | None) -> Settings:
         raise ConfigError(f"config {path}: {where}: {first['msg']}", field=where) from exc
     if not settings.data_dir.is_absolute():
         settings.data_dir = base / settings.data_dir
+    if settings.server.tls is not None:
+        settings.server.tls = settings.server.tls.resolved(base)
     if settings.qrs.listen is not None:
         settings.qrs.listen = settings.qrs.listen.resolved(base)
     _resolve_site_files(settings.qlik, base)

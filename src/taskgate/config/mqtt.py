@@ -13,15 +13,15 @@ from taskgate.domain.status import Status
 
 
 class MqttTls(Section):
-    enabled: bool = False
+    enabled: bool = Field(False, description="Connect to the broker over TLS.")
     ca_file: Path | None = Field(None, description="CA bundle; default: the system's.")
     cert_file: Path | None = Field(None, description="Client certificate (mutual TLS).")
-    key_file: Path | None = None
+    key_file: Path | None = Field(None, description="Key of cert_file.")
     insecure: bool = Field(False, description="Skip the broker host name check (testing only).")
 
 
 class MqttStartSettings(Section):
-    enabled: bool = True
+    enabled: bool = Field(True, description="Start tasks from messages on `topic`.")
     topic: str = Field("qliksense/start_task", min_length=1, description="Butler's default.")
     reply_topic: str | None = Field(
         None, description="Where answers go when a message names no MQTT 5 response topic."
@@ -44,7 +44,7 @@ EVENT_TOPIC_FIELDS = ("task_id", "status", "execution_id", "origin")
 
 
 class MqttEventSettings(Section):
-    enabled: bool = True
+    enabled: bool = Field(True, description="Publish every state change.")
     topic: str = Field(
         "taskgate/executions/{task_id}/{status}",
         description=f"Fields: {', '.join(EVENT_TOPIC_FIELDS)}.",
@@ -76,37 +76,51 @@ class MqttEventSettings(Section):
 class MqttButlerTopics(Section):
     """Butler's failure and abort topics, with Butler's payloads."""
 
-    enabled: bool = True
-    task_failure_topic: str = "qliksense/task_failure"
-    task_failure_full_topic: str = "qliksense/task_failure_full"
-    task_aborted_topic: str = "qliksense/task_aborted"
-    task_aborted_full_topic: str = "qliksense/task_aborted_full"
-    task_failure_send_full: bool = True
-    task_aborted_send_full: bool = True
+    enabled: bool = Field(True, description="Publish Butler's failure and abort topics.")
+    task_failure_topic: str = Field("qliksense/task_failure", description="Butler's failure topic.")
+    task_failure_full_topic: str = Field(
+        "qliksense/task_failure_full", description="Butler's failure topic with the full payload."
+    )
+    task_aborted_topic: str = Field("qliksense/task_aborted", description="Butler's abort topic.")
+    task_aborted_full_topic: str = Field(
+        "qliksense/task_aborted_full", description="Butler's abort topic with the full payload."
+    )
+    task_failure_send_full: bool = Field(True, description="Also publish the full failure payload.")
+    task_aborted_send_full: bool = Field(True, description="Also publish the full abort payload.")
 
 
 class MqttSettings(Section):
-    enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = Field(1883, ge=1, le=65535)
-    tls: MqttTls = Field(default_factory=MqttTls)
-    username: str | None = None
-    password: str | None = None
+    enabled: bool = Field(
+        False, description="Connect to the broker (docs/mqtt.md); needs the mqtt extra."
+    )
+    host: str = Field("127.0.0.1", description="The broker.")
+    port: int = Field(1883, ge=1, le=65535, description="Its port.")
+    tls: MqttTls = Field(default_factory=MqttTls, description="TLS to the broker.")
+    username: str | None = Field(None, description="Broker user name.")
+    password: str | None = Field(None, description="Broker password.")
     client_id: str | None = Field(None, description="Default: taskgate-<node_name>.")
     keepalive: int = Field(60, ge=5, le=65535, description="Seconds.")
     clean_start: bool = Field(False, description="False: a persistent session.")
     session_expiry_seconds: int = Field(
         86400, ge=0, description="How long the broker keeps the session while disconnected."
     )
-    qos: Literal[0, 1] = 1
+    qos: Literal[0, 1] = Field(1, description="For the subscription and everything published.")
     receive_maximum: int = Field(
         1000, ge=1, le=65535, description="Unacknowledged start messages the broker may send."
     )
     max_queued_publishes: int = Field(
         100_000, ge=0, description="Outgoing messages kept while disconnected; 0: no limit."
     )
-    reconnect_min_seconds: int = Field(1, ge=1)
-    reconnect_max_seconds: int = Field(30, ge=1)
-    start: MqttStartSettings = Field(default_factory=MqttStartSettings)
-    events: MqttEventSettings = Field(default_factory=MqttEventSettings)
-    butler: MqttButlerTopics = Field(default_factory=MqttButlerTopics)
+    reconnect_min_seconds: int = Field(
+        1, ge=1, description="Reconnect backoff: doubles from this ..."
+    )
+    reconnect_max_seconds: int = Field(30, ge=1, description="... up to this.")
+    start: MqttStartSettings = Field(
+        default_factory=MqttStartSettings, description="The start topic."
+    )
+    events: MqttEventSettings = Field(
+        default_factory=MqttEventSettings, description="State events published."
+    )
+    butler: MqttButlerTopics = Field(
+        default_factory=MqttButlerTopics, description="Butler's failure and abort topics."
+    )

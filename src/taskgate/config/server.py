@@ -8,13 +8,18 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 
 from taskgate.config.base import Section, check_networks
+from taskgate.config.tls import ServerTls
 from taskgate.domain.kv import KvLimits
 
 
 class ServerSettings(Section):
-    host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
-    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    host: str = Field(
+        "127.0.0.1", description="Listen address; auth: none refuses anything but loopback."
+    )
+    port: int = Field(8080, ge=0, le=65535, description="Listen port.")
+    max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Larger request bodies are answered 413."
+    )
     public_url: str | None = Field(
         None, description="URL that commands use to reach the server (TASKGATE_URL)."
     )
@@ -38,11 +43,16 @@ class ServerSettings(Section):
         description="Failed authentications a source may have at once before it is slowed "
         "down (429) to one more try per failed_auth_window_seconds / failed_auth_burst.",
     )
-    failed_auth_window_seconds: float = Field(60.0, gt=0, le=86400)
+    failed_auth_window_seconds: float = Field(
+        60.0, gt=0, le=86400, description="The window of failed_auth_burst."
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="Origins (scheme://host[:port]) whose web pages may call the server; none "
         "by default, and then no CORS headers at all.",
+    )
+    tls: ServerTls | None = Field(
+        None, description="HTTPS on this port (certfile, keyfile, client_ca); none: plain HTTP."
     )
 
     _proxies = field_validator("trusted_proxies")(check_networks)
@@ -67,7 +77,9 @@ class ServerSettings(Section):
 
 
 class ExecutorSettings(Section):
-    kind: Literal["local"] = "local"
+    kind: Literal["local"] = Field(
+        "local", description="local: actions run inside the server process."
+    )
     slots: int = Field(8, ge=1, le=10000, description="Executions running at once in this node.")
     lease_seconds: float = Field(
         30.0,
@@ -77,13 +89,23 @@ class ExecutorSettings(Section):
         "dies has its executions ended (or retried) by another within this plus one sweep.",
     )
     log_max_bytes: int = Field(1024 * 1024, ge=1024, description="Log kept per execution.")
-    kill_grace_seconds: float = Field(5.0, ge=0, le=600)
+    kill_grace_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=600,
+        description="SIGTERM to SIGKILL delay when a timeout or abort stops a run.",
+    )
 
 
 class KvSettings(Section):
-    max_value_bytes: int = Field(256 * 1024, ge=1, le=16 * 1024 * 1024)
-    max_keys_per_namespace: int = Field(1000, ge=1)
-    max_namespaces: int = Field(1000, ge=1)
+    max_value_bytes: int = Field(
+        256 * 1024,
+        ge=1,
+        le=16 * 1024 * 1024,
+        description="Per value (UTF-8 bytes); larger writes are refused.",
+    )
+    max_keys_per_namespace: int = Field(1000, ge=1, description="Keys in one namespace at most.")
+    max_namespaces: int = Field(1000, ge=1, description="Namespaces at most.")
     sweep_seconds: float = Field(60.0, gt=0, description="How often expired keys are deleted.")
 
     def limits(self) -> KvLimits:
@@ -108,6 +130,12 @@ class SchedulerSettings(Section):
 
 class WebhookDeliverySettings(Section):
     timeout_seconds: float = Field(10.0, gt=0, le=300, description="Per attempt.")
-    first_retry_seconds: float = Field(5.0, gt=0, le=86400)
-    longest_retry_seconds: float = Field(3600.0, gt=0, le=7 * 86400)
-    max_attempts: int = Field(10, ge=1, le=100)
+    first_retry_seconds: float = Field(
+        5.0, gt=0, le=86400, description="Delay before the first retry; doubles per failed attempt."
+    )
+    longest_retry_seconds: float = Field(
+        3600.0, gt=0, le=7 * 86400, description="The longest delay between two attempts."
+    )
+    max_attempts: int = Field(
+        10, ge=1, le=100, description="Attempts before a delivery is given up (failed)."
+    )

@@ -61,12 +61,28 @@ class Settings(BaseSettings):
     )
 
     server: ServerSettings = Field(default_factory=ServerSettings)
-    database_url: str | None = Field(None, description="Default: SQLite in data_dir.")
-    data_dir: Path = Path("data")
-    node_name: str = Field(default_factory=socket.gethostname)
-    auth: Literal["keys", "none"] = "keys"
+    database_url: str | None = Field(
+        None,
+        description="Default: SQLite (WAL) in data_dir. PostgreSQL: postgresql://user:password@"
+        "host:5432/dbname (needs the postgres extra).",
+    )
+    data_dir: Path = Field(
+        Path("data"),
+        description="SQLite file, admin.key and runs/; relative to the config file's folder.",
+    )
+    node_name: str = Field(
+        default_factory=socket.gethostname,
+        description="The name people see on every attempt; servers may share one.",
+        json_schema_extra={"default_doc": "the machine's host name"},
+    )
+    auth: Literal["keys", "none"] = Field(
+        "keys",
+        description="keys: closed, the first start makes an admin key; none: open, loopback only.",
+    )
     executor: ExecutorSettings = Field(default_factory=ExecutorSettings)
-    idempotency_hours: float = Field(24.0, gt=0)
+    idempotency_hours: float = Field(
+        24.0, gt=0, description="How long an Idempotency-Key's answer is kept."
+    )
     kv: KvSettings = Field(default_factory=KvSettings)
     butler: ButlerSettings = Field(default_factory=ButlerSettings)
     scheduler: SchedulerSettings = Field(default_factory=SchedulerSettings)
@@ -106,7 +122,8 @@ class Settings(BaseSettings):
             host = "127.0.0.1"
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.server.port}"
+        scheme = "https" if self.server.tls is not None else "http"
+        return f"{scheme}://{host}:{self.server.port}"
 
     @property
     def host_names(self) -> list[str]:

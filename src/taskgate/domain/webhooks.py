@@ -24,14 +24,20 @@ class WebhookSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str | None = Field(None, pattern=WEBHOOK_ID_PATTERN)
-    name: str = Field("", max_length=200)
-    url: str = Field(..., min_length=1, max_length=2000)
+    id: str | None = Field(
+        None,
+        pattern=WEBHOOK_ID_PATTERN,
+        description="Stable id; default: derived from name or url.",
+    )
+    name: str = Field("", max_length=200, description="A name for people.")
+    url: str = Field(
+        ..., min_length=1, max_length=2000, description="Where events are POSTed (http or https)."
+    )
     secret: str = Field(..., min_length=16, max_length=200, description="Signs every delivery.")
     statuses: list[Status] = Field(default_factory=list, description="Empty: every status.")
     tasks: list[str] = Field(default_factory=list, description="Ids or labels; empty: all.")
     tags: list[str] = Field(default_factory=list, description="Empty: any tags.")
-    enabled: bool = True
+    enabled: bool = Field(True, description="False: no deliveries.")
 
     @field_validator("url")
     @classmethod

@@ -10,8 +10,8 @@ from taskgate.domain.model import Strict as Section
 
 
 class QlikSyncSettings(Section):
-    enabled: bool = False
-    interval_seconds: float = Field(300.0, gt=0, le=7 * 86400)
+    enabled: bool = Field(False, description="Import the site's reload tasks as qlik tasks.")
+    interval_seconds: float = Field(300.0, gt=0, le=7 * 86400, description="How often.")
     filter: str = Field("", description="QRS filter sent with GET /qrs/reloadtask/full.")
 
 
@@ -21,9 +21,15 @@ SITE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 class QlikSiteSettings(Section):
     """One Qlik Sense site, reached through its Repository Service (QRS)."""
 
-    name: str = Field(..., pattern=SITE_NAME_PATTERN)
-    host: str = Field(..., min_length=1)
-    port: int = Field(4242, ge=1, le=65535)
+    name: str = Field(
+        ...,
+        pattern=SITE_NAME_PATTERN,
+        description="Tasks name it in action.site; letters, digits, _ . -",
+    )
+    host: str = Field(
+        ..., min_length=1, description="Host name or address only (no scheme, port or path)."
+    )
+    port: int = Field(4242, ge=1, le=65535, description="The QRS port.")
     virtual_proxy: str = Field(
         "", pattern=r"^[A-Za-z0-9_\-]*$", description='Prefix: "hdr" -> /hdr/qrs/...'
     )
@@ -31,17 +37,25 @@ class QlikSiteSettings(Section):
     client_key: Path | None = Field(None, description="Its key; default: inside client_cert.")
     ca: Path | None = Field(None, description="Verify the site against this CA (root.pem).")
     verify: bool = Field(True, description="false: accept any server certificate.")
-    user_directory: str = Field("INTERNAL", min_length=1)
-    user_id: str = Field("sa_scheduler", min_length=1)
-    connect_timeout_seconds: float = Field(10.0, gt=0, le=600)
-    request_timeout_seconds: float = Field(30.0, gt=0, le=3600)
-    poll_min_seconds: float = Field(0.5, gt=0, le=3600)
-    poll_max_seconds: float = Field(10.0, gt=0, le=3600)
-    unreachable_limit_seconds: float = Field(300.0, ge=0, le=7 * 86400)
+    user_directory: str = Field("INTERNAL", min_length=1, description="X-Qlik-User directory.")
+    user_id: str = Field("sa_scheduler", min_length=1, description="X-Qlik-User id.")
+    connect_timeout_seconds: float = Field(
+        10.0, gt=0, le=600, description="Connecting to the site."
+    )
+    request_timeout_seconds: float = Field(30.0, gt=0, le=3600, description="One QRS request.")
+    poll_min_seconds: float = Field(
+        0.5, gt=0, le=3600, description="Poll backoff while following a run: from this ..."
+    )
+    poll_max_seconds: float = Field(10.0, gt=0, le=3600, description="... up to this.")
+    unreachable_limit_seconds: float = Field(
+        300.0, ge=0, le=7 * 86400, description="Keep retrying this long before a run ends as error."
+    )
     stop_wait_seconds: float = Field(
         60.0, ge=0, le=86400, description="After a stop, follow the remote run this long."
     )
-    sync: QlikSyncSettings = Field(default_factory=QlikSyncSettings)
+    sync: QlikSyncSettings = Field(
+        default_factory=QlikSyncSettings, description="Import the site's reload tasks."
+    )
 
     @field_validator("host")
     @classmethod
@@ -69,7 +83,9 @@ class QlikSiteSettings(Section):
 
 
 class QlikSettings(Section):
-    sites: list[QlikSiteSettings] = Field(default_factory=list)
+    sites: list[QlikSiteSettings] = Field(
+        default_factory=list, description="Qlik Sense sites the qlik action drives (docs/qlik.md)."
+    )
 
     @field_validator("sites")
     @classmethod

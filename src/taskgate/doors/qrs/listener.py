@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
 from collections.abc import Generator, Sequence
 
 import uvicorn
@@ -14,6 +13,7 @@ from starlette.types import ASGIApp
 from taskgate.config.doors import QrsListenSettings
 from taskgate.domain.errors import ConfigError
 from taskgate.doors.proxies import forwarded_headers
+from taskgate.doors.tls import uvicorn_tls
 
 log = logging.getLogger(__name__)
 
@@ -30,18 +30,17 @@ class TlsListener:
         self, app: ASGIApp, settings: QrsListenSettings, trusted_proxies: Sequence[str] = ()
     ) -> None:
         self.settings = settings
-        for name in ("cert", "key", "client_ca"):
-            path = getattr(settings, name)
-            if not path.is_file():
-                raise ConfigError(f"qrs.listen.{name}: no such file: {path}", field=name)
+        tls = uvicorn_tls(
+            "qrs.listen",
+            ("cert", settings.cert),
+            ("key", settings.key),
+            ("client_ca", settings.client_ca),
+        )
         config = uvicorn.Config(
             app,
             host=settings.host,
             port=settings.port,
-            ssl_certfile=str(settings.cert),
-            ssl_keyfile=str(settings.key),
-            ssl_ca_certs=str(settings.client_ca),
-            ssl_cert_reqs=ssl.CERT_REQUIRED,
+            **tls,
             **forwarded_headers(trusted_proxies),
             lifespan="off",
             ws="none",  # no WebSockets here either; "auto" would import the websockets package
