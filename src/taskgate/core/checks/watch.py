@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row
 
 from taskgate.core.background import stop_task
+from taskgate.core.checks import deadlines
 from taskgate.core.checks.news import violation_event
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
@@ -62,12 +64,23 @@ class CheckWatch:
 
     async def tick(self) -> datetime | None:
         """Announce everything due now; the next moment something will be due (or None)."""
+        moments = [await self._drain(self._overruns), await self._drain(self._deadlines)]
+        known = [moment for moment in moments if moment is not None]
+        return min(known) if known else None
+
+    async def _drain(
+        self, work: Callable[[Connection], tuple[list[ExecutionEvent], datetime | None, bool]]
+    ) -> datetime | None:
         while True:
-            events, next_at, full = await self.ctx.db.write(self._overruns)
+            events, next_at, full = await self.ctx.db.write(work)
             for event in events:
                 self.ctx.bus.publish(event)
             if not full:
                 return next_at
+
+    def _deadlines(self, conn: Connection) -> tuple[list[ExecutionEvent], datetime | None, bool]:
+        events, full = deadlines.fire_due(conn, utcnow(), BATCH)
+        return events, deadlines.next_due(conn), full
 
     def _overruns(self, conn: Connection) -> tuple[list[ExecutionEvent], datetime | None, bool]:
         now = utcnow()
