@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import Backend, ServerProcess, StartServer
 from tests.integration.test_api_events import Stream
 from tests.integration.test_api_metrics import samples
+from tests.integration.test_cli import describe, run_cli
 from tests.support import (
     FAIL_CODE,
     PRELUDE,
@@ -295,3 +296,56 @@ def test_a_start_cannot_bring_a_deadline(client: httpx.Client) -> None:
     start = {"selectors": ["label:quick"], "checks": {"deadline": deadline_at(60)}}
     body = error_json(client.post("/api/v1/start", json=start), 422, "invalid")
     assert body["field"] == "checks.deadline", body
+
+
+# --- learned bounds -----------------------------------------------------------------------
+
+NAP_CODE = PRELUDE + "time.sleep(float(P.get('nap', 0)))\n"
+
+
+def test_learned_bounds_come_after_enough_runs_and_judge_the_next(
+    server: ServerProcess, client: httpx.Client
+) -> None:
+    label = unique("learner")
+    learn = {"min_runs": 3, "k": 3, "floor_seconds": 1, "on_violation": "fail"}
+    create_task(
+        client,
+        py_task(
+            f"Learner {label}",
+            NAP_CODE,
+            label=label,
+            params=[{"name": "nap", "type": "float", "default": 0}],
+            checks={"expected_duration": learn},
+        ),
+    )
+    view = ok_json(client.get(f"/api/v1/tasks/{label}/checks"))["expected_duration"]
+    assert view == {
+        "runs": 0,
+        "min_runs": 3,
+        "learning": True,
+        "median_seconds": None,
+        "mad_seconds": None,
+        "low_seconds": None,
+        "high_seconds": None,
+    }
+    for count in (1, 2, 3):
+        execution = wait_execution(client, start_one(client, f"label:{label}"))
+        # While it learns, nothing is judged.
+        assert execution["status"] == "finished_success", execution
+        view = ok_json(client.get(f"/api/v1/tasks/{label}/checks"))["expected_duration"]
+        assert view["runs"] == count
+    assert view["learning"] is False
+    assert view["low_seconds"] <= view["median_seconds"] <= view["high_seconds"]
+    assert view["high_seconds"] - view["median_seconds"] >= 1  # the floor
+    slow_nap = view["high_seconds"] + 2
+    slow = wait_execution(client, start_one(client, f"label:{label}", {"nap": slow_nap}))
+    assert slow["status"] == "finished_fail", slow
+    assert "(learned from 3 runs)" in slow["message"], slow
+    # A run that failed its check teaches nothing; another success does.
+    wait_execution(client, start_one(client, f"label:{label}"))
+    view = ok_json(client.get(f"/api/v1/tasks/{label}/checks"))["expected_duration"]
+    assert view["runs"] == 4
+    shown = run_cli(server, "tasks", "checks", label)
+    assert shown.returncode == 0, describe(shown)
+    assert "Expected duration (learned)" in shown.stdout, describe(shown)
+    assert "4 successful run(s)" in shown.stdout, describe(shown)
