@@ -336,7 +336,8 @@ def test_learned_bounds_come_after_enough_runs_and_judge_the_next(
         assert view["runs"] == count
     assert view["learning"] is False
     assert view["low_seconds"] <= view["median_seconds"] <= view["high_seconds"]
-    assert view["high_seconds"] - view["median_seconds"] >= 1  # the floor
+    # The floor (1 s; the numbers are rounded to milliseconds).
+    assert view["high_seconds"] - view["median_seconds"] >= 0.999
     slow_nap = view["high_seconds"] + 2
     slow = wait_execution(client, start_one(client, f"label:{label}", {"nap": slow_nap}))
     assert slow["status"] == "finished_fail", slow
@@ -349,3 +350,30 @@ def test_learned_bounds_come_after_enough_runs_and_judge_the_next(
     assert shown.returncode == 0, describe(shown)
     assert "Expected duration (learned)" in shown.stdout, describe(shown)
     assert "4 successful run(s)" in shown.stdout, describe(shown)
+
+
+def test_checks_come_from_the_config_file(start_server: StartServer) -> None:
+    label = unique("configured")
+    server = start_server(
+        tasks=[
+            py_task(
+                f"Configured {label}",
+                ROWS_CODE,
+                label=label,
+                params=[ROWS_PARAM],
+                checks={
+                    "result": [{"path": "rows", "op": "gt", "value": 0, "name": "has rows"}],
+                    "deadline": {"cron": "0 7 * * 1-5", "timezone": "Europe/Berlin"},
+                },
+            )
+        ]
+    )
+    with server.client() as client:
+        failed = wait_execution(client, start_one(client, f"label:{label}"))
+        assert failed["status"] == "finished_fail", failed
+        assert failed["message"] == "check failed: result: rows is 0, expected > 0"
+        view = ok_json(client.get(f"/api/v1/tasks/{label}/checks"))
+        assert view["checks"]["result"][0]["name"] == "has rows"
+        next_due = datetime.fromisoformat(view["deadline"]["next_due"])
+        local = next_due.astimezone(ZoneInfo("Europe/Berlin"))
+        assert (local.hour, local.minute, local.weekday() < 5) == (7, 0, True)
