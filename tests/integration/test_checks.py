@@ -171,7 +171,10 @@ def test_passing_max_duration_is_said_while_the_run_goes_on(
         assert running["status"] == "started", running
         (note,) = running["warnings"]
         assert note["check"] == "max_duration" and note["while_running"] is True
-        assert metric(client, "taskgate_max_duration_passed_total", task=label) == 1
+        passed = metric(
+            client, "taskgate_max_duration_passed_total", task=label, check="max_duration"
+        )
+        assert passed == 1
     finally:
         stream.close()
         abort(client, execution_id)
@@ -338,8 +341,19 @@ def test_learned_bounds_come_after_enough_runs_and_judge_the_next(
     assert view["low_seconds"] <= view["median_seconds"] <= view["high_seconds"]
     # The floor (1 s; the numbers are rounded to milliseconds).
     assert view["high_seconds"] - view["median_seconds"] >= 0.999
-    slow_nap = view["high_seconds"] + 2
-    slow = wait_execution(client, start_one(client, f"label:{label}", {"nap": slow_nap}))
+    # A run slower than the band: said while it runs, failed when it ends.
+    stream = Stream(server, task=[label], kind=["max_duration_passed"])
+    try:
+        slow_id = start_one(client, f"label:{label}", {"nap": view["high_seconds"] + 2})
+        news = stream.next()
+    finally:
+        stream.close()
+    assert news.data["execution_id"] == slow_id
+    assert news.data["status"] == "started"
+    assert news.data["check"]["check"] == "expected_duration"
+    assert news.data["message"].startswith("running for ")
+    assert news.data["message"].endswith("(learned from 3 runs)")
+    slow = wait_execution(client, slow_id)
     assert slow["status"] == "finished_fail", slow
     assert "(learned from 3 runs)" in slow["message"], slow
     # A run that failed its check teaches nothing; another success does.
