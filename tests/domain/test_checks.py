@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from taskgate.domain.checks import Checks, OnViolation, judge, running_too_long
+from taskgate.domain.checks import Checks, OnViolation, judge, running_limits
 from taskgate.domain.durations import Band, seconds_text
 
 
@@ -112,9 +112,17 @@ def test_a_learned_band_is_judged() -> None:
 
 
 def test_running_too_long_says_so() -> None:
-    bound = checks(max_duration=2).max_duration
-    assert bound is not None
-    assert running_too_long(bound, 2.4).reason == "running for 2.4 s, expected at most 2 s"
+    band = Band.learn([10.0, 10.0, 10.0], min_runs=3, k=3, floor_seconds=1, floor_ratio=0)
+    limits = running_limits(checks(max_duration=20, expected_duration={"min_runs": 3}), band)
+    assert [(limit.check, limit.seconds) for limit in limits] == [
+        ("expected_duration", 11.0),
+        ("max_duration", 20),
+    ]
+    assert limits[1].passed(20.4).reason == "running for 20 s, expected at most 20 s"
+    assert limits[0].passed(11.5).reason == (
+        "running for 12 s, expected 9 s to 11 s (learned from 3 runs)"
+    )
+    assert running_limits(checks(expected_duration="learn"), None) == []
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,15 @@
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
-from taskgate.domain.events import EventFilter, ExecutionEvent
+from taskgate.domain.events import (
+    CHECK_VIOLATED,
+    DEADLINE_MISSED,
+    KINDS,
+    MAX_DURATION_PASSED,
+    STATUS,
+    EventFilter,
+    ExecutionEvent,
+)
 from taskgate.domain.status import FAILED, TERMINAL, Status
 from taskgate.domain.tasks import Task
 
@@ -78,3 +87,20 @@ def test_every_filter_given_must_match() -> None:
 def test_failed_ends_are_a_failure_and_other_ends_are_not() -> None:
     assert {s for s in Status if s.is_failure} == {Status.FINISHED_FAIL, Status.ERROR}
     assert FAILED <= TERMINAL
+
+
+def test_a_checks_news_is_told_apart_from_a_status_change() -> None:
+    change = ExecutionEvent.of(TASK, "e1", Status.FINISHED_SUCCESS, STARTED)
+    news = dataclasses.replace(
+        change,
+        kind=CHECK_VIOLATED,
+        check={"check": "min_duration", "on_violation": "warn", "reason": "ran 3 s"},
+    )
+    assert change.is_status and not news.is_status
+    assert news.to_payload()["kind"] == "check_violated"
+    assert news.to_payload()["check"]["check"] == "min_duration"
+    assert "check" not in change.to_payload()
+    only_news = EventFilter.of(kinds=[CHECK_VIOLATED])
+    assert only_news.matches(news) and not only_news.matches(change)
+    assert EventFilter.of(statuses=[Status.FINISHED_SUCCESS]).matches(news)
+    assert set(KINDS) == {STATUS, CHECK_VIOLATED, MAX_DURATION_PASSED, DEADLINE_MISSED}

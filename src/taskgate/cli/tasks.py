@@ -1,4 +1,4 @@
-"""`taskgate tasks list|show`."""
+"""`taskgate tasks list|show|checks`."""
 
 from __future__ import annotations
 
@@ -72,6 +72,49 @@ def show_task(
         )
     action = dict(task.get("action") or {})
     console.print(details(sorted(action.items()), title="Action"))
+
+
+@app.command("checks")
+def task_checks(
+    ref: Annotated[str, typer.Argument(help="Task id or label.")],
+    url: UrlOpt = None,
+    api_key: ApiKeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a task's checks, the duration band learned from its runs, and its deadline."""
+    with connect(url, api_key) as client:
+        view = client.task_checks(ref)
+    if as_json:
+        print_json(view)
+        return
+    console = out()
+    checks = view.get("checks") or {}
+    rows = [(name, fmt_value(value)) for name, value in checks.items() if value not in (None, [])]
+    console.print(details(rows or [("checks", "none")], title=view.get("task_name")))
+    learned = view.get("expected_duration")
+    if learned is not None:
+        console.print(details(_learned_fields(learned), title="Expected duration (learned)"))
+    deadline = view.get("deadline")
+    if deadline is not None:
+        fields = [
+            ("next due", fmt_time(deadline.get("next_due"))),
+            ("last due", fmt_time(deadline.get("last_due"))),
+            ("last outcome", deadline.get("last_outcome")),
+            ("", deadline.get("last_message") or None),
+        ]
+        console.print(details(fields, title="Deadline"))
+
+
+def _learned_fields(learned: dict[str, Any]) -> list[tuple[str, Any]]:
+    runs = f"{learned['runs']} successful run(s)"
+    if learned.get("learning"):
+        return [("runs", f"{runs}; learning until {learned['min_runs']}")]
+    return [
+        ("runs", runs),
+        ("band", f"{learned['low_seconds']} s to {learned['high_seconds']} s"),
+        ("median", f"{learned['median_seconds']} s"),
+        ("MAD", f"{learned['mad_seconds']} s"),
+    ]
 
 
 def _task_fields(task: dict[str, Any]) -> list[tuple[str, Any]]:

@@ -185,6 +185,11 @@ class TaskgateClient:
         result: JSON = self._request("GET", f"/api/v1/tasks/{_seg(ref)}")
         return result
 
+    def task_checks(self, ref: str) -> JSON:
+        """A task's checks, its learned duration band and its deadline."""
+        result: JSON = self._request("GET", f"/api/v1/tasks/{_seg(ref)}/checks")
+        return result
+
     def create_task(self, spec: JSON) -> JSON:
         result: JSON = self._request("POST", "/api/v1/tasks", json=spec)
         return result

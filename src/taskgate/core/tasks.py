@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection
 
+from taskgate.core.checks import deadlines
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.domain.actions import ActionSpec
@@ -200,6 +201,7 @@ def _save(
         }
     )
     task_rows.save(conn, task, insert=existing is None)
+    deadlines.sync(conn, task, now)
     audit.record(
         conn,
         at=now,

@@ -227,7 +227,34 @@ def judge(checks: Checks, *, seconds: float, result: Any, band: Band | None) -> 
     return broken
 
 
-def running_too_long(bound: DurationBound, seconds: float) -> Violation:
-    """What is said when a run passes its max_duration while it still runs."""
-    reason = f"running for {seconds_text(seconds)}, expected at most {seconds_text(bound.seconds)}"
-    return Violation("max_duration", bound.on_violation, reason)
+@dataclass(frozen=True)
+class RunningLimit:
+    """A duration a run is watched for while it runs: its max_duration, or the upper end of
+    its learned band."""
+
+    check: str
+    seconds: float
+    on_violation: OnViolation
+    expected: str
+
+    def passed(self, seconds: float) -> Violation:
+        """What is said when a run passes this limit while it still runs."""
+        reason = f"running for {seconds_text(seconds)}, expected {self.expected}"
+        return Violation(self.check, self.on_violation, reason)
+
+
+def running_limits(checks: Checks | None, band: Band | None) -> list[RunningLimit]:
+    """The limits a running attempt is watched for, soonest first."""
+    limits: list[RunningLimit] = []
+    if checks is None:
+        return limits
+    high = checks.max_duration
+    if high is not None:
+        expected = f"at most {seconds_text(high.seconds)}"
+        limits.append(RunningLimit("max_duration", high.seconds, high.on_violation, expected))
+    learned = checks.expected_duration
+    if learned is not None and band is not None:
+        limits.append(
+            RunningLimit("expected_duration", band.high, learned.on_violation, band.text())
+        )
+    return sorted(limits, key=lambda limit: limit.seconds)

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from taskgate.core.checks.judging import limits_while_running
 from taskgate.core.clock import utcnow
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import Overlap, Task
@@ -23,6 +24,7 @@ def claim(conn: Connection, free: int, holder: Holder) -> list[Run]:
     claimed: list[Run] = []
     active: dict[str, int] = {}
     full: set[str] = set()  # tasks at their max_running: their queue waits
+    first_limits: dict[str, float | None] = {}
     while len(claimed) < free:
         wanted = free * 2 + 8
         candidates = rows.claimable(conn, now, wanted, skip_tasks=full)
@@ -64,7 +66,7 @@ def claim(conn: Connection, free: int, holder: Holder) -> list[Run]:
                 started_at=row.started_at or now,
                 attempt_count=number,
                 not_before=None,
-                overrun_at=_overrun_at(task, now),
+                overrun_at=_overrun_at(conn, task, now, first_limits),
             )
             claimed.append(
                 Run(
@@ -85,10 +87,18 @@ def claim(conn: Connection, free: int, holder: Holder) -> list[Run]:
     return claimed
 
 
-def _overrun_at(task: Task, now: datetime) -> datetime | None:
-    """When this attempt passes its max_duration (the check watch announces it then)."""
-    bound = task.checks.max_duration if task.checks is not None else None
-    return None if bound is None else now + timedelta(seconds=bound.seconds)
+def _overrun_at(
+    conn: Connection, task: Task, now: datetime, known: dict[str, float | None]
+) -> datetime | None:
+    """When this attempt passes its first running limit (max_duration, or the upper end of
+    its learned band): the check watch announces it then. `known`: per task, this claim's."""
+    if task.checks is None:
+        return None
+    if task.key not in known:
+        limits = limits_while_running(conn, task.key, task.checks)
+        known[task.key] = limits[0].seconds if limits else None
+    seconds = known[task.key]
+    return None if seconds is None else now + timedelta(seconds=seconds)
 
 
 def _attempt_row(run: Run, node: str) -> dict[str, Any]:

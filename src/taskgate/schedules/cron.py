@@ -76,3 +76,15 @@ class CronTrigger:
         except StopIteration:
             return None
         return None  # pragma: no cover - the iterator ends only by StopIteration
+
+    def previous_before(self, before: datetime) -> datetime | None:
+        """The last fire time strictly before `before`, as UTC; None when there is none."""
+        local = before.astimezone(self.zone)
+        try:
+            for found in CronSim(self.expression, local, reverse=True):
+                moment = found.astimezone(UTC)
+                if moment < before:
+                    return moment
+        except StopIteration:
+            return None
+        return None  # pragma: no cover - the iterator ends only by StopIteration

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from taskgate.domain.status import ACTIVE
-from taskgate.store.tables import executions
+from taskgate.store.tables import attempts, executions
 
 _ACTIVE = [s.value for s in ACTIVE]
 
@@ -38,10 +38,23 @@ def next_due(conn: Connection) -> datetime | None:
     return found
 
 
+def attempt_started(conn: Connection, execution_id: str, number: int) -> datetime | None:
+    query = sa.select(attempts.c.started_at).where(
+        attempts.c.execution_id == execution_id, attempts.c.number == number
+    )
+    found: datetime | None = conn.execute(query).scalar()
+    return found
+
+
 def announce(
-    conn: Connection, execution_id: str, due_at: datetime, warnings: list[dict[str, Any]]
+    conn: Connection,
+    execution_id: str,
+    due_at: datetime,
+    warnings: list[dict[str, Any]],
+    next_at: datetime | None,
 ) -> bool:
-    """Mark the overrun announced (once: False when another server did it first)."""
+    """Mark the overrun announced, with the next one to look at (once: False when another
+    server did it first)."""
     done = conn.execute(
         executions.update()
         .where(
@@ -49,6 +62,6 @@ def announce(
             executions.c.overrun_at == due_at,
             executions.c.status.in_(_ACTIVE),
         )
-        .values(overrun_at=None, warnings=warnings)
+        .values(overrun_at=next_at, warnings=warnings)
     )
     return bool(done.rowcount)

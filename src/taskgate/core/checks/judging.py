@@ -8,7 +8,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from taskgate.domain.checks import Checks, OnViolation, Violation, judge
+from taskgate.domain.checks import (
+    Checks,
+    OnViolation,
+    RunningLimit,
+    Violation,
+    judge,
+    running_limits,
+)
 from taskgate.domain.durations import Band
 from taskgate.domain.status import Status
 from taskgate.store import durations
@@ -33,6 +40,16 @@ def learned_band(conn: Connection, task_id: str, checks: Checks | None) -> Band 
     if learned is None:
         return None
     return learned.band(durations.recent_successes(conn, task_id, learned.window))
+
+
+def limits_while_running(
+    conn: Connection, task_id: str, checks: Checks | None
+) -> list[RunningLimit]:
+    """What a running attempt of the task is watched for (max_duration, the learned band's
+    upper end), soonest first."""
+    if checks is None:
+        return []
+    return running_limits(checks, learned_band(conn, task_id, checks))
 
 
 def judge_end(

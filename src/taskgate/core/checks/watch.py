@@ -13,16 +13,18 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Row
 
 from taskgate.core.background import stop_task
+from taskgate.core.checks import deadlines
+from taskgate.core.checks.judging import limits_while_running
 from taskgate.core.checks.news import violation_event
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
-from taskgate.domain.checks import running_too_long
 from taskgate.domain.events import MAX_DURATION_PASSED, ExecutionEvent
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import Task
@@ -62,47 +64,68 @@ class CheckWatch:
 
     async def tick(self) -> datetime | None:
         """Announce everything due now; the next moment something will be due (or None)."""
+        moments = [await self._drain(self._overruns), await self._drain(self._deadlines)]
+        known = [moment for moment in moments if moment is not None]
+        return min(known) if known else None
+
+    async def _drain(
+        self, work: Callable[[Connection], tuple[list[ExecutionEvent], datetime | None, bool]]
+    ) -> datetime | None:
         while True:
-            events, next_at, full = await self.ctx.db.write(self._overruns)
+            events, next_at, full = await self.ctx.db.write(work)
             for event in events:
                 self.ctx.bus.publish(event)
             if not full:
                 return next_at
+
+    def _deadlines(self, conn: Connection) -> tuple[list[ExecutionEvent], datetime | None, bool]:
+        events, full = deadlines.fire_due(conn, utcnow(), BATCH)
+        return events, deadlines.next_due(conn), full
 
     def _overruns(self, conn: Connection) -> tuple[list[ExecutionEvent], datetime | None, bool]:
         now = utcnow()
         found = overruns.due(conn, now, BATCH)
         events: list[ExecutionEvent] = []
         for row in found:
-            event = _overrun(conn, row, now)
-            if event is not None:
-                events.append(event)
+            events.extend(_overrun(conn, row, now))
         return events, overruns.next_due(conn), len(found) == BATCH
 
 
-def _overrun(conn: Connection, row: Row[Any], now: datetime) -> ExecutionEvent | None:
+def _overrun(conn: Connection, row: Row[Any], now: datetime) -> list[ExecutionEvent]:
+    """Announce the running limits this attempt has passed; look again at the next one."""
     task = Task.model_validate(row.task_spec)
-    bound = task.checks.max_duration if task.checks is not None else None
     due_at: datetime = row.overrun_at
     warnings = list(row.warnings or [])
-    if bound is None:  # the row was claimed with a bound its snapshot no longer has
-        overruns.announce(conn, row.id, due_at, warnings)
-        return None
-    started = due_at - timedelta(seconds=bound.seconds)
-    violation = running_too_long(bound, (now - started).total_seconds())
-    note = {**violation.to_json(), "while_running": True, "at": now.isoformat()}
-    if not overruns.announce(conn, row.id, due_at, [*warnings, note]):
-        return None
+    number = row.attempt_count
+    started = overruns.attempt_started(conn, row.id, number) or row.started_at or due_at
+    elapsed = (now - started).total_seconds()
+    said = {w.get("check") for w in warnings if w.get("attempt") == number}
+    limits = [
+        limit
+        for limit in limits_while_running(conn, task.key, task.checks)
+        if limit.check not in said
+    ]
+    # The watch wakes at the limit or after it; a millisecond spares the clock's rounding.
+    passed = [limit.passed(elapsed) for limit in limits if elapsed + 0.001 >= limit.seconds]
+    ahead = [limit.seconds for limit in limits if elapsed + 0.001 < limit.seconds]
+    next_at = started + timedelta(seconds=ahead[0]) if ahead else None
+    notes = [
+        {**v.to_json(), "while_running": True, "attempt": number, "at": now.isoformat()}
+        for v in passed
+    ]
+    if not overruns.announce(conn, row.id, due_at, [*warnings, *notes], next_at):
+        return []  # another server announced it
     status_event = ExecutionEvent.of(
         task,
         row.id,
         Status(row.status),
         now,
-        attempt=row.attempt_count,
+        attempt=number,
         origin=row.origin,
         started_at=started,
         created_at=row.created_at,
     )
-    return dataclasses.replace(
-        violation_event(status_event, violation, MAX_DURATION_PASSED), at=now
-    )
+    return [
+        dataclasses.replace(violation_event(status_event, v, MAX_DURATION_PASSED), at=now)
+        for v in passed
+    ]

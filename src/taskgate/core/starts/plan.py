@@ -24,7 +24,7 @@ from taskgate.core.starts.request import (
     StartResult,
 )
 from taskgate.core.starts.resolve import resolve
-from taskgate.domain.errors import TaskgateError
+from taskgate.domain.errors import InvalidInput, TaskgateError
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.kv import KvLimits
 from taskgate.domain.params import validate_params
@@ -116,6 +116,11 @@ def _plan(
 ) -> tuple[StartResult, list[ExecutionEvent]]:
     """Check one request and add its rows to `pending`; nothing is added if a rule refuses it."""
     now = pending.now
+    if request.checks is not None and request.checks.deadline is not None:
+        raise InvalidInput(
+            "checks.deadline: a deadline belongs to the task, not to one start",
+            field="checks.deadline",
+        )
     write_items(conn, request.kv_items, pending.kv_limits, now)
     resolved = resolve(
         conn,

@@ -11,6 +11,7 @@ from taskgate.core.services import Services
 from taskgate.doors.api import (
     errors,
     routes_admin,
+    routes_checks,
     routes_events,
     routes_executions,
     routes_kv,
@@ -63,6 +64,7 @@ def create_api(
         routes_events,
         routes_metrics,
         routes_webhooks,
+        routes_checks,
     )
     for module in routes:
         app.include_router(module.router)

@@ -92,8 +92,9 @@ class Metrics:
         )
         self.max_duration_passed = Counter(
             "taskgate_max_duration_passed",
-            "Runs that passed their max_duration while still running, by task.",
-            ["task"],
+            "Runs that passed a limit while still running, by task and check (max_duration, "
+            "or expected_duration: the upper end of the learned band).",
+            ["task", "check"],
             registry=self.registry,
         )
         self.deadlines_missed = Counter(
@@ -123,8 +124,8 @@ class Metrics:
             check = str(event.check.get("check", ""))
             on_violation = str(event.check.get("on_violation", ""))
             self.check_violations.labels(task, check, on_violation).inc()
-        elif event.kind == MAX_DURATION_PASSED:
-            self.max_duration_passed.labels(task).inc()
+        elif event.kind == MAX_DURATION_PASSED and event.check is not None:
+            self.max_duration_passed.labels(task, str(event.check.get("check", ""))).inc()
         elif event.kind == DEADLINE_MISSED:
             self.deadlines_missed.labels(task).inc()
 
