@@ -42,6 +42,7 @@ from taskgate.doors.qrs.wire import refusal_body as qrs_refusal
 from taskgate.doors.webhooks.sender import WebhookSender
 from taskgate.engine.actions import ActionCatalog
 from taskgate.engine.actions.contract import Resources
+from taskgate.engine.kvsource import run_values_source
 from taskgate.engine.local import ExecutorLimits, LocalExecutor
 from taskgate.exposure import door_lines
 from taskgate.extras import extra_needed
@@ -127,7 +128,12 @@ def create_app(settings: Settings) -> FastAPI:
     )
     qlik_sites = QlikSites(settings.qlik) if settings.qlik.sites else None
     actions = ActionCatalog(
-        Resources(settings.qlik, settings.egress.rule(), *([qlik_sites] if qlik_sites else []))
+        Resources(
+            settings.qlik,
+            settings.egress.rule(),
+            run_values_source(db),
+            *([qlik_sites] if qlik_sites else []),
+        )
     )
     services = Services.build(
         ctx,

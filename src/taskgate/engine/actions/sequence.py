@@ -33,6 +33,7 @@ from taskgate.domain.status import Status
 from taskgate.domain.tasks import RetryPolicy
 from taskgate.engine.actions.contract import ActionContext, ActionOutcome, ActionRunner, Resources
 from taskgate.engine.actions.registry import register
+from taskgate.engine.actions.sequence_kv import RunValues, RunValuesSource
 
 if TYPE_CHECKING:
     import httpx
@@ -132,6 +133,13 @@ class SequenceRun:
         self.limit = limit
         self.deadline = time.monotonic() + limit
         self.steps = 0
+        self.kv: dict[str, dict[str, str]] = {}
+
+    def _log(self, text: str) -> None:
+        self.ctx.log.write(self.redact.text(text))
+
+    def _scope(self, current: Any, item: Any, index: str) -> dict[str, Any]:
+        return scope(self.persistence, current, item, index, self.kv)
 
     # -- the request lists --------------------------------------------------------------------
     async def run_list(
@@ -150,20 +158,18 @@ class SequenceRun:
                         raise
                     message = f"{at} ({step.method} {step.api}): {failed.message}"
                     raise StepFailed(message, failed.current, located=True) from None
-                self.ctx.log.write(f"{at}: error ignored\n")
+                self._log(f"{at}: error ignored\n")
             if step.break_ is not None:
-                verdict = parse_filter(step.break_).evaluate(
-                    scope(self.persistence, current, item, index)
-                )
+                verdict = parse_filter(step.break_).evaluate(self._scope(current, item, index))
                 if verdict.ok:
-                    self.ctx.log.write(f"{at}: break ({verdict.reason})\n")
+                    self._log(f"{at}: break ({verdict.reason})\n")
                     return
 
     async def run_step(
         self, step: SequenceRequest, current: Any, item: Any, index: str, where: str
     ) -> Any:
         self._check_clock()
-        here = scope(self.persistence, current, item, index)
+        here = self._scope(current, item, index)
         api = self._render(step.api, here, "api")
         body = self._render(step.body, here, "body")
         header = self._render(step.header, here, "header")
@@ -187,7 +193,7 @@ class SequenceRun:
 
     async def _loop(self, loop: Loop, response: Any, item: Any, index: str, where: str) -> None:
         path = jaseci_path(loop.by)
-        here = scope(self.persistence, response, item, index)
+        here = self._scope(response, item, index)
         items, why = walk(path, here, here)
         if items is MISSING:
             raise worker_error(f"__def_loop__.by {loop.by}: {why}")
@@ -196,7 +202,7 @@ class SequenceRun:
         keep = parse_filter(loop.filter)
         for number, each in enumerate(items):
             self._check_clock()
-            if not keep.evaluate(scope(self.persistence, each, each, str(number))).ok:
+            if not keep.evaluate(self._scope(each, each, str(number))).ok:
                 continue
             await self.run_list(
                 loop.requests, each, each, str(number), f"{where}.__def_loop__[{number}].requests"
@@ -209,7 +215,7 @@ class SequenceRun:
         if save_to is None:
             return
         try:
-            name = as_text(render_deep(save_to, scope(self.persistence, response, item, index)))
+            name = as_text(render_deep(save_to, self._scope(response, item, index)))
         except (ExpressionError, MissingValue) as exc:
             if not fallback:
                 raise worker_error(f"save_to: {exc}") from None
@@ -250,7 +256,7 @@ class SequenceRun:
                     )
                 )
             except EgressRefused as exc:
-                self.ctx.log.write(f"{step.method} {shown} -> refused: {exc}\n")
+                self._log(f"{step.method} {shown} -> refused: {exc}\n")
                 raise worker_error(f"refused: {exc}") from None
             except httpx.TimeoutException:
                 if timeout < own:  # cut short by the sequence's own deadline
@@ -263,7 +269,7 @@ class SequenceRun:
             else:
                 elapsed = (time.perf_counter() - started) * 1000
                 size = len(response.content)
-                self.ctx.log.write(
+                self._log(
                     f"{step.method} {shown} -> {response.status_code} in {elapsed:.1f} ms, "
                     f"{size} bytes\n"
                 )
@@ -276,13 +282,11 @@ class SequenceRun:
                 if response.status_code not in _RETRYABLE_STATUS:
                     raise failure
             if not _retry(policy, attempt):
-                self.ctx.log.write(f"{step.method} {shown} -> {failure.message}\n")
+                self._log(f"{step.method} {shown} -> {failure.message}\n")
                 raise failure
             attempt += 1
             delay = policy.delay_before(attempt)
-            self.ctx.log.write(
-                f"{step.method} {shown} -> {failure.message}; try {attempt} in {delay:g}s\n"
-            )
+            self._log(f"{step.method} {shown} -> {failure.message}; try {attempt} in {delay:g}s\n")
             await self._pause(delay)
 
     # -- time and abort --------------------------------------------------------------------------
@@ -359,6 +363,7 @@ def egress_hook(rule: EgressRule) -> Callable[[httpx.Request], Awaitable[None]]:
 class SequenceRunner(ActionRunner[SequenceAction]):
     def __init__(self, resources: Resources) -> None:
         self.egress = resources.get(EgressRule) or EgressRule.of()
+        self.values = resources.get(RunValuesSource)
 
     async def run(self, spec: SequenceAction, ctx: ActionContext) -> ActionOutcome:
         import httpx
@@ -369,11 +374,14 @@ class SequenceRunner(ActionRunner[SequenceAction]):
             [str(n) for n in self.egress.networks],
             spec.allowed_hosts,
         )
-        redactor = Redactor()
+        values = RunValues()
+        if self.values is not None and ctx.task.kv_namespaces:
+            values = await self.values.load(ctx.task.kv_namespaces)
         async with httpx.AsyncClient(
             follow_redirects=True, event_hooks={"request": [egress_hook(rule)]}
         ) as client:
-            run = SequenceRun(spec, ctx, client, redactor)
+            run = SequenceRun(spec, ctx, client, Redactor(values.secrets))
+            run.kv = values.values
             return await finish(run, ctx)
 
 
