@@ -32,6 +32,9 @@ from taskgate.doors.butler.app import create_butler_app
 from taskgate.doors.butler.wire import refusal_body as butler_refusal
 from taskgate.doors.doorkeys import DoorKeys
 from taskgate.doors.hostnames import HostNames
+from taskgate.doors.jaseci.app import PREFIX as JASECI_PREFIX
+from taskgate.doors.jaseci.app import create_jaseci_app
+from taskgate.doors.jaseci.app import refusal_body as jaseci_refusal
 from taskgate.doors.originguard import OriginGuard, Refusal
 from taskgate.doors.proxies import forwarded_headers
 from taskgate.doors.qliksync import QlikSync
@@ -169,6 +172,10 @@ def create_app(settings: Settings) -> FastAPI:
         doors[BUTLER_PREFIX] = create_butler_app(
             services, settings.butler, settings.server.max_body_bytes
         )
+    if settings.jaseci.enabled:
+        doors[JASECI_PREFIX] = create_jaseci_app(
+            services, settings.jaseci, settings.server.max_body_bytes
+        )
     qrs_listener = None
     if settings.qrs.enabled:
         doors[QRS_PREFIX] = create_qrs_app(
@@ -282,7 +289,11 @@ def create_app(settings: Settings) -> FastAPI:
         doors=doors,
         api_docs=settings.server.api_docs,
     )
-    door_refusals = {BUTLER_PREFIX: butler_refusal, QRS_PREFIX: qrs_refusal}
+    door_refusals = {
+        BUTLER_PREFIX: butler_refusal,
+        QRS_PREFIX: qrs_refusal,
+        JASECI_PREFIX: jaseci_refusal,
+    }
     guard(app, settings, api_refusal, {p: r for p, r in door_refusals.items() if p in doors})
     return app
 

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from taskgate.config.doors import ButlerSettings, QrsSettings
 from taskgate.config.egress import EgressSettings
+from taskgate.config.jaseci import JaseciSettings
 from taskgate.config.mqtt import MqttSettings
 from taskgate.config.server import (
     ExecutorSettings,
@@ -74,6 +75,7 @@ class Settings(BaseSettings):
     webhook_delivery: WebhookDeliverySettings = Field(default_factory=WebhookDeliverySettings)
     qlik: QlikSettings = Field(default_factory=QlikSettings)
     egress: EgressSettings = Field(default_factory=EgressSettings)
+    jaseci: JaseciSettings = Field(default_factory=JaseciSettings)
     tasks: list[ConfigTask] = Field(default_factory=list)
 
     @classmethod
