@@ -47,6 +47,7 @@ from taskgate.engine.actions import ActionCatalog
 from taskgate.engine.actions.contract import Resources
 from taskgate.engine.kvsource import run_values_source
 from taskgate.engine.local import ExecutorLimits, LocalExecutor
+from taskgate.engine.sequence_resume import SequenceTasks
 from taskgate.exposure import door_lines
 from taskgate.extras import extra_needed
 from taskgate.qlik.client import QlikSites
@@ -130,11 +131,13 @@ def create_app(settings: Settings) -> FastAPI:
         db=db, bus=EventBus(), node=settings.node_name, idempotency_hours=settings.idempotency_hours
     )
     qlik_sites = QlikSites(settings.qlik) if settings.qlik.sites else None
+    sequence_tasks = SequenceTasks(ctx)
     actions = ActionCatalog(
         Resources(
             settings.qlik,
             settings.egress.rule(),
             run_values_source(db),
+            sequence_tasks.contract(),
             *([qlik_sites] if qlik_sites else []),
         )
     )
@@ -148,6 +151,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.server.failed_auth_burst, settings.server.failed_auth_window_seconds
         ),
     )
+    sequence_tasks.register(services.starts)
     executor = LocalExecutor(
         ctx,
         ExecutorLimits(
