@@ -63,7 +63,7 @@ def _handler(api: ApiServer) -> type[BaseHTTPRequestHandler]:
                 "body": body,
             }
             api.seen.append(record)
-            parts = self.path.strip("/").split("/")
+            parts = self.path.split("?", 1)[0].strip("/").split("/")
             if parts[0] == "login":
                 return self._json(200, {"token": "t-1"})
             if parts == ["items"]:

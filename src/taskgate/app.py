@@ -34,6 +34,9 @@ from taskgate.doors.butler.app import create_butler_app
 from taskgate.doors.butler.wire import refusal_body as butler_refusal
 from taskgate.doors.doorkeys import DoorKeys
 from taskgate.doors.hostnames import HostNames
+from taskgate.doors.jaseci.app import PREFIX as JASECI_PREFIX
+from taskgate.doors.jaseci.app import create_jaseci_app
+from taskgate.doors.jaseci.app import refusal_body as jaseci_refusal
 from taskgate.doors.originguard import OriginGuard, Refusal
 from taskgate.doors.proxies import forwarded_headers
 from taskgate.doors.qliksync import QlikSync
@@ -46,8 +49,10 @@ from taskgate.doors.tls import uvicorn_tls
 from taskgate.doors.webhooks.sender import WebhookSender
 from taskgate.engine.actions import ActionCatalog
 from taskgate.engine.actions.contract import Resources
+from taskgate.engine.kvsource import run_values_source
 from taskgate.engine.local import ExecutorLimits, LocalExecutor
 from taskgate.engine.runfiles import run_files_remover
+from taskgate.engine.sequence_resume import SequenceTasks
 from taskgate.exposure import door_lines
 from taskgate.extras import extra_needed
 from taskgate.qlik.client import QlikSites
@@ -131,8 +136,15 @@ def create_app(settings: Settings) -> FastAPI:
         db=db, bus=EventBus(), node=settings.node_name, idempotency_hours=settings.idempotency_hours
     )
     qlik_sites = QlikSites(settings.qlik) if settings.qlik.sites else None
+    sequence_tasks = SequenceTasks(ctx)
     actions = ActionCatalog(
-        Resources(settings.qlik, settings.egress.rule(), *([qlik_sites] if qlik_sites else []))
+        Resources(
+            settings.qlik,
+            settings.egress.rule(),
+            run_values_source(db),
+            sequence_tasks.contract(),
+            *([qlik_sites] if qlik_sites else []),
+        )
     )
     services = Services.build(
         ctx,
@@ -144,6 +156,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.server.failed_auth_burst, settings.server.failed_auth_window_seconds
         ),
     )
+    sequence_tasks.register(services.starts)
     executor = LocalExecutor(
         ctx,
         ExecutorLimits(
@@ -173,6 +186,10 @@ def create_app(settings: Settings) -> FastAPI:
     if settings.butler.enabled:
         doors[BUTLER_PREFIX] = create_butler_app(
             services, settings.butler, settings.server.max_body_bytes
+        )
+    if settings.jaseci.enabled:
+        doors[JASECI_PREFIX] = create_jaseci_app(
+            services, settings.jaseci, settings.server.max_body_bytes
         )
     qrs_listener = None
     if settings.qrs.enabled:
@@ -294,7 +311,11 @@ def create_app(settings: Settings) -> FastAPI:
         dashboard=settings.dashboard.enabled,
         session_hours=settings.dashboard.session_hours,
     )
-    door_refusals = {BUTLER_PREFIX: butler_refusal, QRS_PREFIX: qrs_refusal}
+    door_refusals = {
+        BUTLER_PREFIX: butler_refusal,
+        QRS_PREFIX: qrs_refusal,
+        JASECI_PREFIX: jaseci_refusal,
+    }
     guard(app, settings, api_refusal, {p: r for p, r in door_refusals.items() if p in doors})
     return app
 

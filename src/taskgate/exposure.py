@@ -56,6 +56,21 @@ def door_lines(settings: Settings) -> list[str]:
                     "X-API-Key header or ?apikey=",
                 )
             )
+    if settings.jaseci.enabled:
+        jaseci = settings.jaseci
+        name = f"Jaseci door {url}/js"
+        if settings.auth == "none":
+            lines.append(f"{name}: connections from {_networks(jaseci.allow_from)}, no key")
+        else:
+            lines.append(
+                _key_door(
+                    name,
+                    jaseci.allow_from,
+                    jaseci.require_api_key,
+                    jaseci.open_to,
+                    "Authorization: token <key>",
+                )
+            )
     if settings.qrs.enabled:
         qrs = settings.qrs
         name = f"QRS door {url}/qrs"

@@ -132,7 +132,8 @@ def test_crud(client: httpx.Client) -> None:
         ("path/with/slashes", "x y"),
         ("region", "US"),
     ]
-    assert set(listing["items"][0]) == {"namespace", "key", "value", "expires_at", "updated_at"}
+    fields = {"namespace", "key", "value", "expires_at", "updated_at", "secret"}
+    assert set(listing["items"][0]) == fields
     namespaces = ok_json(client.get("/api/v1/kv"))["items"]
     assert {"namespace": ns, "keys": 2} in namespaces
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -120,3 +121,42 @@ def test_an_empty_allow_list_allows_nothing(start_server: StartServer, api: ApiS
         execution = wait_execution(client, start_one(client, task["label"]))
         assert execution["status"] == "finished_success", execution
     assert len(api.seen) == 1
+
+
+def test_secret_values_are_write_only_and_hidden_in_log_request_and_result(
+    seq_server: ServerProcess, api: ApiServer
+) -> None:
+    namespace = unique("ns")
+    secret = "s3cr3t-value-42"
+    with seq_server.client() as client:
+        stored = client.put(f"/api/v1/kv/{namespace}/token", json={"value": secret, "secret": True})
+        assert stored.status_code == 200, stored.text
+        assert stored.json()["value"] == "***" and stored.json()["secret"] is True
+        assert client.get(f"/api/v1/kv/{namespace}/token").json()["value"] == "***"
+        assert client.get(f"/api/v1/kv/{namespace}").json()["items"][0]["value"] == "***"
+        task = create_task(
+            client,
+            {
+                **_task(
+                    [
+                        {
+                            "method": "POST",
+                            "api": f"{api.base}/echo/{{{{kv.{namespace}.token}}}}",
+                            "header": {"Authorization": "token {{kv." + namespace + ".token}}"},
+                            "save_to": "answer",
+                            "save_req_to": "request",
+                        }
+                    ]
+                ),
+                "kv_namespaces": [namespace],
+            },
+        )
+        execution = wait_execution(client, start_one(client, task["label"]))
+        assert execution["status"] == "finished_success", execution
+        log = read_log(client, execution["id"])
+    assert api.seen[0]["headers"]["authorization"] == f"token {secret}"  # really sent
+    shown = json.dumps(execution)
+    assert secret not in shown and secret not in log
+    assert execution["result"]["request"]["header"]["Authorization"] == "token ***"
+    assert execution["result"]["answer"]["path"] == "/echo/***"
+    assert "/echo/*** -> 200" in log

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from taskgate.config.dashboard import DashboardSettings
 from taskgate.config.doors import ButlerSettings, QrsSettings
 from taskgate.config.egress import EgressSettings
+from taskgate.config.jaseci import JaseciSettings
 from taskgate.config.mqtt import MqttSettings
 from taskgate.config.retention import RetentionSettings
 from taskgate.config.server import (
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
     qlik: QlikSettings = Field(default_factory=QlikSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     egress: EgressSettings = Field(default_factory=EgressSettings)
+    jaseci: JaseciSettings = Field(default_factory=JaseciSettings)
     tasks: list[ConfigTask] = Field(default_factory=list)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
 

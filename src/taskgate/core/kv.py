@@ -46,8 +46,8 @@ def write_items(
                 field="key",
             )
         expires_at = item.expires_at(now)
-        rows.upsert(conn, ns_id, item.key, item.value, expires_at, now)
-        written.append(KvEntry(item.namespace, item.key, item.value, expires_at, now))
+        rows.upsert(conn, ns_id, item.key, item.value, expires_at, now, item.secret)
+        written.append(KvEntry(item.namespace, item.key, item.value, expires_at, now, item.secret))
     return written
 
 
@@ -77,7 +77,7 @@ class KvService:
         def work(conn: Connection) -> KvEntry:
             return write_items(conn, [item], self.limits, utcnow())[0]
 
-        return await self.ctx.db.write(work)
+        return (await self.ctx.db.write(work)).shown()
 
     async def ensure_namespace(self, namespace: str) -> None:
         """Create an empty namespace (Butler creates one even when a POST stores nothing)."""
@@ -108,7 +108,8 @@ class KvService:
         def work(conn: Connection) -> KvEntry | None:
             return rows.get(conn, _namespace(conn, namespace), namespace, key, utcnow())
 
-        return await self.ctx.db.read(work)
+        entry = await self.ctx.db.read(work)
+        return entry.shown() if entry is not None else None
 
     async def entries(self, namespace: str, caller: Caller | None = None) -> list[KvEntry]:
         check_scope(_scope(caller), namespace)
@@ -116,7 +117,7 @@ class KvService:
         def work(conn: Connection) -> list[KvEntry]:
             return rows.entries(conn, _namespace(conn, namespace), namespace, utcnow())
 
-        return await self.ctx.db.read(work)
+        return [entry.shown() for entry in await self.ctx.db.read(work)]
 
     async def namespaces(self) -> list[str]:
         return await self.ctx.db.read(rows.namespaces)

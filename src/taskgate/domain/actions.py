@@ -23,6 +23,10 @@ class ActionSpec(Strict):
 
     kind: str
 
+    def check_task(self, task: Any) -> None:
+        """Checks that need the whole task (a sequence that would start itself): raise
+        ValueError naming the field under `action`. `task` is the TaskSpec being saved."""
+
 
 class _Kinds:
     def __init__(self) -> None:

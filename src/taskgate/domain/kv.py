@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from taskgate.domain.errors import Forbidden, InvalidInput
 
 MAX_NAMESPACE_LENGTH = 200
+# What a reader sees instead of a secret value.
+REDACTED = "***"
 # In a task's kv_namespaces: every namespace.
 ALL_NAMESPACES = "*"
 MAX_KEY_LENGTH = 512
@@ -32,6 +34,8 @@ class KvWrite:
     key: str
     value: str
     ttl_ms: int | None = None
+    # Write-only: the API shows REDACTED instead; sequences use it and hide it in what they show.
+    secret: bool = False
 
     def expires_at(self, now: datetime) -> datetime | None:
         if self.ttl_ms is None or self.ttl_ms <= 0:
@@ -46,6 +50,11 @@ class KvEntry:
     value: str
     expires_at: datetime | None
     updated_at: datetime
+    secret: bool = False
+
+    def shown(self) -> KvEntry:
+        """The entry as a reader sees it: a secret's value hidden."""
+        return replace(self, value=REDACTED) if self.secret else self
 
 
 def check_namespace(namespace: str) -> None:

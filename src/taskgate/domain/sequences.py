@@ -15,9 +15,11 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from taskgate.domain.actions import ActionSpec
+from taskgate.domain.errors import InvalidInput
 from taskgate.domain.expressions.errors import ExpressionError
 from taskgate.domain.expressions.jaseci import check_templates, jaseci_path, parse_filter
 from taskgate.domain.model import Strict
+from taskgate.domain.selectors import SelectorKind, normalize_task_id, parse_selector
 from taskgate.domain.tasks import RetryPolicy
 
 # Starts a taskgate task and waits for it (Jaseci's `JAC` called its own API instead).
@@ -142,8 +144,51 @@ class SequenceAction(ActionSpec):
             raise ValueError(f"loops may be nested at most {MAX_DEPTH} deep")
         return self
 
+    @model_validator(mode="after")
+    def _task_steps_at_top(self) -> SequenceAction:
+        # A TASK step parks the run until the task ends; the run resumes at the next step of
+        # the top-level list, so it cannot sit inside a loop or carry one.
+        for number, request in enumerate(self.requests):
+            if request.def_loop is not None and task_steps(request.def_loop.requests):
+                raise ValueError(f"requests.{number}.__def_loop__: TASK steps run at top level")
+            if request.method == TASK_METHOD:
+                if request.def_loop is not None:
+                    raise ValueError(f"requests.{number}: a TASK step has no __def_loop__")
+                if request.body is not None and not isinstance(request.body, dict):
+                    raise ValueError(f"requests.{number}.body: a TASK step's parameters: an object")
+                if "{{" not in request.api:
+                    try:
+                        parse_selector(request.api)
+                    except InvalidInput as exc:
+                        raise ValueError(f"requests.{number}.api: {exc.message}") from None
+        return self
+
+    def check_task(self, task: Any) -> None:
+        """Refuse a sequence whose TASK step names its own task: it would start itself."""
+        for number, request in enumerate(self.requests):
+            literal = request.method == TASK_METHOD and "{{" not in request.api
+            if literal and names_task(request.api, task):
+                raise ValueError(
+                    f"action.requests.{number}.api: {request.api!r} is this task: "
+                    "a sequence may not start itself"
+                )
+
 
 Loop.model_rebuild()
+
+
+def names_task(selector_text: str, task: Any) -> bool:
+    """Whether a TASK step's selector names `task` (a TaskSpec or Task: id, label, name)."""
+    selector = parse_selector(selector_text)
+    task_id = str(task.id) if getattr(task, "id", None) is not None else None
+    wanted = {
+        SelectorKind.ID: [task_id],
+        SelectorKind.LABEL: [task.label],
+        SelectorKind.NAME: [task.name],
+        SelectorKind.AUTO: [task_id, task.label, task.name],
+    }.get(selector.kind, [])
+    value = normalize_task_id(selector.value) or selector.value
+    return any(value == each for each in wanted if each)
 
 
 def task_steps(requests: list[SequenceRequest]) -> list[SequenceRequest]:

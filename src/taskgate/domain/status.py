@@ -62,3 +62,21 @@ QRS_CODE: dict[Status, int] = {
     Status.RETRY: 10,
     Status.ERROR: 11,
 }
+
+
+# Celery state names (the Jaseci door's walker_queue_check and walker_queue_wait). A run still
+# waiting is PENDING, one that runs (or is being stopped) STARTED; only an end is "ready".
+CELERY_STATE: dict[Status, str] = {
+    Status.NEVER_STARTED: "PENDING",
+    Status.TRIGGERED: "PENDING",
+    Status.QUEUED: "PENDING",
+    Status.STARTED: "STARTED",
+    Status.ABORT_INITIATED: "STARTED",
+    Status.ABORTING: "STARTED",
+    Status.ABORTED: "REVOKED",
+    Status.FINISHED_SUCCESS: "SUCCESS",
+    Status.FINISHED_FAIL: "FAILURE",
+    Status.SKIPPED: "REVOKED",
+    Status.RETRY: "RETRY",
+    Status.ERROR: "FAILURE",
+}

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from taskgate.domain.actions import AnyAction
 from taskgate.domain.backoff import backoff_delay
@@ -118,6 +118,11 @@ class TaskSpec(Strict):
             if not namespace or len(namespace) > MAX_NAMESPACE_LENGTH:
                 raise ValueError(f"namespaces must be 1-{MAX_NAMESPACE_LENGTH} characters")
         return list(dict.fromkeys(namespaces))
+
+    @model_validator(mode="after")
+    def _action_fits_task(self) -> TaskSpec:
+        self.action.check_task(self)
+        return self
 
     @field_validator("params")
     @classmethod

@@ -67,7 +67,7 @@ def count_live(conn: Connection, ns_id: int, now: datetime) -> int:
 
 
 def _entry(namespace: str, row: sa.Row[Any]) -> KvEntry:
-    return KvEntry(namespace, row.key, row.value, row.expires_at, row.updated_at)
+    return KvEntry(namespace, row.key, row.value, row.expires_at, row.updated_at, row.secret)
 
 
 def get(conn: Connection, ns_id: int, namespace: str, key: str, now: datetime) -> KvEntry | None:
@@ -94,8 +94,9 @@ def upsert(
     value: str,
     expires_at: datetime | None,
     now: datetime,
+    secret: bool = False,
 ) -> None:
-    values = {"value": value, "expires_at": expires_at, "updated_at": now}
+    values = {"value": value, "expires_at": expires_at, "updated_at": now, "secret": secret}
     conn.execute(
         conflict_insert(conn, kv_entries)
         .values(namespace_id=ns_id, key=key, **values)

@@ -193,6 +193,8 @@ kv_entries = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("expires_at", UTCDateTime, index=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Write-only through the API: reads show REDACTED; sequences use it and hide it.
+    sa.Column("secret", sa.Boolean, nullable=False, server_default=sa.false(), default=False),
 )
 
 server_secrets = sa.Table(

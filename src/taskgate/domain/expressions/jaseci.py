@@ -33,15 +33,17 @@ PERSISTENCE = "#"
 CURRENT = "$"
 ITEM = "@"
 INDEX = "!"
-ROOTS = frozenset({PERSISTENCE, CURRENT, ITEM, INDEX})
+# taskgate's addition: the key-value values of the task's kv_namespaces, `kv.<ns>.<key>`.
+KV = "kv"
+ROOTS = frozenset({PERSISTENCE, CURRENT, ITEM, INDEX, KV})
 # Jaseci's operator names onto ours: only `regex` differs.
 _OPERATOR_NAMES = {"regex": "matches"}
 _UNSAFE_KEY = re.compile(r"[^A-Za-z0-9_]")
 
 
-def scope(persistence: Any, current: Any, item: Any, index: str) -> dict[str, Any]:
+def scope(persistence: Any, current: Any, item: Any, index: str, kv: Any = None) -> dict[str, Any]:
     """What a placeholder or a filter path is resolved against."""
-    return {PERSISTENCE: persistence, CURRENT: current, ITEM: item, INDEX: index}
+    return {PERSISTENCE: persistence, CURRENT: current, ITEM: item, INDEX: index, KV: kv or {}}
 
 
 def sanitize_key(name: str) -> str:
@@ -135,7 +137,7 @@ def _check_roots(path: Path, where: str) -> None:
     if root not in ROOTS:
         raise ExpressionError(
             f"path {path.text!r} must start with one of # (persistence), $ (current), "
-            "@ (loop item), ! (loop index)",
+            "@ (loop item), ! (loop index), kv (key-value values)",
             where=where,
         )
     for step in path.steps:

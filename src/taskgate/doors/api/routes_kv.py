@@ -32,6 +32,7 @@ class Entry(BaseModel):
     value: str
     expires_at: datetime | None
     updated_at: datetime
+    secret: bool = False
 
 
 class EntryList(BaseModel):
@@ -46,6 +47,9 @@ class EntryWrite(BaseModel):
     ttl_ms: int | None = Field(
         None, ge=0, description="Milliseconds until the key expires; null or 0: never."
     )
+    secret: bool = Field(
+        False, description="Write-only: reads show *** instead; sequences hide it in logs."
+    )
 
 
 def _entry(entry: KvEntry) -> Entry:
@@ -55,6 +59,7 @@ def _entry(entry: KvEntry) -> Entry:
         value=entry.value,
         expires_at=entry.expires_at,
         updated_at=entry.updated_at,
+        secret=entry.secret,
     )
 
 
@@ -85,7 +90,9 @@ async def get_entry(namespace: Namespace, key: Key, core: Core, caller: KvReader
 async def put_entry(
     namespace: Namespace, key: Key, body: EntryWrite, core: Core, caller: KvWriter
 ) -> Entry:
-    return _entry(await core.kv.put(KvWrite(namespace, key, body.value, body.ttl_ms), caller))
+    return _entry(
+        await core.kv.put(KvWrite(namespace, key, body.value, body.ttl_ms, body.secret), caller)
+    )
 
 
 @router.delete("/{namespace}/{key:path}", status_code=204)

@@ -31,8 +31,16 @@ from taskgate.domain.expressions.paths import MISSING, kind_of, walk
 from taskgate.domain.sequences import TASK_METHOD, Loop, SequenceAction, SequenceRequest
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import RetryPolicy
-from taskgate.engine.actions.contract import ActionContext, ActionOutcome, ActionRunner, Resources
+from taskgate.engine.actions.contract import (
+    ActionContext,
+    ActionOutcome,
+    ActionRunner,
+    Park,
+    Resources,
+)
 from taskgate.engine.actions.registry import register
+from taskgate.engine.actions.sequence_kv import RunValues, RunValuesSource
+from taskgate.engine.actions.sequence_tasks import STATE_KEY, TaskStart, TaskSteps
 
 if TYPE_CHECKING:
     import httpx
@@ -53,6 +61,16 @@ class StepFailed(Exception):
         self.current = current
         # True once the message names the step (the innermost list that saw it does that).
         self.located = located
+
+
+class TaskStepReached(Exception):
+    """A TASK step: the run parks here and goes on after the task ends."""
+
+    def __init__(self, selector: str, params: dict[str, Any]) -> None:
+        super().__init__(selector)
+        self.selector = selector
+        self.params = params
+        self.number = 0
 
 
 class Stopped(Exception):
@@ -120,28 +138,58 @@ class SequenceRun:
         ctx: ActionContext,
         client: httpx.AsyncClient,
         redactor: Redactor,
-        start_task: Callable[[SequenceRequest, Any, Any], Awaitable[Any]] | None = None,
+        saved: dict[str, Any] | None = None,
     ) -> None:
         self.spec = spec
         self.ctx = ctx
         self.client = client
         self.redact = redactor
-        self.start_task = start_task
-        self.persistence: dict[str, Any] = {**copy.deepcopy(spec.persistence), **ctx.params}
         limit = min(spec.timeout, ctx.timeout) if ctx.timeout else spec.timeout
         self.limit = limit
-        self.deadline = time.monotonic() + limit
+        # The whole run's deadline, kept across the attempts a TASK step splits it into.
+        self.ends_at = time.time() + limit
+        # A run resumed after a TASK step: where, with what it had saved, and the outcome.
+        self.resume: dict[str, Any] | None = None
+        if saved is not None and isinstance(saved.get("child"), dict):
+            self.resume = saved
+            self.persistence = saved["persistence"]
+            self.ends_at = float(saved["ends_at"])
+        else:
+            self.persistence = {**copy.deepcopy(spec.persistence), **ctx.params}
+        self.deadline = time.monotonic() + (self.ends_at - time.time())
         self.steps = 0
+        self.kv: dict[str, dict[str, str]] = {}
+
+    def _log(self, text: str) -> None:
+        self.ctx.log.write(self.redact.text(text))
+
+    def _scope(self, current: Any, item: Any, index: str) -> dict[str, Any]:
+        return scope(self.persistence, current, item, index, self.kv)
 
     # -- the request lists --------------------------------------------------------------------
     async def run_list(
-        self, requests: list[SequenceRequest], current: Any, item: Any, index: str, where: str
+        self,
+        requests: list[SequenceRequest],
+        current: Any,
+        item: Any,
+        index: str,
+        where: str,
+        first: int = 0,
+        resumed: dict[str, Any] | None = None,
     ) -> None:
-        """Jaseci's loop over one request list (§7.2); a failure without ignore_error raises."""
-        for number, step in enumerate(requests):
+        """Jaseci's loop over one request list (§7.2); a failure without ignore_error raises.
+        `first` and `resumed`: go on after a TASK step, whose outcome `resumed` is."""
+        for number in range(first, len(requests)):
+            step = requests[number]
             at = f"{where}.{number}"
             try:
-                current = await self.run_step(step, current, item, index, at)
+                if resumed is not None and number == first:
+                    current = self._task_ended(step, resumed, at)
+                else:
+                    current = await self.run_step(step, current, item, index, at)
+            except TaskStepReached as reached:
+                reached.number = number
+                raise
             except StepFailed as failed:
                 current = failed.current
                 self._save(step.save_to, current, item, index, fallback=True)
@@ -150,20 +198,18 @@ class SequenceRun:
                         raise
                     message = f"{at} ({step.method} {step.api}): {failed.message}"
                     raise StepFailed(message, failed.current, located=True) from None
-                self.ctx.log.write(f"{at}: error ignored\n")
+                self._log(f"{at}: error ignored\n")
             if step.break_ is not None:
-                verdict = parse_filter(step.break_).evaluate(
-                    scope(self.persistence, current, item, index)
-                )
+                verdict = parse_filter(step.break_).evaluate(self._scope(current, item, index))
                 if verdict.ok:
-                    self.ctx.log.write(f"{at}: break ({verdict.reason})\n")
+                    self._log(f"{at}: break ({verdict.reason})\n")
                     return
 
     async def run_step(
         self, step: SequenceRequest, current: Any, item: Any, index: str, where: str
     ) -> Any:
         self._check_clock()
-        here = scope(self.persistence, current, item, index)
+        here = self._scope(current, item, index)
         api = self._render(step.api, here, "api")
         body = self._render(step.body, here, "body")
         header = self._render(step.header, here, "header")
@@ -174,9 +220,8 @@ class SequenceRun:
             request = {"method": step.method, "api": api, "body": body, "header": header}
             self.persistence[sanitize_key(as_text(name))] = self.redact.deep(request)
         if step.method == TASK_METHOD:
-            if self.start_task is None:
-                raise worker_error("TASK steps cannot run here")
-            response = await self.start_task(step, api, body)
+            self._log(f"TASK {api}: waiting for it without a slot\n")
+            raise TaskStepReached(api, body if isinstance(body, dict) else {})
         else:
             response = await self._http(step, api, body, header)
         self.steps += 1
@@ -185,9 +230,20 @@ class SequenceRun:
         self._save(step.save_to, response, item, index)
         return response
 
+    def _task_ended(self, step: SequenceRequest, outcome: dict[str, Any], at: str) -> Any:
+        """The outcome of the TASK step the run waited for, as its `$`."""
+        status = outcome.get("status")
+        self._log(f"TASK {step.api} -> {status} ({outcome.get('execution_id')})\n")
+        self.steps += 1
+        if status != Status.FINISHED_SUCCESS.value:
+            message = outcome.get("message") or ""
+            raise StepFailed(f"the task ended {status}: {message}".rstrip(": "), outcome)
+        self._save(step.save_to, outcome, {}, "0")
+        return outcome
+
     async def _loop(self, loop: Loop, response: Any, item: Any, index: str, where: str) -> None:
         path = jaseci_path(loop.by)
-        here = scope(self.persistence, response, item, index)
+        here = self._scope(response, item, index)
         items, why = walk(path, here, here)
         if items is MISSING:
             raise worker_error(f"__def_loop__.by {loop.by}: {why}")
@@ -196,7 +252,7 @@ class SequenceRun:
         keep = parse_filter(loop.filter)
         for number, each in enumerate(items):
             self._check_clock()
-            if not keep.evaluate(scope(self.persistence, each, each, str(number))).ok:
+            if not keep.evaluate(self._scope(each, each, str(number))).ok:
                 continue
             await self.run_list(
                 loop.requests, each, each, str(number), f"{where}.__def_loop__[{number}].requests"
@@ -209,7 +265,7 @@ class SequenceRun:
         if save_to is None:
             return
         try:
-            name = as_text(render_deep(save_to, scope(self.persistence, response, item, index)))
+            name = as_text(render_deep(save_to, self._scope(response, item, index)))
         except (ExpressionError, MissingValue) as exc:
             if not fallback:
                 raise worker_error(f"save_to: {exc}") from None
@@ -250,7 +306,7 @@ class SequenceRun:
                     )
                 )
             except EgressRefused as exc:
-                self.ctx.log.write(f"{step.method} {shown} -> refused: {exc}\n")
+                self._log(f"{step.method} {shown} -> refused: {exc}\n")
                 raise worker_error(f"refused: {exc}") from None
             except httpx.TimeoutException:
                 if timeout < own:  # cut short by the sequence's own deadline
@@ -263,7 +319,7 @@ class SequenceRun:
             else:
                 elapsed = (time.perf_counter() - started) * 1000
                 size = len(response.content)
-                self.ctx.log.write(
+                self._log(
                     f"{step.method} {shown} -> {response.status_code} in {elapsed:.1f} ms, "
                     f"{size} bytes\n"
                 )
@@ -276,13 +332,11 @@ class SequenceRun:
                 if response.status_code not in _RETRYABLE_STATUS:
                     raise failure
             if not _retry(policy, attempt):
-                self.ctx.log.write(f"{step.method} {shown} -> {failure.message}\n")
+                self._log(f"{step.method} {shown} -> {failure.message}\n")
                 raise failure
             attempt += 1
             delay = policy.delay_before(attempt)
-            self.ctx.log.write(
-                f"{step.method} {shown} -> {failure.message}; try {attempt} in {delay:g}s\n"
-            )
+            self._log(f"{step.method} {shown} -> {failure.message}; try {attempt} in {delay:g}s\n")
             await self._pause(delay)
 
     # -- time and abort --------------------------------------------------------------------------
@@ -359,6 +413,8 @@ def egress_hook(rule: EgressRule) -> Callable[[httpx.Request], Awaitable[None]]:
 class SequenceRunner(ActionRunner[SequenceAction]):
     def __init__(self, resources: Resources) -> None:
         self.egress = resources.get(EgressRule) or EgressRule.of()
+        self.values = resources.get(RunValuesSource)
+        self.tasks = resources.get(TaskSteps)
 
     async def run(self, spec: SequenceAction, ctx: ActionContext) -> ActionOutcome:
         import httpx
@@ -369,19 +425,36 @@ class SequenceRunner(ActionRunner[SequenceAction]):
             [str(n) for n in self.egress.networks],
             spec.allowed_hosts,
         )
-        redactor = Redactor()
+        values = RunValues()
+        if self.values is not None and ctx.task.kv_namespaces:
+            values = await self.values.load(ctx.task.kv_namespaces)
         async with httpx.AsyncClient(
             follow_redirects=True, event_hooks={"request": [egress_hook(rule)]}
         ) as client:
-            run = SequenceRun(spec, ctx, client, redactor)
-            return await finish(run, ctx)
+            saved = await self.tasks.saved(ctx.execution_id) if self.tasks else None
+            run = SequenceRun(spec, ctx, client, Redactor(values.secrets), saved)
+            run.kv = values.values
+            return await finish(run, ctx, self.tasks)
 
 
-async def finish(run: SequenceRun, ctx: ActionContext) -> ActionOutcome:
+async def finish(
+    run: SequenceRun, ctx: ActionContext, tasks: TaskSteps | None = None
+) -> ActionOutcome:
     """Run the top-level list and say how it ended; the result is the persistence dict."""
     first = run.persistence  # at the first top-level step, `$` is the persistence dict
+    resume = run.resume
     try:
-        await run.run_list(run.spec.requests, first, {}, "0", "requests")
+        if resume is None:
+            await run.run_list(run.spec.requests, first, {}, "0", "requests")
+        else:
+            number = int(resume["at"])
+            await run.run_list(
+                run.spec.requests, None, {}, "0", "requests", number, resume["child"]
+            )
+    except TaskStepReached as reached:
+        if tasks is None:
+            return _outcome(run, Status.ERROR, "TASK steps cannot run on this server")
+        return _parked(run, ctx, tasks, reached)
     except StepFailed as failed:
         ctx.log.write(f"failed: {run.redact.text(failed.message)}\n")
         return _outcome(run, Status.FINISHED_FAIL, run.redact.text(failed.message))
@@ -389,6 +462,36 @@ async def finish(run: SequenceRun, ctx: ActionContext) -> ActionOutcome:
         ctx.log.write(f"{stopped.message}\n")
         return _outcome(run, stopped.status, stopped.message)
     return _outcome(run, Status.FINISHED_SUCCESS, f"{run.steps} steps")
+
+
+def _parked(
+    run: SequenceRun, ctx: ActionContext, tasks: TaskSteps, reached: TaskStepReached
+) -> ActionOutcome:
+    """Wait for the TASK step's task without a slot: start it as the run parks."""
+    state = {
+        STATE_KEY: {
+            "at": reached.number,
+            "persistence": run.persistence,
+            "shown": _shown(run),
+            "ends_at": run.ends_at,
+        }
+    }
+    step = TaskStart(ctx.execution_id, reached.selector, reached.params)
+    message = f"waiting for TASK {reached.selector}"
+    return ActionOutcome(
+        Status.STARTED,
+        message=message,
+        park=Park(state, lambda conn, after: tasks.start(conn, after, step)),
+    )
+
+
+def _shown(run: SequenceRun) -> Any:
+    result = run.redact.deep(run.persistence)
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError):
+        result = json.loads(json.dumps(result, default=str))
+    return result
 
 
 def _outcome(run: SequenceRun, status: Status, message: str) -> ActionOutcome:
