@@ -3,6 +3,8 @@ and changes are refused without the session's CSRF token or the role they need."
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -25,6 +27,20 @@ def test_every_page_answers_and_names_only_this_server(keyed: ServerProcess) -> 
     with api(keyed) as rest:
         started = rest.post("/api/v1/tasks/quick/start", json={"wait": 30}).json()
         execution_id = started["executions"][0]["id"]
+        schedule = rest.post(
+            "/api/v1/schedules",
+            json={
+                "task": "quick",
+                "name": "nightly",
+                "cron": "0 2 * * *",
+                "timezone": "Europe/Berlin",
+            },
+        ).json()
+        hook = rest.post(
+            "/api/v1/webhooks",
+            json={"name": "nowhere", "url": "http://127.0.0.1:9/hook", "secret": "s" * 20},
+        ).json()
+        rest.put("/api/v1/kv/web-ns/greeting", json={"value": "hello", "ttl_ms": 600000})
     with keyed.client() as http:
         login(http, admin_key(keyed))
         pages = [
@@ -35,6 +51,13 @@ def test_every_page_answers_and_names_only_this_server(keyed: ServerProcess) -> 
             "/ui/executions",
             "/ui/executions?status=finished_success&origin=api&since=2020-01-01T00:00",
             f"/ui/executions/{execution_id}",
+            "/ui/schedules",
+            f"/ui/schedules/{schedule['id']}",
+            "/ui/kv",
+            "/ui/kv/web-ns",
+            "/ui/keys",
+            "/ui/audit",
+            f"/ui/webhooks?webhook={hook['id']}",
         ]
         for path in pages:
             answer = http.get(path)
@@ -103,3 +126,72 @@ def test_the_event_stream_of_the_pages_needs_a_session(keyed: ServerProcess) -> 
             assert stream.status_code == 200
             lines = stream.iter_lines()
             assert wait_until(lambda: "event: connected" in next(lines), timeout=10)
+
+
+def test_the_forms_of_the_other_pages_change_through_the_core(keyed: ServerProcess) -> None:
+    with api(keyed) as rest:
+        schedule = rest.post(
+            "/api/v1/schedules",
+            json={
+                "task": "quick",
+                "name": "often",
+                "kind": "interval",
+                "every": 1,
+                "unit": "hours",
+            },
+        ).json()
+    with keyed.client() as http:
+        csrf = login(http, admin_key(keyed))
+        fires = http.post(
+            "/ui/schedules/preview",
+            data={
+                "csrf_token": csrf,
+                "kind": "cron",
+                "cron": "30 6 * * *",
+                "timezone": "Asia/Tokyo",
+            },
+        )
+        assert fires.status_code == 200 and "06:30" in fires.text
+        wrong = http.post("/ui/schedules/preview", data={"csrf_token": csrf, "cron": "nope"})
+        assert "problem" in wrong.text
+        paused = http.post(f"/ui/schedules/{schedule['id']}/pause", data={"csrf_token": csrf})
+        assert paused.status_code == 303
+        assert "Resume" in http.get(f"/ui/schedules/{schedule['id']}").text
+        saved = http.post(
+            "/ui/kv",
+            data={"csrf_token": csrf, "namespace": "ns1", "key": "a/b", "value": "v", "ttl": "60"},
+        )
+        assert saved.status_code == 303 and "a/b" in http.get("/ui/kv/ns1").text
+        gone = http.post(
+            "/ui/kv/delete", data={"csrf_token": csrf, "namespace": "ns1", "key": "a/b"}
+        )
+        assert gone.status_code == 303 and "a/b" not in http.get("/ui/kv/ns1").text
+        made = http.post(
+            "/ui/keys",
+            data={"csrf_token": csrf, "name": "ci", "role": "operator", "allowed_tasks": "quick"},
+        )
+        secret = hidden_secret(made.text)
+        assert "ci" in made.text and secret.startswith("tg_")
+        assert secret not in http.get("/ui/keys").text  # shown once only
+        with keyed.client(headers={"Authorization": f"Bearer {secret}"}) as as_ci:
+            assert as_ci.get("/api/v1/tasks").status_code == 200
+        bad = http.post("/ui/keys", data={"csrf_token": csrf, "name": "x", "role": "boss"})
+        assert bad.status_code == 422 and "role" in bad.text
+    with api(keyed) as rest:
+        actions = [r["action"] for r in rest.get("/api/v1/audit").json()["items"]]
+        assert "key.create" in actions
+
+
+def test_a_viewer_may_not_see_the_admin_pages(keyed: ServerProcess) -> None:
+    with keyed.client() as http:
+        csrf = login(http, make_key(keyed, "operator"))
+        for path in ("/ui/keys", "/ui/audit", "/ui/webhooks"):
+            assert http.get(path).status_code == 403, path
+        refused = http.post("/ui/keys", data={"csrf_token": csrf, "name": "x", "role": "admin"})
+        assert refused.status_code == 403
+
+
+def hidden_secret(html: str) -> str:
+    found = re.search(r'id="new-secret">([^<]+)<', html)
+    assert found, html[:2000]
+    return found.group(1).strip()
