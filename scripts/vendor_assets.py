@@ -38,6 +38,12 @@ class Package:
     files: tuple[str, ...]  # paths inside the tarball's package/ folder
     # The SPDX id, when the package.json does not state one (htmx-ext-sse ships a LICENSE only).
     licence: str | None = None
+    # (file, text, replacement, why): the few edits that keep a page from reaching outside.
+    patches: tuple[tuple[str, str, str, str], ...] = ()
+
+
+# An empty SVG image, URL-encoded (so no URL literal is left in the file).
+EMPTY_SVG = "data:image/svg+xml,%3Csvg%20xmlns%3D%22http%3A%2F%2Fwww.w3.org%2F2000%2Fsvg%22%2F%3E"
 
 
 PACKAGES = (
@@ -51,7 +57,19 @@ PACKAGES = (
         ("swagger-ui-bundle.js", "swagger-ui.css", "favicon-32x32.png", "LICENSE"),
     ),
     # Redoc 2 (its standalone bundle; 3.x changed the packaging).
-    Package("redoc", "2.5.4", ("bundles/redoc.standalone.js", "LICENSE")),
+    Package(
+        "redoc",
+        "2.5.4",
+        ("bundles/redoc.standalone.js", "LICENSE"),
+        patches=(
+            (
+                "bundles/redoc.standalone.js",
+                "https://cdn.redoc.ly/redoc/logo-mini.svg",
+                EMPTY_SVG,
+                "the sidebar's Redocly logo is loaded from a CDN: an empty image instead",
+            ),
+        ),
+    ),
 )
 
 
@@ -76,6 +94,13 @@ def vendor(package: Package) -> list[dict[str, str]]:
         meta = json.loads(_member(archive, "package.json"))
         contents = {inner: _member(archive, inner) for inner in package.files}
     licence = package.licence or meta.get("license") or "see LICENSE"
+    notes: dict[str, list[str]] = {}
+    for inner, old, new, why in package.patches:
+        text = contents[inner].decode()
+        if old not in text:
+            raise SystemExit(f"{package.name} {inner}: patch target {old!r} not found")
+        contents[inner] = text.replace(old, new).encode()
+        notes.setdefault(inner, []).append(why)
     records = []
     for inner, data in contents.items():
         path = target(package, inner)
@@ -89,6 +114,7 @@ def vendor(package: Package) -> list[dict[str, str]]:
                 "licence": licence,
                 "source": f"{tarball_url(package)}#package/{inner}",
                 "sha256": hashlib.sha256(data).hexdigest(),
+                **({"patched": "; ".join(notes[inner])} if inner in notes else {}),
             }
         )
     return records

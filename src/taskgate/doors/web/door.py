@@ -68,10 +68,13 @@ class WebDoor:
             return None
         return Visitor(session, key.name, key.role, key.caller())
 
-    async def viewer(self, request: Request) -> Visitor:
+    async def viewer(self, request: Request, role: Role = Role.VIEWER) -> Visitor:
+        """The logged-in visitor of a page that reads; a page for admins only asks `role`."""
         visitor = await self.visitor(request)
         if visitor is None:
             raise LoginNeeded
+        if not visitor.role.allows(role):
+            raise Forbidden(f"role {visitor.role.value} may not see this; needs {role.value}")
         return visitor
 
     async def acting(self, request: Request, role: Role) -> Visitor:

@@ -6,13 +6,32 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from taskgate.core.services import Services
-from taskgate.doors.web import filters, routes_auth, routes_live, routes_overview
+from taskgate.doors.web import (
+    filters,
+    routes_admin,
+    routes_auth,
+    routes_executions,
+    routes_kv,
+    routes_live,
+    routes_overview,
+    routes_schedules,
+    routes_tasks,
+)
 from taskgate.doors.web.apidocs import docs_router
 from taskgate.doors.web.assets import STATIC_DIR, STATIC_PREFIX, environment
 from taskgate.doors.web.door import WebDoor
 from taskgate.doors.web.sessions import SessionStore
 
-PAGES = (routes_auth, routes_overview, routes_live)
+PAGES = (
+    routes_auth,
+    routes_overview,
+    routes_live,
+    routes_tasks,
+    routes_executions,
+    routes_schedules,
+    routes_kv,
+    routes_admin,
+)
 
 
 def install_web(

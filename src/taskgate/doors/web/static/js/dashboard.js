@@ -92,3 +92,18 @@
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });
   document.addEventListener("htmx:load", function (event) { enhance(event.target); });
 })();
+
+// The execution page's list of events seen while it is open (from the htmx SSE extension).
+document.addEventListener("htmx:sseMessage", function (event) {
+  var list = document.querySelector("[data-event-log]");
+  var message = event.detail;
+  if (!list || !message || message.type !== "execution") return;
+  var data;
+  try { data = JSON.parse(message.data); } catch (e) { return; }
+  var item = document.createElement("li");
+  var at = new Date(data.at || Date.now());
+  item.textContent = at.toLocaleTimeString() + " \u2014 " + String(data.status || "").replace(/_/g, " ") +
+    (data.message ? ": " + data.message : "");
+  item.title = at.toISOString();
+  list.append(item);
+});

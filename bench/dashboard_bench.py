@@ -1,0 +1,247 @@
+"""Dashboard: page latency with many executions stored, and what open tabs cost the starts.
+
+    .venv/bin/python bench/dashboard_bench.py [--executions 100000] [--requests 200]
+                                              [--tabs 50] [--starts 2000] [--clients 8]
+
+Part 1 (pages): the server starts once (schema, tasks), one real run of a `/bin/true` task is
+made, and the server stops; `--executions` copies of that run (new ids, creation times spread
+over the last 30 days, mixed statuses) are then written straight through the store
+(taskgate.store.executions.insert), and the server starts again. Logged in to the dashboard
+(open mode), one client asks, one request at a time, `--requests` times each:
+  - the executions list, first page (`/ui/executions`), and a page filtered by task and status;
+  - the executions list one cursor page deep (the `Older` link);
+  - an execution's page (`/ui/executions/<id>`, a random stored id each time).
+Targets: p50 <= 20 ms, p99 <= 100 ms.
+
+Part 2 (tabs): start throughput in skip mode (as bench/throughput.py --mode skip: one long run
+holds the task's only slot, so every start is stored `skipped` and published) with
+`--clients` connections sending `--starts` starts, first with no dashboard tab open, then with
+`--tabs` event streams open on `/ui/events` (each reads every event, as a tab does), then
+without again. Target: the tabs cost at most 10 % of the rate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from common import RawConnection, Server, Summary, Table, fmt, machine_line, parser, run_loop, task
+from taskgate.store import executions as execution_rows
+from taskgate.store.tables import executions
+
+TRUE_TASK = "dash-true"
+HOLD_TASK = "dash-hold"
+STATUSES = ("finished_success",) * 8 + ("finished_fail", "aborted")
+TARGET_P50_MS = 20.0
+TARGET_P99_MS = 100.0
+TARGET_TABS_COST = 0.10
+BATCH = 5000
+
+
+def database_url(server: Server) -> str:
+    if server.database_url:
+        return server.database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return f"sqlite:///{server.dir / 'data' / 'taskgate.db'}"
+
+
+def seed(server: Server, count: int) -> list[str]:
+    """`count` copies of the one stored run, written through the store; their ids."""
+    engine = sa.create_engine(database_url(server))
+    now = datetime.now(UTC)
+    ids: list[str] = []
+    with engine.begin() as conn:
+        template = dict(conn.execute(sa.select(executions).limit(1)).one()._mapping)
+        for start in range(0, count, BATCH):
+            batch = []
+            for i in range(start, min(start + BATCH, count)):
+                created = now - timedelta(seconds=30 * 86400 * i / count)
+                row = {
+                    **template,
+                    "id": str(uuid.uuid4()),
+                    "status": STATUSES[i % len(STATUSES)],
+                    "created_at": created,
+                    "started_at": created,
+                    "finished_at": created + timedelta(milliseconds=5 + i % 500),
+                }
+                batch.append(row)
+                ids.append(row["id"])
+            execution_rows.insert(conn, batch)
+    engine.dispose()
+    return ids
+
+
+def log_in(http: httpx.Client) -> None:
+    form = http.get("/ui/login").text
+    token = form.split('name="login_token" value="', 1)[1].split('"', 1)[0]
+    answer = http.post("/ui/login", data={"login_token": token})
+    assert answer.status_code == 303, answer.text
+
+
+def timed(http: httpx.Client, paths: list[str]) -> Summary:
+    took = []
+    for path in paths:
+        began = time.perf_counter()
+        answer = http.get(path)
+        took.append((time.perf_counter() - began) * 1000)
+        assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
+    return Summary.of(took)
+
+
+def pages(server: Server, ids: list[str], requests: int) -> list[tuple[str, Summary]]:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        log_in(http)
+        first = http.get("/ui/executions").text
+        cursor = first.split("cursor=", 1)[1].split('"', 1)[0].replace("&amp;", "&")
+        timed(http, ["/ui/executions"] * 5)  # warm-up
+        pick = random.Random(17)
+        return [
+            ("executions list, first page", timed(http, ["/ui/executions"] * requests)),
+            (
+                "for comparison: API list, 50 items",
+                timed(http, ["/api/v1/executions?limit=50"] * requests),
+            ),
+            (
+                "list filtered by task and status",
+                timed(http, [f"/ui/executions?task={TRUE_TASK}&status=finished_fail"] * requests),
+            ),
+            ("list, next cursor page", timed(http, [f"/ui/executions?cursor={cursor}"] * requests)),
+            (
+                "execution page",
+                timed(http, [f"/ui/executions/{pick.choice(ids)}" for _ in range(requests)]),
+            ),
+        ]
+
+
+async def start_rate(server: Server, starts: int, clients: int) -> float:
+    body = json.dumps({"params": {}}).encode()
+    path = f"/api/v1/tasks/{HOLD_TASK}/start"
+    left = starts
+
+    async def client() -> None:
+        nonlocal left
+        connection = RawConnection("127.0.0.1", server.port)
+        await connection.open()
+        try:
+            while left > 0:
+                left -= 1
+                status, data = await connection.request("POST", path, body)
+                assert status == 200, data[:300]
+        finally:
+            await connection.close()
+
+    began = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return starts / (time.perf_counter() - began)
+
+
+async def with_tabs(server: Server, tabs: int, run: Any) -> tuple[float, int]:
+    """`run()`'s result while `tabs` event streams are open and read; events the tabs got."""
+    received = 0
+    connected = asyncio.Event()
+    opened = 0
+    cookies = httpx.Cookies()
+    with httpx.Client(base_url=server.url) as login_client:
+        log_in(login_client)
+        cookies = login_client.cookies
+    async with httpx.AsyncClient(
+        base_url=server.url,
+        cookies=cookies,
+        timeout=None,
+        limits=httpx.Limits(max_connections=tabs + 1),
+    ) as http:
+
+        async def tab() -> None:
+            nonlocal received, opened
+            async with http.stream("GET", "/ui/events") as stream:
+                async for line in stream.aiter_lines():
+                    if line.startswith("event: connected"):
+                        opened += 1
+                        if opened == tabs:
+                            connected.set()
+                    elif line.startswith("event: execution"):
+                        received += 1
+
+        readers = [asyncio.create_task(tab()) for _ in range(tabs)]
+        await asyncio.wait_for(connected.wait(), 60)
+        rate: float = await run()
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
+    return rate, received
+
+
+def main() -> None:
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--executions", type=int, default=100_000)
+    p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--tabs", type=int, default=50)
+    p.add_argument("--starts", type=int, default=2000)
+    p.add_argument("--clients", type=int, default=8)
+    args = p.parse_args()
+    tasks = [
+        task(TRUE_TASK, ["/bin/true"]),
+        task(HOLD_TASK, ["sleep", "600"], overlap="skip", max_running=1),
+    ]
+    print(machine_line())
+    with Server(tasks, database_url=args.database_url, keep=args.keep) as server:
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            http.post(f"/api/v1/tasks/{TRUE_TASK}/start", json={"wait": 30}).raise_for_status()
+        server._terminate()
+        began = time.perf_counter()
+        ids = seed(server, args.executions)
+        seeded = time.perf_counter() - began
+        server.restart()
+        print(f"{server.database_label}: {len(ids):,} executions written in {seeded:.1f} s")
+        table = Table(
+            f"Dashboard pages, {len(ids):,} executions stored",
+            ["page", "requests", "p50 ms", "p90 ms", "p99 ms", "max ms", "target"],
+        )
+        for name, summary in pages(server, ids, args.requests):
+            ok = summary.median <= TARGET_P50_MS and summary.p99 <= TARGET_P99_MS
+            table.add(
+                name,
+                summary.count,
+                fmt(summary.median),
+                fmt(summary.p90),
+                fmt(summary.p99),
+                fmt(summary.max),
+                "met" if ok else "missed",
+            )
+        table.print()
+
+        with httpx.Client(base_url=server.url, timeout=30) as http:
+            http.post(f"/api/v1/tasks/{HOLD_TASK}/start").raise_for_status()
+
+        def rate() -> Any:
+            return start_rate(server, args.starts, args.clients)
+
+        before = run_loop(rate())
+        during, received = run_loop(with_tabs(server, args.tabs, rate))
+        after = run_loop(rate())
+        baseline = (before + after) / 2
+        cost = 1 - during / baseline
+        tabs = Table(
+            "Start throughput (skip mode) and open event-stream tabs",
+            ["starts/s, no tab", f"with {args.tabs} tabs", "no tab again", "cost", "target"],
+        )
+        tabs.add(
+            fmt(before, 0),
+            fmt(during, 0),
+            fmt(after, 0),
+            f"{cost * 100:.1f} %",
+            "met" if cost <= TARGET_TABS_COST else "missed",
+        )
+        tabs.print()
+        print(f"events read by the tabs: {received:,} (expected {args.tabs * args.starts:,})")
+
+
+if __name__ == "__main__":
+    main()
