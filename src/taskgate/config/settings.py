@@ -23,6 +23,7 @@ from taskgate.config.server import (
     WebhookDeliverySettings,
 )
 from taskgate.config.tasks import ConfigTask
+from taskgate.domain.chains import ChainSpec
 from taskgate.domain.errors import ConfigError
 from taskgate.domain.webhooks import WebhookSpec
 from taskgate.qlik.settings import QlikSettings
@@ -73,6 +74,7 @@ class Settings(BaseSettings):
     webhook_delivery: WebhookDeliverySettings = Field(default_factory=WebhookDeliverySettings)
     qlik: QlikSettings = Field(default_factory=QlikSettings)
     tasks: list[ConfigTask] = Field(default_factory=list)
+    chains: list[ChainSpec] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from taskgate.core.access import AccessPolicy
 from taskgate.core.authfailures import FailedAuthentications
+from taskgate.core.chains import ChainService
 from taskgate.core.connections import ConnectionState
 from taskgate.core.context import CoreContext
 from taskgate.core.exectoken import ExecutionTokens
@@ -32,6 +33,7 @@ class Services:
     kv: KvService
     schedules: SchedulerService
     webhooks: WebhookService
+    chains: ChainService
     # Named checks /readyz asks besides the database (a door's broker connection, ...):
     # each answers (ready, detail).
     readiness: dict[str, Callable[[], tuple[bool, str]]] = field(default_factory=dict)
@@ -63,4 +65,6 @@ class Services:
             kv=KvService(ctx, limits),
             schedules=SchedulerService(ctx, starts),
             webhooks=WebhookService(ctx, webhook_policy or DeliveryRetryPolicy()),
+            # Registers its end hook: chain rules fire in the transaction of each end.
+            chains=ChainService(ctx, starts),
         )

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from taskgate.domain.chains import ChainLink
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller
 from taskgate.domain.kv import KvWrite
@@ -36,6 +37,8 @@ class StartRequest:
     # A start made for another execution (a workflow's member): that execution, and its phase.
     parent_id: str | None = None
     phase: int | None = None
+    # A start a chain rule made: the rule and the ends that fired it.
+    chain: ChainLink | None = None
 
     def fingerprint(self) -> str:
         body = {
