@@ -83,6 +83,42 @@ class ChainService:
 
         await self.ctx.db.write(work)
 
+    async def change(
+        self,
+        *,
+        delete: Iterable[str] = (),
+        save: Iterable[ChainSpec] = (),
+        caller: Caller,
+        source: ChainSource,
+        missing_ok: bool = False,
+    ) -> list[Chain]:
+        """Delete some rules and create or replace others, all in one transaction (a QRS
+        bundle): a refusal of one leaves every rule as it was."""
+        doomed, saving = list(delete), list(save)
+
+        def work(conn: Connection) -> list[Chain]:
+            now = utcnow()
+            for chain_id in doomed:
+                if rows.get(conn, chain_id) is None:
+                    if missing_ok:
+                        continue
+                    raise NotFound(f"chain {chain_id!r} not found", field="chain")
+                rows.delete(conn, chain_id)
+                audit.record(
+                    conn, at=now, actor=caller.name, action="chain.delete", target=chain_id
+                )
+            saved: list[Chain] = []
+            for index, spec in enumerate(saving):
+                existing = rows.get(conn, spec.id) if spec.id else None
+                try:
+                    saved.append(_save(conn, spec, existing, caller, source))
+                except InvalidInput as exc:
+                    exc.details.setdefault("index", index)
+                    raise
+            return saved
+
+        return await self.ctx.db.write(work)
+
     async def sync_from_config(self, specs: Iterable[ChainSpec], caller: Caller) -> None:
         """Make the database hold the config's rules; rules made over the API stay."""
         declared = list(specs)
