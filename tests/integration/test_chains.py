@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.conftest import Backend, ServerProcess, StartServer
+from tests.integration.test_cli import expect, loads, run_cli
 from tests.support import (
     DIR_PARAM,
     GATE_CODE,
@@ -390,3 +391,35 @@ def test_two_servers_close_each_window_once(
         for rule_id in rules.values():
             assert ok_json(second.get(f"/api/v1/chains/{rule_id}"))["open_window"] is None
         assert len(executions_of(second, "c")) == 10
+
+
+def test_cli(server: ServerProcess, client: httpx.Client, tmp_path: Path) -> None:
+    a, b, c = make_task(client), make_task(client), make_task(client)
+    rule_id = unique("cli-rule")
+    file = tmp_path / "chains.yaml"
+    file.write_text(
+        f"""\
+- id: {rule_id}
+  name: when A and B have both succeeded within 6 hours, start C
+  when:
+    - task: label:{a}
+    - task: label:{b}
+  match: all
+  window: 6h
+  start: label:{c}
+"""
+    )
+    made = loads(expect(run_cli(server, "chains", "create", "-f", str(file), "--json"), 0))
+    assert [m["id"] for m in made] == [rule_id]
+    listed = expect(run_cli(server, "chains", "list"), 0).stdout
+    assert rule_id in listed and "within 6h" in listed
+    wait_execution(client, start_one(client, f"label:{a}"))
+    shown = expect(run_cli(server, "chains", "show", rule_id), 0).stdout
+    assert "open window" in shown
+    assert loads(expect(run_cli(server, "chains", "show", rule_id, "--json"), 0))["open_window"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"when: [{{task: label:{a}}}]\nstart: label:no-such-task\n")
+    refused = expect(run_cli(server, "chains", "create", "-f", str(bad)), 1)
+    assert "start.0" in refused.stdout + refused.stderr
+    expect(run_cli(server, "chains", "delete", rule_id), 0)
+    assert rule_id not in expect(run_cli(server, "chains", "list"), 0).stdout
