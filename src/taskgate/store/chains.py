@@ -17,7 +17,7 @@ _LOCK = sa.select(chains.c.id).where(chains.c.id == sa.bindparam("cid")).with_fo
 _WINDOW = sa.select(chain_windows).where(chain_windows.c.chain_id == sa.bindparam("cid"))
 
 
-def _chain(row: sa.Row[Any]) -> Chain:
+def to_chain(row: sa.Row[Any]) -> Chain:
     return Chain.model_validate(
         {
             **row.spec,
@@ -33,16 +33,21 @@ def _chain(row: sa.Row[Any]) -> Chain:
 
 def get(conn: Connection, chain_id: str) -> Chain | None:
     row = conn.execute(sa.select(chains).where(chains.c.id == chain_id)).first()
-    return _chain(row) if row else None
+    return to_chain(row) if row else None
 
 
 def listing(conn: Connection) -> list[Chain]:
     rows = conn.execute(sa.select(chains).order_by(chains.c.created_at, chains.c.id))
-    return [_chain(r) for r in rows]
+    return [to_chain(r) for r in rows]
 
 
 def enabled(conn: Connection) -> list[Chain]:
-    return [_chain(r) for r in conn.execute(_ENABLED)]
+    return [to_chain(r) for r in conn.execute(_ENABLED)]
+
+
+def enabled_rows(conn: Connection) -> list[sa.Row[Any]]:
+    """The enabled rules' rows, for a caller that parses only the ones that changed."""
+    return list(conn.execute(_ENABLED))
 
 
 def save(conn: Connection, chain: Chain, *, insert: bool) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from taskgate.core.clock import utcnow
 from taskgate.core.endings import AfterCommit, Ended
-from taskgate.core.starts.request import StartRequest
+from taskgate.core.starts.request import PendingStart, StartRequest
 from taskgate.core.starts.service import StartService
 from taskgate.domain.chains import (
     END_STATUSES,
@@ -35,7 +35,6 @@ from taskgate.domain.errors import TaskgateError
 from taskgate.domain.executions import Caller
 from taskgate.domain.expressions import ExpressionError, MissingValue, render_deep
 from taskgate.domain.selectors import Selector, parse_selector
-from taskgate.domain.tasks import Task
 from taskgate.store import chains as chain_rows
 from taskgate.store import executions as execution_rows
 from taskgate.store import tasks as task_rows
@@ -53,23 +52,38 @@ class ChainFiring:
         self.starts = starts
         # Told (after the commit) that a window opened: the timer looks at its expiry.
         self.window_opened = window_opened
+        # The transactions (by their AfterCommit) in which the executor has claimed already.
+        self._claimed: set[int] = set()
+        self._parsed: dict[str, tuple[datetime, Chain]] = {}
 
     # --- the end hook -------------------------------------------------------------------
+
+    def _enabled(self, conn: Connection) -> list[Chain]:
+        """The enabled rules, read on every end (another server may have changed them), but
+        parsed only when a rule changed: every end of every execution passes here."""
+        rules: list[Chain] = []
+        known: dict[str, tuple[datetime, Chain]] = {}
+        for row in chain_rows.enabled_rows(conn):
+            cached = self._parsed.get(row.id)
+            rule = cached[1] if cached and cached[0] == row.updated_at else chain_rows.to_chain(row)
+            known[row.id] = (row.updated_at, rule)
+            rules.append(rule)
+        self._parsed = known
+        return rules
 
     def on_end(self, conn: Connection, end: Ended, after: AfterCommit) -> Sequence[Ended]:
         if end.status not in END_STATUSES:
             return []
-        rules = chain_rows.enabled(conn)
+        rules = self._enabled(conn)
         if not rules:
             return []
         row = execution_rows.get_row(conn, end.execution_id)
         if row is None:
             return []
-        task = Task.model_validate(row.task_spec)
         trigger = Trigger(
             execution_id=end.execution_id,
             task_id=end.task_id,
-            task_name=task.name,
+            task_name=row.task_name,
             status=end.status,
             at=end.at,
             depth=row.chain_depth or 0,
@@ -216,7 +230,23 @@ class ChainFiring:
         unmatched = [f"{r.selector}: {r.message}" for r in result.results if r.message]
         record("started", [e.id for e in result.executions], "; ".join(unmatched))
         chain_rows.add_fire_count(conn, rule.id)
-        after.then(lambda: self.starts.after_commit(pending))
+        claimed = self._claim_once(conn, after, bool(result.started))
+        done = PendingStart(pending.result, pending.events, pending.replayed, claimed)
+        after.then(lambda: self.starts.after_commit(done))
+
+    def _claim_once(
+        self, conn: Connection, after: AfterCommit, started: bool
+    ) -> Sequence[object] | None:
+        """Let the executor claim the chained starts in the end's own transaction, as a plain
+        start does in its own (no dispatcher wake-up between A's end and B's process). Once
+        per transaction: two claims would each count the same free slots. Later starts of the
+        same transaction wake the dispatcher instead (None)."""
+        key = id(after)
+        if not started or key in self._claimed:
+            return None
+        self._claimed.add(key)
+        after.then(lambda: self._claimed.discard(key))
+        return self.starts.claim_in(conn, started)
 
 
 def _ids(fired: Sequence[Trigger | None]) -> list[str]:
