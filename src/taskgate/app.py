@@ -23,6 +23,7 @@ from taskgate.core.events import EventBus
 from taskgate.core.housekeeping import housekeeping, kv_sweeper
 from taskgate.core.retention import Retention
 from taskgate.core.services import Services
+from taskgate.domain.chains import ChainSpec
 from taskgate.domain.configids import CONFIG_NAMESPACE, config_schedule_id
 from taskgate.domain.executions import Caller
 from taskgate.domain.tasks import TaskSpec
@@ -44,8 +45,8 @@ from taskgate.doors.qrs.app import PREFIX as QRS_PREFIX
 from taskgate.doors.qrs.app import create_qrs_app
 from taskgate.doors.qrs.listener import TlsListener
 from taskgate.doors.qrs.wire import refusal_body as qrs_refusal
-from taskgate.doors.web.install import install_web
 from taskgate.doors.tls import uvicorn_tls
+from taskgate.doors.web.install import install_web
 from taskgate.doors.webhooks.sender import WebhookSender
 from taskgate.engine.actions import ActionCatalog
 from taskgate.engine.actions.contract import Resources
@@ -102,6 +103,18 @@ def config_webhook_specs(settings: Settings) -> list[WebhookSpec]:
             update={"id": str(uuid.uuid5(CONFIG_NAMESPACE, f"webhook:{spec.name or spec.url}"))}
         )
         for spec in settings.webhooks
+    ]
+
+
+def config_chain_specs(settings: Settings) -> list[ChainSpec]:
+    """The config's chain rules, each with a stable id (from its name, else its place)."""
+    return [
+        spec
+        if spec.id
+        else spec.model_copy(
+            update={"id": str(uuid.uuid5(CONFIG_NAMESPACE, f"chain:{spec.name or index}"))}
+        )
+        for index, spec in enumerate(settings.chains)
     ]
 
 
@@ -263,6 +276,7 @@ def create_app(settings: Settings) -> FastAPI:
                 await services.webhooks.sync_from_config(
                     config_webhook_specs(settings), CONFIG_CALLER
                 )
+                await services.chains.sync_from_config(config_chain_specs(settings), CONFIG_CALLER)
             await webhook_sender.start()
             parts.push_async_callback(webhook_sender.stop)
             if qlik_sites is not None:
@@ -272,6 +286,8 @@ def create_app(settings: Settings) -> FastAPI:
             parts.push_async_callback(executor.stop)
             check_watch.start()
             parts.push_async_callback(check_watch.stop)
+            services.chains.start()
+            parts.push_async_callback(services.chains.stop)
             if qlik_sync is not None:
                 qlik_sync.start()
                 parts.push_async_callback(qlik_sync.stop)

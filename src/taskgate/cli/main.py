@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from taskgate import __version__
-from taskgate.cli import db, executions, keys, kv, schedules, start, tasks
+from taskgate.cli import chains, db, executions, keys, kv, schedules, start, tasks
 from taskgate.cli.serve import serve
 
 app = typer.Typer(
@@ -60,3 +60,4 @@ app.add_typer(keys.app, name="keys")
 app.add_typer(schedules.app, name="schedules")
 app.add_typer(kv.app, name="kv")
 app.add_typer(db.app, name="db")
+app.add_typer(chains.app, name="chains")

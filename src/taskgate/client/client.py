@@ -447,6 +447,37 @@ class TaskgateClient:
         ).get("items", [])
         return items
 
+    # -- chain rules ----------------------------------------------------------------------
+
+    def list_chains(self) -> list[JSON]:
+        items: list[JSON] = self._request("GET", "/api/v1/chains").get("items", [])
+        return items
+
+    def get_chain(self, id: str) -> JSON:
+        """One rule, with its open window (`open_window`) if an `all` rule has one."""
+        result: JSON = self._request("GET", f"/api/v1/chains/{_seg(id)}")
+        return result
+
+    def create_chain(self, spec: JSON) -> JSON:
+        """`{"when": [{"task": "label:a"}], "start": "label:b", ...}` (see docs/chains.md)."""
+        result: JSON = self._request("POST", "/api/v1/chains", json=spec)
+        return result
+
+    def put_chain(self, id: str, spec: JSON) -> JSON:
+        """Replace (or create) the rule with this id, whole."""
+        result: JSON = self._request("PUT", f"/api/v1/chains/{_seg(id)}", json=spec)
+        return result
+
+    def delete_chain(self, id: str) -> None:
+        self._request("DELETE", f"/api/v1/chains/{_seg(id)}")
+
+    def chain_firings(self, id: str, limit: int = 100) -> list[JSON]:
+        """What the rule fired, newest first: the ends, the executions started, or why not."""
+        items: list[JSON] = self._request(
+            "GET", f"/api/v1/chains/{_seg(id)}/firings", params={"limit": limit}
+        ).get("items", [])
+        return items
+
     # -- key-value store ------------------------------------------------------------------
     # These also work with a running execution's TASKGATE_TOKEN as `api_key`.
 

@@ -27,6 +27,7 @@ from taskgate.config.server import (
     WebhookDeliverySettings,
 )
 from taskgate.config.tasks import ConfigTask
+from taskgate.domain.chains import ChainSpec
 from taskgate.domain.errors import ConfigError
 from taskgate.domain.webhooks import WebhookSpec
 from taskgate.qlik.settings import QlikSettings
@@ -97,6 +98,7 @@ class Settings(BaseSettings):
     jaseci: JaseciSettings = Field(default_factory=JaseciSettings)
     tasks: list[ConfigTask] = Field(default_factory=list)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+    chains: list[ChainSpec] = Field(default_factory=list)
 
     @classmethod
     def settings_customise_sources(

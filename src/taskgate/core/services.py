@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from taskgate.core.access import AccessPolicy
 from taskgate.core.authfailures import FailedAuthentications
+from taskgate.core.chains import ChainService
 from taskgate.core.checks.view import CheckService
 from taskgate.core.connections import ConnectionState
 from taskgate.core.context import CoreContext
@@ -34,6 +35,7 @@ class Services:
     schedules: SchedulerService
     webhooks: WebhookService
     checks: CheckService
+    chains: ChainService
     # Named checks /readyz asks besides the database (a door's broker connection, ...):
     # each answers (ready, detail).
     readiness: dict[str, Callable[[], tuple[bool, str]]] = field(default_factory=dict)
@@ -66,4 +68,6 @@ class Services:
             schedules=SchedulerService(ctx, starts),
             webhooks=WebhookService(ctx, webhook_policy or DeliveryRetryPolicy()),
             checks=CheckService(ctx),
+            # Registers its end hook: chain rules fire in the transaction of each end.
+            chains=ChainService(ctx, starts),
         )

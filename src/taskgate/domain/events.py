@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
+from taskgate.domain.chains import ChainLink
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import Task
 
@@ -52,6 +53,10 @@ class ExecutionEvent:
         """A status change (not a check's news about the run)."""
         return self.kind == STATUS
 
+    # A chained execution: its chain rule, and the executions whose ends fired it.
+    chain_id: str | None = None
+    triggered_by: tuple[str, ...] = ()
+
     @classmethod
     def of(
         cls,
@@ -66,6 +71,7 @@ class ExecutionEvent:
         exit_code: int | None = None,
         started_at: datetime | None = None,
         created_at: datetime | None = None,
+        chain: ChainLink | None = None,
     ) -> ExecutionEvent:
         return cls(
             execution_id=execution_id,
@@ -81,6 +87,8 @@ class ExecutionEvent:
             exit_code=exit_code,
             started_at=started_at,
             created_at=created_at,
+            chain_id=chain.chain_id if chain else None,
+            triggered_by=chain.triggered_by if chain else (),
         )
 
     def to_payload(self) -> dict[str, Any]:
@@ -88,7 +96,7 @@ class ExecutionEvent:
         duration_ms = None
         if self.started_at is not None and self.status.is_terminal:
             duration_ms = round((self.at - self.started_at).total_seconds() * 1000)
-        return {
+        payload = {
             "execution_id": self.execution_id,
             "task_id": self.task_id,
             "task_name": self.task_name,
@@ -105,6 +113,11 @@ class ExecutionEvent:
             "kind": self.kind,
             **({"check": self.check} if self.check is not None else {}),
         }
+        if self.chain_id is not None:
+            # A chained execution's events say which rule and which ends started it.
+            payload["chain_id"] = self.chain_id
+            payload["triggered_by"] = list(self.triggered_by)
+        return payload
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,9 @@ class Execution(BaseModel):
     message: str = ""
     log_size: int = 0
     log_dropped: int = 0
+    # A chained execution: its chain rule and the executions whose ends started it.
+    chain_id: str | None = None
+    triggered_by: list[str] | None = None
     attempts: list[Attempt] | None = None
     # Checks broken with `on_violation: warn` (domain/checks.py): {check, on_violation, reason}.
     warnings: list[dict[str, Any]] = Field(default_factory=list)

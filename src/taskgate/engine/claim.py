@@ -14,6 +14,7 @@ from taskgate.domain.tasks import Overlap, Task
 from taskgate.engine.leases import Holder
 from taskgate.engine.runs import Run
 from taskgate.store import executions as rows
+from taskgate.store.executions import chain_link
 
 
 def claim(conn: Connection, free: int, holder: Holder) -> list[Run]:
@@ -79,6 +80,7 @@ def claim(conn: Connection, free: int, holder: Holder) -> list[Run]:
                     row.origin,
                     row.created_at,
                     parent_id=row.parent_id,
+                    chain=chain_link(row),
                 )
             )
         if len(candidates) < wanted:

@@ -135,6 +135,7 @@ def end_orphans(
                 attempt=row.attempt_count,
                 message=step.message,
                 origin=row.origin,
+                chain=rows.chain_link(row),
             )
         )
         if step.status is not Status.RETRY:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from taskgate.domain.chains import ChainLink
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import Task
@@ -30,6 +31,8 @@ class Run:
     lost: str = ""
     # The workflow (or other execution) this one runs for, if any.
     parent_id: str | None = None
+    # A chained execution: what its events name.
+    chain: ChainLink | None = None
 
     def event(
         self, status: Status, at: datetime, *, message: str = "", exit_code: int | None = None
@@ -45,4 +48,5 @@ class Run:
             exit_code=exit_code,
             started_at=self.started_at,
             created_at=self.created_at,
+            chain=self.chain,
         )

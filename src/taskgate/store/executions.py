@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from taskgate.domain.chains import ChainLink
 from taskgate.domain.errors import InvalidInput
 from taskgate.domain.executions import Attempt, Execution
 from taskgate.domain.status import ACTIVE, PENDING, Status
@@ -61,10 +62,19 @@ def to_execution(row: sa.Row[Any], attempt_rows: Iterable[sa.Row[Any]] | None = 
         log_size=row.log_size,
         log_dropped=row.log_dropped,
         warnings=row.warnings or [],
+        chain_id=row.chain_id,
+        triggered_by=row.triggered_by,
         attempts=None
         if attempt_rows is None
         else [Attempt.model_validate(a, from_attributes=True) for a in attempt_rows],
     )
+
+
+def chain_link(row: sa.Row[Any]) -> ChainLink | None:
+    """What a chained execution's row says of its chain rule; None for any other."""
+    if row.chain_id is None:
+        return None
+    return ChainLink(row.chain_id, tuple(row.triggered_by or ()), row.chain_depth or 0)
 
 
 def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:

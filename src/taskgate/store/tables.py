@@ -105,6 +105,11 @@ executions = sa.Table(
     # passes max_duration (NULL: no bound, or the passing has been announced).
     sa.Column("warnings", sa.JSON),
     sa.Column("overrun_at", UTCDateTime, index=True),
+    # A chained start: the chain rule, the executions whose ends fired it, and how many chain
+    # steps led to it (the run-time cap on runaway chains counts these).
+    sa.Column("chain_id", sa.String(64)),
+    sa.Column("triggered_by", sa.JSON),
+    sa.Column("chain_depth", sa.Integer),
     sa.Index("ix_executions_task_status", "task_id", "status"),
     sa.Index("ix_executions_status_not_before", "status", "not_before"),
     sa.Index("ix_executions_created_at", "created_at"),
@@ -283,4 +288,43 @@ webhook_deliveries = sa.Table(
     sa.Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
     sa.Index("ix_webhook_deliveries_webhook_id_id", "webhook_id", "id"),
     sa.Index("ix_webhook_deliveries_created_at", "created_at"),  # retention
+)
+
+chains = sa.Table(
+    "chains",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("spec", sa.JSON, nullable=False),
+    sa.Column("fire_count", sa.Integer, nullable=False, default=0),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The open window of an `all` (or expiring) chain rule: which conditions have been met, by
+# which ends, and when the window closes. One per rule at most.
+chain_windows = sa.Table(
+    "chain_windows",
+    metadata,
+    sa.Column("chain_id", sa.ForeignKey("chains.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("opened_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("met", sa.JSON, nullable=False),
+)
+
+# What each rule did: one row per firing, keyed so that the same ends never fire it twice.
+chain_firings = sa.Table(
+    "chain_firings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("chain_id", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("triggered_by", sa.JSON, nullable=False),
+    sa.Column("execution_ids", sa.JSON, nullable=False),
+    sa.Column("message", sa.Text, nullable=False, default=""),
+    sa.UniqueConstraint("chain_id", "key"),
+    sa.Index("ix_chain_firings_chain_id_id", "chain_id", "id"),
 )

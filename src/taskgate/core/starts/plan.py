@@ -186,6 +186,7 @@ def _plan(
                     message=reason,
                     origin=request.origin,
                     created_at=now,
+                    chain=request.chain,
                 )
             )
             entry.tasks.append(
@@ -288,6 +289,9 @@ def _execution_row(
         "log_dropped": 0,
         "parent_id": request.parent_id,
         "phase": request.phase,
+        "chain_id": request.chain.chain_id if request.chain else None,
+        "triggered_by": list(request.chain.triggered_by) if request.chain else None,
+        "chain_depth": request.chain.depth if request.chain else None,
         # What the run's token may use: where this start handed it values, and what its task
         # names (a job does not read another job's parameters).
         "kv_namespaces": sorted(

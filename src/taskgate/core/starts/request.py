@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from taskgate.domain.chains import ChainLink
 from taskgate.domain.checks import Checks
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller
@@ -39,6 +40,8 @@ class StartRequest:
     phase: int | None = None
     # Checks for the runs this start makes, instead of their tasks' (a workflow member's).
     checks: Checks | None = None
+    # A start a chain rule made: the rule and the ends that fired it.
+    chain: ChainLink | None = None
 
     def fingerprint(self) -> str:
         body: dict[str, Any] = {

@@ -11,6 +11,7 @@ from taskgate.core.services import Services
 from taskgate.doors.api import (
     errors,
     routes_admin,
+    routes_chains,
     routes_checks,
     routes_events,
     routes_executions,
@@ -65,6 +66,7 @@ def create_api(
         routes_metrics,
         routes_webhooks,
         routes_checks,
+        routes_chains,
     )
     for module in routes:
         app.include_router(module.router)

@@ -18,6 +18,7 @@ from taskgate.domain.errors import TaskgateError
 from taskgate.domain.qrsenums import enums_document
 from taskgate.doors.api.limits import BodySizeLimit
 from taskgate.doors.doorkeys import DoorKeys
+from taskgate.doors.qrs import routes_chains as chains
 from taskgate.doors.qrs import routes_executions as runs
 from taskgate.doors.qrs import routes_tasks as tasks
 from taskgate.doors.qrs.guard import QrsGuard
@@ -61,7 +62,7 @@ async def not_supported(_: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    get, post = ["GET"], ["POST"]
+    get, post, put, delete = ["GET"], ["POST"], ["PUT"], ["DELETE"]
     return [
         Route("/about", about, methods=get),
         Route("/about/api/enums", enums, methods=get),
@@ -79,9 +80,18 @@ def routes() -> list[Route]:
         Route("/reloadtask", tasks.task_list, methods=get),
         Route("/reloadtask/full", tasks.task_list_full, methods=get),
         Route("/reloadtask/count", tasks.task_count, methods=get),
+        Route("/reloadtask/create", chains.reloadtask_create, methods=post),
+        Route("/reloadtask/update", chains.reloadtask_update, methods=post),
         Route("/reloadtask/{id}", tasks.reloadtask_get, methods=get),
         Route("/reloadtask/{id}/scriptlogfile", runs.scriptlog_reference, methods=get),
         Route("/download/reloadtask/{ref}/{filename}", runs.scriptlog_download, methods=get),
+        Route("/compositeevent", chains.event_list, methods=get),
+        Route("/compositeevent", chains.event_create, methods=post),
+        Route("/compositeevent/full", chains.event_list_full, methods=get),
+        Route("/compositeevent/count", chains.event_count, methods=get),
+        Route("/compositeevent/{id}", chains.event_get, methods=get),
+        Route("/compositeevent/{id}", chains.event_update, methods=put),
+        Route("/compositeevent/{id}", chains.event_delete, methods=delete),
         Route("/executionsession", runs.session_list, methods=get),
         Route("/executionsession/full", runs.session_list_full, methods=get),
         Route("/executionsession/count", runs.session_count, methods=get),

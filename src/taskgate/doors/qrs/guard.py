@@ -10,10 +10,12 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from taskgate.domain.apikeys import Role
 from taskgate.domain.errors import TaskgateError
 from taskgate.domain.executions import Caller
 from taskgate.doors.addresses import AddressAllowList
 from taskgate.doors.doorkeys import DoorKeys, key_header
+from taskgate.doors.originguard import SAFE_METHODS
 from taskgate.doors.qrs.wire import QrsError, core_refusal, error_response, xsrf_refusal
 
 CALLER_KEY = "qrs_caller"
@@ -42,6 +44,16 @@ def parse_qlik_user(header: str) -> tuple[str, str] | None:
     return directory, user
 
 
+# Changing composite events changes chain rules: an admin's work, as on the native API.
+_ADMIN_PATHS = re.compile(r"/(compositeevent(/.*)?|reloadtask/(create|update))/?$")
+
+
+def _role(scope: Scope) -> Role | None:
+    if scope["method"].upper() in SAFE_METHODS:
+        return None
+    return Role.ADMIN if _ADMIN_PATHS.search(scope["path"]) else None
+
+
 class QrsGuard:
     def __init__(
         self, app: ASGIApp, *, allow_from: Iterable[str] | None, keys: DoorKeys | None
@@ -65,7 +77,9 @@ class QrsGuard:
         caller: Caller | None = None
         if self.keys is not None:
             try:
-                key = await self.keys.key(scope["method"], address, key_header(headers))
+                key = await self.keys.key(
+                    scope["method"], address, key_header(headers), role=_role(scope)
+                )
             except TaskgateError as exc:
                 await error_response(core_refusal(exc))(scope, receive, send)
                 return
