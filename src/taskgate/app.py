@@ -126,7 +126,8 @@ def create_app(settings: Settings) -> FastAPI:
         db=db, bus=EventBus(), node=settings.node_name, idempotency_hours=settings.idempotency_hours
     )
     qlik_sites = QlikSites(settings.qlik) if settings.qlik.sites else None
-    actions = ActionCatalog(Resources(settings.qlik, *([qlik_sites] if qlik_sites else [])))
+    resources = Resources(settings.qlik, *([qlik_sites] if qlik_sites else []))
+    actions = ActionCatalog(resources)
     services = Services.build(
         ctx,
         auth_none=settings.auth == "none",
@@ -137,6 +138,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.server.failed_auth_burst, settings.server.failed_auth_window_seconds
         ),
     )
+    resources.provide(services.workflows)  # the workflow action's runner asks for it
     executor = LocalExecutor(
         ctx,
         ExecutorLimits(

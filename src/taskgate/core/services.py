@@ -16,6 +16,7 @@ from taskgate.core.schedules.service import SchedulerService
 from taskgate.core.starts.service import StartService
 from taskgate.core.tasks import TaskService
 from taskgate.core.webhooks import WebhookService
+from taskgate.core.workflows import WorkflowService
 from taskgate.domain.actions import ActionSpec
 from taskgate.domain.kv import KvLimits
 from taskgate.domain.webhooks import DeliveryRetryPolicy
@@ -32,6 +33,8 @@ class Services:
     kv: KvService
     schedules: SchedulerService
     webhooks: WebhookService
+    # Follows workflows' members (end hooks) and runs ad-hoc phases.
+    workflows: WorkflowService
     # Named checks /readyz asks besides the database (a door's broker connection, ...):
     # each answers (ready, detail).
     readiness: dict[str, Callable[[], tuple[bool, str]]] = field(default_factory=dict)
@@ -63,4 +66,5 @@ class Services:
             kv=KvService(ctx, limits),
             schedules=SchedulerService(ctx, starts),
             webhooks=WebhookService(ctx, webhook_policy or DeliveryRetryPolicy()),
+            workflows=WorkflowService(ctx, starts, executions),
         )

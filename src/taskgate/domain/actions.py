@@ -23,6 +23,12 @@ class ActionSpec(Strict):
 
     kind: str
 
+    def contains(self) -> list[tuple[str, str]]:
+        """The tasks this action runs as parts of itself (a workflow's members), as
+        (field under the task, selector): each must name a task when the task is saved, and
+        none may contain the task again."""
+        return []
+
 
 class _Kinds:
     def __init__(self) -> None:

@@ -30,6 +30,9 @@ class ExecutionEvent:
     started_at: datetime | None = None
     # When the execution was created (queued), where the publisher knows it.
     created_at: datetime | None = None
+    # The workflow execution this one runs for, and which of its phases (from 1).
+    parent_id: str | None = None
+    phase: int | None = None
     # The bus numbers every event it publishes, in order (0: not published yet).
     seq: int = 0
 
@@ -47,6 +50,8 @@ class ExecutionEvent:
         exit_code: int | None = None,
         started_at: datetime | None = None,
         created_at: datetime | None = None,
+        parent_id: str | None = None,
+        phase: int | None = None,
     ) -> ExecutionEvent:
         return cls(
             execution_id=execution_id,
@@ -62,6 +67,8 @@ class ExecutionEvent:
             exit_code=exit_code,
             started_at=started_at,
             created_at=created_at,
+            parent_id=parent_id,
+            phase=phase,
         )
 
     def to_payload(self) -> dict[str, Any]:
@@ -83,6 +90,8 @@ class ExecutionEvent:
             "exit_code": self.exit_code,
             "origin": self.origin,
             "message": self.message,
+            "parent_id": self.parent_id,
+            "phase": self.phase,
         }
 
 

@@ -75,6 +75,7 @@ def claim(conn: Connection, free: int, holder: Holder) -> list[Run]:
                     row.origin,
                     row.created_at,
                     parent_id=row.parent_id,
+                    phase=row.phase,
                 )
             )
         if len(candidates) < wanted:

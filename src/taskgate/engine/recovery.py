@@ -135,6 +135,10 @@ def end_orphans(
                 attempt=row.attempt_count,
                 message=step.message,
                 origin=row.origin,
+                started_at=row.started_at,
+                created_at=row.created_at,
+                parent_id=row.parent_id,
+                phase=row.phase,
             )
         )
         if step.status is not Status.RETRY:

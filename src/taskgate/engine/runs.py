@@ -28,8 +28,9 @@ class Run:
     worker: asyncio.Task[None] | None = None
     # Why this process stopped the run on its own (it lost its lease); "" while it holds it.
     lost: str = ""
-    # The workflow (or other execution) this one runs for, if any.
+    # The workflow (or other execution) this one runs for, if any, and its phase there.
     parent_id: str | None = None
+    phase: int | None = None
 
     def event(
         self, status: Status, at: datetime, *, message: str = "", exit_code: int | None = None
@@ -45,4 +46,6 @@ class Run:
             exit_code=exit_code,
             started_at=self.started_at,
             created_at=self.created_at,
+            parent_id=self.parent_id,
+            phase=self.phase,
         )
