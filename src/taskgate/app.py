@@ -150,15 +150,14 @@ def create_app(settings: Settings) -> FastAPI:
     )
     qlik_sites = QlikSites(settings.qlik) if settings.qlik.sites else None
     sequence_tasks = SequenceTasks(ctx)
-    actions = ActionCatalog(
-        Resources(
-            settings.qlik,
-            settings.egress.rule(),
-            run_values_source(db),
-            sequence_tasks.contract(),
-            *([qlik_sites] if qlik_sites else []),
-        )
+    resources = Resources(
+        settings.qlik,
+        settings.egress.rule(),
+        run_values_source(db),
+        sequence_tasks.contract(),
+        *([qlik_sites] if qlik_sites else []),
     )
+    actions = ActionCatalog(resources)
     services = Services.build(
         ctx,
         auth_none=settings.auth == "none",
@@ -170,6 +169,7 @@ def create_app(settings: Settings) -> FastAPI:
         ),
     )
     sequence_tasks.register(services.starts)
+    resources.provide(services.workflows)  # the workflow action's runner asks for it
     executor = LocalExecutor(
         ctx,
         ExecutorLimits(

@@ -54,7 +54,17 @@ def test_terminal_payload_carries_task_facts_and_duration() -> None:
         "exit_code": 3,
         "origin": "mqtt",
         "message": "exit code 3",
+        "parent_id": None,
+        "phase": None,
     }
+
+
+def test_a_workflow_members_payload_names_its_parent_and_phase() -> None:
+    event = ExecutionEvent.of(
+        TASK, "e2", Status.QUEUED, STARTED, origin="workflow", parent_id="p1", phase=2
+    )
+    payload = event.to_payload()
+    assert (payload["parent_id"], payload["phase"], payload["origin"]) == ("p1", 2, "workflow")
 
 
 def test_running_payload_has_no_duration_yet() -> None:

@@ -196,6 +196,9 @@ def _request_abort(
             attempt=row.attempt_count,
             message="aborted before it started",
             origin=row.origin,
+            created_at=row.created_at,
+            parent_id=row.parent_id,
+            phase=row.phase,
         )
     elif status is Status.STARTED:
         rows.update(
@@ -211,6 +214,10 @@ def _request_abort(
             now,
             attempt=row.attempt_count,
             origin=row.origin,
+            started_at=row.started_at,
+            created_at=row.created_at,
+            parent_id=row.parent_id,
+            phase=row.phase,
         )
     else:
         return None

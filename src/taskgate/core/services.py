@@ -18,6 +18,7 @@ from taskgate.core.schedules.service import SchedulerService
 from taskgate.core.starts.service import StartService
 from taskgate.core.tasks import TaskService
 from taskgate.core.webhooks import WebhookService
+from taskgate.core.workflows import WorkflowService
 from taskgate.domain.actions import ActionSpec
 from taskgate.domain.kv import KvLimits
 from taskgate.domain.webhooks import DeliveryRetryPolicy
@@ -36,6 +37,8 @@ class Services:
     webhooks: WebhookService
     checks: CheckService
     chains: ChainService
+    # Follows workflows' members (end hooks) and runs ad-hoc phases.
+    workflows: WorkflowService
     # Named checks /readyz asks besides the database (a door's broker connection, ...):
     # each answers (ready, detail).
     readiness: dict[str, Callable[[], tuple[bool, str]]] = field(default_factory=dict)
@@ -70,4 +73,5 @@ class Services:
             checks=CheckService(ctx),
             # Registers its end hook: chain rules fire in the transaction of each end.
             chains=ChainService(ctx, starts),
+            workflows=WorkflowService(ctx, starts, executions),
         )

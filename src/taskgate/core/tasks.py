@@ -12,10 +12,11 @@ from taskgate.core.checks import deadlines
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.domain.actions import ActionSpec
-from taskgate.domain.errors import Conflict, NotFound
+from taskgate.domain.errors import ConfigError, Conflict, InvalidInput, NotFound
 from taskgate.domain.executions import Caller
-from taskgate.domain.selectors import Selector
+from taskgate.domain.selectors import Selector, parse_selector
 from taskgate.domain.tasks import Task, TaskSource, TaskSpec
+from taskgate.domain.workflows import find_cycle
 from taskgate.store import audit
 from taskgate.store import tasks as task_rows
 
@@ -84,7 +85,9 @@ class TaskService:
         def work(conn: Connection) -> Task:
             if spec.id is not None and task_rows.get(conn, str(spec.id)):
                 raise Conflict(f"task {spec.id} already exists", field="id")
-            return _save(conn, spec, None, caller, source="api")
+            task = _save(conn, spec, None, caller, source="api")
+            check_contained(conn, [task])
+            return task
 
         return await self.ctx.db.write(work)
 
@@ -96,6 +99,7 @@ class TaskService:
             existing = task_rows.get(conn, str(task_id))
             self._refuse_locked(existing)
             task = _save(conn, spec.model_copy(update={"id": task_id}), existing, caller, "api")
+            check_contained(conn, [task])
             return task, existing is None
 
         return await self.ctx.db.write(work)
@@ -112,7 +116,13 @@ class TaskService:
 
     async def sync_from_config(self, specs: list[TaskSpec], caller: Caller) -> None:
         """Make the database hold the config's tasks; tasks made over the API stay."""
-        await self._sync(specs, caller, "config", owns=lambda task: True, prune=None)
+        try:
+            await self._sync(specs, caller, "config", owns=lambda task: True, prune=None)
+        except InvalidInput as exc:
+            # A workflow naming a task that is not there, or one that contains itself.
+            names = {str(s.id): s.label or s.name for s in specs}
+            where = f"tasks.{names.get(exc.details.get('task', ''), '?')}.{exc.field}"
+            raise ConfigError(f"{where}: {exc.message}", field=where) from None
 
     async def sync_from_outside(
         self,
@@ -143,12 +153,13 @@ class TaskService:
 
         def work(conn: Connection) -> SyncReport:
             report = SyncReport()
+            saved: list[Task] = []
             for spec in specs:
                 existing = task_rows.get(conn, str(spec.id)) if spec.id else None
                 if existing is not None and not owns(existing):
                     report.skipped.append(str(spec.id))
                 elif existing is None or not _same(existing, spec):
-                    _save(conn, spec, existing, caller, source)
+                    saved.append(_save(conn, spec, existing, caller, source))
                     if existing is None:
                         report.created += 1
                     else:
@@ -161,9 +172,62 @@ class TaskService:
                     if prune(task) and task.key not in wanted:
                         _delete(conn, task, caller)
                         report.deleted += 1
+            # Once all are written: a workflow may name a task written after it.
+            check_contained(conn, saved)
             return report
 
         return await self.ctx.db.write(work)
+
+
+def check_contained(conn: Connection, saved: list[Task]) -> None:
+    """The tasks each saved task runs inside itself (a workflow's members) exist, and none
+    contains the saved task again (A runs B runs A); InvalidInput naming the field, or the
+    cycle. Runs in the saving transaction, after the write, so it sees the task as saved."""
+    by_id: dict[str, Task | None] = {}
+
+    def task_of(task_id: str) -> Task | None:
+        if task_id not in by_id:
+            by_id[task_id] = task_rows.get(conn, task_id)
+        return by_id[task_id]
+
+    def inside(task_id: str) -> list[str]:
+        task = task_of(task_id)
+        if task is None:
+            return []
+        found: list[str] = []
+        for _, text in task.action.contains():
+            found += [t.key for t in task_rows.find(conn, parse_selector(text))]
+        return found
+
+    for task in saved:
+        by_id[task.key] = task
+        contained = task.action.contains()
+        if not contained:
+            continue
+        for where, text in contained:
+            if not task_rows.find(conn, parse_selector(text)):
+                raise InvalidInput(f"{where}: no task matches {text!r}", field=where, task=task.key)
+        cycle = find_cycle(task.key, inside)
+        if cycle is not None:
+            names = " → ".join(_called(task_of(i), i) for i in cycle)
+            # The member through which the cycle leaves this task.
+            where = next(
+                w
+                for w, text in contained
+                if cycle[1] in {t.key for t in task_rows.find(conn, parse_selector(text))}
+            )
+            raise InvalidInput(
+                f"{where}: a cycle: {names} ({_called(task, task.key)} would run inside itself)",
+                field=where,
+                task=task.key,
+                cycle=cycle,
+            )
+
+
+def _called(task: Task | None, task_id: str) -> str:
+    if task is None:
+        return task_id
+    return task.label or task.name
 
 
 def _delete(conn: Connection, task: Task, caller: Caller) -> None:

@@ -27,6 +27,12 @@ class ActionSpec(Strict):
         """Checks that need the whole task (a sequence that would start itself): raise
         ValueError naming the field under `action`. `task` is the TaskSpec being saved."""
 
+    def contains(self) -> list[tuple[str, str]]:
+        """The tasks this action runs as parts of itself (a workflow's members), as
+        (field under the task, selector): each must name a task when the task is saved, and
+        none may contain the task again."""
+        return []
+
 
 class _Kinds:
     def __init__(self) -> None:

@@ -41,6 +41,9 @@ class ExecutionEvent:
     started_at: datetime | None = None
     # When the execution was created (queued), where the publisher knows it.
     created_at: datetime | None = None
+    # The workflow execution this one runs for, and which of its phases (from 1).
+    parent_id: str | None = None
+    phase: int | None = None
     # The bus numbers every event it publishes, in order (0: not published yet).
     seq: int = 0
     # One of KINDS; `status` is then the execution's status when it was said.
@@ -72,6 +75,8 @@ class ExecutionEvent:
         started_at: datetime | None = None,
         created_at: datetime | None = None,
         chain: ChainLink | None = None,
+        parent_id: str | None = None,
+        phase: int | None = None,
     ) -> ExecutionEvent:
         return cls(
             execution_id=execution_id,
@@ -89,6 +94,8 @@ class ExecutionEvent:
             created_at=created_at,
             chain_id=chain.chain_id if chain else None,
             triggered_by=chain.triggered_by if chain else (),
+            parent_id=parent_id,
+            phase=phase,
         )
 
     def to_payload(self) -> dict[str, Any]:
@@ -112,6 +119,8 @@ class ExecutionEvent:
             "message": self.message,
             "kind": self.kind,
             **({"check": self.check} if self.check is not None else {}),
+            "parent_id": self.parent_id,
+            "phase": self.phase,
         }
         if self.chain_id is not None:
             # A chained execution's events say which rule and which ends started it.

@@ -23,6 +23,29 @@ class Attempt(BaseModel):
     message: str = ""
 
 
+class PhaseMember(BaseModel):
+    """One task a workflow member named, as the workflow sees it."""
+
+    key: str
+    selector: str
+    task_id: str | None = None
+    task_name: str = ""
+    execution_id: str | None = None
+    # The execution's status; `waiting` before its start (max_parallel), `never_started` when
+    # it could not be started (the reason in `message`).
+    status: str
+    message: str = ""
+
+
+class PhaseView(BaseModel):
+    number: int
+    name: str | None = None
+    # pending, running, finished, failed, skipped (the reason in `reason`), aborted.
+    status: str
+    reason: str = ""
+    members: list[PhaseMember]
+
+
 class Execution(BaseModel):
     id: str
     task_id: str
@@ -48,6 +71,13 @@ class Execution(BaseModel):
     attempts: list[Attempt] | None = None
     # Checks broken with `on_violation: warn` (domain/checks.py): {check, on_violation, reason}.
     warnings: list[dict[str, Any]] = Field(default_factory=list)
+    # The execution this one runs for (a workflow), and which of its phases (from 1).
+    parent_id: str | None = None
+    phase: int | None = None
+    # A workflow's phases and its members' executions (a tree: members may be workflows),
+    # when one execution is read; None in lists.
+    phases: list[PhaseView] | None = None
+    children: list[Execution] | None = None
 
 
 @dataclass(frozen=True)

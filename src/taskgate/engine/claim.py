@@ -81,6 +81,7 @@ def claim(conn: Connection, free: int, holder: Holder) -> list[Run]:
                     row.created_at,
                     parent_id=row.parent_id,
                     chain=chain_link(row),
+                    phase=row.phase,
                 )
             )
         if len(candidates) < wanted:

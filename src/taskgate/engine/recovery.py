@@ -136,6 +136,10 @@ def end_orphans(
                 message=step.message,
                 origin=row.origin,
                 chain=rows.chain_link(row),
+                started_at=row.started_at,
+                created_at=row.created_at,
+                parent_id=row.parent_id,
+                phase=row.phase,
             )
         )
         if step.status is not Status.RETRY:

@@ -29,10 +29,11 @@ class Run:
     worker: asyncio.Task[None] | None = None
     # Why this process stopped the run on its own (it lost its lease); "" while it holds it.
     lost: str = ""
-    # The workflow (or other execution) this one runs for, if any.
+    # The workflow (or other execution) this one runs for, if any, and its phase there.
     parent_id: str | None = None
     # A chained execution: what its events name.
     chain: ChainLink | None = None
+    phase: int | None = None
 
     def event(
         self, status: Status, at: datetime, *, message: str = "", exit_code: int | None = None
@@ -49,4 +50,6 @@ class Run:
             started_at=self.started_at,
             created_at=self.created_at,
             chain=self.chain,
+            parent_id=self.parent_id,
+            phase=self.phase,
         )

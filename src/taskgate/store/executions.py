@@ -64,6 +64,8 @@ def to_execution(row: sa.Row[Any], attempt_rows: Iterable[sa.Row[Any]] | None = 
         warnings=row.warnings or [],
         chain_id=row.chain_id,
         triggered_by=row.triggered_by,
+        parent_id=row.parent_id,
+        phase=row.phase,
         attempts=None
         if attempt_rows is None
         else [Attempt.model_validate(a, from_attributes=True) for a in attempt_rows],
@@ -509,3 +511,65 @@ def latest_for_tasks(conn: Connection, task_ids: Iterable[str]) -> dict[str, Exe
         if known is None or execution.id > known.id:  # same instant: one answer, always
             latest[execution.task_id] = execution
     return latest
+
+
+def children_of(conn: Connection, parent_ids: Iterable[str]) -> list[Execution]:
+    """The executions run for these (a workflow's members), by phase and age, with attempts."""
+    rows: list[sa.Row[Any]] = []
+    for chunk in _chunks(list(parent_ids), 500):
+        rows += conn.execute(sa.select(executions).where(executions.c.parent_id.in_(chunk)))
+    rows.sort(key=lambda r: (r.phase or 0, r.created_at, r.id))
+    return _with_attempts(conn, rows)
+
+
+def unfinished_children(conn: Connection, parent_id: str) -> list[sa.Row[Any]]:
+    """The executions run for `parent_id` that have not ended. On PostgreSQL each is locked;
+    one another transaction holds (ending it, claiming it) is left out rather than waited
+    for: a parent is always locked before its children here, and after them where a child's
+    end is written, so waiting could deadlock. The one left out tells its parent itself."""
+    query = (
+        sa.select(executions)
+        .where(
+            executions.c.parent_id == parent_id,
+            executions.c.status.in_([s.value for s in PENDING | ACTIVE]),
+        )
+        .order_by(executions.c.created_at, executions.c.id)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(conn.execute(query))
+
+
+def records_of(conn: Connection, execution_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """What `from` paths read of ended executions: result, status, params, exit code, message."""
+    found: dict[str, dict[str, Any]] = {}
+    columns = (
+        executions.c.id,
+        executions.c.task_id,
+        executions.c.status,
+        executions.c.params,
+        executions.c.result,
+        executions.c.exit_code,
+        executions.c.message,
+    )
+    for chunk in _chunks(list(execution_ids), 500):
+        for row in conn.execute(sa.select(*columns).where(executions.c.id.in_(chunk))):
+            found[row.id] = {
+                "execution_id": row.id,
+                "task_id": row.task_id,
+                "status": row.status,
+                "params": row.params,
+                "result": row.result,
+                "exit_code": row.exit_code,
+                "message": row.message,
+            }
+    return found
+
+
+def states_of(conn: Connection, execution_ids: Iterable[str]) -> dict[str, Any]:
+    """The `state` each of these executions keeps (a workflow's progress), where it has one."""
+    found: dict[str, Any] = {}
+    for chunk in _chunks(list(execution_ids), 500):
+        query = sa.select(executions.c.id, executions.c.state).where(executions.c.id.in_(chunk))
+        found.update({row.id: row.state for row in conn.execute(query) if row.state})
+    return found

@@ -187,6 +187,8 @@ def _plan(
                     origin=request.origin,
                     created_at=now,
                     chain=request.chain,
+                    parent_id=request.parent_id,
+                    phase=request.phase,
                 )
             )
             entry.tasks.append(
@@ -238,6 +240,40 @@ def _plan(
             }
         )
     return result, events
+
+
+def write_one(
+    conn: Connection, task: Task, request: StartRequest
+) -> tuple[ExecutionRef, ExecutionEvent]:
+    """Queue one execution of `task` as given, not looked up by selector: a task made for
+    this start alone (an ad-hoc workflow, `taskgate run-phases`). Its parameters are
+    validated against the task; the audit record names the request's selectors."""
+    now = utcnow()
+    params = validate_params(task.params, request.params)
+    row = _execution_row(
+        task, task.model_dump(mode="json"), request, params, Status.QUEUED, "", now
+    )
+    execution_rows.insert(conn, [row])
+    audit.record(
+        conn,
+        at=now,
+        actor=request.caller.name,
+        action="start",
+        target=task.name,
+        details={"origin": request.origin, "executions": [row["id"]]},
+    )
+    event = ExecutionEvent.of(
+        task,
+        row["id"],
+        Status.QUEUED,
+        now,
+        origin=request.origin,
+        created_at=now,
+        parent_id=request.parent_id,
+        phase=request.phase,
+    )
+    ref = ExecutionRef(id=row["id"], task_id=task.key, task_name=task.name, status=Status.QUEUED)
+    return ref, event
 
 
 def _not_started(task: Task, reason: str) -> StartedTask:

@@ -55,7 +55,9 @@ async def list_executions(
 
 @router.get("/{execution_id}", response_model=Execution)
 async def get_execution(execution_id: str, core: Core, _: Viewer) -> Execution:
-    return await core.executions.get(execution_id)
+    """One execution with its attempts; a workflow's also with its `phases` and `children`
+    (its members' executions, each a tree of its own when it is a workflow)."""
+    return await core.workflows.tree(execution_id)
 
 
 @router.get("/{execution_id}/wait", response_model=WaitedExecution)

@@ -5,3 +5,6 @@ from taskgate.engine.actions import command, http, qlik, sequence
 from taskgate.engine.actions.registry import ActionCatalog
 
 __all__ = ["ActionCatalog", "command", "http", "qlik", "sequence"]
+from taskgate.engine.actions import workflow
+
+__all__ = ["ActionCatalog", "command", "http", "qlik", "workflow"]

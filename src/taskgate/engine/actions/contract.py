@@ -137,7 +137,11 @@ class Resources:
         self._by_type[type(item)] = item
 
     def get(self, kind: type[T]) -> T | None:
+        """The item of this type, or of a subclass of it (a service the core provides
+        under an interface the domain names)."""
         item = self._by_type.get(kind)
+        if item is None:
+            item = next((i for i in self._by_type.values() if isinstance(i, kind)), None)
         return item if isinstance(item, kind) else None
 
 
