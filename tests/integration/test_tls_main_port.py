@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from taskgate.client.tls import ssl_context
 from tests.conftest import Backend, ServerProcess, StartServer
@@ -29,7 +30,12 @@ def pki(tmp_path: Path) -> Pki:
     return make_pki(tmp_path / "pki")
 
 
-def tls_server(start_server: StartServer, pki: Pki, **tls: str) -> ServerProcess:
+PUBLIC_HOST = "taskgate.test"
+
+
+def tls_server(
+    start_server: StartServer, pki: Pki, *, public_url: bool = False, **tls: str
+) -> ServerProcess:
     server = start_server(
         {
             "auth": "keys",
@@ -42,6 +48,10 @@ def tls_server(start_server: StartServer, pki: Pki, **tls: str) -> ServerProcess
         env={"TASKGATE_CA_FILE": str(pki.ca)},
         start=False,
     )
+    if public_url:
+        # The name a proxy or DNS gives the server; its port is known only now.
+        server.config["server"]["public_url"] = f"https://{PUBLIC_HOST}:{server.port}"
+        server.config_path.write_text(yaml.safe_dump(server.config, sort_keys=False))
     server.http_options = {"verify": ssl_context(str(pki.ca))}
     if "client_ca" in tls:
         server.http_options["verify"] = ssl_context(
@@ -107,17 +117,21 @@ def test_api_cli_and_runs_over_https(start_server: StartServer, pki: Pki) -> Non
 
 
 def test_host_and_origin_checks_hold_over_https(start_server: StartServer, pki: Pki) -> None:
-    server = tls_server(start_server, pki)
+    server = tls_server(start_server, pki, public_url=True)
     client = server.client(headers=admin_headers(server))
     assert client.get("/api/v1/tasks", headers={"Host": "evil.example"}).status_code == 421
+    public = f"{PUBLIC_HOST}:{server.port}"
+    assert client.get("/api/v1/tasks", headers={"Host": public}).status_code == 200
     body = {"selectors": ["label:quick"]}
     for origin in ("https://evil.example", f"http://127.0.0.1.evil.example:{server.port}"):
         answer = client.post("/api/v1/start", json=body, headers={"Origin": origin})
         assert answer.status_code == 403, (origin, answer.text)
-    same_site = client.post(
-        "/api/v1/start", json=body, headers={"Origin": f"https://127.0.0.1:{server.port}"}
-    )
-    assert same_site.status_code == 200, same_site.text
+    for origin in (f"https://127.0.0.1:{server.port}", f"https://{public}"):
+        same_site = client.post("/api/v1/start", json=body, headers={"Origin": origin})
+        assert same_site.status_code == 200, (origin, same_site.text)
+    # Runs are told the public URL.
+    run = wait_execution(client, same_site.json()["executions"][0]["id"])
+    assert run["result"]["env"]["TASKGATE_URL"] == f"https://{public}"
 
 
 def test_client_certificates_with_client_ca(start_server: StartServer, pki: Pki) -> None:
