@@ -59,6 +59,22 @@ def test_a_fail_check_turns_a_zero_exit_into_finished_fail(client: httpx.Client)
     assert execution["warnings"] == []
 
 
+def test_a_run_failed_by_a_check_is_retried_like_any_failure(client: httpx.Client) -> None:
+    label = unique("retried")
+    task = py_task(
+        f"Retried {label}",
+        QUICK_CODE,
+        label=label,
+        checks={"min_duration": 60},
+        retries={"count": 1, "delay": 0},
+    )
+    create_task(client, task)
+    execution = wait_execution(client, start_one(client, f"label:{label}"))
+    assert execution["status"] == "finished_fail", execution
+    assert [a["status"] for a in execution["attempts"]] == ["finished_fail", "finished_fail"]
+    assert all("expected at least 60 s" in a["message"] for a in execution["attempts"])
+
+
 def test_a_result_check_reads_the_result(client: httpx.Client) -> None:
     label = checked_task(client, {"result": [{"path": "rows", "op": ">=", "value": 1}]}, ROWS_CODE)
     failed = wait_execution(client, start_one(client, f"label:{label}", {"rows": 0}))
