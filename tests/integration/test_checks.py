@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from taskgate.client import TaskgateClient
 from tests.conftest import Backend, ServerProcess, StartServer
 from tests.integration.test_api_events import Stream
 from tests.integration.test_api_metrics import samples
@@ -94,7 +95,7 @@ def test_a_warn_check_keeps_the_success_and_records_a_warning(client: httpx.Clie
     assert "expected at least 60 s" in warning["reason"]
 
 
-def test_a_start_may_bring_its_own_checks(client: httpx.Client) -> None:
+def test_a_start_may_bring_its_own_checks(server: ServerProcess, client: httpx.Client) -> None:
     label = checked_task(client, None)
     plain = wait_execution(client, start_one(client, f"label:{label}"))
     assert plain["status"] == "finished_success"
@@ -106,6 +107,12 @@ def test_a_start_may_bring_its_own_checks(client: httpx.Client) -> None:
     # The task itself is unchanged.
     task = client.get(f"/api/v1/tasks/{label}").json()
     assert task["checks"] is None
+    # The Python client passes them on too.
+    with TaskgateClient(server.url) as python:
+        started = python.start([f"label:{label}"], checks={"min_duration": 60})
+    failed = wait_execution(client, started["executions"][0]["id"])
+    assert failed["status"] == "finished_fail", failed
+    assert "expected at least 60 s" in failed["message"], failed
 
 
 @pytest.mark.parametrize(
