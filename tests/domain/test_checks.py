@@ -60,6 +60,8 @@ def test_a_missing_result_breaks_a_result_check() -> None:
         ({"result": [{"path": "rows[", "op": ">=", "value": 1}]}, ("result", 0, "path")),
         ({"result": [{"path": "rows", "op": "about", "value": 1}]}, ("result", 0, "op")),
         ({"result": [{"path": "rows", "op": "in", "value": 1}]}, ("result", 0, "value")),
+        ({"result": [{"path": "rows", "op": "in"}]}, ("result", 0, "value")),
+        ({"result": [{"path": "name", "op": "matches"}]}, ("result", 0, "value")),
         ({"min_duration": 60, "max_duration": 30}, ("max_duration",)),
         ({"min_duration": 0}, ("min_duration", "seconds")),
         ({"deadline": {"cron": "0 7 * * *", "timezone": "Mars/Olympus"}}, ("deadline", "timezone")),

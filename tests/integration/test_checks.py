@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from taskgate.client import TaskgateClient
 from tests.conftest import Backend, ServerProcess, StartServer
 from tests.integration.test_api_events import Stream
 from tests.integration.test_api_metrics import samples
@@ -59,6 +60,22 @@ def test_a_fail_check_turns_a_zero_exit_into_finished_fail(client: httpx.Client)
     assert execution["warnings"] == []
 
 
+def test_a_run_failed_by_a_check_is_retried_like_any_failure(client: httpx.Client) -> None:
+    label = unique("retried")
+    task = py_task(
+        f"Retried {label}",
+        QUICK_CODE,
+        label=label,
+        checks={"min_duration": 60},
+        retries={"count": 1, "delay": 0},
+    )
+    create_task(client, task)
+    execution = wait_execution(client, start_one(client, f"label:{label}"))
+    assert execution["status"] == "finished_fail", execution
+    assert [a["status"] for a in execution["attempts"]] == ["finished_fail", "finished_fail"]
+    assert all("expected at least 60 s" in a["message"] for a in execution["attempts"])
+
+
 def test_a_result_check_reads_the_result(client: httpx.Client) -> None:
     label = checked_task(client, {"result": [{"path": "rows", "op": ">=", "value": 1}]}, ROWS_CODE)
     failed = wait_execution(client, start_one(client, f"label:{label}", {"rows": 0}))
@@ -78,7 +95,7 @@ def test_a_warn_check_keeps_the_success_and_records_a_warning(client: httpx.Clie
     assert "expected at least 60 s" in warning["reason"]
 
 
-def test_a_start_may_bring_its_own_checks(client: httpx.Client) -> None:
+def test_a_start_may_bring_its_own_checks(server: ServerProcess, client: httpx.Client) -> None:
     label = checked_task(client, None)
     plain = wait_execution(client, start_one(client, f"label:{label}"))
     assert plain["status"] == "finished_success"
@@ -90,6 +107,12 @@ def test_a_start_may_bring_its_own_checks(client: httpx.Client) -> None:
     # The task itself is unchanged.
     task = client.get(f"/api/v1/tasks/{label}").json()
     assert task["checks"] is None
+    # The Python client passes them on too.
+    with TaskgateClient(server.url) as python:
+        started = python.start([f"label:{label}"], checks={"min_duration": 60})
+    failed = wait_execution(client, started["executions"][0]["id"])
+    assert failed["status"] == "finished_fail", failed
+    assert "expected at least 60 s" in failed["message"], failed
 
 
 @pytest.mark.parametrize(

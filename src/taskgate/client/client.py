@@ -211,19 +211,23 @@ class TaskgateClient:
         wait: float = 0,
         all_must_exist: bool = False,
         idempotency_key: str | None = None,
+        checks: dict[str, Any] | None = None,
     ) -> JSON:
         """`POST /api/v1/start`: the start result (per selector, plus the executions).
 
         `wait` (0-3600 s) makes the server answer only once every execution has ended or the
         time passed (`timed_out`). To wait longer, use `wait_execution` on each execution.
+        `checks`: checks for these runs instead of each task's (docs/checks.md).
         """
         _check_wait(wait)
-        body = {
+        body: dict[str, Any] = {
             "selectors": list(selectors),
             "params": params or {},
             "wait": _seconds(wait),
             "all_must_exist": all_must_exist,
         }
+        if checks is not None:
+            body["checks"] = checks
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         result: JSON = self._request("POST", "/api/v1/start", json=body, headers=headers, wait=wait)
         return result

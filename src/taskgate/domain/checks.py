@@ -62,7 +62,7 @@ class ResultCheck(Strict):
         description="eq ne gt gte lt lte (or == != > >= < <=), in, not_in, "
         "contains, matches, exists, missing.",
     )
-    value: Any = None
+    value: Any = Field(None, validate_default=True)
     on_violation: OnViolation = OnViolation.FAIL
     name: str | None = Field(None, min_length=1, max_length=100, description="Shown in reports.")
 

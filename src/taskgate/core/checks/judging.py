@@ -3,6 +3,7 @@ its end: a `fail` check turns it into `finished_fail`, a `warn` check leaves a w
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,8 @@ from taskgate.domain.checks import (
 from taskgate.domain.durations import Band
 from taskgate.domain.status import Status
 from taskgate.store import durations
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,12 @@ def judge_end(
     if status is not Status.FINISHED_SUCCESS or checks is None or not checks.on_end:
         return Judgement(status, message)
     band = learned_band(conn, task_id, checks)
-    broken = judge(checks, seconds=seconds, result=result, band=band)
+    try:
+        broken = judge(checks, seconds=seconds, result=result, band=band)
+    except Exception as exc:  # a check saved by an older version that no longer reads
+        log.exception("task %s: its checks could not be judged", task_id)
+        reason = f"the checks could not be judged: {exc}"
+        broken = [Violation("checks", OnViolation.WARN, reason)]
     failed = [v.reason for v in broken if v.on_violation is OnViolation.FAIL]
     if failed:
         message = "check failed: " + "; ".join(failed)
