@@ -423,3 +423,11 @@ def test_cli(server: ServerProcess, client: httpx.Client, tmp_path: Path) -> Non
     assert "start.0" in refused.stdout + refused.stderr
     expect(run_cli(server, "chains", "delete", rule_id), 0)
     assert rule_id not in expect(run_cli(server, "chains", "list"), 0).stdout
+
+
+def test_a_config_rule_naming_no_task_stops_the_start(start_server: StartServer) -> None:
+    rule = {"name": "typo", "when": [{"task": "label:no-such-task"}], "start": "label:a"}
+    tasks = [py_task("A", QUICK_CODE, label="a")]
+    server = start_server({"chains": [rule]}, tasks=tasks, start=False)
+    assert server.start_or_exit() is not None
+    assert "config chains[0]: when.0.task: 'label:no-such-task'" in server.log_text()
