@@ -17,8 +17,10 @@ from taskgate.domain.chains import (
     find_cycle,
     firing_key,
     parse_duration,
+    selector_names,
     template_scope,
 )
+from taskgate.domain.selectors import parse_selector
 from taskgate.domain.status import Status
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -111,3 +113,27 @@ def test_cycles() -> None:
     assert find_cycle(edges, ["d"]) is None
     assert find_cycle({"a": ["a"]}, ["a"]) == ["a", "a"]
     assert find_cycle({"a": ["b"], "b": []}, ["a", "b"]) is None
+
+
+def test_which_task_a_condition_names() -> None:
+    task_id = "0b7b1c50-6a47-4d63-9a55-6f0b6c1a00a1"
+    spec = {
+        "name": "Load sales",
+        "label": "sales",
+        "tags": ["nightly"],
+        "properties": {"env": ["prod"]},
+    }
+
+    def names(text: str) -> bool | None:
+        return selector_names(parse_selector(text), task_id, spec)
+
+    assert names(task_id.upper()) is True
+    assert names(f"id:{task_id}") is True
+    assert names("id:0b7b1c50-6a47-4d63-9a55-6f0b6c1a00b2") is False
+    assert names("label:sales") is True and names("sales") is True
+    assert names("name:Load sales") is True and names("name:Load") is False
+    assert names("tag:nightly") is True and names("tag:weekly") is False
+    assert names("property:env=prod") is True and names("property:env=test") is False
+    assert names("other") is False
+    # A bare name: the task's, unless another task has that label; only a lookup can tell.
+    assert names("Load sales") is None

@@ -267,7 +267,7 @@ def test_bad_rules_answer_422_naming_the_field(client: httpx.Client) -> None:
     assert body["field"] == "start" and "cycle" in body["message"]
 
 
-def test_crud_and_roles(client: httpx.Client) -> None:
+def test_crud_and_audit(client: httpx.Client) -> None:
     a, b = make_task(client), make_task(client)
     chain_id = unique("rule")
     put = client.put(
@@ -284,6 +284,9 @@ def test_crud_and_roles(client: httpx.Client) -> None:
     assert chain_id in [c["id"] for c in ok_json(client.get("/api/v1/chains"))["items"]]
     assert client.delete(f"/api/v1/chains/{chain_id}").status_code == 204
     error_json(client.get(f"/api/v1/chains/{chain_id}"), 404, "not_found")
+    audit = ok_json(client.get("/api/v1/audit", params={"limit": 1000}))["items"]
+    actions = [e["action"] for e in audit if e["target"] == chain_id]
+    assert sorted(actions) == ["chain.create", "chain.delete", "chain.update"]
     # A disabled rule fires nothing.
     create_chain(client, {"when": [{"task": a}], "start": b, "enabled": False})
     wait_execution(client, start_one(client, f"label:{a}"))
@@ -416,10 +419,21 @@ def test_cli(server: ServerProcess, client: httpx.Client, tmp_path: Path) -> Non
     wait_execution(client, start_one(client, f"label:{a}"))
     shown = expect(run_cli(server, "chains", "show", rule_id), 0).stdout
     assert "open window" in shown
-    assert loads(expect(run_cli(server, "chains", "show", rule_id, "--json"), 0))["open_window"]
+    wait_execution(client, start_one(client, f"label:{b}"))
+    [run] = chained_run(client, c)
+    execution = expect(run_cli(server, "executions", "show", run["id"]), 0).stdout
+    assert rule_id in execution and "triggered by" in execution
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"when: [{{task: label:{a}}}]\nstart: label:no-such-task\n")
     refused = expect(run_cli(server, "chains", "create", "-f", str(bad)), 1)
     assert "start.0" in refused.stdout + refused.stderr
     expect(run_cli(server, "chains", "delete", rule_id), 0)
     assert rule_id not in expect(run_cli(server, "chains", "list"), 0).stdout
+
+
+def test_a_config_rule_naming_no_task_stops_the_start(start_server: StartServer) -> None:
+    rule = {"name": "typo", "when": [{"task": "label:no-such-task"}], "start": "label:a"}
+    tasks = [py_task("A", QUICK_CODE, label="a")]
+    server = start_server({"chains": [rule]}, tasks=tasks, start=False)
+    assert server.start_or_exit() is not None
+    assert "config chains[0]: when.0.task: 'label:no-such-task'" in server.log_text()

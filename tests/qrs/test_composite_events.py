@@ -5,6 +5,7 @@ really chaining tasks."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,13 +13,18 @@ import pytest
 import qsAPI
 from qrs_api_client import models
 
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, StartServer
 from tests.qrs.conftest import QrsClient
 from tests.support import (
     QUICK_CODE,
+    SEL_A_ID,
+    SEL_B_ID,
+    SEL_C_ID,
+    STANDARD_TASKS,
     create_task,
     list_executions,
     ok_json,
+    parse_secret,
     py_task,
     start_one,
     unique,
@@ -236,3 +242,40 @@ def test_bad_composite_events_are_400_naming_the_field(qrs: QrsClient, http: htt
         "/reloadtask/update", json={"task": {"id": a}, "schemaEvents": [{"eventType": 0}]}
     )
     assert timed.status_code == 400 and timed.json()["field"] == "schemaEvents"
+
+
+def test_changing_chain_rules_takes_an_admin_key(start_server: StartServer) -> None:
+    """On the native API and on the QRS door alike: a viewer reads, an operator (who may
+    start tasks) may not change chain rules, an admin may."""
+    server = start_server({"auth": "keys", "qrs": {"enabled": True}}, tasks=STANDARD_TASKS)
+    admin = (Path(server.config["data_dir"]) / "admin.key").read_text().strip()
+    keys = {
+        role: parse_secret(server.cli("keys", "create", "--name", unique(role), "--role", role))
+        for role in ("viewer", "operator")
+    }
+    keys["admin"] = admin
+    body = event(SEL_B_ID, [(SEL_A_ID, 1)])
+    rule = {"when": [{"task": SEL_A_ID}], "start": SEL_C_ID}
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        qrs = QrsClient(http)
+
+        def as_(role: str) -> dict[str, str]:
+            return {"X-API-Key": keys[role]}
+
+        for role in ("viewer", "operator"):
+            assert qrs.post("/compositeevent", json=body, headers=as_(role)).status_code == 403
+            refused = http.post("/api/v1/chains", json=rule, headers=bearer(keys[role]))
+            assert refused.status_code == 403, refused.text
+        made = qrs.post("/compositeevent", json=body, headers=as_("admin"))
+        assert made.status_code == 201, made.text
+        path = f"/compositeevent/{made.json()['id']}"
+        assert qrs.get(path, headers=as_("viewer")).status_code == 200
+        assert qrs.request("DELETE", path, headers=as_("operator")).status_code == 403
+        created = http.post("/api/v1/chains", json=rule, headers=bearer(admin))
+        assert created.status_code == 201, created.text
+        listed = http.get("/api/v1/chains", headers=bearer(keys["viewer"]))
+        assert len(listed.json()["items"]) == 2
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

@@ -126,12 +126,20 @@ def _execution_fields(e: dict[str, Any]) -> list[tuple[str, Any]]:
     log = f"{e.get('log_size', 0)} characters"
     if e.get("log_dropped"):
         log += f" ({e['log_dropped']} dropped)"
+    chained: list[tuple[str, Any]] = []
+    if e.get("chain_id"):
+        # Started by a chain rule: which one, and the ends that fired it.
+        chained = [
+            ("chain", e["chain_id"]),
+            ("triggered by", ", ".join(e.get("triggered_by") or [])),
+        ]
     return [
         ("task", f"{e.get('task_name')} ({e.get('task_id')})"),
         ("status", status_text(e.get("status"))),
         ("message", e.get("message")),
         ("origin", e.get("origin")),
         ("caller", e.get("caller")),
+        *chained,
         ("params", e.get("params") or None),
         ("created", fmt_time(e.get("created_at"))),
         ("started", fmt_time(e.get("started_at"))),

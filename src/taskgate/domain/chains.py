@@ -25,7 +25,7 @@ from pydantic import Field, field_validator, model_validator
 from taskgate.domain.errors import InvalidInput
 from taskgate.domain.expressions import ExpressionError, check_deep
 from taskgate.domain.model import Strict
-from taskgate.domain.selectors import parse_selector
+from taskgate.domain.selectors import Selector, SelectorKind, normalize_task_id, parse_selector
 from taskgate.domain.status import Status
 
 CHAIN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
@@ -254,6 +254,35 @@ def chain_depth(fired: Iterable[Trigger | None]) -> int:
 
 def depth_allowed(rule: ChainSpec, depth: int) -> bool:
     return depth <= (rule.max_depth or MAX_CHAIN_DEPTH)
+
+
+# --- which ends a condition names ---------------------------------------------------------
+
+
+def selector_names(selector: Selector, task_id: str, spec: Mapping[str, Any]) -> bool | None:
+    """Whether `selector` names the task of an ended execution (`spec`: the task's definition
+    as the execution recorded it), decided without the database when it can be: None when
+    only a lookup can tell (a bare text that is the task's name, unless some task has that
+    label)."""
+    kind, value = selector.kind, selector.value
+    if kind is SelectorKind.AUTO:
+        wanted = normalize_task_id(value)
+        if wanted is not None:
+            return wanted == task_id
+        if spec.get("label") == value:
+            return True
+        return None if spec.get("name") == value else False
+    if kind is SelectorKind.ID:
+        return normalize_task_id(value) == task_id
+    if kind is SelectorKind.LABEL:
+        return spec.get("label") == value
+    if kind is SelectorKind.NAME:
+        return selector.names(str(spec.get("name", "")))
+    if kind is SelectorKind.TAG:
+        return value in (spec.get("tags") or [])
+    if kind is SelectorKind.PROPERTY:
+        return value in ((spec.get("properties") or {}).get(selector.property_name) or [])
+    return None
 
 
 # --- windows ------------------------------------------------------------------------------

@@ -183,6 +183,11 @@ def add_fire_count(conn: Connection, chain_id: str) -> None:
     )
 
 
+def purge_firings_before(conn: Connection, cutoff: datetime) -> int:
+    result = conn.execute(chain_firings.delete().where(chain_firings.c.at < cutoff))
+    return int(result.rowcount or 0)
+
+
 def firings(conn: Connection, chain_id: str, limit: int) -> list[dict[str, Any]]:
     query = (
         sa.select(chain_firings)

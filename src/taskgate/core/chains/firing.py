@@ -29,6 +29,7 @@ from taskgate.domain.chains import (
     chain_depth,
     depth_allowed,
     firing_key,
+    selector_names,
     template_scope,
 )
 from taskgate.domain.errors import TaskgateError
@@ -90,13 +91,17 @@ class ChainFiring:
             params=row.params or {},
             result=row.result,
         )
-        found: dict[Selector, set[str]] = {}
+        found: dict[Selector, bool] = {}
+        spec = row.task_spec or {}
 
         def names_this_task(text: str) -> bool:
             selector = parse_selector(text)
             if selector not in found:
-                found[selector] = {t.key for t in task_rows.find(conn, selector)}
-            return end.task_id in found[selector]
+                names = selector_names(selector, end.task_id, spec)
+                if names is None:  # only the resolver knows (a bare name): ask it
+                    names = end.task_id in {t.key for t in task_rows.find(conn, selector)}
+                found[selector] = names
+            return found[selector]
 
         for rule in rules:
             hits = [

@@ -18,7 +18,7 @@ from taskgate.core.context import CoreContext
 from taskgate.core.starts.resolve import resolve
 from taskgate.core.starts.service import StartService
 from taskgate.domain.chains import Chain, ChainSource, ChainSpec, Window, find_cycle
-from taskgate.domain.errors import Conflict, InvalidInput, NotFound
+from taskgate.domain.errors import ConfigError, Conflict, InvalidInput, NotFound
 from taskgate.domain.executions import SYSTEM, Caller
 from taskgate.domain.selectors import SelectorOutcome, parse_selector
 from taskgate.domain.tasks import Task
@@ -136,8 +136,10 @@ class ChainService:
                 try:
                     _save(conn, spec, existing, caller, "config")
                 except InvalidInput as exc:
-                    raise InvalidInput(
-                        f"chains[{index}]: {exc.message}", field=f"chains.{index}.{exc.field}"
+                    # The server does not start on a config whose rules name no task.
+                    raise ConfigError(
+                        f"config chains[{index}]: {exc.message}",
+                        field=f"chains.{index}.{exc.field}",
                     ) from None
 
         await self.ctx.db.write(work)

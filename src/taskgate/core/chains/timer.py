@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from taskgate.core.background import stop_task
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 RECHECK_SECONDS = 2.0
 # Past the expiry, so that the window is expired when the timer looks (no busy loop on ties).
 MARGIN_SECONDS = 0.005
+# How long the firings are kept (what each rule did; their keys guard against a replayed end,
+# which comes within seconds), and how often the old ones are deleted.
+FIRINGS_KEPT = timedelta(days=30)
+PURGE_EVERY_SECONDS = 3600.0
 
 
 class ChainTimer:
@@ -36,6 +41,7 @@ class ChainTimer:
         self.firing: ChainFiring | None = None
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._purged_at = -PURGE_EVERY_SECONDS
 
     def wake(self) -> None:
         self._wake.set()
@@ -62,10 +68,20 @@ class ChainTimer:
         wait = (following - utcnow()).total_seconds() + MARGIN_SECONDS
         return min(max(wait, MARGIN_SECONDS), self.recheck_seconds)
 
+    async def purge(self) -> int:
+        """Forget firings older than FIRINGS_KEPT, at most once per PURGE_EVERY_SECONDS."""
+        now = asyncio.get_running_loop().time()
+        if now - self._purged_at < PURGE_EVERY_SECONDS:
+            return 0
+        self._purged_at = now
+        cutoff = utcnow() - FIRINGS_KEPT
+        return await self.ctx.db.write(lambda conn: rows.purge_firings_before(conn, cutoff))
+
     async def _loop(self) -> None:
         while True:
             self._wake.clear()
             try:
+                await self.purge()
                 delay = await self.sweep()
             except Exception:
                 log.exception("chain timer failed; trying again in %gs", self.recheck_seconds)
