@@ -70,8 +70,16 @@ def _checked_selector(text: str) -> str:
 class ChainCondition(Strict):
     """One condition: `task` (a selector) ended in one of `statuses`."""
 
-    task: str = Field(..., min_length=1, max_length=500)
-    statuses: list[Status] = Field(default_factory=lambda: [Status.FINISHED_SUCCESS])
+    task: str = Field(
+        ...,
+        min_length=1,
+        max_length=500,
+        description="A task selector (id, label:, name:, tag:, property:) whose runs count.",
+    )
+    statuses: list[Status] = Field(
+        default_factory=lambda: [Status.FINISHED_SUCCESS],
+        description="The end statuses that meet the condition (default: finished_success).",
+    )
 
     @field_validator("task")
     @classmethod
@@ -96,11 +104,24 @@ class ChainCondition(Strict):
 class ChainSpec(Strict):
     """What a caller writes to create or replace a chain rule."""
 
-    id: str | None = Field(None, pattern=CHAIN_ID_PATTERN)
-    name: str = Field("", max_length=200)
-    enabled: bool = True
-    when: list[ChainCondition] = Field(..., min_length=1, max_length=MAX_CONDITIONS)
-    match: Literal["any", "all"] = "any"
+    id: str | None = Field(
+        None,
+        pattern=CHAIN_ID_PATTERN,
+        description="The rule's id; made from the name when left out.",
+    )
+    name: str = Field("", max_length=200, description="What people see in lists and events.")
+    enabled: bool = Field(True, description="A disabled rule is kept but fires nothing.")
+    when: list[ChainCondition] = Field(
+        ...,
+        min_length=1,
+        max_length=MAX_CONDITIONS,
+        description="The conditions: a task selector and the end statuses that count.",
+    )
+    match: Literal["any", "all"] = Field(
+        "any",
+        description="`any`: each end that meets a condition fires; `all`: every condition "
+        "must be met within `window` (Qlik's composite events).",
+    )
     window: float = Field(
         DEFAULT_WINDOW_SECONDS,
         description="Seconds (or '6h', '30m') within which every condition of an `all` "
@@ -111,7 +132,12 @@ class ChainSpec(Strict):
         description="An `all` window that expires unmet: forget it (Qlik), or fire with the "
         "ends that did happen (Aperture's 'trigger if time expires').",
     )
-    start: list[str] = Field(..., min_length=1, max_length=100)
+    start: list[str] = Field(
+        ...,
+        min_length=1,
+        max_length=100,
+        description="The selectors to start when the rule fires.",
+    )
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="Parameters of the chained start; strings may be templates such as "
