@@ -152,3 +152,18 @@ def test_docs_render_the_operations_offline(keyed: ServerProcess, page: Page) ->
     page.goto(f"{keyed.url}/redoc")
     expect(page.get_by_text("/api/v1/executions/{execution_id}/abort").first).to_be_attached()
     assert outside == []
+
+
+def test_the_overview_shows_a_run_start_and_end_without_reloading(
+    keyed: ServerProcess, page: Page
+) -> None:
+    log_in(page, keyed.url, admin_key(keyed))
+    stays_on_page(page)
+    running = page.locator("#live")
+    expect(running).to_contain_text("Nothing runs.")
+    execution_id = start_with_api(keyed, "slow", {})
+    expect(running.get_by_role("link", name="Slow task")).to_be_visible()
+    with keyed.client(headers={"Authorization": f"Bearer {admin_key(keyed)}"}) as api:
+        api.post(f"/api/v1/executions/{execution_id}/abort")
+    expect(running).to_contain_text("Nothing runs.")
+    assert was_not_reloaded(page)

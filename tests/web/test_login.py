@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import ServerProcess, StartServer
-from tests.web.support import admin_key, hidden, keyed_server, login, make_key
+from tests.web.support import KEYS, admin_key, hidden, keyed_server, login, make_key
 
 
 @pytest.fixture
@@ -86,3 +86,21 @@ def test_open_mode_logs_in_without_a_key(start_server: StartServer) -> None:
         answer = http.post("/ui/login", data={"login_token": hidden(form.text, "login_token")})
         assert answer.status_code == 303
         assert "<h1>Overview</h1>" in http.get("/").text
+
+
+def test_the_session_cookie_is_secure_behind_a_tls_proxy(start_server: StartServer) -> None:
+    server = start_server({**KEYS, "server": {"trusted_proxies": ["127.0.0.1"]}})
+    behind_tls = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
+    with server.client(headers=behind_tls) as http:
+        form = http.get("/ui/login")
+        assert "Secure" in form.headers["set-cookie"]
+        token = hidden(form.text, "login_token")
+        # httpx keeps Secure cookies for https: the test talks plain HTTP to the "proxy" side.
+        answer = http.post(
+            "/ui/login",
+            data={"key": admin_key(server), "login_token": token},
+            headers={"Cookie": f"taskgate_login={token}"},
+        )
+        assert answer.status_code == 303
+        session = next(c for c in answer.headers.get_list("set-cookie") if "taskgate_session=" in c)
+        assert "Secure" in session and "HttpOnly" in session

@@ -1,15 +1,48 @@
 """The event stream for the pages: the native API's stream (/api/v1/events), authenticated by
-the session cookie, since a browser's EventSource cannot send an Authorization header."""
+the session cookie, since a browser's EventSource cannot send an Authorization header.
+
+`?coalesce=1` (the overview) sends at most one message per COALESCE_SECONDS, saying how many
+events happened: the page only needs a nudge to refresh its lists, and a server that starts
+hundreds of runs a second must not push every one of them to every open overview tab.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from sse_starlette import EventSourceResponse
+import asyncio
+import json
+from collections.abc import AsyncIterator
 
+from fastapi import APIRouter, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from taskgate.core.events import EventBus
 from taskgate.domain.events import EventFilter
-from taskgate.doors.api.routes_events import KEEPALIVE_SECONDS, execution_stream, parse_event_id
+from taskgate.doors.api.routes_events import (
+    KEEPALIVE_SECONDS,
+    RETRY_MS,
+    execution_stream,
+    parse_event_id,
+)
 from taskgate.doors.web.door import WebDoor
 from taskgate.doors.web.pageroute import PageRoute
+
+COALESCE_SECONDS = 1.0
+
+
+async def coalesced_stream(
+    bus: EventBus, wanted: EventFilter, every: float = COALESCE_SECONDS
+) -> AsyncIterator[ServerSentEvent]:
+    async with bus.subscribe() as queue:
+        yield ServerSentEvent("{}", event="connected", retry=RETRY_MS)
+        while True:
+            event = await queue.get()
+            if not wanted.matches(event):
+                continue
+            await asyncio.sleep(every)
+            count = 1
+            while not queue.empty():
+                count += wanted.matches(queue.get_nowait())
+            yield ServerSentEvent(json.dumps({"events": count}), event="execution")
 
 
 def router(door: WebDoor) -> APIRouter:
@@ -26,6 +59,8 @@ def router(door: WebDoor) -> APIRouter:
             executions=query.getlist("execution"),
             statuses=[],
         )
+        if query.get("coalesce") == "1":
+            return EventSourceResponse(coalesced_stream(bus, wanted), ping=KEEPALIVE_SECONDS)
         resume = parse_event_id(request.headers.get("last-event-id"), bus)
         return EventSourceResponse(execution_stream(bus, wanted, resume), ping=KEEPALIVE_SECONDS)
 
