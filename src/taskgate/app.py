@@ -151,7 +151,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.server.failed_auth_burst, settings.server.failed_auth_window_seconds
         ),
     )
-    sequence_tasks.register(services.starts)
+    sequence_tasks.register(services.starts, services.executions)
     executor = LocalExecutor(
         ctx,
         ExecutorLimits(
