@@ -12,6 +12,7 @@ The server records every request it answers; routes:
   GET  /status/<code>              that status (JSON body)
   GET  /flaky/<key>/<n>            503 the first n times for <key>, then 200
   GET  /slow                       answers only when the test ends (or after 10 s)
+  GET  /redirect/<host>            302 to http://<host>/x
 """
 
 from __future__ import annotations
@@ -92,6 +93,12 @@ def _handler(api: ApiServer) -> type[BaseHTTPRequestHandler]:
                 if seen < int(parts[2]):
                     return self._json(503, {"busy": True})
                 return self._json(200, {"tries": seen + 1})
+            if parts[0] == "redirect":  # /redirect/<host>: off to that host
+                self.send_response(302)
+                self.send_header("Location", f"http://{parts[1]}/x")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return None
             if parts[0] == "slow":
                 api.release.wait(10)
                 return self._json(200, {"late": True})

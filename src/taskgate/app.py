@@ -168,7 +168,7 @@ def create_app(settings: Settings) -> FastAPI:
             settings.server.failed_auth_burst, settings.server.failed_auth_window_seconds
         ),
     )
-    sequence_tasks.register(services.starts)
+    sequence_tasks.register(services.starts, services.executions)
     resources.provide(services.workflows)  # the workflow action's runner asks for it
     executor = LocalExecutor(
         ctx,

@@ -448,3 +448,14 @@ def test_bad_sequences_are_refused_naming_the_place(request_: dict[str, Any], wh
         SequenceAction.model_validate({"kind": "sequence", "requests": [request_]})
     locs = [".".join(str(p) for p in error["loc"]) for error in caught.value.errors()]
     assert any(loc.startswith(f"requests.0.{where}") for loc in locs), locs
+
+
+@pytest.mark.parametrize("host", ["169.254.169.254", "example.com"])
+def test_a_redirect_is_checked_like_any_request(api: ApiServer, tmp_path: Path, host: str) -> None:
+    outcome, _ = run_sequence(
+        {"requests": [{"method": "GET", "api": f"{api.base}/redirect/{host}", "save_to": "r"}]},
+        tmp_path,
+    )
+    assert outcome.status is Status.FINISHED_FAIL
+    assert "refused" in outcome.result["r"]["worker_error"]
+    assert len(api.seen) == 1  # the redirect itself only

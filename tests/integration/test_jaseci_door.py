@@ -283,6 +283,24 @@ def test_keys_as_jaseci_sends_them_and_the_allow_list(start_server: StartServer)
             "/js/walker_run", json={"name": "quick"}, headers={"Authorization": f"token {viewer}"}
         )
         assert started.status_code == 403
+        # schedules: the narrow key sees and deletes only those of its tasks
+        for walker in ("quick", "fail"):
+            made = client.post(
+                "/js/add_scheduled_walker",
+                json={
+                    "name": f"s-{walker}",
+                    "schedule": {"type": "interval"},
+                    "body": {"wlk": walker},
+                },
+                headers=admin,
+            )
+            assert made.status_code == 200, made.text
+        listed = client.get("/js/get_scheduled_queues", headers=token).json()
+        assert [s["name"] for s in listed] == ["s-quick"], listed
+        everything = client.get("/js/get_scheduled_queues", headers=admin).json()
+        other = next(s for s in everything if s["name"] == "s-fail")
+        denied = client.post("/js/delete_scheduled_queue", json={"id": other["id"]}, headers=token)
+        assert denied.status_code == 404
         # cross-site form posts are refused before any key is looked at
         csrf = client.post(
             "/js/walker_run",

@@ -133,7 +133,9 @@ def test_a_sequence_that_starts_itself_is_refused_at_save(one_slot: ServerProces
         assert client.post("/api/v1/tasks", json=inside).status_code == 422
 
 
-def test_aborting_a_waiting_sequence_ends_it(one_slot: ServerProcess, tmp_path: Path) -> None:
+def test_aborting_a_waiting_sequence_ends_it_and_its_task(
+    one_slot: ServerProcess, tmp_path: Path
+) -> None:
     with one_slot.client() as client:
         task = create_task(
             client,
@@ -145,5 +147,5 @@ def test_aborting_a_waiting_sequence_ends_it(one_slot: ServerProcess, tmp_path: 
         abort(client, execution_id)
         ended = wait_execution(client, execution_id)
         assert ended["status"] == "aborted", ended
-        abort(client, child_id)
-        wait_execution(client, child_id)
+        # the task it waited for is aborted with it
+        assert wait_execution(client, child_id)["status"] == "aborted"

@@ -1,4 +1,5 @@
-"""Executions as a caller narrowed to some tasks may see them: only those of its tasks.
+"""Executions (and schedules) as a caller narrowed to some tasks may see them: only those of
+its tasks.
 
 A door that hands out execution ids and lets callers look them up (the Jaseci door's queue
 check and wait) asks here, so a key with an allow-list cannot read another task's result by
@@ -41,16 +42,20 @@ class VisibleExecutions:
         found = await self.executions.unfinished()
         if caller.allowed_tasks is None:
             return found
-        seen = await self._allowed_task_ids({e.task_id for e in found}, caller)
+        seen = await self.allowed_task_ids({e.task_id for e in found}, caller)
         return [e for e in found if e.task_id in seen]
 
     async def _check(self, execution: Execution, caller: Caller) -> None:
         if caller.allowed_tasks is None:
             return
-        if execution.task_id not in await self._allowed_task_ids({execution.task_id}, caller):
+        if execution.task_id not in await self.allowed_task_ids({execution.task_id}, caller):
             raise NotFound(f"execution {execution.id!r} not found", field="task_id")
 
-    async def _allowed_task_ids(self, task_ids: set[str], caller: Caller) -> set[str]:
+    async def allowed_task_ids(self, task_ids: set[str], caller: Caller) -> set[str]:
+        """Those of `task_ids` whose tasks the caller's allow-list lets in (all without one)."""
+        if caller.allowed_tasks is None:
+            return set(task_ids)
+
         def work(conn: Connection) -> set[str]:
             allowed = set()
             for task_id in task_ids:

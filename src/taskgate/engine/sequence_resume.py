@@ -5,6 +5,7 @@ hook, in the transaction that writes the end). Aborting a parked sequence ends i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,14 +13,17 @@ from sqlalchemy import Connection
 
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
+from taskgate.core.executions import ExecutionService
 from taskgate.core.starts.request import StartRequest
 from taskgate.core.starts.resolve import resolve
 from taskgate.core.starts.service import StartService
 from taskgate.domain.endings import AfterCommit, Ended
 from taskgate.domain.errors import TaskgateError
+from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller
 from taskgate.domain.selectors import parse_selector
 from taskgate.domain.status import Status
+from taskgate.domain.tasks import Task
 from taskgate.engine.actions.sequence_tasks import STATE_KEY, TaskStart, TaskSteps
 from taskgate.store import executions as rows
 from taskgate.store.tables import executions as executions_table
@@ -31,12 +35,15 @@ class SequenceTasks:
     def __init__(self, ctx: CoreContext) -> None:
         self.ctx = ctx
         self.starts: StartService | None = None  # set once the services are built
+        self.executions: ExecutionService | None = None
+        self._aborts: set[asyncio.Task[object]] = set()
 
     def contract(self) -> TaskSteps:
         return TaskSteps(start=self.start, saved=self.saved)
 
-    def register(self, starts: StartService) -> None:
+    def register(self, starts: StartService, executions: ExecutionService) -> None:
         self.starts = starts
+        self.executions = executions
         self.ctx.endings.add(self.on_end)
         self.ctx.endings.add_abort(self.on_abort)
 
@@ -78,6 +85,10 @@ class SequenceTasks:
             outcome = {"execution_id": None, "status": "not_started", "message": exc.message}
             self._requeue(conn, after, step.parent_id, outcome)
             return
+        # Remember what it waits for, so that aborting the sequence aborts the task too.
+        waiting = dict(parent.state or {})
+        waiting[STATE_KEY] = {**waiting[STATE_KEY], "waiting_for": pending.result.executions[0].id}
+        rows.update(conn, step.parent_id, state=waiting)
         starts = self.starts
         after.then(lambda: starts.after_commit(pending))
 
@@ -99,12 +110,41 @@ class SequenceTasks:
         if row is None or not row.parked or not _ours(row.state):
             return []
         now = utcnow()
-        persistence = row.state[STATE_KEY].get("shown")
+        saved = row.state[STATE_KEY]
         message = "aborted while waiting for a TASK step"
         if not rows.end_parked(
-            conn, execution_id, status=Status.ABORTED, at=now, message=message, result=persistence
+            conn,
+            execution_id,
+            status=Status.ABORTED,
+            at=now,
+            message=message,
+            result=saved.get("shown"),
         ):
             return []
+        task = Task.model_validate(row.task_spec)
+        after.publish(
+            ExecutionEvent.of(
+                task,
+                execution_id,
+                Status.ABORTED,
+                now,
+                attempt=row.attempt_count,
+                message=message,
+                origin=row.origin,
+            )
+        )
+        child = saved.get("waiting_for")
+        if isinstance(child, str) and self.executions is not None:
+            executions = self.executions
+            caller = Caller(f"sequence:{execution_id}", scope="system")
+
+            def abort_child() -> None:
+                # After the commit, on the server's loop: the task is aborted as any other.
+                work = asyncio.get_running_loop().create_task(executions.abort(child, caller))
+                self._aborts.add(work)  # the loop keeps only weak references to tasks
+                work.add_done_callback(self._aborts.discard)
+
+            after.then(abort_child)
         return [Ended(execution_id, row.task_id, Status.ABORTED, now, row.origin, row.parent_id)]
 
     def _requeue(

@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from taskgate.domain.expressions.errors import ExpressionError, MissingValue
@@ -59,6 +60,13 @@ class Template:
 
 
 def parse_template(text: str, *, where: str = "") -> Template:
+    """Read a template (parsed once per text and place: templates are immutable, and a run
+    renders the same ones over and over)."""
+    return _parse_template(text, where)
+
+
+@lru_cache(maxsize=4096)
+def _parse_template(text: str, where: str) -> Template:
     parts: list[str | Placeholder] = []
     end = 0
     for match in _PLACEHOLDER.finditer(text):

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from taskgate.core.services import Services
+from taskgate.core.visible import VisibleExecutions
 from taskgate.domain.errors import InvalidInput, NotFound
 from taskgate.domain.tasks import TaskSpec
 from taskgate.doors.jaseci.schedulejson import BadSchedule, jaseci_schedule, schedule_fields
@@ -122,6 +123,10 @@ async def get_scheduled_queues(request: Request) -> Response:
     asc = params.get("asc") in (True, "true", "True", "1")
     search = params.get("search")
     found, _ = await _services(request).schedules.listing(limit=10**6)
+    # A key with an allow-list sees the schedules of its tasks only.
+    visible: VisibleExecutions = request.app.state.visible
+    mine = await visible.allowed_task_ids({s.task for s in found}, caller_of(request))
+    found = [s for s in found if s.task in mine]
     if isinstance(search, str) and search:
         found = [s for s in found if search.lower() in s.name.lower()]
     found.sort(key=lambda s: s.name, reverse=not asc)
@@ -147,12 +152,18 @@ async def delete_scheduled_queue(request: Request) -> Response:
     params = await parameters(request)
     schedule_id = str(params.get("id", "")).strip()
     caller = caller_of(request)
+    gone = NotFound(f"Scheduled Queue with id({schedule_id}) is not existing!", field="id")
+    try:
+        existing = await services.schedules.get(schedule_id)
+    except NotFound:
+        raise gone from None
+    visible: VisibleExecutions = request.app.state.visible
+    if not await visible.allowed_task_ids({existing.task}, caller):
+        raise gone
     try:
         schedule = await services.schedules.delete(schedule_id, caller)
     except NotFound:
-        raise NotFound(
-            f"Scheduled Queue with id({schedule_id}) is not existing!", field="id"
-        ) from None
+        raise gone from None
     if schedule.meta.get(META, {}).get("type") == "sequence":
         # The task was made for this schedule alone.
         with contextlib.suppress(NotFound):

@@ -13,21 +13,29 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from taskgate.domain.egress import EgressRefused, EgressRule, check_address
-from taskgate.domain.expressions import ExpressionError, MissingValue, as_text, render_deep
+from taskgate.domain.expressions import (
+    Condition,
+    ExpressionError,
+    MissingValue,
+    as_text,
+    render_deep,
+)
 from taskgate.domain.expressions.jaseci import (
     jaseci_path,
     parse_filter,
     sanitize_key,
     scope,
 )
-from taskgate.domain.expressions.paths import MISSING, kind_of, walk
+from taskgate.domain.expressions.paths import MISSING, Path, kind_of, walk
 from taskgate.domain.sequences import TASK_METHOD, Loop, SequenceAction, SequenceRequest
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import RetryPolicy
@@ -120,6 +128,8 @@ class Redactor:
 
     def url(self, url: str) -> str:
         """The URL as the log shows it: no user info, secrets hidden."""
+        if not self.secrets and "@" not in url:
+            return url
         parts = urlsplit(url)
         host = parts.hostname or ""
         if parts.port is not None:
@@ -159,6 +169,10 @@ class SequenceRun:
         self.deadline = time.monotonic() + (self.ends_at - time.time())
         self.steps = 0
         self.kv: dict[str, dict[str, str]] = {}
+
+    def _filter(self, raw: list[Any]) -> Condition:
+        """A step's filter (checked when the task was saved), parsed once per content."""
+        return _parsed_filter(json.dumps(raw, sort_keys=True))
 
     def _log(self, text: str) -> None:
         self.ctx.log.write(self.redact.text(text))
@@ -200,7 +214,7 @@ class SequenceRun:
                     raise StepFailed(message, failed.current, located=True) from None
                 self._log(f"{at}: error ignored\n")
             if step.break_ is not None:
-                verdict = parse_filter(step.break_).evaluate(self._scope(current, item, index))
+                verdict = self._filter(step.break_).evaluate(self._scope(current, item, index))
                 if verdict.ok:
                     self._log(f"{at}: break ({verdict.reason})\n")
                     return
@@ -242,14 +256,14 @@ class SequenceRun:
         return outcome
 
     async def _loop(self, loop: Loop, response: Any, item: Any, index: str, where: str) -> None:
-        path = jaseci_path(loop.by)
+        path = _parsed_path(loop.by)
         here = self._scope(response, item, index)
         items, why = walk(path, here, here)
         if items is MISSING:
             raise worker_error(f"__def_loop__.by {loop.by}: {why}")
         if not isinstance(items, list):
             raise worker_error(f"__def_loop__.by {loop.by} is {kind_of(items)}, not a list")
-        keep = parse_filter(loop.filter)
+        keep = self._filter(loop.filter)
         for number, each in enumerate(items):
             self._check_clock()
             if not keep.evaluate(self._scope(each, each, str(number))).ok:
@@ -376,6 +390,16 @@ class SequenceRun:
         return call.result()
 
 
+@lru_cache(maxsize=1024)
+def _parsed_filter(text: str) -> Condition:
+    return parse_filter(json.loads(text))
+
+
+@lru_cache(maxsize=1024)
+def _parsed_path(text: str) -> Path:
+    return jaseci_path(text)
+
+
 def _retry(policy: RetryPolicy, attempt: int) -> bool:
     return policy.retries_after(attempt, failed=True)
 
@@ -403,9 +427,10 @@ def egress_hook(rule: EgressRule) -> Callable[[httpx.Request], Awaitable[None]]:
                 infos = await loop.getaddrinfo(host, request.url.port or 0)
             except OSError as exc:
                 raise EgressRefused(f"cannot resolve {host!r}: {exc}") from None
-            addresses = resolved[host] = [str(info[4][0]) for info in infos]
-        for address in addresses:
-            check_address(host, address)
+            addresses = [str(info[4][0]) for info in infos]
+            for address in addresses:
+                check_address(host, address)
+            resolved[host] = addresses
 
     return check
 
@@ -415,6 +440,15 @@ class SequenceRunner(ActionRunner[SequenceAction]):
         self.egress = resources.get(EgressRule) or EgressRule.of()
         self.values = resources.get(RunValuesSource)
         self.tasks = resources.get(TaskSteps)
+        self._tls: ssl.SSLContext | None = None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        # Loading the CA bundle takes milliseconds: once per server, not once per run.
+        if self._tls is None:
+            import httpx
+
+            self._tls = httpx.create_ssl_context()
+        return self._tls
 
     async def run(self, spec: SequenceAction, ctx: ActionContext) -> ActionOutcome:
         import httpx
@@ -429,7 +463,9 @@ class SequenceRunner(ActionRunner[SequenceAction]):
         if self.values is not None and ctx.task.kv_namespaces:
             values = await self.values.load(ctx.task.kv_namespaces)
         async with httpx.AsyncClient(
-            follow_redirects=True, event_hooks={"request": [egress_hook(rule)]}
+            follow_redirects=True,
+            event_hooks={"request": [egress_hook(rule)]},
+            verify=self._tls_context(),
         ) as client:
             saved = await self.tasks.saved(ctx.execution_id) if self.tasks else None
             run = SequenceRun(spec, ctx, client, Redactor(values.secrets), saved)
