@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from taskgate.domain.errors import Forbidden, InvalidInput
+from taskgate.domain.text import refuse_bad_text
 
 MAX_NAMESPACE_LENGTH = 200
 # In a task's kv_namespaces: every namespace.
@@ -53,6 +54,7 @@ def check_namespace(namespace: str) -> None:
         raise InvalidInput(
             f"namespace must be 1-{MAX_NAMESPACE_LENGTH} characters", field="namespace"
         )
+    refuse_bad_text(namespace, "namespace")
 
 
 def token_scope(namespaces: Iterable[str]) -> frozenset[str] | None:
@@ -74,6 +76,7 @@ def check_scope(scope: frozenset[str] | None, namespace: str) -> None:
 def check_key(key: str) -> None:
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidInput(f"key must be 1-{MAX_KEY_LENGTH} characters", field="key")
+    refuse_bad_text(key, "key")
 
 
 def check_write(item: KvWrite, limits: KvLimits) -> None:
@@ -83,6 +86,7 @@ def check_write(item: KvWrite, limits: KvLimits) -> None:
         raise InvalidInput(
             f"the time to live may be at most {MAX_TTL_MS} ms (a hundred years)", field="ttl_ms"
         )
+    refuse_bad_text(item.value, "value")
     size = len(item.value.encode())
     if size > limits.max_value_bytes:
         raise InvalidInput(

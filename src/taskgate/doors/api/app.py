@@ -22,6 +22,8 @@ from taskgate.doors.api import (
 )
 from taskgate.doors.api.limits import BodySizeLimit
 from taskgate.doors.metrics.collector import Metrics
+from taskgate.doors.textguard import TextGuard
+from taskgate.doors.unexpected import UnexpectedErrors
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -68,6 +70,13 @@ def create_api(
     doors = doors or {}
     for prefix, door in doors.items():
         app.mount(prefix, door)
+    app.add_middleware(UnexpectedErrors, body=errors.unexpected_body)
+    app.add_middleware(
+        TextGuard,
+        refusal=errors.refusal_body,
+        status=422,
+        skip_prefixes=tuple(f"{prefix}/" for prefix in doors),
+    )
     app.add_middleware(
         BodySizeLimit,
         max_bytes=max_body_bytes,

@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from taskgate.domain.kv import KvEntry, KvWrite
+from taskgate.domain.model import Strict
 from taskgate.doors.api.deps import Core, KvReader, KvWriter
 
 router = APIRouter(prefix="/api/v1/kv", tags=["key-value store"])
@@ -39,9 +40,7 @@ class EntryList(BaseModel):
     items: list[Entry]
 
 
-class EntryWrite(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class EntryWrite(Strict):
     value: str
     ttl_ms: int | None = Field(
         None, ge=0, description="Milliseconds until the key expires; null or 0: never."

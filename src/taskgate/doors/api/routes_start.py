@@ -3,11 +3,12 @@
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from taskgate.core.starts.request import PreviewResult, StartRequest, StartResult
 from taskgate.domain.errors import Forbidden
 from taskgate.domain.executions import Caller
+from taskgate.domain.model import Strict
 from taskgate.domain.selectors import (
     MAX_SELECTORS,
     Selector,
@@ -22,22 +23,19 @@ MAX_WAIT = 3600.0
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
-class StartBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class StartBody(Strict):
     selectors: list[str] = Field(..., min_length=1, max_length=MAX_SELECTORS)
     params: dict[str, Any] = Field(default_factory=dict)
     wait: float = Field(0, ge=0, le=MAX_WAIT)
     all_must_exist: bool = False
 
 
-class TaskStartBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TaskStartBody(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     wait: float = Field(0, ge=0, le=MAX_WAIT)
 
 
-class PreviewBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PreviewBody(Strict):
     selectors: list[str] = Field(..., min_length=1, max_length=MAX_SELECTORS)
 
 
