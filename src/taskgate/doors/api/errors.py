@@ -21,6 +21,7 @@ from taskgate.domain.errors import (
     Unauthorized,
 )
 from taskgate.domain.text import error_field
+from taskgate.doors.api.methods import allowed_methods
 from taskgate.doors.errorstatus import ErrorStatuses, status_for
 
 # The native API's status for each refusal of the core.
@@ -91,13 +92,18 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
         exc.status_code, "bad_request"
     )
+    headers = exc.headers
+    if exc.status_code == 405:
+        # Every method the path answers, not only those of the first route that has it.
+        allow = ", ".join(allowed_methods(request.app.router.routes, request.scope))
+        headers = {**(headers or {}), "Allow": allow}
     return JSONResponse(
-        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
     )
 
 

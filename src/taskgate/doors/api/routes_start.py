@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, Field
 
 from taskgate.core.starts.request import PreviewResult, StartRequest, StartResult
@@ -21,6 +21,8 @@ from taskgate.doors.api.deps import Core, Operator, Viewer
 router = APIRouter(prefix="/api/v1", tags=["start"])
 MAX_WAIT = 3600.0
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+# Set on the answer to a start whose Idempotency-Key was used before: the first answer, again.
+REPLAYED_HEADER = "Idempotency-Replayed"
 
 
 class StartBody(Strict):
@@ -51,6 +53,7 @@ async def _start(
     wait: float,
     all_must_exist: bool,
     key: str | None,
+    response: Response,
 ) -> StartResult:
     request = StartRequest(
         selectors=selectors,
@@ -61,16 +64,30 @@ async def _start(
         idempotency_key=key,
         wait=wait,
     )
-    return await core.starts.start(request)
+    result = await core.starts.start(request)
+    if result.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return result
 
 
 @router.post("/start", response_model=StartResult)
 async def start(
-    body: StartBody, core: Core, caller: Operator, idempotency_key: IdempotencyKey = None
+    body: StartBody,
+    core: Core,
+    caller: Operator,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> StartResult:
     selectors = [parse_selector(s) for s in body.selectors]
     return await _start(
-        core, caller, selectors, body.params, body.wait, body.all_must_exist, idempotency_key
+        core,
+        caller,
+        selectors,
+        body.params,
+        body.wait,
+        body.all_must_exist,
+        idempotency_key,
+        response,
     )
 
 
@@ -79,13 +96,16 @@ async def start_task(
     ref: str,
     core: Core,
     caller: Operator,
+    response: Response,
     body: TaskStartBody | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> StartResult:
     body = body or TaskStartBody()
     task = await core.tasks.get(ref)
     selector = Selector(SelectorKind.ID, task.key)
-    result = await _start(core, caller, [selector], body.params, body.wait, False, idempotency_key)
+    result = await _start(
+        core, caller, [selector], body.params, body.wait, False, idempotency_key, response
+    )
     if result.results[0].outcome is SelectorOutcome.DENIED:
         raise Forbidden(f"task {ref!r} is not on this key's allow-list", field="task")
     return result
