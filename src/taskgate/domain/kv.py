@@ -15,7 +15,7 @@ ALL_NAMESPACES = "*"
 MAX_KEY_LENGTH = 512
 # A namespace the native API creates: a plain name, never a path (`..`, `a/b`). The Butler
 # door keeps Butler's own rules for the namespaces its clients write.
-PLAIN_NAMESPACE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$"
+PLAIN_NAMESPACE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"  # the length: check_namespace
 # A hundred years: "for ever" in practice, and far from the end of the calendar, where an
 # expiry instant could not be stored any more.
 MAX_TTL_MS = 100 * 366 * 24 * 3600 * 1000
