@@ -52,7 +52,7 @@ async def get_schedule(schedule_id: ScheduleId, core: Core, _: Viewer) -> Schedu
     return await core.schedules.get(schedule_id)
 
 
-@router.put("/{schedule_id}", response_model=Schedule)
+@router.put("/{schedule_id}", response_model=Schedule, responses={201: {"model": Schedule}})
 async def put_schedule(
     schedule_id: ScheduleId, spec: ScheduleSpec, core: Core, caller: Admin, response: Response
 ) -> Schedule:

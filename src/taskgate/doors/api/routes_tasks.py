@@ -41,7 +41,7 @@ async def get_task(ref: str, core: Core, _: Viewer) -> Task:
     return await core.tasks.get(ref)
 
 
-@router.put("/{task_id}", response_model=Task)
+@router.put("/{task_id}", response_model=Task, responses={201: {"model": Task}})
 async def put_task(
     task_id: uuid.UUID, spec: TaskSpec, core: Core, caller: Admin, response: Response
 ) -> Task:
