@@ -18,7 +18,7 @@ from rich.text import Text
 
 from taskgate.cli.common import ApiKeyOpt, ConfigOpt, ExitCode, JsonOpt, UrlOpt, connect, fail
 from taskgate.cli.output import details, fmt_time, out, print_json, print_note, table
-from taskgate.domain.apikeys import Role
+from taskgate.domain.apikeys import Role, check_expires_days
 from taskgate.domain.errors import ConfigError, TaskgateError
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def create(
     name: Annotated[str, typer.Option("--name", help="Who or what uses the key.")],
     role: Annotated[Role, typer.Option("--role", case_sensitive=False, help="What it may do.")],
     expires_days: Annotated[
-        float | None, typer.Option("--expires-days", min=0, help="Expires after D days.")
+        float | None, typer.Option("--expires-days", help="Expires after D days.")
     ] = None,
     allow_task: Annotated[
         list[str] | None,
@@ -100,6 +100,11 @@ def create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a key and print its secret (shown this once only)."""
+    try:
+        # The server's own rule, said here before anything is sent or opened.
+        check_expires_days(expires_days)
+    except TaskgateError as exc:
+        fail(exc.message, ExitCode.USAGE, field=exc.field)
     allowed = list(allow_task) if allow_task else None
     if url is not None:
         with connect(url, api_key, config) as client:

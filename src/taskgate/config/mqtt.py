@@ -111,10 +111,14 @@ class MqttSettings(Section):
     max_queued_publishes: int = Field(
         100_000, ge=0, description="Outgoing messages kept while disconnected; 0: no limit."
     )
-    reconnect_min_seconds: int = Field(
-        1, ge=1, description="Reconnect backoff: doubles from this ..."
+    # A broker that restarts is back within seconds, and while taskgate is away the broker
+    # queues its start messages only up to its own limit: come back at once, then often.
+    reconnect_min_seconds: float = Field(
+        0.2, gt=0, le=60, description="First wait before connecting again (jittered)."
     )
-    reconnect_max_seconds: int = Field(30, ge=1, description="... up to this.")
+    reconnect_max_seconds: float = Field(
+        2.0, gt=0, le=300, description="Longest wait between tries (jittered)."
+    )
     start: MqttStartSettings = Field(
         default_factory=MqttStartSettings, description="The start topic."
     )

@@ -16,7 +16,7 @@ from sqlalchemy import Connection
 
 from taskgate.core.clock import utcnow
 from taskgate.domain.allowlist import allow_entry
-from taskgate.domain.apikeys import Role
+from taskgate.domain.apikeys import Role, check_expires_days
 from taskgate.domain.errors import InvalidInput, NotFound, Unauthorized
 from taskgate.domain.executions import Caller
 from taskgate.domain.startfilter import StartFilter
@@ -117,8 +117,7 @@ async def create_key(
     """Returns the key and its secret; only the hash is stored, the secret is shown once."""
     if not name.strip() or len(name) > 200:
         raise InvalidInput("name: 1-200 characters", field="name")
-    if expires_days is not None and expires_days <= 0:
-        raise InvalidInput("expires_days: must be positive", field="expires_days")
+    check_expires_days(expires_days)
     if allowed_tasks is not None:
         allowed_tasks = [allow_entry(entry) for entry in allowed_tasks]
     now = utcnow()

@@ -19,3 +19,9 @@ def backoff_delay(retry: int, *, first: float, longest: float, factor: float = 2
     except OverflowError:  # a retry count beyond any float: the cap has long been reached
         return float(longest)
     return float(min(grown, longest))
+
+
+def jittered(delay: float, draw: float) -> float:
+    """`delay` spread over its upper half by `draw` (0 ≤ draw < 1, e.g. random.random()): many
+    clients that lost the same server at once do not all knock again at the same instant."""
+    return delay * (0.5 + 0.5 * draw)

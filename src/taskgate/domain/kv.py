@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from taskgate.domain.errors import Forbidden, InvalidInput
+from taskgate.domain.text import refuse_bad_text
 
 MAX_NAMESPACE_LENGTH = 200
 # What a reader sees instead of a secret value.
@@ -14,6 +15,9 @@ REDACTED = "***"
 # In a task's kv_namespaces: every namespace.
 ALL_NAMESPACES = "*"
 MAX_KEY_LENGTH = 512
+# A namespace the native API creates: a plain name, never a path (`..`, `a/b`). The Butler
+# door keeps Butler's own rules for the namespaces its clients write.
+PLAIN_NAMESPACE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"  # the length: check_namespace
 # A hundred years: "for ever" in practice, and far from the end of the calendar, where an
 # expiry instant could not be stored any more.
 MAX_TTL_MS = 100 * 366 * 24 * 3600 * 1000
@@ -62,6 +66,7 @@ def check_namespace(namespace: str) -> None:
         raise InvalidInput(
             f"namespace must be 1-{MAX_NAMESPACE_LENGTH} characters", field="namespace"
         )
+    refuse_bad_text(namespace, "namespace")
 
 
 def token_scope(namespaces: Iterable[str]) -> frozenset[str] | None:
@@ -83,6 +88,7 @@ def check_scope(scope: frozenset[str] | None, namespace: str) -> None:
 def check_key(key: str) -> None:
     if not key or len(key) > MAX_KEY_LENGTH:
         raise InvalidInput(f"key must be 1-{MAX_KEY_LENGTH} characters", field="key")
+    refuse_bad_text(key, "key")
 
 
 def check_write(item: KvWrite, limits: KvLimits) -> None:
@@ -92,6 +98,7 @@ def check_write(item: KvWrite, limits: KvLimits) -> None:
         raise InvalidInput(
             f"the time to live may be at most {MAX_TTL_MS} ms (a hundred years)", field="ttl_ms"
         )
+    refuse_bad_text(item.value, "value")
     size = len(item.value.encode())
     if size > limits.max_value_bytes:
         raise InvalidInput(

@@ -8,6 +8,7 @@ from typing import Any
 
 from taskgate.domain.errors import InvalidInput
 from taskgate.domain.tasks import ParamSpec, ParamType
+from taskgate.domain.text import refuse_bad_text
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -26,7 +27,10 @@ def _coerce(spec: ParamSpec, value: Any) -> Any:
             if isinstance(value, int) and not isinstance(value, bool):
                 return value
             if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
-                return int(value)
+                try:
+                    return int(value)
+                except ValueError:  # more digits than Python converts (4,300)
+                    raise InvalidInput(f"{field}: too many digits", field=field) from None
         case ParamType.FLOAT:
             if isinstance(value, int | float) and not isinstance(value, bool):
                 return float(value)
@@ -45,7 +49,7 @@ def _coerce(spec: ParamSpec, value: Any) -> Any:
                 return value
             try:
                 return json.loads(value)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise InvalidInput(f"{field}: not valid JSON", field=field) from None
     raise InvalidInput(f"{field}: expected {spec.type.value}, got {value!r}", field=field)
 
@@ -55,6 +59,7 @@ def validate_params(declared: list[ParamSpec], given: dict[str, Any]) -> dict[st
 
     Undeclared parameters pass through unchanged, so one start can feed several tasks.
     """
+    refuse_bad_text(given, "params")
     result = dict(given)
     for spec in declared:
         if spec.name in given and given[spec.name] is not None:

@@ -120,3 +120,5 @@ class Resolution:
     outcome: SelectorOutcome
     tasks: list[TaskRef] = field(default_factory=list)
     message: str = ""
+    # Tasks the selector matched that the caller's allow-list keeps it from starting.
+    denied_ids: list[str] = field(default_factory=list)

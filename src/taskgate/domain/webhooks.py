@@ -9,20 +9,19 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from taskgate.domain.backoff import backoff_delay
 from taskgate.domain.events import EventFilter, ExecutionEvent
+from taskgate.domain.model import Strict
 from taskgate.domain.status import Status
 
 SIGNATURE_HEADER = "X-Taskgate-Signature"
 WEBHOOK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
 
-class WebhookSpec(BaseModel):
+class WebhookSpec(Strict):
     """A subscription: events that match every filter given are POSTed to `url`."""
-
-    model_config = ConfigDict(extra="forbid")
 
     id: str | None = Field(
         None,

@@ -11,7 +11,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, field_validator
+
+from taskgate.domain.model import Strict
+from taskgate.domain.text import check_instant
 
 SCHEDULE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
 
@@ -48,10 +51,8 @@ class Misfire(StrEnum):
     ALL = "all"  # every missed slot runs, at most `misfire_limit` of them
 
 
-class ScheduleSpec(BaseModel):
+class ScheduleSpec(Strict):
     """A time-based trigger of one task."""
-
-    model_config = ConfigDict(extra="forbid")
 
     id: str | None = Field(None, pattern=SCHEDULE_ID_PATTERN)
     name: str = Field("", max_length=200)
@@ -89,7 +90,7 @@ class ScheduleSpec(BaseModel):
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
             raise ValueError("give an offset or Z (an instant, not a wall-clock time)")
-        return value
+        return None if value is None else check_instant(value)
 
     @field_validator("tags")
     @classmethod

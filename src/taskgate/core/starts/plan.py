@@ -162,7 +162,12 @@ def _plan(
     events: list[ExecutionEvent] = []
     results: list[SelectorResult] = []
     for res, tasks in resolved:
-        entry = SelectorResult(selector=str(res.selector), outcome=res.outcome, message=res.message)
+        entry = SelectorResult(
+            selector=str(res.selector),
+            outcome=res.outcome,
+            message=res.message,
+            denied_task_ids=res.denied_ids,
+        )
         for task in tasks:
             if blocked(res):
                 entry.tasks.append(_not_started(task, "not started: all_must_exist"))

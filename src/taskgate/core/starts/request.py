@@ -70,6 +70,10 @@ class SelectorResult(BaseModel):
     message: str = ""
     # A factory, not `[]`: pydantic deep-copies a mutable default for every instance.
     tasks: list[StartedTask] = Field(default_factory=list)
+    denied_task_ids: list[str] = Field(
+        default_factory=list,
+        description="Tasks this selector matched that the caller's key may not start (ids only).",
+    )
 
 
 class ExecutionRef(BaseModel):
@@ -84,6 +88,9 @@ class StartResult(BaseModel):
     executions: list[ExecutionRef]
     started: int
     timed_out: bool = False
+    replayed: bool = Field(
+        False, description="The answer stored for this Idempotency-Key; nothing new started."
+    )
 
 
 @dataclass

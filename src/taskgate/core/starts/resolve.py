@@ -60,12 +60,20 @@ def resolve(
             message = "no task matches"
             resolved.append((Resolution(selector, SelectorOutcome.NOT_FOUND, message=message), []))
             continue
+        denied: list[str] = []
         if caller.allowed_tasks is not None:
-            found = [t for t in found if allows(caller.allowed_tasks, t)]
+            allowed_tasks = caller.allowed_tasks
+            denied = [t.key for t in found if not allows(allowed_tasks, t)]
+            found = [t for t in found if allows(allowed_tasks, t)]
             if not found:
                 message = "not on this caller's task allow-list"
-                resolved.append((Resolution(selector, SelectorOutcome.DENIED, message=message), []))
+                denial = Resolution(
+                    selector, SelectorOutcome.DENIED, message=message, denied_ids=denied
+                )
+                resolved.append((denial, []))
                 continue
         refs = [TaskRef(t.key, t.name, t.enabled) for t in found]
-        resolved.append((Resolution(selector, SelectorOutcome.MATCHED, refs), found))
+        resolved.append(
+            (Resolution(selector, SelectorOutcome.MATCHED, refs, denied_ids=denied), found)
+        )
     return resolved

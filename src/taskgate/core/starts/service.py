@@ -251,4 +251,4 @@ def _replayed(row: Any, fingerprint: str) -> StartResult:
             "Idempotency-Key was already used with a different request",
             field="Idempotency-Key",
         )
-    return StartResult.model_validate(row.response)
+    return StartResult.model_validate(row.response).model_copy(update={"replayed": True})

@@ -23,7 +23,11 @@ from taskgate.doors.api import (
     routes_webhooks,
 )
 from taskgate.doors.api.limits import BodySizeLimit
+from taskgate.doors.api.methods import OptionsAnswer
+from taskgate.doors.api.openapi import declare_errors
 from taskgate.doors.metrics.collector import Metrics
+from taskgate.doors.textguard import TextGuard
+from taskgate.doors.unexpected import UnexpectedErrors
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -70,12 +74,13 @@ def create_api(
     )
     for module in routes:
         app.include_router(module.router)
+    declare_errors(app)
     doors = doors or {}
     for prefix, door in doors.items():
         app.mount(prefix, door)
-    app.add_middleware(
-        BodySizeLimit,
-        max_bytes=max_body_bytes,
-        skip_prefixes=tuple(f"{prefix}/" for prefix in doors),
-    )
+    door_paths = tuple(f"{prefix}/" for prefix in doors)
+    app.add_middleware(UnexpectedErrors, body=errors.unexpected_body)
+    app.add_middleware(OptionsAnswer, routes=app.router.routes, skip_prefixes=door_paths)
+    app.add_middleware(TextGuard, refusal=errors.refusal_body, status=422, skip_prefixes=door_paths)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, skip_prefixes=door_paths)
     return app

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,9 +20,10 @@ from taskgate.domain.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from taskgate.domain.text import error_field
+from taskgate.doors.api.methods import allowed_methods
 from taskgate.doors.errorstatus import ErrorStatuses, status_for
 
-log = logging.getLogger(__name__)
 # The native API's status for each refusal of the core.
 HTTP_STATUS: ErrorStatuses = {
     TaskgateError: 400,
@@ -44,7 +45,12 @@ def error_body(code: str, message: str, field: str | None = None, **extra: Any) 
 
 
 # The `error` code of the refusals made before any route runs (doors/originguard.py).
-REFUSAL_CODES = {403: "forbidden", 421: "misdirected", 429: "too_many_requests"}
+REFUSAL_CODES = {
+    403: "forbidden",
+    421: "misdirected",
+    422: "invalid",
+    429: "too_many_requests",
+}
 
 
 def refusal_body(status: int, message: str, field: str) -> bytes:
@@ -52,8 +58,8 @@ def refusal_body(status: int, message: str, field: str) -> bytes:
     return json.dumps(error_body(code, message, field)).encode()
 
 
-def _where(loc: tuple[Any, ...] | list[Any]) -> str:
-    return ".".join(str(part) for part in loc)
+def _where(error: Mapping[str, Any]) -> str:
+    return error_field(error["loc"], error.get("type", ""), error.get("ctx") or {})
 
 
 async def _taskgate_error(_: Request, exc: Exception) -> JSONResponse:
@@ -78,31 +84,35 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(
             error_body("bad_request", "a JSON request body is required", "body"), status_code=400
         )
-    field = _where(first["loc"])
-    details = [{"field": _where(e["loc"]), "message": e["msg"]} for e in errors]
+    field = _where(first)
+    details = [{"field": _where(e), "message": e["msg"]} for e in errors]
     return JSONResponse(
         error_body("invalid", f"{field}: {first['msg']}", field, details=details),
         status_code=422,
     )
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
         exc.status_code, "bad_request"
     )
+    headers = exc.headers
+    if exc.status_code == 405:
+        # Every method the path answers, not only those of the first route that has it.
+        allow = ", ".join(allowed_methods(request.app.router.routes, request.scope))
+        headers = {**(headers or {}), "Allow": allow}
     return JSONResponse(
-        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
     )
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return JSONResponse(error_body("internal", "internal error; see the server log"), 500)
+def unexpected_body() -> bytes:
+    """The answer to an error nobody meant (doors/unexpected.py logs it, once)."""
+    return json.dumps(error_body("internal", "internal error; see the server log")).encode()
 
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(TaskgateError, _taskgate_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(Exception, _unexpected)

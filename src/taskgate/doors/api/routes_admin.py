@@ -4,20 +4,22 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from taskgate.core import apikeys, audit
-from taskgate.domain.apikeys import Role
+from taskgate.domain.apikeys import MAX_EXPIRES_DAYS, Role
+from taskgate.domain.model import Strict
 from taskgate.doors.api.deps import Admin, Core
 
 router = APIRouter(tags=["admin"])
 
 
-class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class KeyCreate(Strict):
     name: str = Field(..., min_length=1, max_length=200)
     role: Role
-    expires_days: float | None = Field(None, gt=0)
+    expires_days: float | None = Field(
+        None, gt=0, le=MAX_EXPIRES_DAYS, allow_inf_nan=False, description="Days until it expires."
+    )
     allowed_tasks: list[str] | None = None
 
 

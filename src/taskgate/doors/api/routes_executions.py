@@ -1,6 +1,5 @@
 """Executions: list, read, wait, log, abort."""
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -8,6 +7,7 @@ from pydantic import BaseModel
 
 from taskgate.domain.executions import Execution
 from taskgate.domain.status import Status
+from taskgate.domain.text import MAX_INT64, Instant
 from taskgate.doors.api.deps import Core, Operator, Viewer
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
@@ -36,8 +36,8 @@ async def list_executions(
     task: str | None = None,
     status: Annotated[list[Status] | None, Query()] = None,
     origin: str | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
@@ -76,7 +76,7 @@ async def read_log(
     execution_id: str,
     core: Core,
     _: Viewer,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
     limit: Annotated[int, Query(ge=1, le=1024 * 1024)] = 65536,
 ) -> LogPage:
     page = await core.executions.read_log(execution_id, offset, limit)

@@ -6,15 +6,23 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from taskgate.domain.kv import KvEntry, KvWrite
+from taskgate.domain.kv import PLAIN_NAMESPACE_PATTERN, KvEntry, KvWrite
+from taskgate.domain.model import Strict
 from taskgate.doors.api.deps import Core, KvReader, KvWriter
 
 router = APIRouter(prefix="/api/v1/kv", tags=["key-value store"])
 
 Namespace = Annotated[str, Path(description="Namespace name (it cannot hold '/').")]
 Key = Annotated[str, Path(description="Key; it may hold '/'.")]
+NewNamespace = Annotated[
+    str,
+    Path(
+        pattern=PLAIN_NAMESPACE_PATTERN,
+        description="Namespace name: letters, digits, '_', '-', '.', not starting with '.'.",
+    ),
+]
 
 
 class NamespaceInfo(BaseModel):
@@ -40,9 +48,7 @@ class EntryList(BaseModel):
     items: list[Entry]
 
 
-class EntryWrite(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class EntryWrite(Strict):
     value: str
     ttl_ms: int | None = Field(
         None, ge=0, description="Milliseconds until the key expires; null or 0: never."
@@ -88,7 +94,7 @@ async def get_entry(namespace: Namespace, key: Key, core: Core, caller: KvReader
 
 @router.put("/{namespace}/{key:path}", response_model=Entry)
 async def put_entry(
-    namespace: Namespace, key: Key, body: EntryWrite, core: Core, caller: KvWriter
+    namespace: NewNamespace, key: Key, body: EntryWrite, core: Core, caller: KvWriter
 ) -> Entry:
     return _entry(
         await core.kv.put(KvWrite(namespace, key, body.value, body.ttl_ms, body.secret), caller)

@@ -1,12 +1,12 @@
 """Schedules: list, read, create, replace, delete, pause, resume, preview, history."""
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
 from taskgate.core.schedules.service import MAX_PREVIEW
+from taskgate.domain.text import MAX_INT32, MAX_INT64, Instant
 from taskgate.doors.api.deps import Admin, Core, Operator, Viewer
 from taskgate.schedules.spec import SCHEDULE_ID_PATTERN, Fire, HistoryEntry, Schedule, ScheduleSpec
 
@@ -34,7 +34,7 @@ async def list_schedules(
     task: str | None = None,
     enabled: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
 ) -> dict[str, Any]:
     items, total = await core.schedules.listing(
         task=task, enabled=enabled, limit=limit, offset=offset
@@ -52,7 +52,7 @@ async def get_schedule(schedule_id: ScheduleId, core: Core, _: Viewer) -> Schedu
     return await core.schedules.get(schedule_id)
 
 
-@router.put("/{schedule_id}", response_model=Schedule)
+@router.put("/{schedule_id}", response_model=Schedule, responses={201: {"model": Schedule}})
 async def put_schedule(
     schedule_id: ScheduleId, spec: ScheduleSpec, core: Core, caller: Admin, response: Response
 ) -> Schedule:
@@ -83,7 +83,7 @@ async def next_fires(
     core: Core,
     _: Viewer,
     count: Annotated[int, Query(ge=1, le=MAX_PREVIEW)] = 10,
-    after: datetime | None = None,
+    after: Instant | None = None,
 ) -> dict[str, Any]:
     return {"items": await core.schedules.preview(schedule_id, count=count, after=after)}
 
@@ -94,6 +94,8 @@ async def history(
     core: Core,
     _: Viewer,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before: Annotated[int | None, Query(ge=1, description="Entries older than this id.")] = None,
+    before: Annotated[
+        int | None, Query(ge=1, le=MAX_INT32, description="Entries older than this id.")
+    ] = None,
 ) -> dict[str, Any]:
     return {"items": await core.schedules.history(schedule_id, limit=limit, before=before)}

@@ -2,13 +2,14 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Header, Response
+from pydantic import BaseModel, Field
 
 from taskgate.core.starts.request import PreviewResult, StartRequest, StartResult
 from taskgate.domain.checks import Checks
 from taskgate.domain.errors import Forbidden
 from taskgate.domain.executions import Caller
+from taskgate.domain.model import Strict
 from taskgate.domain.selectors import (
     MAX_SELECTORS,
     Selector,
@@ -21,10 +22,11 @@ from taskgate.doors.api.deps import Core, Operator, Viewer
 router = APIRouter(prefix="/api/v1", tags=["start"])
 MAX_WAIT = 3600.0
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+# Set on the answer to a start whose Idempotency-Key was used before: the first answer, again.
+REPLAYED_HEADER = "Idempotency-Replayed"
 
 
-class StartBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class StartBody(Strict):
     selectors: list[str] = Field(..., min_length=1, max_length=MAX_SELECTORS)
     params: dict[str, Any] = Field(default_factory=dict)
     wait: float = Field(0, ge=0, le=MAX_WAIT)
@@ -32,15 +34,13 @@ class StartBody(BaseModel):
     checks: Checks | None = Field(None, description="Instead of each task's checks.")
 
 
-class TaskStartBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TaskStartBody(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     wait: float = Field(0, ge=0, le=MAX_WAIT)
     checks: Checks | None = Field(None, description="Instead of the task's checks.")
 
 
-class PreviewBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PreviewBody(Strict):
     selectors: list[str] = Field(..., min_length=1, max_length=MAX_SELECTORS)
 
 
@@ -56,6 +56,7 @@ async def _start(
     wait: float,
     all_must_exist: bool,
     key: str | None,
+    response: Response,
     checks: Checks | None = None,
 ) -> StartResult:
     request = StartRequest(
@@ -68,12 +69,19 @@ async def _start(
         wait=wait,
         checks=checks,
     )
-    return await core.starts.start(request)
+    result = await core.starts.start(request)
+    if result.replayed:
+        response.headers[REPLAYED_HEADER] = "true"
+    return result
 
 
 @router.post("/start", response_model=StartResult)
 async def start(
-    body: StartBody, core: Core, caller: Operator, idempotency_key: IdempotencyKey = None
+    body: StartBody,
+    core: Core,
+    caller: Operator,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> StartResult:
     selectors = [parse_selector(s) for s in body.selectors]
     return await _start(
@@ -84,6 +92,7 @@ async def start(
         body.wait,
         body.all_must_exist,
         idempotency_key,
+        response,
         body.checks,
     )
 
@@ -93,6 +102,7 @@ async def start_task(
     ref: str,
     core: Core,
     caller: Operator,
+    response: Response,
     body: TaskStartBody | None = None,
     idempotency_key: IdempotencyKey = None,
 ) -> StartResult:
@@ -100,7 +110,15 @@ async def start_task(
     task = await core.tasks.get(ref)
     selector = Selector(SelectorKind.ID, task.key)
     result = await _start(
-        core, caller, [selector], body.params, body.wait, False, idempotency_key, body.checks
+        core,
+        caller,
+        [selector],
+        body.params,
+        body.wait,
+        False,
+        idempotency_key,
+        response,
+        body.checks,
     )
     if result.results[0].outcome is SelectorOutcome.DENIED:
         raise Forbidden(f"task {ref!r} is not on this key's allow-list", field="task")

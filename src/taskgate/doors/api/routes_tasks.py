@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from taskgate.domain.tasks import Task, TaskSpec
+from taskgate.domain.text import MAX_INT64
 from taskgate.doors.api.deps import Admin, Core, Viewer
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
@@ -24,7 +25,7 @@ async def list_tasks(
     tag: str | None = None,
     enabled: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
 ) -> dict[str, Any]:
     items, total = await core.tasks.listing(tag=tag, enabled=enabled, limit=limit, offset=offset)
     return {"items": items, "total": total}
@@ -40,7 +41,7 @@ async def get_task(ref: str, core: Core, _: Viewer) -> Task:
     return await core.tasks.get(ref)
 
 
-@router.put("/{task_id}", response_model=Task)
+@router.put("/{task_id}", response_model=Task, responses={201: {"model": Task}})
 async def put_task(
     task_id: uuid.UUID, spec: TaskSpec, core: Core, caller: Admin, response: Response
 ) -> Task:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
 from taskgate.domain.status import Status
+from taskgate.domain.text import MAX_INT32
 from taskgate.domain.webhooks import Delivery, Webhook, WebhookSpec
 from taskgate.doors.api.deps import Admin, Core
 
@@ -78,6 +79,11 @@ async def list_deliveries(
 
 
 @router.post("/{webhook_id}/deliveries/{delivery_id}/redeliver", response_model=Delivery)
-async def redeliver(webhook_id: str, delivery_id: int, core: Core, caller: Admin) -> Delivery:
+async def redeliver(
+    webhook_id: str,
+    delivery_id: Annotated[int, Path(ge=1, le=MAX_INT32)],
+    core: Core,
+    caller: Admin,
+) -> Delivery:
     """Send a delivery again now, with a fresh set of attempts."""
     return await core.webhooks.redeliver(webhook_id, delivery_id, caller)

@@ -25,8 +25,11 @@ from taskgate.doors.butler.wire import (
     error_body,
     error_response,
     json_response,
+    refusal_body,
 )
 from taskgate.doors.doorkeys import DoorKeys
+from taskgate.doors.textguard import TextGuard
+from taskgate.doors.unexpected import UnexpectedErrors
 
 log = logging.getLogger(__name__)
 PREFIX = "/v4"  # where the assembly mounts this door
@@ -126,10 +129,6 @@ def create_butler_app(
         assert isinstance(exc, TaskgateError)
         return error_response(core_refusal(exc))
 
-    async def unexpected(request: Request, _: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(ButlerError(500, "internal error; see the taskgate log"))
-
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code in (404, 405):
@@ -146,6 +145,8 @@ def create_butler_app(
                     413, "Request body is too large", "FST_ERR_CTP_BODY_TOO_LARGE"
                 ),
             ),
+            # Butler refuses bad input with 400 (AJV's validation errors).
+            Middleware(TextGuard, refusal=refusal_body, status=400),
             Middleware(
                 ButlerGuard,
                 keys=DoorKeys(
@@ -158,12 +159,15 @@ def create_butler_app(
                 rate_limit_per_minute=settings.rate_limit_per_minute,
                 start_filter=settings.start_task_filter.start_filter(),
             ),
+            Middleware(
+                UnexpectedErrors,
+                body=lambda: error_body(500, "internal error; see the taskgate log"),
+            ),
         ],
         exception_handlers={
             HTTPException: http_error,
             ButlerError: butler_error,
             TaskgateError: core_error,
-            Exception: unexpected,
         },
     )
     app.state.services = services

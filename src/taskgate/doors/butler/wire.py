@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from taskgate.domain.errors import Forbidden, TaskgateError, TooManyRequests, Unauthorized
+from taskgate.domain.text import bad_text_at
 from taskgate.doors.errorstatus import ErrorStatuses, status_for
 
 JSON_TYPE = "application/json; charset=utf-8"
@@ -96,18 +97,30 @@ async def read_body(request: Request) -> Any:
                 "FST_ERR_CTP_EMPTY_JSON_BODY",
             )
         try:
-            return json.loads(raw)
-        except ValueError:
+            body = json.loads(raw)
+        except (ValueError, RecursionError):
+            # RecursionError: nested deeper than Python's parser goes (JSON.parse's limit).
             raise ButlerError(
                 400,
                 "Body is not valid JSON but content-type is set to 'application/json'",
                 "FST_ERR_CTP_INVALID_JSON_BODY",
             ) from None
+        _refuse_bad_text(body)
+        return body
     if not raw:
         return _NO_BODY
     if media == "text/plain" or not media:
-        return raw.decode(errors="replace")
+        text = raw.decode(errors="replace")
+        _refuse_bad_text(text)
+        return text
     raise ButlerError(415, f"Unsupported Media Type: {media}", "FST_ERR_CTP_INVALID_MEDIA_TYPE")
+
+
+def _refuse_bad_text(body: Any) -> None:
+    found = bad_text_at(body, "body")
+    if found is not None:
+        field, problem = found
+        raise validation_error(f"{field.replace('.', '/')} {problem}")
 
 
 def has_body(body: Any) -> bool:

@@ -64,6 +64,18 @@ class Metrics:
             ["name"],
             registry=self.registry,
         )
+        self.last_outage = Gauge(
+            "taskgate_connection_last_outage_seconds",
+            "How long the link to an outside service was down before its last reconnect.",
+            ["name"],
+            registry=self.registry,
+        )
+        self.outage_total = Gauge(
+            "taskgate_connection_outage_seconds_total",
+            "How long the link to an outside service was down, all reconnects together.",
+            ["name"],
+            registry=self.registry,
+        )
         self.webhook_failures = Counter(
             "taskgate_webhook_failed_attempts",
             "Webhook delivery attempts that failed (an error or a non-2xx answer).",
@@ -148,4 +160,6 @@ class Metrics:
         for name, state in self.services.connections.items():
             self.connected.labels(name).set(1 if state.connected else 0)
             self.reconnects.labels(name).set(state.reconnects)
+            self.last_outage.labels(name).set(state.last_outage_seconds)
+            self.outage_total.labels(name).set(state.outage_seconds_total)
         return generate_latest(self.registry)

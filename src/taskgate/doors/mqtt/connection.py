@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import socket
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, _ConnectionState
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -26,8 +28,34 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from taskgate.config.mqtt import MqttSettings
 from taskgate.core.connections import ConnectionState
+from taskgate.domain.backoff import backoff_delay, jittered
 
 log = logging.getLogger("taskgate.mqtt")
+
+
+# paho's states in which its own reconnect wait gives up: the client is being stopped.
+_STOPPING = (_ConnectionState.MQTT_CS_DISCONNECTING, _ConnectionState.MQTT_CS_DISCONNECTED)
+
+
+class _Client(paho.Client):
+    """paho's client with taskgate's reconnect waits: the one backoff formula, with jitter,
+    and fractions of a second (paho doubles whole seconds from 1: +1, +3, +7 s after a broker
+    restart, while the broker may be dropping what it queued for us)."""
+
+    first_wait = 0.2
+    longest_wait = 2.0
+    failed_tries = 0
+
+    def _reconnect_wait(self) -> None:
+        self.failed_tries += 1
+        delay = backoff_delay(self.failed_tries, first=self.first_wait, longest=self.longest_wait)
+        deadline = time.monotonic() + jittered(delay, random.random())
+        # paho's own wait stops early when the client is being stopped; so does this one.
+        while not self._thread_terminate and self._state not in _STOPPING:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            time.sleep(min(remaining, 0.1))
 
 
 @dataclass(frozen=True)
@@ -69,7 +97,7 @@ class MqttConnection:
 
     def _build(self) -> paho.Client:
         s = self.settings
-        client = paho.Client(
+        client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=paho.MQTTv5,
@@ -88,7 +116,8 @@ class MqttConnection:
             if s.tls.insecure:
                 context.check_hostname = False
             client.tls_set_context(context)
-        client.reconnect_delay_set(s.reconnect_min_seconds, s.reconnect_max_seconds)
+        client.first_wait = s.reconnect_min_seconds
+        client.longest_wait = max(s.reconnect_min_seconds, s.reconnect_max_seconds)
         # No limit of our own on unacknowledged publishes: with one, paho scans its whole
         # outgoing queue on every PUBACK, which is quadratic in a burst of events.
         client.max_inflight_messages_set(0)
@@ -184,6 +213,8 @@ class MqttConnection:
             self._call(self._failed, f"connection refused: {reason}")
             return
         self._generation += 1
+        if isinstance(client, _Client):
+            client.failed_tries = 0
         sock = client.socket()
         if isinstance(sock, socket.socket):
             # paho leaves Nagle on: a small answer would wait for the broker's delayed ACK
@@ -233,27 +264,28 @@ class MqttConnection:
     # On the loop.
 
     def _connected(self, session_present: bool) -> None:
-        self.state.connected = True
-        self.state.connects += 1
+        reconnect = self.state.down_since is not None
+        self.state.came_up()
         self.state.last_error = ""
         self._connected_event.set()
         log.info(
-            "MQTT connected to %s:%s (session present %s, reconnects %d)",
+            "MQTT connected to %s:%s (session present %s, reconnects %d%s)",
             self.settings.host,
             self.settings.port,
             session_present,
             self.state.reconnects,
+            f", after {self.state.last_outage_seconds:.2f} s away" if reconnect else "",
         )
 
     def _failed(self, reason: str) -> None:
-        self.state.connected = False
+        self.state.went_down()
         self.state.last_error = reason
         self._connected_event.clear()
         log.warning("MQTT %s:%s: %s", self.settings.host, self.settings.port, reason)
 
     def _disconnected(self, reason: str) -> None:
         was = self.state.connected
-        self.state.connected = False
+        self.state.went_down()
         self.state.last_error = f"disconnected: {reason}"
         self._connected_event.clear()
         if was:

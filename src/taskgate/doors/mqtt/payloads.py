@@ -6,16 +6,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from taskgate.domain.errors import InvalidInput
+from taskgate.domain.model import Strict
 from taskgate.domain.selectors import MAX_SELECTORS, Selector, parse_selector
+from taskgate.domain.text import error_field, refuse_bad_text
 
 MAX_PAYLOAD = 256 * 1024
 
 
-class JsonStart(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class JsonStart(Strict):
     tasks: list[str] = Field(..., min_length=1, max_length=MAX_SELECTORS)
     params: dict[str, Any] = Field(default_factory=dict)
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
@@ -47,6 +48,7 @@ def parse_start(payload: bytes) -> StartMessage:
         )
     if not text.startswith("{"):
         # Butler's form: the whole payload names one task (here an id, or a label too).
+        refuse_bad_text(text, "payload")
         return StartMessage(selectors=[parse_selector(text)])
     try:
         raw = json.loads(text)
@@ -55,8 +57,11 @@ def parse_start(payload: bytes) -> StartMessage:
         raise InvalidInput(f"payload: not valid JSON ({exc.msg})", field="payload") from exc
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        where = error_field(first["loc"], first["type"], first.get("ctx", {})) or "payload"
         raise InvalidInput(f"{where}: {first['msg']}", field=where) from exc
+    except (RecursionError, ValueError) as exc:
+        # Nested too deep, or an integer of more digits than Python converts.
+        raise InvalidInput(f"payload: not JSON taskgate can read ({exc})", field="payload") from exc
     return StartMessage(
         selectors=[parse_selector(s) for s in body.tasks],
         params=body.params,

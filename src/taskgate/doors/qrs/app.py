@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from starlette.applications import Starlette
@@ -28,9 +27,11 @@ from taskgate.doors.qrs.wire import (
     error_body,
     error_response,
     json_response,
+    refusal_body,
 )
+from taskgate.doors.textguard import TextGuard
+from taskgate.doors.unexpected import UnexpectedErrors
 
-log = logging.getLogger(__name__)
 PREFIX = "/qrs"  # where the assembly mounts this door
 # The Qlik Sense release whose repository API this door answers as (May 2024).
 QRS_BUILD_VERSION = "14.187.4"
@@ -132,10 +133,6 @@ def create_qrs_app(
             message = str(exc.detail)
         return error_response(QrsError(exc.status_code, message))
 
-    async def unexpected(request: Request, _: Exception) -> Response:
-        log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(QrsError(500, "internal error; see the taskgate log"))
-
     app = Starlette(
         routes=routes(),
         middleware=[
@@ -147,12 +144,16 @@ def create_qrs_app(
                 ),
             ),
             Middleware(QrsGuard, allow_from=allow_from, keys=keys),
+            Middleware(TextGuard, refusal=refusal_body, status=400),
+            Middleware(
+                UnexpectedErrors,
+                body=lambda: error_body(QrsError(500, "internal error; see the taskgate log")),
+            ),
         ],
         exception_handlers={
             HTTPException: http_error,
             QrsError: qrs_error,
             TaskgateError: core_error,
-            Exception: unexpected,
         },
     )
     app.state.services = services

@@ -110,7 +110,7 @@ async def start_by_name_synchronous(request: Request) -> Response:
 async def _id_list(request: Request) -> list[str]:
     try:
         body: Any = json.loads(await request.body() or b"null")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep
         raise QrsError(400, "body: not JSON; send an array of task GUIDs", "body") from None
     if not isinstance(body, list) or not all(isinstance(i, str) for i in body):
         raise QrsError(400, "body: send a JSON array of task GUID strings", "body")
