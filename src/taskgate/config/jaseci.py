@@ -9,7 +9,9 @@ from taskgate.config.base import Section, check_networks
 
 
 class JaseciSettings(Section):
-    enabled: bool = False
+    enabled: bool = Field(
+        False, description="Serve the Jaseci-compatible door under /js/ (docs/jaseci.md)."
+    )
     allow_from: list[str] = Field(
         default_factory=lambda: ["127.0.0.0/8", "::1/128"],
         description="Source networks that may call the Jaseci door.",
