@@ -120,15 +120,28 @@ def show_execution(
         ]
         columns = ["#", "status", "node", "pid", "started", "finished", "exit", "message"]
         console.print(table(columns, rows, title="Attempts"))
+    if execution.get("phases") is not None:
+        from taskgate.cli.phases import phase_tree
+
+        console.print(phase_tree(execution))
 
 
 def _execution_fields(e: dict[str, Any]) -> list[tuple[str, Any]]:
     log = f"{e.get('log_size', 0)} characters"
     if e.get("log_dropped"):
         log += f" ({e['log_dropped']} dropped)"
+    parent = (
+        [("workflow", f"{e['parent_id']} (phase {e.get('phase')})")] if e.get("parent_id") else []
+    )
     return [
+        *parent,
         ("task", f"{e.get('task_name')} ({e.get('task_id')})"),
         ("status", status_text(e.get("status"))),
+        *(
+            [("workflow", f"{e['parent_id']} (phase {e.get('phase')})")]
+            if e.get("parent_id")
+            else []
+        ),
         ("message", e.get("message")),
         ("origin", e.get("origin")),
         ("caller", e.get("caller")),

@@ -19,6 +19,7 @@ from taskgate.doors.api import (
     routes_start,
     routes_tasks,
     routes_webhooks,
+    routes_workflows,
 )
 from taskgate.doors.api.limits import BodySizeLimit
 from taskgate.doors.metrics.collector import Metrics
@@ -62,6 +63,7 @@ def create_api(
         routes_events,
         routes_metrics,
         routes_webhooks,
+        routes_workflows,
     )
     for module in routes:
         app.include_router(module.router)
