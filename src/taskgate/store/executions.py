@@ -62,6 +62,7 @@ def to_execution(row: sa.Row[Any], attempt_rows: Iterable[sa.Row[Any]] | None = 
         log_dropped=row.log_dropped,
         parent_id=row.parent_id,
         phase=row.phase,
+        member=row.member,
         attempts=None
         if attempt_rows is None
         else [Attempt.model_validate(a, from_attributes=True) for a in attempt_rows],
@@ -529,30 +530,39 @@ def unfinished_children(conn: Connection, parent_id: str) -> list[sa.Row[Any]]:
     return list(conn.execute(query))
 
 
-def records_of(conn: Connection, execution_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """What `from` paths read of ended executions: result, status, params, exit code, message."""
-    found: dict[str, dict[str, Any]] = {}
+def member_records(conn: Connection, parent_id: str) -> list[dict[str, Any]]:
+    """What `from` paths read of the executions run for `parent_id`: each one's phase,
+    member, result, status, params, exit code and message, oldest first."""
     columns = (
         executions.c.id,
         executions.c.task_id,
+        executions.c.phase,
+        executions.c.member,
         executions.c.status,
         executions.c.params,
         executions.c.result,
         executions.c.exit_code,
         executions.c.message,
     )
-    for chunk in _chunks(list(execution_ids), 500):
-        for row in conn.execute(sa.select(*columns).where(executions.c.id.in_(chunk))):
-            found[row.id] = {
-                "execution_id": row.id,
-                "task_id": row.task_id,
-                "status": row.status,
-                "params": row.params,
-                "result": row.result,
-                "exit_code": row.exit_code,
-                "message": row.message,
-            }
-    return found
+    query = (
+        sa.select(*columns)
+        .where(executions.c.parent_id == parent_id)
+        .order_by(executions.c.created_at, executions.c.id)
+    )
+    return [
+        {
+            "execution_id": row.id,
+            "task_id": row.task_id,
+            "phase": row.phase,
+            "member": row.member,
+            "status": row.status,
+            "params": row.params,
+            "result": row.result,
+            "exit_code": row.exit_code,
+            "message": row.message,
+        }
+        for row in conn.execute(query)
+    ]
 
 
 def states_of(conn: Connection, execution_ids: Iterable[str]) -> dict[str, Any]:

@@ -316,6 +316,7 @@ def _execution_row(
         "log_dropped": 0,
         "parent_id": request.parent_id,
         "phase": request.phase,
+        "member": request.member,
         # What the run's token may use: where this start handed it values, and what its task
         # names (a job does not read another job's parameters).
         "kv_namespaces": sorted(

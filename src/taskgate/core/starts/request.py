@@ -36,6 +36,7 @@ class StartRequest:
     # A start made for another execution (a workflow's member): that execution, and its phase.
     parent_id: str | None = None
     phase: int | None = None
+    member: str | None = None
 
     def fingerprint(self) -> str:
         body = {
