@@ -55,6 +55,7 @@ from taskgate.domain.workflows import (
     WorkflowState,
     describe,
     first_failure,
+    is_workflow_state,
     phase_names,
     to_start,
 )
@@ -69,6 +70,9 @@ ADHOC_NAME = "run-phases"
 # Parsed definitions of running workflows, by execution (an execution's never changes).
 _CACHED = 256
 ABORTING = frozenset({Status.ABORT_INITIATED, Status.ABORTING})
+# The workflow's log has a line for each member's end in phases of up to this many members;
+# in bigger ones, for failures and for the phase's end.
+LOGGED_UNITS = 50
 
 
 class _Refused(Exception):
@@ -167,7 +171,10 @@ class WorkflowService(WorkflowStarter):
         caused: list[Ended] = []
         if end.status is not Status.FINISHED_SUCCESS:
             caused += self._failed(conn, flow, phase, who, end.status.value, member.message, after)
-        flow.note(f"phase {phase.number} {who}: {end.status.value}", end.at)
+        if phase.units <= LOGGED_UNITS or end.status is not Status.FINISHED_SUCCESS:
+            flow.note(f"phase {phase.number} {who}: {end.status.value}", end.at)
+        elif phase.done:
+            flow.note(f"phase {phase.number}: its {phase.units} members ended", end.at)
         caused += self._settle(conn, flow, after)
         self._save(conn, flow)
         return caused
@@ -451,21 +458,23 @@ class WorkflowService(WorkflowStarter):
     # -- loading, saving, ending -----------------------------------------------------------
     def _task(self, row: Any) -> Task:
         task = self._tasks.get(row.id)
-        if task is None:
-            task = Task.model_validate(row.task_spec)
-            self._tasks[row.id] = task
-            if len(self._tasks) > _CACHED:
-                self._tasks.popitem(last=False)
+        return task or self._remember(row.id, Task.model_validate(row.task_spec))
+
+    def _remember(self, execution_id: str, task: Task) -> Task:
+        self._tasks[execution_id] = task
+        if len(self._tasks) > _CACHED:
+            self._tasks.popitem(last=False)
         return task
 
     def _load(self, conn: Connection, execution_id: str) -> _Workflow | None:
-        """The parked workflow execution, locked; None for any other execution."""
-        row = rows.get_row(conn, execution_id, lock=True)
-        if row is None or not row.parked or not row.state:
+        """The parked workflow execution, locked; None for any other execution. Its task's
+        definition is read once per process (it never changes for an execution)."""
+        row = rows.lean_row(conn, execution_id, lock=True)
+        if row is None or not row.parked or not is_workflow_state(row.state):
             return None
-        if (row.task_spec.get("action") or {}).get("kind") != "workflow":
-            return None
-        task = self._task(row)
+        task = self._tasks.get(row.id)
+        if task is None:
+            task = self._remember(row.id, Task.model_validate(rows.task_spec_of(conn, row.id)))
         assert isinstance(task.action, WorkflowAction)
         return _Workflow(row, task, task.action, WorkflowState.from_json(row.state))
 
@@ -666,11 +675,15 @@ def _skip_all(state: WorkflowState, reason: str) -> None:
         phase.status, phase.reason = "skipped", reason
 
 
-def phase_views(state: WorkflowState, children: Sequence[Execution]) -> list[PhaseView]:
-    """The phases as the API shows them: each member's execution (or why it has none)."""
+def phase_views(
+    state: WorkflowState, spec: WorkflowAction | None, children: Sequence[Execution]
+) -> list[PhaseView]:
+    """The phases as the API shows them: each member's execution (or why it has none), in
+    the order the phase names its members."""
     views: list[PhaseView] = []
     for phase in state.phases:
-        order = {key: n for n, key in enumerate(phase.keys)}
+        keys = [m.key for m in spec.phases[phase.number - 1].members] if spec else []
+        order = {key: n for n, key in enumerate(keys)}
         members = [
             (
                 order.get(c.member or "", len(order)),
@@ -713,6 +726,13 @@ def phase_views(state: WorkflowState, children: Sequence[Execution]) -> list[Pha
     return views
 
 
+def _spec_of(task_spec: Any) -> WorkflowAction | None:
+    try:
+        return WorkflowAction.model_validate((task_spec or {}).get("action"))
+    except ValueError:
+        return None  # written by another version of taskgate: shown in start order
+
+
 def _grow(conn: Connection, level: list[Execution], depth: int) -> None:
     """Fill in `children` (and `phases` of workflows) down the tree, one query per level."""
     for _ in range(depth):
@@ -724,10 +744,12 @@ def _grow(conn: Connection, level: list[Execution], depth: int) -> None:
             by_parent[child.parent_id or ""].append(child)
         following: list[Execution] = []
         for execution in level:
-            state = states.get(execution.id)
+            state, task_spec = states.get(execution.id, (None, None))
             children = by_parent.get(execution.id, [])
-            if state and "phases" in state:
-                execution.phases = phase_views(WorkflowState.from_json(state), children)
+            if is_workflow_state(state):
+                execution.phases = phase_views(
+                    WorkflowState.from_json(state), _spec_of(task_spec), children
+                )
                 # In the order the workflow names them (phase, then member).
                 order = {
                     m.execution_id: n

@@ -351,8 +351,6 @@ class PhaseState:
     name: str | None
     status: PhaseStatus = "pending"
     reason: str = ""
-    # The member names in the order the phase lists them (the order its tree shows).
-    keys: list[str] = field(default_factory=list)
     units: int = 0  # named when the phase began
     ended: int = 0  # executions of this phase that have ended
     failed: int = 0  # units that ended otherwise than with success (or never started)
@@ -377,7 +375,6 @@ class PhaseState:
             "name": self.name,
             "status": self.status,
             "reason": self.reason,
-            "keys": self.keys,
             "units": self.units,
             "ended": self.ended,
             "failed": self.failed,
@@ -392,7 +389,6 @@ class PhaseState:
             name=data.get("name"),
             status=data.get("status", "pending"),
             reason=data.get("reason", ""),
-            keys=list(data.get("keys", [])),
             units=data.get("units", 0),
             ended=data.get("ended", 0),
             failed=data.get("failed", 0),
@@ -418,16 +414,11 @@ class WorkflowState:
 
     @classmethod
     def new(cls, spec: WorkflowAction, lineage: list[str]) -> WorkflowState:
-        return cls(
-            [
-                PhaseState(i + 1, p.name, keys=[m.key for m in p.members])
-                for i, p in enumerate(spec.phases)
-            ],
-            lineage=lineage,
-        )
+        return cls([PhaseState(i + 1, p.name) for i, p in enumerate(spec.phases)], lineage=lineage)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "kind": "workflow",
             "phases": [p.to_json() for p in self.phases],
             "current": self.current,
             "failures": self.failures,
@@ -466,6 +457,10 @@ class WorkflowState:
             unit.message = f"not started: {reason}"
         phase.never += phase.waiting
         phase.waiting = []
+
+
+def is_workflow_state(data: Any) -> bool:
+    return isinstance(data, Mapping) and data.get("kind") == "workflow"
 
 
 def first_failure(state: WorkflowState) -> str:

@@ -565,10 +565,31 @@ def member_records(conn: Connection, parent_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def states_of(conn: Connection, execution_ids: Iterable[str]) -> dict[str, Any]:
-    """The `state` each of these executions keeps (a workflow's progress), where it has one."""
-    found: dict[str, Any] = {}
+def states_of(conn: Connection, execution_ids: Iterable[str]) -> dict[str, tuple[Any, Any]]:
+    """The `state` each of these executions keeps (a workflow's progress), with its task's
+    definition, where it has one."""
+    found: dict[str, tuple[Any, Any]] = {}
     for chunk in _chunks(list(execution_ids), 500):
-        query = sa.select(executions.c.id, executions.c.state).where(executions.c.id.in_(chunk))
-        found.update({row.id: row.state for row in conn.execute(query) if row.state})
+        query = sa.select(executions.c.id, executions.c.state, executions.c.task_spec).where(
+            executions.c.id.in_(chunk)
+        )
+        found.update({r.id: (r.state, r.task_spec) for r in conn.execute(query) if r.state})
     return found
+
+
+# A parked execution without its task's definition (a big workflow's is large): what moving
+# it on reads at each of its members' ends.
+_LEAN = sa.select(*(c for c in executions.c if c.name != "task_spec")).where(
+    executions.c.id == sa.bindparam("eid")
+)
+_LEAN_LOCKED = _LEAN.with_for_update()
+_SPEC_OF = sa.select(executions.c.task_spec).where(executions.c.id == sa.bindparam("eid"))
+
+
+def lean_row(conn: Connection, execution_id: str, *, lock: bool = False) -> sa.Row[Any] | None:
+    """The execution's row without `task_spec` (locked with `lock`, as `get_row`)."""
+    return conn.execute(_LEAN_LOCKED if lock else _LEAN, {"eid": execution_id}).first()
+
+
+def task_spec_of(conn: Connection, execution_id: str) -> Any:
+    return conn.execute(_SPEC_OF, {"eid": execution_id}).scalar()
