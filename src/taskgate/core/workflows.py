@@ -147,8 +147,8 @@ class WorkflowService(WorkflowStarter):
     def _lineage_above(self, conn: Connection, row: Any) -> list[str]:
         if row.parent_id is None:
             return []
-        parent = rows.get_row(conn, row.parent_id)
-        if parent is None or not parent.state:
+        parent = rows.lean_row(conn, row.parent_id)
+        if parent is None or not is_workflow_state(parent.state):
             return []
         return list(parent.state.get("lineage", []))
 
