@@ -378,3 +378,16 @@ def test_fmt_time_local() -> None:
     assert fmt_time(None) == "-"
     assert fmt_time("not a time") == "not a time"
     assert len(fmt_time("2026-11-22T05:00:00Z")) == len("2026-11-22 05:00:00")
+
+
+def test_run_phases_reads_one_argument_per_phase() -> None:
+    from taskgate.cli.phases import parse_phases
+
+    assert parse_phases(["wf1", "wf2, wf3a,wf3b", "tag:x"]) == [
+        ["wf1"],
+        ["wf2", "wf3a", "wf3b"],
+        ["tag:x"],
+    ]
+    for bad in (["wf1", "a,,b"], ["", "x"], ["x", "y,"], []):
+        with pytest.raises(ValueError):
+            parse_phases(bad)

@@ -202,6 +202,7 @@ def test_abort_siblings_stops_the_phase_at_once(backend: Backend, tmp_path: Path
         ]
         assert tree.duration_ms is not None and tree.duration_ms < 20000
         await h.services.executions.abort(blocker.executions[0].id, CALLER)
+        await h.services.executions.wait(blocker.executions[0].id, 30)
 
     run(backend, tmp_path, scenario)
 

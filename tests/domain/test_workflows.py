@@ -164,37 +164,46 @@ def test_find_cycle_names_the_way_back() -> None:
 def test_progress_reads_back_as_written() -> None:
     flow = spec([["a", "tag:t"], {"members": ["c"], "max_parallel": 1}])
     state = WorkflowState.new(flow, ["w"])
-    state.phases[0].units = [
-        Unit(0, "a", "a", "ta", "A", "e1", Status.FINISHED_SUCCESS.value),
-        Unit(1, "t", "tag:t", "tt", "T", "e2", Status.FINISHED_FAIL.value, "exit 1"),
-    ]
-    state.record_failure(state.phases[0], state.phases[0].units[1])
+    first = state.phases[0]
+    first.status, first.units, first.ended = "running", 3, 1
+    first.waiting = [Unit(1, "t", "tag:t", "t2", "T2")]
+    first.never = [Unit(0, "a", "a", None, "", Status.NEVER_STARTED.value, "no task matches")]
+    state.record_failure(1, "a", "never_started", "no task matches")
     again = WorkflowState.from_json(state.to_json())
     assert again == state
-    assert again.failures == ["phase 1 member t (T): finished_fail (exit 1)"]
-    assert again.unit_of("e2") == (again.phases[0], again.phases[0].units[1])
-    assert again.phases[0].done
+    assert again.failures == ["phase 1 member a: never_started (no task matches)"]
+    assert (first.started, first.running, first.done) == (1, 0, False)
+    first.waiting = []  # started: it runs
+    assert (first.running, first.done) == (1, False)
+    first.ended += 1
+    assert first.done
+    assert not state.phases[1].done  # not begun
 
 
 def test_waiting_units_start_within_max_parallel() -> None:
-    phase = PhaseState(1, None, "running", units=[Unit(i, f"m{i}", f"m{i}") for i in range(5)])
+    phase = PhaseState(
+        1, None, "running", units=5, waiting=[Unit(i, f"m{i}", f"m{i}") for i in range(5)]
+    )
     assert len(to_start(phase, None)) == 5
     first = to_start(phase, 2)
     assert [u.key for u in first] == ["m0", "m1"]
-    for unit in first:
-        unit.status = Status.STARTED.value
+    phase.waiting = phase.waiting[2:]  # started: they run now
+    assert phase.running == 2
     assert to_start(phase, 2) == []
-    first[0].status = Status.FINISHED_SUCCESS.value
+    phase.ended += 1
     assert [u.key for u in to_start(phase, 2)] == ["m2"]
-    assert all(u.status in (WAITING, "started", "finished_success") for u in phase.units)
+    assert all(u.status == WAITING for u in phase.waiting)
 
 
 def test_skip_rest_marks_later_phases_and_units_not_started() -> None:
     flow = spec([{"members": ["a", "b"], "max_parallel": 1}, ["c"], ["d"]])
     state = WorkflowState.new(flow, [])
-    state.phases[0].units = [Unit(0, "a", "a", status="finished_fail"), Unit(1, "b", "b")]
+    state.phases[0].status, state.phases[0].units, state.phases[0].ended = "running", 2, 1
+    state.phases[0].waiting = [Unit(1, "b", "b", "tb", "b")]
     state.skip_rest("a failed in phase 1")
     assert [p.status for p in state.phases[1:]] == ["skipped", "skipped"]
     assert state.phases[1].reason == "a failed in phase 1"
-    assert state.phases[0].units[1].status == "skipped"
-    assert state.phases[0].units[1].message == "not started: a failed in phase 1"
+    [skipped] = state.phases[0].never
+    assert (skipped.key, skipped.status) == ("b", "skipped")
+    assert skipped.message == "not started: a failed in phase 1"
+    assert state.phases[0].done

@@ -3,6 +3,11 @@ and a kill -9 in the middle of a phase."""
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +50,7 @@ sys.exit(0 if os.path.exists(os.path.join(D, 'release')) else 9)
 """
 )
 ALLOW = {"max_running": 100, "overlap": "allow"}
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def runs(folder: Path) -> list[tuple[str, str]]:
@@ -204,3 +210,102 @@ def test_bad_workflows_are_422_naming_the_field(server: ServerProcess) -> None:
         )
         assert cycle["field"] == "action.phases.0.members.0.task", cycle
         assert f"a cycle: {base}-outer → {base}-inner → {base}-outer" in cycle["message"], cycle
+
+
+def test_run_phases_over_the_api_and_the_client(server: ServerProcess) -> None:
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        body = {"phases": [["quick"], ["sel-a", "sel-b"]], "params": {"region": "US"}, "wait": 60}
+        done = ok_json(client.post("/api/v1/workflows/run", json=body))
+        assert (done["status"], done["timed_out"], done["origin"]) == (
+            "finished_success",
+            False,
+            "api",
+        )
+        assert done["task_name"] == "run-phases: quick | sel-a, sel-b"
+        assert [(c["phase"], c["task_name"], c["status"]) for c in done["children"]] == [
+            (1, "Quick task", "finished_success"),
+            (2, "Selector task A", "finished_success"),
+            (2, "Selector task B", "finished_success"),
+        ]
+        assert done["children"][0]["params"]["region"] == "US"
+        # Without wait: answered at once, the workflow goes on.
+        started = ok_json(client.post("/api/v1/workflows/run", json={"phases": [["quick"]]}))
+        assert started["timed_out"] is False
+        assert wait_execution(client, started["id"])["status"] == "finished_success"
+
+        def refused(body: dict[str, Any]) -> str:
+            field: str = error_json(
+                client.post("/api/v1/workflows/run", json=body), 422, "invalid"
+            )["field"]
+            return field
+
+        assert refused({"phases": [["quick"], ["nobody-is-called-this"]]}) == "phases.1.members.0"
+        assert refused({"phases": [["quick"], []]}) == "body.phases.1.members"
+        assert refused({"phases": []}) == "body.phases"
+        assert refused({"phases": [{"members": ["quick"], "max_parallel": 0}]}) == (
+            "body.phases.0.max_parallel"
+        )
+        bad_from = {"phases": [[{"task": "quick", "params": {"x": {"from": "phase1.quick"}}}]]}
+        assert refused(bad_from) == "body"
+
+    from taskgate.client import TaskgateClient
+
+    with TaskgateClient(server.url) as tg:
+        answer = tg.run_phases([["fail", "quick"], ["quick"]], wait=60, on_failure="continue")
+        assert answer["status"] == "finished_fail"
+        assert [p["status"] for p in answer["phases"]] == ["failed", "finished"]
+
+
+def run_cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TASKGATE_")}
+    env.update({"TASKGATE_URL": server.url, "COLUMNS": "250", "PYTHONUNBUFFERED": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "taskgate", "run-phases", *args],
+        cwd=server.workdir,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_run_phases_on_the_command_line(server: ServerProcess) -> None:
+    ok = run_cli(server, "quick", "sel-a,sel-b", "label:sel-c", "--wait", "-p", "region=US")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "finished_success - all phases ended" in ok.stdout
+    for name in ("Quick task", "Selector task A", "Selector task B", "Selector task C"):
+        assert name in ok.stdout
+    assert "phase 2 sel-b finished_success" in ok.stderr  # not a terminal: one line a change
+
+    failed = run_cli(server, "quick", "fail,sel-a", "sel-c", "--wait", "--json")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    answer = json.loads(failed.stdout)
+    assert answer["status"] == "finished_fail" and answer["timed_out"] is False
+    assert answer["message"].startswith("phase 2 member fail (Failing task): finished_fail")
+    assert [p["status"] for p in answer["phases"]] == ["finished", "failed", "skipped"]
+
+
+def test_run_phases_exit_codes(server: ServerProcess) -> None:
+    slow = run_cli(server, "quick", "slow", "--timeout", "1")
+    assert slow.returncode == 3, slow.stdout + slow.stderr
+    assert "timed out" in slow.stderr
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        running = [e for e in list_running(client) if e["task_name"] == "run-phases: quick | slow"]
+        for execution in running:
+            ok_json(client.post(f"/api/v1/executions/{execution['id']}/abort"))
+            assert wait_execution(client, execution["id"])["status"] == "aborted"
+
+    started = run_cli(server, "quick")
+    assert started.returncode == 0 and UUID.fullmatch(started.stdout.strip()), started.stdout
+
+    for bad in (["quick", "nobody-is-called-this"], ["quick", "a,,b"]):
+        usage = run_cli(server, *bad, "--wait")
+        assert usage.returncode == 2, (bad, usage.stdout + usage.stderr)
+
+
+def list_running(client: httpx.Client) -> list[dict[str, Any]]:
+    page = ok_json(client.get("/api/v1/executions", params={"status": ["started"]}))
+    items: list[dict[str, Any]] = page["items"]
+    return items

@@ -120,6 +120,10 @@ def show_execution(
         ]
         columns = ["#", "status", "node", "pid", "started", "finished", "exit", "message"]
         console.print(table(columns, rows, title="Attempts"))
+    if execution.get("phases") is not None:
+        from taskgate.cli.phases import phase_tree
+
+        console.print(phase_tree(execution))
 
 
 def _execution_fields(e: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -136,6 +140,11 @@ def _execution_fields(e: dict[str, Any]) -> list[tuple[str, Any]]:
     return [
         ("task", f"{e.get('task_name')} ({e.get('task_id')})"),
         ("status", status_text(e.get("status"))),
+        *(
+            [("workflow", f"{e['parent_id']} (phase {e.get('phase')})")]
+            if e.get("parent_id")
+            else []
+        ),
         ("message", e.get("message")),
         ("origin", e.get("origin")),
         ("caller", e.get("caller")),

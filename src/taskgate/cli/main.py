@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from taskgate import __version__
-from taskgate.cli import chains, db, executions, keys, kv, schedules, start, tasks
+from taskgate.cli import chains, db, executions, keys, kv, phases, schedules, start, tasks
 from taskgate.cli.serve import serve
 
 app = typer.Typer(
@@ -54,6 +54,7 @@ def main(
 
 app.command("serve")(serve)
 app.command("start", help=start.START_HELP)(start.start)
+app.command("run-phases", help=phases.RUN_PHASES_HELP)(phases.run_phases)
 app.add_typer(tasks.app, name="tasks")
 app.add_typer(executions.app, name="executions")
 app.add_typer(keys.app, name="keys")

@@ -11,7 +11,7 @@ import math
 import os
 import ssl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
@@ -239,6 +239,33 @@ class TaskgateClient:
         result: JSON = self._request(
             "POST", f"/api/v1/tasks/{_seg(ref)}/start", json=body, wait=wait
         )
+        return result
+
+    def run_phases(
+        self,
+        phases: Sequence[Sequence[str] | Mapping[str, Any]],
+        params: dict[str, Any] | None = None,
+        wait: float = 0,
+        *,
+        on_failure: str = "stop",
+        abort_siblings: bool = False,
+    ) -> JSON:
+        """`POST /api/v1/workflows/run`: run phases of tasks as one workflow execution.
+
+        Each phase is a list of selectors started together (or a phase object such as
+        `{"members": [...], "max_parallel": 2}`); the next phase starts when every member of
+        this one has ended. Answers the workflow's execution with its `phases` and `children`;
+        with `wait` (0-3600 s), once it has ended or the time passed (`timed_out`).
+        """
+        _check_wait(wait)
+        body = {
+            "phases": [p if isinstance(p, Mapping) else list(p) for p in phases],
+            "params": params or {},
+            "wait": _seconds(wait),
+            "on_failure": on_failure,
+            "abort_siblings": abort_siblings,
+        }
+        result: JSON = self._request("POST", "/api/v1/workflows/run", json=body, wait=wait)
         return result
 
     def preview(self, selectors: Sequence[str]) -> JSON:

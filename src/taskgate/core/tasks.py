@@ -121,8 +121,9 @@ class TaskService:
         except InvalidInput as exc:
             # A workflow naming a task that is not there, or one that contains itself.
             names = {str(s.id): s.label or s.name for s in specs}
-            where = f"tasks.{names.get(exc.details.get('task', ''), '?')}.{exc.field}"
-            raise ConfigError(f"{where}: {exc.message}", field=where) from None
+            task = f"tasks.{names.get(exc.details.get('task', ''), '?')}"
+            # The message starts with the field it names, under the task.
+            raise ConfigError(f"{task}.{exc.message}", field=f"{task}.{exc.field}") from None
 
     async def sync_from_outside(
         self,

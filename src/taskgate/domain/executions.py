@@ -27,7 +27,7 @@ class PhaseMember(BaseModel):
     """One task a workflow member named, as the workflow sees it."""
 
     key: str
-    selector: str
+    selector: str = ""
     task_id: str | None = None
     task_name: str = ""
     execution_id: str | None = None
@@ -74,6 +74,8 @@ class Execution(BaseModel):
     # The execution this one runs for (a workflow), and which of its phases (from 1).
     parent_id: str | None = None
     phase: int | None = None
+    # Its member's name in that phase.
+    member: str | None = None
     # A workflow's phases and its members' executions (a tree: members may be workflows),
     # when one execution is read; None in lists.
     phases: list[PhaseView] | None = None

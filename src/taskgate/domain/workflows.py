@@ -30,7 +30,7 @@ for cycles. Starting members and following their ends is the core's (core/workfl
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -298,70 +298,114 @@ def find_cycle(start: str, inside: Callable[[str], Iterable[str]]) -> list[str] 
 
 # -- progress ----------------------------------------------------------------------------------
 
-# A unit is one task a member named: started as one execution (or refused a start).
+# A unit is one task a member named. Once started it is an execution of its own (with
+# parent_id, phase and member), and only counted here; until then, or when it cannot start,
+# it is kept here.
 WAITING = "waiting"  # not started yet: its phase runs at most max_parallel at once
 PhaseStatus = Literal["pending", "running", "finished", "failed", "skipped", "aborted"]
 
 
 @dataclass
 class Unit:
+    """A unit without an execution: waiting for room (max_parallel), or never started (no
+    task matched, the task is disabled, a `from` path found nothing, skipped after a
+    failure or an abort)."""
+
     member: int  # index in the phase's members
     key: str
     selector: str
     task_id: str | None = None
     task_name: str = ""
-    execution_id: str | None = None
-    # An execution status, WAITING, or never_started (refused before it had an execution).
     status: str = WAITING
     message: str = ""
 
-    @property
-    def ended(self) -> bool:
-        return self.status != WAITING and (
-            self.status == Status.NEVER_STARTED.value or Status(self.status).is_terminal
-        )
-
-    @property
-    def running(self) -> bool:
-        return self.status != WAITING and not self.ended
-
-    @property
-    def failed(self) -> bool:
-        """Anything but a success fails its phase (aborted, skipped and never started too)."""
-        return self.ended and self.status != Status.FINISHED_SUCCESS.value
-
     def describe(self) -> str:
-        name = self.key if self.task_name in ("", self.key) else f"{self.key} ({self.task_name})"
-        return name
+        return describe(self.key, self.task_name)
+
+    def to_json(self) -> list[Any]:
+        return [
+            self.member,
+            self.key,
+            self.selector,
+            self.task_id,
+            self.task_name,
+            self.status,
+            self.message,
+        ]
+
+    @classmethod
+    def from_json(cls, data: Sequence[Any]) -> Unit:
+        return cls(*data)
+
+
+def describe(key: str, task_name: str) -> str:
+    """A member as messages name it: its name, and its task's when that differs."""
+    return key if task_name in ("", key) else f"{key} ({task_name})"
 
 
 @dataclass
 class PhaseState:
+    """One phase's progress: counts of its executions, and the units that have none."""
+
     number: int  # from 1
     name: str | None
     status: PhaseStatus = "pending"
     reason: str = ""
-    units: list[Unit] = field(default_factory=list)
+    units: int = 0  # named when the phase began
+    ended: int = 0  # executions of this phase that have ended
+    failed: int = 0  # units that ended otherwise than with success (or never started)
+    waiting: list[Unit] = field(default_factory=list)
+    never: list[Unit] = field(default_factory=list)
 
-    def waiting(self) -> list[Unit]:
-        return [u for u in self.units if u.status == WAITING]
+    @property
+    def started(self) -> int:
+        return self.units - len(self.waiting) - len(self.never)
 
-    def running(self) -> list[Unit]:
-        return [u for u in self.units if u.running]
+    @property
+    def running(self) -> int:
+        return self.started - self.ended
 
     @property
     def done(self) -> bool:
-        return all(u.ended for u in self.units)
+        return self.status != "pending" and not self.waiting and self.running <= 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "name": self.name,
+            "status": self.status,
+            "reason": self.reason,
+            "units": self.units,
+            "ended": self.ended,
+            "failed": self.failed,
+            "waiting": [u.to_json() for u in self.waiting],
+            "never": [u.to_json() for u in self.never],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PhaseState:
+        return cls(
+            number=data["number"],
+            name=data.get("name"),
+            status=data.get("status", "pending"),
+            reason=data.get("reason", ""),
+            units=data.get("units", 0),
+            ended=data.get("ended", 0),
+            failed=data.get("failed", 0),
+            waiting=[Unit.from_json(u) for u in data.get("waiting", [])],
+            never=[Unit.from_json(u) for u in data.get("never", [])],
+        )
 
 
 @dataclass
 class WorkflowState:
     """A running workflow's progress, kept on its execution (`state`) and moved only in the
-    transaction that writes a member's end (or the workflow's abort)."""
+    transaction that writes a member's end (or the workflow's abort). Small whatever the
+    number of members: what each member did is its own execution's record."""
 
     phases: list[PhaseState]
     current: int = 0  # index of the phase running now
-    # The units that failed, as "phase N member (task): status", in the order they ended.
+    # The members that failed, as "phase N member (task): status (message)", in order.
     failures: list[str] = field(default_factory=list)
     # No further member starts: a member failed (on_failure stop) or the workflow is aborted.
     stopping: str = ""
@@ -373,39 +417,29 @@ class WorkflowState:
         return cls([PhaseState(i + 1, p.name) for i, p in enumerate(spec.phases)], lineage=lineage)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "kind": "workflow",
+            "phases": [p.to_json() for p in self.phases],
+            "current": self.current,
+            "failures": self.failures,
+            "stopping": self.stopping,
+            "lineage": self.lineage,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> WorkflowState:
-        phases = [
-            PhaseState(
-                number=p["number"],
-                name=p.get("name"),
-                status=p.get("status", "pending"),
-                reason=p.get("reason", ""),
-                units=[Unit(**u) for u in p.get("units", [])],
-            )
-            for p in data["phases"]
-        ]
         return cls(
-            phases,
+            [PhaseState.from_json(p) for p in data["phases"]],
             current=data.get("current", 0),
             failures=list(data.get("failures", [])),
             stopping=data.get("stopping", ""),
             lineage=list(data.get("lineage", [])),
         )
 
-    def unit_of(self, execution_id: str) -> tuple[PhaseState, Unit] | None:
-        for phase in self.phases:
-            for unit in phase.units:
-                if unit.execution_id == execution_id:
-                    return phase, unit
-        return None
-
-    def record_failure(self, phase: PhaseState, unit: Unit) -> None:
-        text = f"phase {phase.number} member {unit.describe()}: {unit.status}"
-        if unit.message:
-            text += f" ({unit.message})"
+    def record_failure(self, phase: int, who: str, status: str, message: str) -> None:
+        text = f"phase {phase} member {who}: {status}"
+        if message:
+            text += f" ({message})"
         self.failures.append(text)
 
     def skip_rest(self, reason: str) -> None:
@@ -414,9 +448,19 @@ class WorkflowState:
             if phase.status == "pending":
                 phase.status = "skipped"
                 phase.reason = reason
-        for unit in self.phases[self.current].waiting():
+        self.skip_waiting(self.phases[self.current], reason)
+
+    @staticmethod
+    def skip_waiting(phase: PhaseState, reason: str) -> None:
+        for unit in phase.waiting:
             unit.status = Status.SKIPPED.value
             unit.message = f"not started: {reason}"
+        phase.never += phase.waiting
+        phase.waiting = []
+
+
+def is_workflow_state(data: Any) -> bool:
+    return isinstance(data, Mapping) and data.get("kind") == "workflow"
 
 
 def first_failure(state: WorkflowState) -> str:
@@ -425,8 +469,7 @@ def first_failure(state: WorkflowState) -> str:
 
 def to_start(phase: PhaseState, max_parallel: int | None) -> list[Unit]:
     """The waiting units that may start now, within the phase's max_parallel."""
-    waiting = phase.waiting()
     if max_parallel is None:
-        return waiting
-    room = max_parallel - len(phase.running())
-    return waiting[: max(room, 0)]
+        return list(phase.waiting)
+    room = max_parallel - phase.running
+    return phase.waiting[: max(room, 0)]

@@ -105,15 +105,9 @@ def end_orphans(
         attempt_status = Status.ERROR if row.status == Status.STARTED.value else Status.ABORTED
         note = message if attempt_status is Status.ERROR else f"aborted; {message}"
         step = after_attempt(task.retries, row.attempt_count, attempt_status, note, now)
-        for attempt in rows.open_attempts(conn, row.id):
-            rows.finish_attempt(
-                conn,
-                row.id,
-                attempt.number,
-                status=attempt_status.value,
-                finished_at=now,
-                message=note,
-            )
+        # The execution's row first, then its attempt's, in the order a run's own end writes
+        # them (engine/local.py): a run ending here at the same moment (a server stopping
+        # while a run's end is being written, on PostgreSQL) waits, and does not deadlock.
         rows.update(
             conn,
             row.id,
@@ -126,6 +120,15 @@ def end_orphans(
             instance=None,
             lease_until=None,
         )
+        for attempt in rows.open_attempts(conn, row.id):
+            rows.finish_attempt(
+                conn,
+                row.id,
+                attempt.number,
+                status=attempt_status.value,
+                finished_at=now,
+                message=note,
+            )
         events.append(
             ExecutionEvent.of(
                 task,

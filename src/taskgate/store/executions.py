@@ -66,6 +66,7 @@ def to_execution(row: sa.Row[Any], attempt_rows: Iterable[sa.Row[Any]] | None = 
         triggered_by=row.triggered_by,
         parent_id=row.parent_id,
         phase=row.phase,
+        member=row.member,
         attempts=None
         if attempt_rows is None
         else [Attempt.model_validate(a, from_attributes=True) for a in attempt_rows],
@@ -540,36 +541,66 @@ def unfinished_children(conn: Connection, parent_id: str) -> list[sa.Row[Any]]:
     return list(conn.execute(query))
 
 
-def records_of(conn: Connection, execution_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """What `from` paths read of ended executions: result, status, params, exit code, message."""
-    found: dict[str, dict[str, Any]] = {}
+def member_records(conn: Connection, parent_id: str) -> list[dict[str, Any]]:
+    """What `from` paths read of the executions run for `parent_id`: each one's phase,
+    member, result, status, params, exit code and message, oldest first."""
     columns = (
         executions.c.id,
         executions.c.task_id,
+        executions.c.phase,
+        executions.c.member,
         executions.c.status,
         executions.c.params,
         executions.c.result,
         executions.c.exit_code,
         executions.c.message,
     )
+    query = (
+        sa.select(*columns)
+        .where(executions.c.parent_id == parent_id)
+        .order_by(executions.c.created_at, executions.c.id)
+    )
+    return [
+        {
+            "execution_id": row.id,
+            "task_id": row.task_id,
+            "phase": row.phase,
+            "member": row.member,
+            "status": row.status,
+            "params": row.params,
+            "result": row.result,
+            "exit_code": row.exit_code,
+            "message": row.message,
+        }
+        for row in conn.execute(query)
+    ]
+
+
+def states_of(conn: Connection, execution_ids: Iterable[str]) -> dict[str, tuple[Any, Any]]:
+    """The `state` each of these executions keeps (a workflow's progress), with its task's
+    definition, where it has one."""
+    found: dict[str, tuple[Any, Any]] = {}
     for chunk in _chunks(list(execution_ids), 500):
-        for row in conn.execute(sa.select(*columns).where(executions.c.id.in_(chunk))):
-            found[row.id] = {
-                "execution_id": row.id,
-                "task_id": row.task_id,
-                "status": row.status,
-                "params": row.params,
-                "result": row.result,
-                "exit_code": row.exit_code,
-                "message": row.message,
-            }
+        query = sa.select(executions.c.id, executions.c.state, executions.c.task_spec).where(
+            executions.c.id.in_(chunk)
+        )
+        found.update({r.id: (r.state, r.task_spec) for r in conn.execute(query) if r.state})
     return found
 
 
-def states_of(conn: Connection, execution_ids: Iterable[str]) -> dict[str, Any]:
-    """The `state` each of these executions keeps (a workflow's progress), where it has one."""
-    found: dict[str, Any] = {}
-    for chunk in _chunks(list(execution_ids), 500):
-        query = sa.select(executions.c.id, executions.c.state).where(executions.c.id.in_(chunk))
-        found.update({row.id: row.state for row in conn.execute(query) if row.state})
-    return found
+# A parked execution without its task's definition (a big workflow's is large): what moving
+# it on reads at each of its members' ends.
+_LEAN = sa.select(*(c for c in executions.c if c.name != "task_spec")).where(
+    executions.c.id == sa.bindparam("eid")
+)
+_LEAN_LOCKED = _LEAN.with_for_update()
+_SPEC_OF = sa.select(executions.c.task_spec).where(executions.c.id == sa.bindparam("eid"))
+
+
+def lean_row(conn: Connection, execution_id: str, *, lock: bool = False) -> sa.Row[Any] | None:
+    """The execution's row without `task_spec` (locked with `lock`, as `get_row`)."""
+    return conn.execute(_LEAN_LOCKED if lock else _LEAN, {"eid": execution_id}).first()
+
+
+def task_spec_of(conn: Connection, execution_id: str) -> Any:
+    return conn.execute(_SPEC_OF, {"eid": execution_id}).scalar()

@@ -91,6 +91,8 @@ executions = sa.Table(
     # The execution this one runs for (a workflow), and which of its phases.
     sa.Column("parent_id", sa.String(36), index=True),
     sa.Column("phase", sa.Integer),
+    # Its member's name in that phase (how `from` paths and the workflow's tree name it).
+    sa.Column("member", sa.String(200)),
     # Started, but waiting without a process (a workflow on its members): no slot, no lease.
     sa.Column("parked", sa.Boolean, nullable=False, server_default=sa.false(), default=False),
     # What an action keeps between its steps (a workflow's progress), as JSON.

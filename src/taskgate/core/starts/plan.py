@@ -333,6 +333,7 @@ def _execution_row(
         "chain_id": request.chain.chain_id if request.chain else None,
         "triggered_by": list(request.chain.triggered_by) if request.chain else None,
         "chain_depth": request.chain.depth if request.chain else None,
+        "member": request.member,
         # What the run's token may use: where this start handed it values, and what its task
         # names (a job does not read another job's parameters).
         "kv_namespaces": sorted(

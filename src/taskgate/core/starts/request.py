@@ -42,6 +42,7 @@ class StartRequest:
     checks: Checks | None = None
     # A start a chain rule made: the rule and the ends that fired it.
     chain: ChainLink | None = None
+    member: str | None = None
 
     def fingerprint(self) -> str:
         body: dict[str, Any] = {

@@ -21,6 +21,7 @@ from taskgate.doors.api import (
     routes_start,
     routes_tasks,
     routes_webhooks,
+    routes_workflows,
 )
 from taskgate.doors.api.limits import BodySizeLimit
 from taskgate.doors.api.methods import OptionsAnswer
@@ -71,6 +72,7 @@ def create_api(
         routes_webhooks,
         routes_checks,
         routes_chains,
+        routes_workflows,
     )
     for module in routes:
         app.include_router(module.router)
