@@ -439,3 +439,53 @@ def test_aborting_an_outer_workflow_aborts_the_inner(backend: Backend, tmp_path:
         assert await h.services.executions.unfinished() == []
 
     run(backend, tmp_path, scenario)
+
+
+def test_a_member_checks_its_runs_by_its_own_checks(backend: Backend, tmp_path: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.member("quick")
+        # The task itself has no checks; as a member it must run at least an hour.
+        member = {"task": "quick", "checks": {"min_duration": {"seconds": 3600}}}
+        await h.workflow("judged", [[member], ["quick"]])
+        tree = await h.run("judged")
+        assert tree.status is Status.FINISHED_FAIL
+        assert statuses(tree) == [(1, "quick", "finished_fail")]
+        [judged] = tree.children or []
+        assert "expected at least" in (judged.message or ""), judged.message
+        # The same task started on its own is not judged by the member's checks.
+        alone = await h.run("quick")
+        assert alone.status is Status.FINISHED_SUCCESS
+
+    run(backend, tmp_path, scenario)
+
+
+def test_a_member_may_not_bring_a_deadline(backend: Backend, tmp_path: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.member("quick")
+        deadline = {"cron": "0 7 * * *", "timezone": "UTC"}
+        member = {"task": "quick", "checks": {"deadline": deadline}}
+        with pytest.raises((InvalidInput, ValueError), match="deadline belongs to a task"):
+            await h.workflow("late", [[member]])
+
+    run(backend, tmp_path, scenario)
+
+
+def test_a_workflow_is_judged_by_its_own_checks(backend: Backend, tmp_path: Path) -> None:
+    async def scenario(h: Harness) -> None:
+        await h.member("quick")
+        checks = {"min_duration": {"seconds": 3600, "on_violation": "warn"}}
+        await h.task("warned", {"kind": "workflow", "phases": [["quick"]]}, checks=checks)
+        tree = await h.run("warned")
+        # Every member succeeded; the workflow as a whole ran far shorter than expected.
+        assert tree.status is Status.FINISHED_SUCCESS
+        assert [w["check"] for w in tree.warnings] == ["min_duration"], tree.warnings
+        kinds = [e.kind for e in h.events if e.execution_id == tree.id]
+        assert "check_violated" in kinds
+
+        checks = {"result": [{"path": "phase1.quick.rows", "op": ">=", "value": 10}]}
+        await h.task("failed", {"kind": "workflow", "phases": [["quick"]]}, checks=checks)
+        tree = await h.run("failed")
+        assert tree.status is Status.FINISHED_FAIL
+        assert (tree.message or "").startswith("check failed"), tree.message
+
+    run(backend, tmp_path, scenario)

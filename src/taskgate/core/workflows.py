@@ -28,6 +28,8 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from taskgate.core.checks.judging import judge_end
+from taskgate.core.checks.news import violation_event
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.core.endings import AfterCommit, Ended
@@ -495,14 +497,27 @@ class WorkflowService(WorkflowStarter):
         self, conn: Connection, flow: _Workflow, status: Status, message: str, after: AfterCommit
     ) -> list[Ended]:
         now = utcnow()
+        row = flow.row
+        result = self._result(conn, flow)
+        # A workflow is judged by its checks like any run: on its whole duration and result.
+        judgement = judge_end(
+            conn,
+            row.task_id,
+            flow.task.checks,
+            status=status,
+            message=message,
+            seconds=(now - (row.started_at or row.created_at)).total_seconds(),
+            result=result,
+        )
+        status, message = judgement.status, judgement.message
         flow.note(f"ended {status.value}: {message}", now)
         flow.ended = True
-        result = self._result(conn, flow)
         if not rows.end_parked(
             conn, flow.id, status=status, at=now, message=message, result=result
         ):
             return []
-        row = flow.row
+        if judgement.judged and judgement.warnings:
+            rows.update(conn, flow.id, warnings=judgement.warnings)
         event = ExecutionEvent.of(
             flow.task,
             flow.id,
@@ -517,6 +532,8 @@ class WorkflowService(WorkflowStarter):
             phase=row.phase,
         )
         after.publish(event)
+        for violation in judgement.violations:
+            after.publish(violation_event(event, violation))
         return [Ended(flow.id, row.task_id, status, now, row.origin, row.parent_id)]
 
     def _result(self, conn: Connection, flow: _Workflow) -> dict[str, Any] | None:
@@ -617,9 +634,8 @@ def _member_request(
 ) -> StartRequest:
     """The start of one member: its task by id, for the workflow, as its caller.
 
-    The one place a member's start is built: what a member overrides of its task (the checks
-    of issue 15) is handed to the start here."""
-    del member  # nothing of the member beyond its params (yet): see the note above
+    The one place a member's start is built: what a member overrides of its task (its
+    checks) is handed to the start here."""
     return StartRequest(
         selectors=[Selector(SelectorKind.ID, unit.task_id or "")],
         origin=ORIGIN,
@@ -628,6 +644,7 @@ def _member_request(
         parent_id=flow.id,
         phase=phase.number,
         member=unit.key,
+        checks=member.checks,
     )
 
 

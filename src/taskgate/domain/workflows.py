@@ -36,6 +36,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from taskgate.domain.actions import ActionSpec
+from taskgate.domain.checks import Checks
 from taskgate.domain.endings import AfterCommit
 from taskgate.domain.errors import InvalidInput
 from taskgate.domain.expressions import ExpressionError, Path, parse_path
@@ -72,9 +73,18 @@ class Member(Strict):
         description="Parameters for this member only: a value, or {from: PATH} to take one from "
         "the records of earlier phases (or the workflow's params).",
     )
-    # Extension point (issue 15, checks): per-member `checks`, overriding the member task's
-    # own, are a field here; the core hands them to the member's start in
-    # core/workflows.py `_member_request`, the one place a member's start is built.
+    checks: Checks | None = Field(
+        None,
+        description="Checks for this member's runs instead of its task's own (docs/checks.md); "
+        "no deadline here: a deadline belongs to a task.",
+    )
+
+    @field_validator("checks")
+    @classmethod
+    def _no_deadline(cls, checks: Checks | None) -> Checks | None:
+        if checks is not None and checks.deadline is not None:
+            raise ValueError("a deadline belongs to a task, not to one member's runs")
+        return checks
 
     @field_validator("task")
     @classmethod
