@@ -482,8 +482,8 @@ def test_a_workflow_is_judged_by_its_own_checks(backend: Backend, tmp_path: Path
         kinds = [e.kind for e in h.events if e.execution_id == tree.id]
         assert "check_violated" in kinds
 
-        checks = {"result": [{"path": "phase1.quick.rows", "op": ">=", "value": 10}]}
-        await h.task("failed", {"kind": "workflow", "phases": [["quick"]]}, checks=checks)
+        rows_check = {"result": [{"path": "phase1.quick.rows", "op": ">=", "value": 10}]}
+        await h.task("failed", {"kind": "workflow", "phases": [["quick"]]}, checks=rows_check)
         tree = await h.run("failed")
         assert tree.status is Status.FINISHED_FAIL
         assert (tree.message or "").startswith("check failed"), tree.message
