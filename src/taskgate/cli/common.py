@@ -43,6 +43,14 @@ ApiKeyOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the server's JSON instead of tables.")]
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="A parameter NAME=VALUE (repeatable; sent as text)."),
+]
+ParamsJsonOpt = Annotated[
+    str | None,
+    typer.Option("--params-json", help="Parameters as a JSON object, or @FILE holding one."),
+]
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(

@@ -14,7 +14,16 @@ from rich.spinner import Spinner
 from rich.text import Text
 from rich.tree import Tree
 
-from taskgate.cli.common import ApiKeyOpt, ExitCode, JsonOpt, UrlOpt, connect, fail
+from taskgate.cli.common import (
+    ApiKeyOpt,
+    ExitCode,
+    JsonOpt,
+    ParamOpt,
+    ParamsJsonOpt,
+    UrlOpt,
+    connect,
+    fail,
+)
 from taskgate.cli.output import (
     err,
     fmt_duration,
@@ -73,14 +82,8 @@ def run_phases(
             show_default=False,
         ),
     ],
-    param: Annotated[
-        list[str] | None,
-        typer.Option("--param", "-p", help="A parameter NAME=VALUE (repeatable; sent as text)."),
-    ] = None,
-    params_json: Annotated[
-        str | None,
-        typer.Option("--params-json", help="Parameters as a JSON object, or @FILE holding one."),
-    ] = None,
+    param: ParamOpt = None,
+    params_json: ParamsJsonOpt = None,
     max_parallel: Annotated[
         int | None,
         typer.Option("--max-parallel", min=1, help="At most N members of a phase at once."),

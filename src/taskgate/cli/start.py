@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from taskgate.cli.common import ApiKeyOpt, ExitCode, JsonOpt, UrlOpt, connect
+from taskgate.cli.common import (
+    ApiKeyOpt,
+    ExitCode,
+    JsonOpt,
+    ParamOpt,
+    ParamsJsonOpt,
+    UrlOpt,
+    connect,
+)
 from taskgate.cli.output import (
     err,
     fmt_duration,
@@ -127,14 +135,8 @@ def start(
             show_default=False,
         ),
     ],
-    param: Annotated[
-        list[str] | None,
-        typer.Option("--param", "-p", help="A parameter NAME=VALUE (repeatable; sent as text)."),
-    ] = None,
-    params_json: Annotated[
-        str | None,
-        typer.Option("--params-json", help="Parameters as a JSON object, or @FILE holding one."),
-    ] = None,
+    param: ParamOpt = None,
+    params_json: ParamsJsonOpt = None,
     wait: Annotated[
         bool, typer.Option("--wait", "-w", help="Wait until every execution has ended.")
     ] = False,

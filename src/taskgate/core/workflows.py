@@ -518,19 +518,7 @@ class WorkflowService(WorkflowStarter):
             return []
         if judgement.judged and judgement.warnings:
             rows.update(conn, flow.id, warnings=judgement.warnings)
-        event = ExecutionEvent.of(
-            flow.task,
-            flow.id,
-            status,
-            now,
-            attempt=row.attempt_count,
-            message=message,
-            origin=row.origin,
-            started_at=row.started_at,
-            created_at=row.created_at,
-            parent_id=row.parent_id,
-            phase=row.phase,
-        )
+        event = _event(flow.task, row, status, now, message)
         after.publish(event)
         for violation in judgement.violations:
             after.publish(violation_event(event, violation))
