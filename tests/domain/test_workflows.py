@@ -53,7 +53,7 @@ def test_shorthands_become_one_shape() -> None:
     assert WorkflowAction.model_validate(dumped) == flow
     assert dumped["phases"][0] == {
         "name": None,
-        "members": [{"task": "wf1", "name": None, "params": {}}],
+        "members": [{"task": "wf1", "name": None, "params": {}, "checks": None}],
         "max_parallel": None,
     }
 

@@ -23,7 +23,9 @@ WAIT_MS = 45_000
 expect.set_options(timeout=WAIT_MS)
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+# while it is open, and tests of other modules that run on the same worker call asyncio.run().
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         message = f"no chromium at {CHROMIUM} (apt-get install chromium; .ci/run installs it)"
