@@ -76,7 +76,9 @@ async def run_http(
         except httpx.TimeoutException:
             log.write(f"no answer within {limit:g}s\n")
             return HttpOutcome(False, "timeout", f"timed out after {limit:g}s", None, None)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
+            # ValueError: a URL that parsed when the task was saved but that httpx cannot
+            # send (a port that is not a number after templating, for one).
             log.write(f"request failed: {exc}\n")
             return HttpOutcome(False, "failed", f"request failed: {exc}", None, None)
     elapsed = (time.perf_counter() - started) * 1000
