@@ -133,6 +133,32 @@ def test_a_sequence_that_starts_itself_is_refused_at_save(one_slot: ServerProces
         assert client.post("/api/v1/tasks", json=inside).status_code == 422
 
 
+def test_sequences_that_would_start_each_other_are_refused_at_save(
+    one_slot: ServerProcess,
+) -> None:
+    first, second = unique("ping"), unique("pong")
+    with one_slot.client() as client:
+        # The task a TASK step names need not exist yet: the step fails at run time if not.
+        body = _sequence([{"method": "TASK", "api": f"label:{second}"}])
+        body["label"] = first
+        create_task(client, body)
+        body = _sequence([{"method": "GET", "api": "http://127.0.0.1/x"}])
+        body["label"] = second
+        body["action"]["requests"].append({"method": "TASK", "api": f"label:{first}"})
+        answer = client.post("/api/v1/tasks", json=body)
+        assert answer.status_code == 422, answer.text
+        error = answer.json()
+        assert error["field"] == "action.requests.1.api"
+        assert "cycle" in error["message"] and first in error["message"]
+        # Through a workflow as well: the workflow runs the first, which starts the workflow.
+        flow = {
+            "name": second,
+            "label": second,
+            "action": {"kind": "workflow", "phases": [{"members": [{"task": f"label:{first}"}]}]},
+        }
+        assert client.post("/api/v1/tasks", json=flow).status_code == 422
+
+
 def test_aborting_a_waiting_sequence_ends_it_and_its_task(
     one_slot: ServerProcess, tmp_path: Path
 ) -> None:

@@ -182,8 +182,9 @@ class TaskService:
 
 def check_contained(conn: Connection, saved: list[Task]) -> None:
     """The tasks each saved task runs inside itself (a workflow's members) exist, and none
-    contains the saved task again (A runs B runs A); InvalidInput naming the field, or the
-    cycle. Runs in the saving transaction, after the write, so it sees the task as saved."""
+    of those or of the tasks it starts (a sequence's TASK steps) leads back to the saved task
+    (A runs B runs A); InvalidInput naming the field, or the cycle. Runs in the saving
+    transaction, after the write, so it sees the task as saved."""
     by_id: dict[str, Task | None] = {}
 
     def task_of(task_id: str) -> Task | None:
@@ -196,25 +197,26 @@ def check_contained(conn: Connection, saved: list[Task]) -> None:
         if task is None:
             return []
         found: list[str] = []
-        for _, text in task.action.contains():
+        for _, text in task.action.contains() + task.action.starts():
             found += [t.key for t in task_rows.find(conn, parse_selector(text))]
         return found
 
     for task in saved:
         by_id[task.key] = task
         contained = task.action.contains()
-        if not contained:
-            continue
         for where, text in contained:
             if not task_rows.find(conn, parse_selector(text)):
                 raise InvalidInput(f"{where}: no task matches {text!r}", field=where, task=task.key)
+        links = contained + task.action.starts()
+        if not links:
+            continue
         cycle = find_cycle(task.key, inside)
         if cycle is not None:
             names = " → ".join(_called(task_of(i), i) for i in cycle)
             # The member through which the cycle leaves this task.
             where = next(
                 w
-                for w, text in contained
+                for w, text in links
                 if cycle[1] in {t.key for t in task_rows.find(conn, parse_selector(text))}
             )
             raise InvalidInput(

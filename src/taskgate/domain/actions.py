@@ -33,6 +33,12 @@ class ActionSpec(Strict):
         none may contain the task again."""
         return []
 
+    def starts(self) -> list[tuple[str, str]]:
+        """The tasks this action may start and wait for while it runs (a sequence's TASK
+        steps), as (field under the task, selector): none may lead back to the task. Unlike
+        `contains`, they need not exist when the task is saved (the step fails at run time)."""
+        return []
+
 
 class _Kinds:
     def __init__(self) -> None:

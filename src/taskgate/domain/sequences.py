@@ -163,6 +163,14 @@ class SequenceAction(ActionSpec):
                         raise ValueError(f"requests.{number}.api: {exc.message}") from None
         return self
 
+    def starts(self) -> list[tuple[str, str]]:
+        # Literal TASK steps: saving refuses a loop through other tasks (A starts B starts A).
+        return [
+            (f"action.requests.{number}.api", request.api)
+            for number, request in enumerate(self.requests)
+            if request.method == TASK_METHOD and "{{" not in request.api
+        ]
+
     def check_task(self, task: Any) -> None:
         """Refuse a sequence whose TASK step names its own task: it would start itself."""
         for number, request in enumerate(self.requests):
