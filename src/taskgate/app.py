@@ -36,6 +36,7 @@ from taskgate.doors.butler.wire import refusal_body as butler_refusal
 from taskgate.doors.doorkeys import DoorKeys
 from taskgate.doors.hostnames import HostNames
 from taskgate.doors.jaseci.app import PREFIX as JASECI_PREFIX
+from taskgate.doors.jaseci.app import PUBLIC_PREFIX as JASECI_PUBLIC_PREFIX
 from taskgate.doors.jaseci.app import create_jaseci_app
 from taskgate.doors.jaseci.app import refusal_body as jaseci_refusal
 from taskgate.doors.originguard import OriginGuard, Refusal
@@ -204,6 +205,9 @@ def create_app(settings: Settings) -> FastAPI:
         doors[JASECI_PREFIX] = create_jaseci_app(
             services, settings.jaseci, settings.server.max_body_bytes
         )
+        doors[JASECI_PUBLIC_PREFIX] = create_jaseci_app(
+            services, settings.jaseci, settings.server.max_body_bytes, public=True
+        )
     qrs_listener = None
     if settings.qrs.enabled:
         doors[QRS_PREFIX] = create_qrs_app(
@@ -331,6 +335,7 @@ def create_app(settings: Settings) -> FastAPI:
         BUTLER_PREFIX: butler_refusal,
         QRS_PREFIX: qrs_refusal,
         JASECI_PREFIX: jaseci_refusal,
+        JASECI_PUBLIC_PREFIX: jaseci_refusal,
     }
     guard(app, settings, api_refusal, {p: r for p, r in door_refusals.items() if p in doors})
     return app

@@ -58,7 +58,7 @@ def door_lines(settings: Settings) -> list[str]:
             )
     if settings.jaseci.enabled:
         jaseci = settings.jaseci
-        name = f"Jaseci door {url}/js"
+        name = f"Jaseci door {url}/js (and {url}/js_public/walker_callback, key in ?key=)"
         if settings.auth == "none":
             lines.append(f"{name}: connections from {_networks(jaseci.allow_from)}, no key")
         else:

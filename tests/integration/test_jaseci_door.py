@@ -310,6 +310,32 @@ def test_keys_as_jaseci_sends_them_and_the_allow_list(start_server: StartServer)
         assert csrf.status_code == 403 and csrf.json()["field"] == "Origin"
 
 
+def test_public_walker_callback_takes_its_key_in_the_url(start_server: StartServer) -> None:
+    server = start_server({**JASECI, "auth": "keys"}, tasks=STANDARD_TASKS)
+    narrow = _make_key(server, "operator", "--allow-task", QUICK_ID)
+    token = {"Authorization": f"token {narrow}"}
+    url = "/js_public/walker_callback/node-1/quick"
+    with server.client() as client:
+        # A third party's webhook posts its own payload: its fields are the run's parameters.
+        queued = client.post(
+            url, params={"key": narrow}, json={"region": "DK", "is_async": True}
+        ).json()
+        assert queued["is_queued"] is True, queued
+        done = _wait_with(client, queued["result"], token)
+        assert done["status"] == "SUCCESS", done
+        params = done["result"]["response"]["report"][0]["params"]
+        assert params["region"] == "DK" and "key" not in params and "is_async" not in params
+        sync = client.post(url, params={"key": narrow}, json={"region": "IS"}).json()
+        assert sync["success"] is True and sync["report"][0]["params"]["region"] == "IS", sync
+        # No key, a wrong key, a task off the key's list, the callback under /js: refused.
+        assert client.post(url, json={}).status_code == 401
+        assert client.post(url, params={"key": "tg_nope"}, json={}).status_code == 401
+        off_list = client.post("/js_public/walker_callback/n/fail", params={"key": narrow}, json={})
+        assert off_list.status_code == 403 and off_list.json()["field"] == "wlk"
+        assert client.post("/js/walker_callback/n/quick", headers=token).status_code == 404
+        assert client.post("/js_public/walker_run", headers=token).status_code == 404
+
+
 def _admin_secret(server: ServerProcess) -> str:
     return (Path(server.config["data_dir"]) / "admin.key").read_text().strip()
 

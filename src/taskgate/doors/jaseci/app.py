@@ -25,6 +25,7 @@ from taskgate.doors.jaseci.schedulejson import BadSchedule
 
 log = logging.getLogger(__name__)
 PREFIX = "/js"  # where the assembly mounts this door
+PUBLIC_PREFIX = "/js_public"  # and its public callback, as Jaseci's URL has it
 # Bad schedules are 400, as the issue asks of Jaseci's creation calls; the rest as /api/v1.
 STATUS: ErrorStatuses = {**HTTP_STATUS, BadSchedule: 400}
 BOTH = ["GET", "POST"]
@@ -51,9 +52,16 @@ def routes() -> list[Route]:
     ]
 
 
+def public_routes() -> list[Route]:
+    return [Route("/walker_callback/{nd}/{wlk}", walkers.walker_callback, methods=BOTH)]
+
+
 def create_jaseci_app(
-    services: Services, settings: JaseciSettings, max_body_bytes: int
+    services: Services, settings: JaseciSettings, max_body_bytes: int, public: bool = False
 ) -> Starlette:
+    """The door at /js, or (`public`) its callback at /js_public, whose key may come in the
+    URL."""
+
     async def core_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, TaskgateError)
         status = status_for(exc, STATUS)
@@ -69,7 +77,7 @@ def create_jaseci_app(
         return JSONResponse(error_body("internal", "internal error; see the taskgate log"), 500)
 
     app = Starlette(
-        routes=routes(),
+        routes=public_routes() if public else routes(),
         middleware=[
             Middleware(BodySizeLimit, max_bytes=max_body_bytes),
             Middleware(
@@ -78,6 +86,7 @@ def create_jaseci_app(
                 allow_from=settings.allow_from,
                 require_api_key=settings.require_api_key,
                 open_to=settings.open_to,
+                public=public,
             ),
         ],
         exception_handlers={

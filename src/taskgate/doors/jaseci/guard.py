@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from urllib.parse import parse_qsl
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -39,12 +40,16 @@ def needed_role(path: str) -> Role:
     return _ROLES.get(path.rstrip("/").rsplit("/", 1)[-1], Role.OPERATOR)
 
 
-def jaseci_key(headers: Headers) -> str | None:
-    """`Authorization: token <key>` (Jaseci's), or the door keys' other ways."""
+def jaseci_key(headers: Headers, public: bool = False, query: str = "") -> str | None:
+    """`Authorization: token <key>` (Jaseci's), or the door keys' other ways; on the public
+    callback also `?key=`, since a third party's webhook can only be given a URL."""
     scheme, _, secret = headers.get("authorization", "").partition(" ")
     if scheme.lower() == "token" and secret.strip():
         return secret.strip()
-    return key_header(headers)
+    found = key_header(headers)
+    if found is None and public:
+        found = next((v for k, v in parse_qsl(query) if k == "key" and v), None)
+    return found
 
 
 class JaseciGuard:
@@ -56,8 +61,10 @@ class JaseciGuard:
         allow_from: Iterable[str],
         require_api_key: bool,
         open_to: Iterable[str],
+        public: bool = False,
     ) -> None:
         self.app = app
+        self.public = public
         self.access = access
         self.allow_from = AddressAllowList(allow_from)
         self.open_to = AddressAllowList(open_to if require_api_key else EVERYWHERE)
@@ -71,7 +78,8 @@ class JaseciGuard:
             await _refuse(send, 403, f"source address {address or 'unknown'} is not allowed", "")
             return
         needed = needed_role(scope["path"])
-        secret = jaseci_key(Headers(scope=scope))
+        query = scope.get("query_string", b"").decode("latin-1")
+        secret = jaseci_key(Headers(scope=scope), self.public, query)
         try:
             # Scheduling sequences always takes a key: an open network is not an admin.
             open_here = needed is not Role.ADMIN and self.open_to.allows(address)

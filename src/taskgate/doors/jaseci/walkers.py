@@ -59,24 +59,41 @@ async def task_id_for(services: Services, name: Any, caller: Caller, field: str)
 
 
 async def walker_run(request: Request) -> Response:
-    services = _services(request)
     params = await parameters(request)
+    context = context_of(params.get("ctx"))
+    return await _run(request, params.get("name"), "name", context, is_true(params.get("is_async")))
+
+
+async def walker_callback(request: Request) -> Response:
+    """`/js_public/walker_callback/{nd}/{wlk}?key=…`: a URL to hand a third party's webhook.
+    The walker is a task label, name or id; the body's fields are its parameters (Jaseci gave
+    the payload to the walker as its context); `nd` names a graph node, which taskgate has not."""
+    params = await parameters(request)
+    is_async = is_true(params.pop("is_async", None))
+    params.pop("key", None)  # the door key, read by the guard, is no parameter
+    return await _run(request, request.path_params["wlk"], "wlk", params, is_async)
+
+
+async def _run(
+    request: Request, name: Any, field: str, context: dict[str, Any], is_async: bool
+) -> Response:
+    services = _services(request)
     caller = caller_of(request)
-    task_id = await task_id_for(services, params.get("name"), caller, "name")
+    task_id = await task_id_for(services, name, caller, field)
     started = await services.starts.start(
         StartRequest(
             [parse_selector(f"id:{task_id}")],
             origin=ORIGIN,
             caller=caller,
-            params=context_of(params.get("ctx")),
+            params=context,
         )
     )
     if not started.executions:
         outcome = started.results[0]
         reasons = [t.reason for t in outcome.tasks if t.reason] or [outcome.message]
-        raise Conflict(f"not started: {'; '.join(r for r in reasons if r)}", field="name")
+        raise Conflict(f"not started: {'; '.join(r for r in reasons if r)}", field=field)
     execution_id = started.executions[0].id
-    if is_true(params.get("is_async")):
+    if is_async:
         return JSONResponse({"is_queued": True, "result": execution_id})
     execution, timed_out = await services.executions.wait(execution_id, request.app.state.sync_wait)
     if timed_out:
