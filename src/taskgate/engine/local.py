@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from taskgate.domain.status import Status
 from taskgate.engine.actions import ActionCatalog
 from taskgate.engine.actions.contract import ActionContext, ActionOutcome, RunFiles
 from taskgate.engine.claim import claim
+from taskgate.engine.hostos import watch_children_with_pidfd
 from taskgate.engine.leases import Holder, LeaseKeeper
 from taskgate.engine.logcollector import LogCollector
 from taskgate.engine.logwriter import LogWriter
@@ -77,7 +76,7 @@ class LocalExecutor:
         self.holder = Holder(ctx.node, ctx.instance, limits.lease_seconds)
         self.leases = LeaseKeeper(ctx, self.holder, self._running.keys, self._lose)
         self.watchdog = Watchdog()
-        self._watcher_before: asyncio.AbstractChildWatcher | None = None
+        self._restore_watcher: Callable[[], None] | None = None
 
     # -- the Executor contract -------------------------------------------------------------
     def notify(self) -> None:
@@ -114,7 +113,7 @@ class LocalExecutor:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        self._watcher_before = _watch_children_with_pidfd()
+        self._restore_watcher = watch_children_with_pidfd()
         self.runs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.ctx.db.is_sqlite:
             # One server owns an SQLite file: what it finds running ran in a process now gone.
@@ -137,11 +136,11 @@ class LocalExecutor:
         await self.logs.stop()
         self.watchdog.close()
         await end_held(self.ctx, STOPPED)
-        if self._watcher_before is not None:
+        if self._restore_watcher is not None:
             # The pidfd watcher is tied to this loop: give later loops of the same process
             # (an embedding program, a test run) the watcher they had.
-            asyncio.set_child_watcher(self._watcher_before)
-            self._watcher_before = None
+            self._restore_watcher()
+            self._restore_watcher = None
 
     def _lose(self, execution_id: str, why: str) -> None:
         """Stop a run this process no longer holds (or can no longer prove it holds)."""
@@ -400,22 +399,3 @@ def _not_recorded(run: Run, message: str) -> None:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
-
-
-def _watch_children_with_pidfd() -> asyncio.AbstractChildWatcher | None:
-    """Python 3.11 waits for each subprocess in a thread of its own; a pidfd is cheaper.
-    Returns the watcher it replaced (None when it kept the default).
-
-    3.12 and later pick pidfd by themselves (and deprecate choosing a watcher).
-    """
-    if sys.version_info >= (3, 12) or not hasattr(os, "pidfd_open"):
-        return None
-    try:
-        os.close(os.pidfd_open(os.getpid()))
-    except OSError:
-        return None  # kernel without pidfd: keep the default watcher
-    before = asyncio.get_child_watcher()
-    watcher = asyncio.PidfdChildWatcher()
-    watcher.attach_loop(asyncio.get_running_loop())
-    asyncio.set_child_watcher(watcher)
-    return before

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-import os
 import signal as signals
 import subprocess
 from collections.abc import Awaitable, Callable, Iterable
@@ -25,6 +24,7 @@ from typing import Any, Literal
 
 import psutil
 
+from taskgate.engine.hostos import new_session, signal_group, signal_process
 from taskgate.engine.logcollector import LogCollector
 
 DRAIN_AFTER_EXIT = 1.0
@@ -87,9 +87,8 @@ async def run_process(
             stderr=subprocess.PIPE,
             cwd=cwd,
             env=env,
-            start_new_session=True,
             # user, group, extra_groups: another user's process (a task's run_as).
-            **(spawn_options or {}),
+            **{**new_session(), **(spawn_options or {})},
         )
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         return ProcessOutcome(None, None, "spawn_failed", f"cannot start: {exc}", None)
@@ -207,7 +206,7 @@ class _ProcessTree:
     """The main process and the descendants seen so far, for killing them all."""
 
     def __init__(self, pid: int, exited: asyncio.Future[None]) -> None:
-        self.pid = pid  # also the process group id (start_new_session)
+        self.pid = pid  # also the process group id on POSIX (hostos.new_session)
         self.exited = exited
         self.tracked: dict[int, psutil.Process] = {}
         self.signalled = False
@@ -217,13 +216,13 @@ class _ProcessTree:
         if not self.exited.done():
             self.tracked.update(_descendants([self.pid]))
         self.signalled = True
-        _signal_group(self.pid, signals.SIGTERM)
+        signal_group(self.pid, "terminate")
         for proc in self.tracked.values():
-            _signal(proc, signals.SIGTERM)
+            signal_process(proc, "terminate")
         if await self.wait_gone(grace):
             # Members of the group forked after the snapshot may linger; the group id cannot
             # have been reused while any of them exists.
-            _signal_group(self.pid, signals.SIGKILL)
+            signal_group(self.pid, "kill")
             return
         self.kill_now()
         await self.wait_gone(KILL_WAIT)
@@ -254,18 +253,18 @@ class _ProcessTree:
         if not self.exited.done():
             with contextlib.suppress(psutil.Error):
                 frontier.append(psutil.Process(self.pid))
-        _signal_group(self.pid, signals.SIGSTOP)
+        signal_group(self.pid, "freeze")
         for _ in range(10):  # one generation per round; stopped processes cannot fork
             for proc in frontier:
-                _signal(proc, signals.SIGSTOP)
+                signal_process(proc, "freeze")
             found = _descendants(proc.pid for proc in frontier)
             frontier = [proc for pid, proc in found.items() if pid not in self.tracked]
             self.tracked.update((proc.pid, proc) for proc in frontier)
             if not frontier:
                 break
-        _signal_group(self.pid, signals.SIGKILL)
+        signal_group(self.pid, "kill")
         for proc in self.tracked.values():
-            _signal(proc, signals.SIGKILL)
+            signal_process(proc, "kill")
 
     async def wait_gone(self, limit: float) -> bool:
         """Wait up to `limit` seconds for the main process to exit and the tracked ones to go."""
@@ -302,14 +301,3 @@ def _gone(proc: psutil.Process) -> bool:
         return True
     except psutil.Error:
         return False
-
-
-def _signal(proc: psutil.Process, sig: int) -> None:
-    # psutil refuses (NoSuchProcess) when the pid now belongs to another process.
-    with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
-        proc.send_signal(sig)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,6 +41,14 @@ class Account:
 def account(name: str) -> Account:
     """The user `name`, if the server may run commands as it; InvalidInput (naming
     action.run_as) otherwise."""
+    if sys.platform == "win32":
+        # A Windows account is changed with its password (a service's "Log On As"), not by
+        # a root server setting a uid: run the server as the account instead.
+        raise InvalidInput(
+            "run_as: not on Windows; run taskgate as that account instead", field="action.run_as"
+        )
+    import pwd
+
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
@@ -66,8 +74,9 @@ def private_folder(owner: Account, params_name: str, params: str) -> Iterator[Pa
         fd = os.open(params_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as file:
             file.write(params)
-        os.chown(params_path, owner.uid, owner.gid)
-        os.chown(folder, owner.uid, owner.gid)
+        if sys.platform != "win32":  # account() has refused run_as on Windows
+            os.chown(params_path, owner.uid, owner.gid)
+            os.chown(folder, owner.uid, owner.gid)
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)

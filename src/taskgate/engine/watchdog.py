@@ -15,6 +15,8 @@ import logging
 import subprocess
 import sys
 
+from taskgate.engine.hostos import new_session
+
 log = logging.getLogger(__name__)
 
 # Read pids from stdin: "+pid" registers, "-pid" forgets. At end of input (the server is gone),
@@ -87,6 +89,29 @@ if runs:
     signal_all(doomed, signal.SIGKILL)
 """
 
+# Windows: no /proc, groups or SIGSTOP; taskkill ends each registered run with its whole tree.
+WATCHDOG_CODE_WINDOWS = r"""
+import os, signal, subprocess
+
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+runs = set()
+buffer = b''
+while True:
+    chunk = os.read(0, 4096)
+    if not chunk:
+        break
+    buffer += chunk
+    *lines, buffer = buffer.split(b'\n')
+    for line in lines:
+        if line[:1] == b'+':
+            runs.add(int(line[1:]))
+        elif line[:1] == b'-':
+            runs.discard(int(line[1:]))
+for pid in runs:
+    subprocess.call(['taskkill', '/F', '/T', '/PID', str(pid)],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+"""
+
 
 class Watchdog:
     """The server's side: starts the watchdog process and tells it about each run's pid."""
@@ -129,14 +154,15 @@ class Watchdog:
                 self._proc = None
 
     def _start(self) -> subprocess.Popen[bytes]:
+        code = WATCHDOG_CODE_WINDOWS if sys.platform == "win32" else WATCHDOG_CODE
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", WATCHDOG_CODE],
+            [sys.executable, "-I", "-S", "-c", code],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
+            close_fds=True,
             # Its own session: a signal to the server's process group does not reach it, so it
             # outlives the server long enough to stop the runs.
-            start_new_session=True,
-            close_fds=True,
+            **new_session(),
         )
         self._proc = proc
         assert proc.stdin is not None

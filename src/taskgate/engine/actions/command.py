@@ -25,6 +25,7 @@ from taskgate.engine.actions.contract import (
     RunFiles,
 )
 from taskgate.engine.actions.registry import register
+from taskgate.engine.hostos import open_no_follow
 from taskgate.engine.logcollector import LogCollector
 from taskgate.engine.process import ProcessOutcome, run_process
 from taskgate.engine.runas import Account, account, private_folder
@@ -154,7 +155,7 @@ def read_result(path: Path, owner: int | None = None) -> tuple[Any, str]:
     """The JSON a run left in TASKGATE_RESULT_FILE, and a note when it was unusable. With
     `owner`, only a regular file that user owns is read (not a link to one of ours)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = open_no_follow(path)
     except FileNotFoundError:
         return None, ""
     except OSError as exc:
