@@ -19,10 +19,28 @@ from taskgate.engine.hostos import new_session
 
 log = logging.getLogger(__name__)
 
-# Read pids from stdin: "+pid" registers, "-pid" forgets. At end of input (the server is gone),
-# stop every registered tree (with SIGSTOP first, so nothing forks while it is collected), and
-# kill it, its process group included.
-WATCHDOG_CODE = r"""
+# Both watchdogs read pids from stdin: "+pid" registers, "-pid" forgets, until the end of input
+# (the server is gone); then they stop every tree still registered.
+_READ_RUNS = r"""
+runs = set()
+buffer = b''
+while True:
+    chunk = os.read(0, 4096)
+    if not chunk:
+        break
+    buffer += chunk
+    *lines, buffer = buffer.split(b'\n')
+    for line in lines:
+        if line[:1] == b'+':
+            runs.add(int(line[1:]))
+        elif line[:1] == b'-':
+            runs.discard(int(line[1:]))
+"""
+
+# POSIX: stop each tree (with SIGSTOP first, so nothing forks while it is collected), and kill
+# it, its process group included.
+WATCHDOG_CODE = (
+    r"""
 import os, signal
 
 def children():
@@ -59,19 +77,9 @@ def signal_all(pids, sig):
 
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
-runs = set()
-buffer = b''
-while True:
-    chunk = os.read(0, 4096)
-    if not chunk:
-        break
-    buffer += chunk
-    *lines, buffer = buffer.split(b'\n')
-    for line in lines:
-        if line[:1] == b'+':
-            runs.add(int(line[1:]))
-        elif line[:1] == b'-':
-            runs.discard(int(line[1:]))
+"""
+    + _READ_RUNS
+    + r"""
 if runs:
     for pid in runs:
         try:
@@ -88,29 +96,22 @@ if runs:
             pass
     signal_all(doomed, signal.SIGKILL)
 """
+)
 
 # Windows: no /proc, groups or SIGSTOP; taskkill ends each registered run with its whole tree.
-WATCHDOG_CODE_WINDOWS = r"""
+WATCHDOG_CODE_WINDOWS = (
+    r"""
 import os, signal, subprocess
 
 signal.signal(signal.SIGINT, signal.SIG_IGN)
-runs = set()
-buffer = b''
-while True:
-    chunk = os.read(0, 4096)
-    if not chunk:
-        break
-    buffer += chunk
-    *lines, buffer = buffer.split(b'\n')
-    for line in lines:
-        if line[:1] == b'+':
-            runs.add(int(line[1:]))
-        elif line[:1] == b'-':
-            runs.discard(int(line[1:]))
+"""
+    + _READ_RUNS
+    + r"""
 for pid in runs:
     subprocess.call(['taskkill', '/F', '/T', '/PID', str(pid)],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 """
+)
 
 
 class Watchdog:
