@@ -68,6 +68,7 @@ def router(door: WebDoor) -> APIRouter:
             origin=query.get("origin") or None,
             since=parse_time("since", query.get("since", "")),
             until=parse_time("until", query.get("until", "")),
+            caller=query.get("caller") or None,
             limit=PAGE_SIZE,
             cursor=query.get("cursor") or None,
         )
