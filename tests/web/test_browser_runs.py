@@ -46,6 +46,20 @@ TASKS: list[dict[str, Any]] = [
         checks={"expected_duration": {"min_runs": 3, "window": 10}},
     ),
     py_task("After first", QUICK_CODE, label="after", concurrency=ALLOW),
+    py_task(
+        "Too quick",
+        QUICK_CODE,
+        label="tooquick",
+        concurrency=ALLOW,
+        checks={"min_duration": 60},
+    ),
+    py_task(
+        "Warned",
+        QUICK_CODE,
+        label="warned",
+        concurrency=ALLOW,
+        checks={"min_duration": {"seconds": 60, "on_violation": "warn"}},
+    ),
 ]
 CHAINS: list[dict[str, Any]] = [
     {
@@ -168,3 +182,22 @@ def test_the_executions_list_filters_by_who_started_them(keyed: ServerProcess, p
     page.get_by_role("link", name="key:admin", exact=True).click()
     expect(rows).to_have_count(1)
     expect(page.get_by_label("Started by")).to_have_value("key:admin")
+
+
+def test_the_overview_shows_check_violations(keyed: ServerProcess, page: Page) -> None:
+    log_in(page, keyed.url, admin_key(keyed))
+    expect(page.locator("#violations")).to_contain_text("None.")
+    failed = api_wait(keyed, api_start(keyed, "tooquick", {}))
+    warned = api_wait(keyed, api_start(keyed, "warned", {}))
+    assert failed["status"] == "finished_fail" and warned["status"] == "finished_success"
+    # Runs that broke no check (their warnings stored empty) stay out.
+    api_wait(keyed, api_start(keyed, "first", {}))
+    page.reload()
+    rows = page.locator("#violations tbody tr")
+    expect(rows).to_have_count(2)
+    fail_row = rows.filter(has_text="Too quick")
+    expect(fail_row).to_contain_text("check failed: ran")
+    expect(fail_row.get_by_role("link")).to_have_attribute("href", f"/ui/executions/{failed['id']}")
+    warn_row = rows.filter(has_text="Warned")
+    expect(warn_row).to_contain_text("min_duration (warn)")
+    expect(warn_row.get_by_role("link")).to_have_attribute("href", f"/ui/executions/{warned['id']}")

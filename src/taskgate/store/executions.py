@@ -635,3 +635,26 @@ def lean_row(conn: Connection, execution_id: str, *, lock: bool = False) -> sa.R
 
 def task_spec_of(conn: Connection, execution_id: str) -> Any:
     return conn.execute(_SPEC_OF, {"eid": execution_id}).scalar()
+
+
+def broke_checks(
+    conn: Connection, since: datetime, failed_prefix: str, limit: int
+) -> list[Execution]:
+    """Runs that ended since `since` and broke a check: with warnings, or failed by a check
+    (their message starts with `failed_prefix`); the latest ends first."""
+    # Warnings of a run that broke none are stored as NULL, JSON null or [] (older rows).
+    warned = sa.and_(
+        executions.c.warnings.is_not(None),
+        sa.cast(executions.c.warnings, sa.Text).not_in(["null", "[]"]),
+    )
+    failed = sa.and_(
+        executions.c.status == Status.FINISHED_FAIL.value,
+        executions.c.message.startswith(failed_prefix, autoescape=True),
+    )
+    query = (
+        sa.select(executions)
+        .where(executions.c.finished_at >= since, sa.or_(warned, failed))
+        .order_by(executions.c.finished_at.desc())
+        .limit(limit)
+    )
+    return [to_execution(r) for r in conn.execute(query)]
