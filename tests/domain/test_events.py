@@ -94,6 +94,14 @@ def test_every_filter_given_must_match() -> None:
     assert not EventFilter.of(executions=["e2"]).matches(event)
 
 
+def test_a_workflow_filter_takes_its_own_events_and_its_members() -> None:
+    wanted = EventFilter.of(within=["p1"])
+    assert wanted.matches(ExecutionEvent.of(TASK, "p1", Status.STARTED, STARTED))
+    assert wanted.matches(ExecutionEvent.of(TASK, "e2", Status.QUEUED, STARTED, parent_id="p1"))
+    assert not wanted.matches(ExecutionEvent.of(TASK, "e3", Status.QUEUED, STARTED, parent_id="x"))
+    assert not wanted.matches(ExecutionEvent.of(TASK, "e4", Status.QUEUED, STARTED))
+
+
 def test_failed_ends_are_a_failure_and_other_ends_are_not() -> None:
     assert {s for s in Status if s.is_failure} == {Status.FINISHED_FAIL, Status.ERROR}
     assert FAILED <= TERMINAL

@@ -246,3 +246,44 @@ def test_abort_a_queued_execution(client: httpx.Client) -> None:
 @pytest.mark.parametrize("status", sorted(TERMINAL))
 def test_status_filter_accepts_every_terminal_status(client: httpx.Client, status: str) -> None:
     ok_json(client.get("/api/v1/executions", params={"status": status, "limit": 1}))
+
+
+def test_list_by_caller(client: httpx.Client) -> None:
+    task = own_task(client)
+    execution = wait_execution(client, start_one(client, f"label:{task['label']}"))
+    caller = execution["caller"]
+    assert caller
+    found = list_executions(client, task=task["id"], caller=caller)
+    assert ids(found) == [execution["id"]]
+    assert list_executions(client, task=task["id"], caller="chain:nobody") == []
+    too_long = client.get("/api/v1/executions", params={"caller": "x" * 201})
+    error_json(too_long, 422, "invalid")
+
+
+def test_cursor_pagination_over_several_statuses(client: httpx.Client) -> None:
+    """Several statuses are merged from one index range each: the pages still come newest
+    first, each row once, and the other statuses stay out."""
+    task = own_task(client)
+    selector = f"label:{task['label']}"
+    created = []
+    for n in range(7):
+        created.append(start_one(client, selector, {"fail": n % 2 == 1}))
+        wait_execution(client, created[-1])
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {
+            "task": task["id"],
+            "status": ["finished_fail", "finished_success", "aborted"],
+            "limit": 2,
+        }
+        if cursor:
+            params["cursor"] = cursor
+        page = ok_json(client.get("/api/v1/executions", params=params))
+        seen += ids(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(created))
+    fails = list_executions(client, task=task["id"], status=["finished_fail", "error"])
+    assert ids(fails) == [created[5], created[3], created[1]]

@@ -55,9 +55,13 @@ class ExecutionService:
         origin: str | None,
         since: datetime | None = None,
         until: datetime | None = None,
+        caller: str | None = None,
         limit: int,
         cursor: str | None,
     ) -> tuple[list[Execution], str | None]:
+        """Newest first; `caller` is the name an execution records of who started it (a
+        key's name, `chain:<id>`, `schedule:<id>` ...)."""
+
         def work(conn: Connection) -> tuple[list[Execution], str | None]:
             task_id = None
             if task is not None:
@@ -65,7 +69,12 @@ class ExecutionService:
                 # Executions outlive their task, so an unknown ref may still be a former id.
                 task_id = found.key if found else task.lower()
             flt = ExecutionFilter(
-                task_id=task_id, statuses=statuses, origin=origin, since=since, until=until
+                task_id=task_id,
+                statuses=statuses,
+                origin=origin,
+                since=since,
+                until=until,
+                caller=caller,
             )
             return rows.listing(conn, flt, limit=limit, cursor=cursor)
 

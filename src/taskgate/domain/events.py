@@ -142,6 +142,8 @@ class EventFilter:
     executions: frozenset[str] = frozenset()
     statuses: frozenset[Status] = frozenset()
     kinds: frozenset[str] = frozenset()
+    # Workflows: the events of these executions and of their members (one level down).
+    within: frozenset[str] = frozenset()
 
     @classmethod
     def of(
@@ -152,6 +154,7 @@ class EventFilter:
         executions: Iterable[str] = (),
         statuses: Iterable[Status] = (),
         kinds: Iterable[str] = (),
+        within: Iterable[str] = (),
     ) -> EventFilter:
         return cls(
             frozenset(tasks),
@@ -159,6 +162,7 @@ class EventFilter:
             frozenset(executions),
             frozenset(statuses),
             frozenset(kinds),
+            frozenset(within),
         )
 
     def matches(self, event: ExecutionEvent) -> bool:
@@ -169,5 +173,11 @@ class EventFilter:
         if self.executions and event.execution_id not in self.executions:
             return False
         if self.kinds and event.kind not in self.kinds:
+            return False
+        if (
+            self.within
+            and event.execution_id not in self.within
+            and event.parent_id not in self.within
+        ):
             return False
         return not self.statuses or event.status in self.statuses

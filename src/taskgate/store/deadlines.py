@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from taskgate.domain.status import ACTIVE, PENDING, Status
-from taskgate.store.tables import deadlines, executions
+from taskgate.store.tables import deadlines, executions, tasks
 
 _UNFINISHED = [s.value for s in PENDING | ACTIVE]
 
@@ -118,3 +118,20 @@ def latest_since(conn: Connection, task_id: str, since: datetime) -> sa.Row[Any]
         .order_by(executions.c.created_at.desc())
         .limit(1)
     ).first()
+
+
+def missed_since(conn: Connection, since: datetime) -> list[sa.Row[Any]]:
+    """Tasks whose latest deadline, due at or after `since`, was missed: task_id, task_name,
+    last_due, last_message; the latest first."""
+    query = (
+        sa.select(
+            deadlines.c.task_id,
+            tasks.c.name.label("task_name"),
+            deadlines.c.last_due,
+            deadlines.c.last_message,
+        )
+        .join(tasks, tasks.c.id == deadlines.c.task_id)
+        .where(deadlines.c.last_outcome == "missed", deadlines.c.last_due >= since)
+        .order_by(deadlines.c.last_due.desc())
+    )
+    return list(conn.execute(query))

@@ -162,6 +162,8 @@ class ExecutionFilter:
     origin: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    # Who started it: the name a key, a user or a trigger is recorded under (`caller`).
+    caller: str | None = None
 
 
 def _encode_cursor(created_at: datetime, execution_id: str) -> str:
@@ -177,31 +179,60 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidInput("cursor: not a cursor this server gave out", field="cursor") from None
 
 
+_NEWEST_FIRST = (executions.c.created_at.desc(), executions.c.id.desc())
+
+
 def listing(
     conn: Connection, flt: ExecutionFilter, *, limit: int, cursor: str | None
 ) -> tuple[list[Execution], str | None]:
-    """Newest first, keyset-paginated so inserts during paging neither skip nor repeat rows."""
+    """Newest first, keyset-paginated so inserts during paging neither skip nor repeat rows.
+
+    Each filter has an index that ends in (created_at, id), so a page reads about `limit`
+    rows of one index range, whatever the table holds. Several statuses are one such range
+    each, merged (an IN list would make the databases either sort every match or walk the
+    whole table for rare statuses)."""
     query = sa.select(executions)
     if flt.task_id:
         query = query.where(executions.c.task_id == flt.task_id)
-    if flt.statuses:
-        query = query.where(executions.c.status.in_([s.value for s in flt.statuses]))
     if flt.origin:
         query = query.where(executions.c.origin == flt.origin)
+    if flt.caller:
+        query = query.where(executions.c.caller == flt.caller)
     if flt.since:
         query = query.where(executions.c.created_at >= flt.since)
     if flt.until:
         query = query.where(executions.c.created_at < flt.until)
     if cursor:
         created_at, execution_id = _decode_cursor(cursor)
+        # A row value, not `created_at < ? OR (created_at = ? AND id < ?)`: both databases
+        # serve it as one range of a (..., created_at, id) index, where the OR made SQLite
+        # sort every older row.
         query = query.where(
-            sa.or_(
-                executions.c.created_at < created_at,
-                sa.and_(executions.c.created_at == created_at, executions.c.id < execution_id),
+            sa.tuple_(executions.c.created_at, executions.c.id)
+            < sa.tuple_(
+                sa.literal(created_at, executions.c.created_at.type),
+                sa.literal(execution_id, executions.c.id.type),
             )
         )
-    query = query.order_by(executions.c.created_at.desc(), executions.c.id.desc()).limit(limit + 1)
-    rows = list(conn.execute(query))
+    statuses = sorted({s.value for s in flt.statuses})
+    if len(statuses) == 1:
+        query = query.where(executions.c.status == statuses[0])
+    if len(statuses) > 1:
+        parts = [
+            sa.select(part)
+            for part in (
+                query.where(executions.c.status == status)
+                .order_by(*_NEWEST_FIRST)
+                .limit(limit + 1)
+                .subquery()
+                for status in statuses
+            )
+        ]
+        merged = sa.union_all(*parts).subquery()
+        found = sa.select(merged).order_by(merged.c.created_at.desc(), merged.c.id.desc())
+    else:
+        found = query.order_by(*_NEWEST_FIRST)
+    rows = list(conn.execute(found.limit(limit + 1)))
     items = [to_execution(r) for r in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
@@ -604,3 +635,26 @@ def lean_row(conn: Connection, execution_id: str, *, lock: bool = False) -> sa.R
 
 def task_spec_of(conn: Connection, execution_id: str) -> Any:
     return conn.execute(_SPEC_OF, {"eid": execution_id}).scalar()
+
+
+def broke_checks(
+    conn: Connection, since: datetime, failed_prefix: str, limit: int
+) -> list[Execution]:
+    """Runs that ended since `since` and broke a check: with warnings, or failed by a check
+    (their message starts with `failed_prefix`); the latest ends first."""
+    # Warnings of a run that broke none are stored as NULL, JSON null or [] (older rows).
+    warned = sa.and_(
+        executions.c.warnings.is_not(None),
+        sa.cast(executions.c.warnings, sa.Text).not_in(["null", "[]"]),
+    )
+    failed = sa.and_(
+        executions.c.status == Status.FINISHED_FAIL.value,
+        executions.c.message.startswith(failed_prefix, autoescape=True),
+    )
+    query = (
+        sa.select(executions)
+        .where(executions.c.finished_at >= since, sa.or_(warned, failed))
+        .order_by(executions.c.finished_at.desc())
+        .limit(limit)
+    )
+    return [to_execution(r) for r in conn.execute(query)]

@@ -112,10 +112,15 @@ executions = sa.Table(
     sa.Column("chain_id", sa.String(64)),
     sa.Column("triggered_by", sa.JSON),
     sa.Column("chain_depth", sa.Integer),
-    sa.Index("ix_executions_task_status", "task_id", "status"),
+    # Busy counts per task and status; and one task's list filtered by status, newest first.
+    sa.Index("ix_executions_task_id_status_created_at_id", "task_id", "status", "created_at", "id"),
     sa.Index("ix_executions_status_not_before", "status", "not_before"),
-    sa.Index("ix_executions_created_at", "created_at"),
-    sa.Index("ix_executions_task_created_at", "task_id", "created_at"),
+    # Lists, newest first, paged by (created_at, id) (store/executions.listing): all of them,
+    # one task's, one caller's.
+    sa.Index("ix_executions_created_at_id", "created_at", "id"),
+    sa.Index("ix_executions_task_id_created_at_id", "task_id", "created_at", "id"),
+    sa.Index("ix_executions_caller_created_at_id", "caller", "created_at", "id"),
+    sa.Index("ix_executions_status_created_at_id", "status", "created_at", "id"),
     sa.Index("ix_executions_status_lease_until", "status", "lease_until"),
     # Retention: the executions that ended longest ago first.
     sa.Index("ix_executions_finished_at", "finished_at"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,13 +18,27 @@ from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.core.starts.resolve import resolve
 from taskgate.core.starts.service import StartService
-from taskgate.domain.chains import Chain, ChainSource, ChainSpec, Window, find_cycle
+from taskgate.domain.chains import (
+    Chain,
+    ChainSource,
+    ChainSpec,
+    Window,
+    find_cycle,
+    selector_names,
+)
 from taskgate.domain.errors import ConfigError, Conflict, InvalidInput, NotFound
 from taskgate.domain.executions import SYSTEM, Caller
 from taskgate.domain.selectors import SelectorOutcome, parse_selector
 from taskgate.domain.tasks import Task
 from taskgate.store import audit
 from taskgate.store import chains as rows
+from taskgate.store import tasks as task_rows
+
+
+@dataclass(frozen=True)
+class TaskChains:
+    fired_by_it: list[Chain]
+    starting_it: list[Chain]
 
 
 class ChainService:
@@ -42,6 +57,31 @@ class ChainService:
         if found is None:
             raise NotFound(f"chain {chain_id!r} not found", field="chain")
         return found
+
+    async def of_task(self, task: Task) -> TaskChains:
+        """The rules a task takes part in: those its ends may fire (a condition names it) and
+        those that start it, named as the rules' selectors name tasks when they fire."""
+
+        def work(conn: Connection) -> TaskChains:
+            spec = task.model_dump(mode="json")
+            known: dict[str, bool] = {}
+
+            def names_it(text: str) -> bool:
+                if text not in known:
+                    selector = parse_selector(text)
+                    named = selector_names(selector, task.key, spec)
+                    if named is None:  # only the resolver knows (a bare name)
+                        named = task.key in {t.key for t in task_rows.find(conn, selector)}
+                    known[text] = named
+                return known[text]
+
+            rules = rows.listing(conn)
+            return TaskChains(
+                fired_by_it=[r for r in rules if any(names_it(c.task) for c in r.when)],
+                starting_it=[r for r in rules if any(names_it(t) for t in r.start)],
+            )
+
+        return await self.ctx.db.read(work)
 
     async def window(self, chain_id: str) -> Window | None:
         return await self.ctx.db.read(lambda conn: rows.window(conn, chain_id))

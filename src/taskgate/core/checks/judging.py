@@ -22,6 +22,8 @@ from taskgate.domain.status import Status
 from taskgate.store import durations
 
 log = logging.getLogger(__name__)
+# How the message of a run that a `fail` check failed begins (CheckService.recent finds them).
+CHECK_FAILED = "check failed: "
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,6 @@ def judge_end(
         broken = [Violation("checks", OnViolation.WARN, reason)]
     failed = [v.reason for v in broken if v.on_violation is OnViolation.FAIL]
     if failed:
-        message = "check failed: " + "; ".join(failed)
+        message = CHECK_FAILED + "; ".join(failed)
         return Judgement(Status.FINISHED_FAIL, message, broken, judged=True)
     return Judgement(status, message, broken, judged=True)

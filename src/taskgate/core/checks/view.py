@@ -9,10 +9,14 @@ from pydantic import BaseModel
 from sqlalchemy import Connection
 
 from taskgate.core.checks import deadlines
+from taskgate.core.checks.judging import CHECK_FAILED
 from taskgate.core.context import CoreContext
 from taskgate.domain.checks import Checks
 from taskgate.domain.errors import NotFound
+from taskgate.domain.executions import Execution
+from taskgate.store import deadlines as deadline_rows
 from taskgate.store import durations
+from taskgate.store import executions as execution_rows
 from taskgate.store import tasks as task_rows
 
 
@@ -43,9 +47,39 @@ class ChecksView(BaseModel):
     deadline: DeadlineView | None = None
 
 
+class MissedDeadline(BaseModel):
+    task_id: str
+    task_name: str
+    due: datetime
+    message: str
+
+
+class RecentViolations(BaseModel):
+    """What broke a check since a moment: runs (failed by a check, or warned) and deadlines."""
+
+    runs: list[Execution]
+    deadlines: list[MissedDeadline]
+
+
 class CheckService:
     def __init__(self, ctx: CoreContext) -> None:
         self.ctx = ctx
+
+    async def recent(self, since: datetime, limit: int) -> RecentViolations:
+        """Runs that ended since `since` having broken a check (up to `limit`, the latest
+        first) and the deadlines missed since then."""
+
+        def work(conn: Connection) -> RecentViolations:
+            runs = execution_rows.broke_checks(conn, since, CHECK_FAILED, limit)
+            missed = [
+                MissedDeadline(
+                    task_id=r.task_id, task_name=r.task_name, due=r.last_due, message=r.last_message
+                )
+                for r in deadline_rows.missed_since(conn, since)
+            ]
+            return RecentViolations(runs=runs, deadlines=missed)
+
+        return await self.ctx.db.read(work)
 
     async def view(self, ref: str) -> ChecksView:
         return await self.ctx.db.read(lambda conn: _view(conn, ref))

@@ -80,6 +80,10 @@ async def events(
     kind: Annotated[
         list[EventKind], Query(description="Kind: status or a check's news (repeatable).")
     ] = [],  # noqa: B006
+    workflow: Annotated[
+        list[str],
+        Query(description="Workflow execution id: its events and its members' (repeatable)."),
+    ] = [],  # noqa: B006
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
     since: Annotated[
         str | None, Query(description="Resume after this event id (for clients without headers).")
@@ -88,7 +92,9 @@ async def events(
     """Every status change of every execution as it happens, as Server-Sent Events."""
     bus = core.ctx.bus
     resume = parse_event_id(last_event_id or since, bus)
-    wanted = EventFilter.of(tasks=task, tags=tag, executions=execution, statuses=status, kinds=kind)
+    wanted = EventFilter.of(
+        tasks=task, tags=tag, executions=execution, statuses=status, kinds=kind, within=workflow
+    )
     # sse-starlette frames the events, sends a comment every KEEPALIVE_SECONDS so proxies
     # keep the connection, and ends the stream when the server shuts down.
     return EventSourceResponse(execution_stream(bus, wanted, resume), ping=KEEPALIVE_SECONDS)

@@ -38,6 +38,7 @@ async def list_executions(
     origin: str | None = None,
     since: Instant | None = None,
     until: Instant | None = None,
+    caller: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
@@ -47,6 +48,7 @@ async def list_executions(
         origin=origin,
         since=since,
         until=until,
+        caller=caller,
         limit=limit,
         cursor=cursor,
     )

@@ -4,6 +4,7 @@ again."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -11,12 +12,16 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from taskgate.core.clock import utcnow
 from taskgate.domain.apikeys import Role
-from taskgate.domain.errors import InvalidInput
+from taskgate.domain.chains import Chain
+from taskgate.domain.errors import InvalidInput, NotFound
+from taskgate.domain.executions import Execution
 from taskgate.domain.status import Status
 from taskgate.doors.web.door import WebDoor
 from taskgate.doors.web.pageroute import PageRoute
 from taskgate.doors.web.starting import start_task
+from taskgate.doors.web.timeline import timeline
 
 PAGE_SIZE = 50
 LOG_PAGE = 65536
@@ -41,15 +46,15 @@ def parse_statuses(values: list[str]) -> tuple[Status, ...]:
         raise InvalidInput(f"status: {exc}", field="status") from None
 
 
-def panel_context(execution: Any) -> dict[str, Any]:
+def panel_context(
+    execution: Execution, chain: Chain | None, triggers: list[Execution]
+) -> dict[str, Any]:
     return {
         "e": execution,
+        "triggers": {t.id: t for t in triggers},
         "result": None if execution.result is None else json.dumps(execution.result, indent=2),
-        # Extension points: a workflow's members and what triggered a chained run, when the
-        # core's executions carry them.
-        "children": getattr(execution, "children", None),
-        "parent_id": getattr(execution, "parent_id", None),
-        "triggered_by": getattr(execution, "triggered_by", None),
+        "timeline": timeline(execution.children or [], utcnow()),
+        "chain": chain,
     }
 
 
@@ -68,6 +73,7 @@ def router(door: WebDoor) -> APIRouter:
             origin=query.get("origin") or None,
             since=parse_time("since", query.get("since", "")),
             until=parse_time("until", query.get("until", "")),
+            caller=query.get("caller") or None,
             limit=PAGE_SIZE,
             cursor=query.get("cursor") or None,
         )
@@ -85,19 +91,28 @@ def router(door: WebDoor) -> APIRouter:
             origins=ORIGINS,
         )
 
+    async def shown(execution_id: str) -> dict[str, Any]:
+        """An execution with its workflow's phases and members, and its chain rule."""
+        execution = await services.workflows.tree(execution_id)
+        chain = None
+        triggers = await services.executions.get_many(execution.triggered_by or [])
+        if execution.chain_id is not None:
+            # The rule may have been deleted since it fired: the page still links its runs.
+            with contextlib.suppress(NotFound):
+                chain = await services.chains.get(execution.chain_id)
+        return panel_context(execution, chain, triggers)
+
     @pages.get("/ui/executions/{execution_id}")
     async def execution_page(request: Request, execution_id: str) -> Response:
         visitor = await door.viewer(request)
-        execution = await services.executions.get(execution_id)
-        return door.render(request, "execution.html", visitor, **panel_context(execution))
+        context = await shown(execution_id)
+        return door.render(request, "execution.html", visitor, **context)
 
     @pages.get("/ui/executions/{execution_id}/panel")
     async def panel(request: Request, execution_id: str) -> Response:
         visitor = await door.viewer(request)
-        execution = await services.executions.get(execution_id)
-        return door.render(
-            request, "partials/execution_panel.html", visitor, **panel_context(execution)
-        )
+        context = await shown(execution_id)
+        return door.render(request, "partials/execution_panel.html", visitor, **context)
 
     @pages.get("/ui/executions/{execution_id}/log")
     async def log(request: Request, execution_id: str) -> Response:

@@ -58,6 +58,7 @@ def router(door: WebDoor) -> APIRouter:
             tags=query.getlist("tag"),
             executions=query.getlist("execution"),
             statuses=[],
+            within=query.getlist("workflow"),
         )
         if query.get("coalesce") == "1":
             return EventSourceResponse(coalesced_stream(bus, wanted), ping=KEEPALIVE_SECONDS)

@@ -17,6 +17,7 @@ from taskgate.doors.web.pageroute import PageRoute
 
 CHART_HOURS = 3
 FAILURES_SHOWN = 20
+VIOLATIONS_SHOWN = 20
 NEXT_FIRES_SHOWN = 10
 
 
@@ -36,14 +37,19 @@ def router(door: WebDoor) -> APIRouter:
         visitor = await door.visitor(request)
         if visitor is None:
             return door.render(request, "landing.html", None)
+        day_ago = utcnow() - timedelta(hours=24)
         failures, _ = await services.executions.listing(
             task=None,
             statuses=tuple(FAILED),
             origin=None,
-            since=utcnow() - timedelta(hours=24),
+            since=day_ago,
             limit=FAILURES_SHOWN,
             cursor=None,
         )
+        violations = await services.checks.recent(day_ago, VIOLATIONS_SHOWN)
+        live = await live_context()
+        # Runs still going that passed their max_duration (or learned band) already.
+        overrunning = [e for e in live["running"] if e.warnings]
         schedules, _ = await services.schedules.listing(
             task=None, enabled=True, limit=1000, offset=0
         )
@@ -65,7 +71,9 @@ def router(door: WebDoor) -> APIRouter:
             chart=json.dumps(chart),
             chart_hours=CHART_HOURS,
             chart_cut=cut,
-            **(await live_context()),
+            violations=violations,
+            overrunning=overrunning,
+            **live,
         )
 
     @pages.get("/ui/overview/live")

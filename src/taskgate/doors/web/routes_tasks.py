@@ -65,10 +65,15 @@ def router(door: WebDoor) -> APIRouter:
             task=task.key, enabled=None, limit=100, offset=0
         )
         ended = [r for r in reversed(runs) if r.duration_ms is not None]
-        chart = {
+        checks = await services.checks.view(task.key)
+        chains = await services.chains.of_task(task)
+        band = checks.expected_duration
+        chart: dict[str, Any] = {
             "x": [int(r.created_at.timestamp()) for r in ended],
             "y": [round((r.duration_ms or 0) / 1000, 3) for r in ended],
         }
+        if band is not None and band.low_seconds is not None and band.high_seconds is not None:
+            chart["band"] = [band.low_seconds, band.high_seconds]
         definition = task.model_dump(mode="json", exclude={"created_at", "updated_at"})
         return door.render(
             request,
@@ -79,8 +84,8 @@ def router(door: WebDoor) -> APIRouter:
             schedules=schedules,
             chart=json.dumps(chart),
             definition=json.dumps(definition, indent=2),
-            # Extension point: chain rules and learned duration bands, once the core has them.
-            chain_rules=getattr(task, "chain_rules", None),
+            checks=checks,
+            chains=chains,
         )
 
     @pages.post("/ui/tasks/{ref}/preview")

@@ -50,7 +50,15 @@
           },
         ],
       };
-      new uPlot(opts, [series.x || [], series.y || []], el);
+      var data = [series.x || [], series.y || []];
+      // A learned duration band: its two ends as dashed lines across the chart.
+      if (series.band && data[0].length) {
+        series.band.forEach(function (value, i) {
+          opts.series.push({ label: i ? "band high" : "band low", stroke: cssVar("--warn"), dash: [6, 4], points: { show: false } });
+          data.push(data[0].map(function () { return value; }));
+        });
+      }
+      new uPlot(opts, data, el);
     });
   }
 
@@ -102,7 +110,9 @@ document.addEventListener("htmx:sseMessage", function (event) {
   try { data = JSON.parse(message.data); } catch (e) { return; }
   var item = document.createElement("li");
   var at = new Date(data.at || Date.now());
-  item.textContent = at.toLocaleTimeString() + " \u2014 " + String(data.status || "").replace(/_/g, " ") +
+  // A workflow's page hears its members too: those lines name the member.
+  var who = data.execution_id && data.execution_id !== list.dataset.execution ? (data.task_name || "member") + ": " : "";
+  item.textContent = at.toLocaleTimeString() + " \u2014 " + who + String(data.status || "").replace(/_/g, " ") +
     (data.message ? ": " + data.message : "");
   item.title = at.toISOString();
   list.append(item);
