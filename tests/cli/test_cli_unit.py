@@ -291,6 +291,20 @@ def test_client_iter_executions_follows_cursor() -> None:
     assert ids == ["1", "2", "3"]
 
 
+def test_client_iter_executions_asks_for_the_caller_on_every_page() -> None:
+    asked: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.params.get("caller"))
+        if request.url.params.get("cursor") == "c2":
+            return httpx.Response(200, json={"items": [{"id": "2"}], "next_cursor": None})
+        return httpx.Response(200, json={"items": [{"id": "1"}], "next_cursor": "c2"})
+
+    with _client(handler) as client:
+        ids = [e["id"] for e in client.iter_executions(caller="key:ops", limit=1)]
+    assert ids == ["1", "2"] and asked == ["key:ops", "key:ops"]
+
+
 def test_client_follow_log_until_complete() -> None:
     pieces = [
         {"offset": 0, "next_offset": 3, "data": "ab\n", "complete": False},

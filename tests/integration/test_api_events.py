@@ -16,7 +16,7 @@ import pytest
 
 from taskgate.client import ServerEvent, TaskgateClient
 from tests.conftest import ServerProcess
-from tests.support import error_json, start_one, wait_execution
+from tests.support import abort, create_task, error_json, start_one, unique, wait_execution
 
 
 class _ShutdownTransport(httpx.HTTPTransport):
@@ -162,3 +162,28 @@ def test_cli_follow(
     )
     assert done.returncode == code, done.stdout + done.stderr
     assert final in done.stdout
+
+
+def test_a_workflows_stream_takes_its_members_events(
+    stream: OpenStream, client: httpx.Client
+) -> None:
+    label = unique("wf")
+    create_task(
+        client,
+        {
+            "name": f"Flow {label}",
+            "label": label,
+            "action": {"kind": "workflow", "phases": [["slow"]]},
+        },
+    )
+    flow_id = start_one(client, f"label:{label}")
+    other = start_one(client, "label:slow")
+    watching = stream(workflow=[flow_id])
+    abort(client, flow_id)
+    seen: list[dict[str, Any]] = []
+    while not any(e["execution_id"] == flow_id and e["status"] == "aborted" for e in seen):
+        seen.append(watching.next().data)
+    members = {e["execution_id"] for e in seen if e["execution_id"] != flow_id}
+    assert members and all(e["parent_id"] == flow_id for e in seen if e["execution_id"] in members)
+    assert other not in members
+    abort(client, other)

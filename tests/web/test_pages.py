@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import ServerProcess, StartServer
 from tests.support import STANDARD_TASKS
-from tests.web.pagecheck import leaves_server, page_urls
+from tests.web.pagecheck import leaves_server, page_urls, unlabelled_controls
 from tests.web.support import admin_key, keyed_server, login, make_key
 
 
@@ -50,6 +50,7 @@ def test_every_page_answers_and_names_only_this_server(keyed: ServerProcess) -> 
             "/ui/tasks/quick",
             "/ui/executions",
             "/ui/executions?status=finished_success&origin=api&since=2020-01-01T00:00",
+            "/ui/executions?caller=key:admin&status=finished_success&status=finished_fail",
             f"/ui/executions/{execution_id}",
             "/ui/schedules",
             f"/ui/schedules/{schedule['id']}",
@@ -63,6 +64,7 @@ def test_every_page_answers_and_names_only_this_server(keyed: ServerProcess) -> 
             answer = http.get(path)
             assert answer.status_code == 200, (path, answer.text[:500])
             assert [u for u in page_urls(answer.text) if leaves_server(u)] == [], path
+            assert unlabelled_controls(answer.text) == [], path
         log = http.get(f"/ui/executions/{execution_id}/log").json()
         assert log["complete"] and "quick done" in log["data"]
         bad = http.get("/ui/executions?since=yesterday")
@@ -181,6 +183,20 @@ def test_the_forms_of_the_other_pages_change_through_the_core(keyed: ServerProce
     with api(keyed) as rest:
         actions = [r["action"] for r in rest.get("/api/v1/audit").json()["items"]]
         assert "key.create" in actions
+
+
+def test_a_key_revoked_from_its_page_stops_working(keyed: ServerProcess) -> None:
+    secret = make_key(keyed, "operator", name="leaving")
+    with api(keyed) as rest:
+        keys = rest.get("/api/v1/keys").json()["items"]
+        key_id = next(k["id"] for k in keys if k["name"] == "leaving")
+    with keyed.client() as http:
+        csrf = login(http, admin_key(keyed))
+        assert http.post(f"/ui/keys/{key_id}/revoke").status_code == 403
+        revoked = http.post(f"/ui/keys/{key_id}/revoke", data={"csrf_token": csrf})
+        assert revoked.status_code == 303
+    with keyed.client(headers={"Authorization": f"Bearer {secret}"}) as leaving:
+        assert leaving.get("/api/v1/tasks").status_code == 401
 
 
 def test_a_viewer_may_not_see_the_admin_pages(keyed: ServerProcess) -> None:

@@ -60,6 +60,10 @@ def list_executions(
     origin: Annotated[
         str | None, typer.Option("--origin", help="api, butler, qrs, mqtt, schedule, cli, ...")
     ] = None,
+    caller: Annotated[
+        str | None,
+        typer.Option("--caller", help="Started by: key:NAME, chain:ID, ... (as `show` prints)."),
+    ] = None,
     since: Annotated[
         str | None,
         typer.Option("--since", help="Created at or after (ISO; local time without a zone)."),
@@ -82,6 +86,7 @@ def list_executions(
             since=since_iso,
             until=until_iso,
             limit=min(limit, PAGE),
+            caller=caller,
         )
         executions = list(itertools.islice(found, limit))
     if as_json:

@@ -284,13 +284,16 @@ class TaskgateClient:
         until: str | datetime | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        caller: str | None = None,
     ) -> JSON:
-        """One page, newest first: `{"items": [...], "next_cursor": str | None}`."""
+        """One page, newest first: `{"items": [...], "next_cursor": str | None}`. `caller`:
+        who started them, as executions record it (`key:NAME`, `chain:ID` ...)."""
         statuses = [status] if isinstance(status, str) else list(status or [])
         params: dict[str, Any] = {
             "task": task,
             "status": statuses or None,
             "origin": origin,
+            "caller": caller,
             "since": _instant(since),
             "until": _instant(until),
             "limit": limit,
@@ -307,11 +310,14 @@ class TaskgateClient:
         since: str | datetime | None = None,
         until: str | datetime | None = None,
         limit: int = 50,
+        caller: str | None = None,
     ) -> Iterator[JSON]:
         """Every matching execution, newest first, following `next_cursor` (`limit` per page)."""
         cursor: str | None = None
         while True:
-            page = self.list_executions(task, status, origin, since, until, limit, cursor)
+            page = self.list_executions(
+                task, status, origin, since, until, limit, cursor, caller=caller
+            )
             yield from page.get("items", [])
             cursor = page.get("next_cursor")
             if not cursor:
@@ -375,14 +381,18 @@ class TaskgateClient:
         status: Sequence[str] = (),
         last_event_id: str | None = None,
         kind: Sequence[str] = (),
+        workflow: Sequence[str] = (),
     ) -> Iterator[ServerEvent]:
         """The live stream (`GET /api/v1/events`), one event at a time, for as long as the
         caller reads. The first event is `connected`: from then on nothing is missed. A broken
-        connection is opened again, resuming after the last event received."""
+        connection is opened again, resuming after the last event received. `workflow`: a
+        workflow's execution ids, for their events and their members'."""
         params = {"task": list(task), "tag": list(tag), "execution": list(execution)}
         params["status"] = list(status)
         if kind:
             params["kind"] = list(kind)
+        if workflow:
+            params["workflow"] = list(workflow)
         while True:
             headers = {"Accept": "text/event-stream"}
             if last_event_id:
