@@ -52,6 +52,7 @@ def _local(config: Path | None, url: str | None) -> Path | None:
     """The config to work on locally, or None to go through the server."""
     return config if url is None else None
 
+
 KEY_COLUMNS = [
     "id",
     "name",
