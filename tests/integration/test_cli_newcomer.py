@@ -12,6 +12,8 @@ from tests.conftest import ServerProcess, StartServer
 from tests.integration.test_cli import cli_env, describe, expect, keyed, run_cli  # noqa: F401
 from tests.support import (
     STANDARD_TASKS,
+    get_execution,
+    list_executions,
     parse_secret,
     read_log,
     start_one,
@@ -108,3 +110,22 @@ def test_log_follow_exits_like_start_wait(server: ServerProcess) -> None:
     # Without --follow: the log so far, and nothing said about the end.
     done = expect(run_cli(server, "executions", "log", failed), 0)
     assert done.stdout == logs[failed] and "ended" not in done.stderr, describe(done)
+
+
+def test_cli_starts_are_recorded_as_cli(server: ServerProcess) -> None:
+    done = expect(run_cli(server, "start", "label:quick", "--wait", "--timeout", "60", "--json"), 0)
+    [execution] = json.loads(done.stdout)["executions"]
+    phases = expect(run_cli(server, "run-phases", "quick", "--wait", "--json"), 0)
+    workflow = json.loads(phases.stdout)
+    with server.client() as client:
+        assert get_execution(client, execution["id"])["origin"] == "cli"
+        assert get_execution(client, workflow["id"])["origin"] == "cli"
+        listed = list_executions(client, origin="cli")
+        assert {execution["id"], workflow["id"]} <= {e["id"] for e in listed}
+        # Only the CLI's own origin may be claimed through the native API.
+        refused = client.post(
+            "/api/v1/start", json={"selectors": ["label:quick"], "origin": "butler"}
+        )
+        assert refused.status_code == 422 and "origin" in refused.text, refused.text
+        plain = client.post("/api/v1/start", json={"selectors": ["label:quick"]}).json()
+        assert get_execution(client, plain["executions"][0]["id"])["origin"] == "api"
