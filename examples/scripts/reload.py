@@ -5,8 +5,12 @@ taskgate passes parameters as `TASKGATE_PARAM_<NAME>` environment variables and 
 file named by `TASKGATE_PARAMS_FILE`; a JSON document written to `TASKGATE_RESULT_FILE`
 becomes the execution's result.
 
-Parameters: `seconds` (float, default 1), `region` (string, default "EU"),
-`fail` (bool, default false: exit 1 when true).
+Parameters: `seconds` (float, default 1), `region` (string; when not given, the value the
+key-value store holds under `params` / `region`, as Butler's start with a `keyvaluestore`
+item leaves it; else "EU"), `fail` (bool, default false: exit 1 when true).
+
+The key-value store is read with the run's own credential, `TASKGATE_TOKEN`, at
+`TASKGATE_URL` (standard library only: the job needs nothing installed).
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ import json
 import os
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from typing import Any
 
 PREFIX = "TASKGATE_PARAM_"
@@ -37,6 +44,22 @@ def read_params() -> dict[str, Any]:
             if isinstance(from_file, dict):
                 params.update(from_file)
     return params
+
+
+def kv_value(namespace: str, key: str) -> str | None:
+    """The value the key-value store holds, or None (no such item, no server, no token)."""
+    url, token = os.environ.get("TASKGATE_URL"), os.environ.get("TASKGATE_TOKEN")
+    if not url or not token:
+        return None
+    path = f"/api/v1/kv/{urllib.parse.quote(namespace)}/{urllib.parse.quote(key)}"
+    request = urllib.request.Request(url + path, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            value = json.load(answer).get("value")
+    except (OSError, ValueError, urllib.error.URLError) as exc:
+        print(f"key-value store: no {namespace}/{key} ({exc})", flush=True)
+        return None
+    return value if isinstance(value, str) else None
 
 
 def as_bool(value: Any) -> bool:
@@ -62,7 +85,12 @@ def main() -> int:
         print(f"bad value for seconds: {params.get('seconds')!r}", file=sys.stderr)
         return 2
     seconds = max(0.0, min(seconds, 3600.0))
-    region = str(params.get("region", "EU"))
+    region = params.get("region")
+    if region in (None, "", "null"):
+        region = kv_value("params", "region")
+        if region is not None:
+            print(f"region {region!r} from the key-value store (params/region)", flush=True)
+    region = str(region or "EU")
     fail = as_bool(params.get("fail", False))
 
     steps = 4

@@ -16,11 +16,12 @@ DEMO = yaml.safe_load((ROOT / "examples" / "demo.yaml").read_text())
 
 
 def demo_tasks() -> list[dict[str, Any]]:
-    """The demo tasks, with their script path made absolute (servers run in a temp dir)."""
+    """The demo tasks, with their script path made absolute (servers run in a temp dir, and
+    a config task's command runs in its config's folder: the script is in examples/)."""
     tasks: list[dict[str, Any]] = copy.deepcopy(DEMO["tasks"])
     for task in tasks:
         argv = task["action"]["argv"]
-        argv[1] = str(ROOT / argv[1])
+        argv[1] = str(ROOT / "examples" / argv[1])
     return tasks
 
 

@@ -11,7 +11,7 @@ from tests.butler.conftest import demo_butler, demo_tasks
 from tests.butler.test_kv import fastify_error
 from tests.butler.test_seed_examples import APP1, APP2, APP3, by_cp, by_id, by_tag, put_start
 from tests.conftest import ServerProcess, StartServer
-from tests.support import unique
+from tests.support import list_executions, unique
 
 LICENSE_ID = "8b4fe424-d90c-493f-a61d-0ce91cd485c9"  # tagged `monitoring`, not on the id list
 
@@ -171,3 +171,32 @@ def test_bad_bodies_get_butlers_400(butler_server: ServerProcess) -> None:
     )
     # Whatever came before, the door still works.
     assert put(b"[]").status_code == 200
+
+
+def test_a_filter_without_ids_denies_every_id(start_server: StartServer) -> None:
+    # Tags and properties listed, the id list empty: no id may start a task, whichever tags
+    # the task carries (Butler's rule: an id starts only when it is on the id list).
+    butler = demo_butler()
+    butler["start_task_filter"] = {
+        "enable": True,
+        "allow_task": {
+            "task_id": [],
+            "tag": ["startTask1"],
+            "custom_property": [{"name": "taskGroup", "value": "tasks1"}],
+        },
+    }
+    server = start_server({"butler": butler}, tasks=demo_tasks())
+    answer = start_json(server, APP1["taskId"], [by_id(APP2["taskId"]), by_tag("startTask1")])
+    assert answer["tasksId"]["started"] == []
+    assert answer["tasksId"]["denied"] == [{"taskId": APP1["taskId"]}, {"taskId": APP2["taskId"]}]
+    # What the listed tag names still starts, and only that was saved.
+    assert answer["tasksTag"] == [APP1, APP2, APP3]
+    with server.client() as client:
+        started = {e["task_id"] for e in list_executions(client, origin="butler")}
+    assert started == {APP1["taskId"], APP2["taskId"], APP3["taskId"]}
+    assert len(list_executions_of(server)) == 3
+
+
+def list_executions_of(server: ServerProcess) -> list[dict[str, Any]]:
+    with server.client() as client:
+        return list_executions(client)

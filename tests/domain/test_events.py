@@ -38,6 +38,7 @@ def test_terminal_payload_carries_task_facts_and_duration() -> None:
         origin="mqtt",
         exit_code=3,
         started_at=STARTED,
+        end_reason="completed",
     )
     assert event.to_payload() == {
         "execution_id": "e1",
@@ -54,6 +55,7 @@ def test_terminal_payload_carries_task_facts_and_duration() -> None:
         "exit_code": 3,
         "origin": "mqtt",
         "message": "exit code 3",
+        "end_reason": "completed",
         "parent_id": None,
         "phase": None,
     }

@@ -14,3 +14,12 @@ def test_each_kind_is_checked_against_its_own_list() -> None:
     assert FILTER.allows(Selector(SelectorKind.PROPERTY, "tasks1", "taskGroup"))
     assert not FILTER.allows(Selector(SelectorKind.PROPERTY, "tasks2", "taskGroup"))
     assert not FILTER.allows(Selector(SelectorKind.LABEL, "app1"))
+
+
+def test_an_empty_id_list_lets_no_id_through() -> None:
+    # Tags and properties listed, no ids: an id is allowed only when it is on the id list,
+    # so every id is denied (not "no id list, so no id filter").
+    only_groups = StartFilter.of([], ["startTask1"], [("taskGroup", "tasks1")])
+    assert not only_groups.allows(Selector(SelectorKind.ID, "e3b27f50-b1c0-4879-88fc-c7cdd9c1cf3e"))
+    assert only_groups.allows(Selector(SelectorKind.TAG, "startTask1"))
+    assert only_groups.allows(Selector(SelectorKind.PROPERTY, "tasks1", "taskGroup"))

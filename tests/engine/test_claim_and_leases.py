@@ -95,13 +95,12 @@ def test_leases_renew_expire_and_fence(backend: Backend, tmp_path: Path) -> None
         rows.insert(conn, [queued(task)])
         [run] = claim(conn, 8, A)
     with db.engine.begin() as conn:
-        assert rows.renew_leases(conn, A.instance, utcnow() + timedelta(seconds=30)) == {
-            run.execution_id
-        }
-        assert rows.renew_leases(conn, B.instance, utcnow() + timedelta(seconds=30)) == set()
+        later = utcnow() + timedelta(seconds=30)
+        assert rows.renew_leases(conn, A.instance, utcnow(), later) == {run.execution_id}
+        assert rows.renew_leases(conn, B.instance, utcnow(), later) == set()
         assert rows.expired_leases(conn, utcnow()) == []
         # A stops renewing: once its lease has ended, the row is an orphan.
-        rows.renew_leases(conn, A.instance, utcnow() - timedelta(seconds=1))
+        rows.renew_leases(conn, A.instance, utcnow(), utcnow() - timedelta(seconds=1))
         [orphan] = rows.expired_leases(conn, utcnow())
         assert orphan.id == run.execution_id and orphan.instance == A.instance
         # Taken over (ended, let go): A can no longer write its end.

@@ -30,11 +30,21 @@ def test_retries_give_one_result_per_attempt_under_one_session(qrs: QrsClient) -
     assert error_details and "exit" in error_details[0]["message"]
 
 
-def test_timeout_ends_in_error(qrs: QrsClient) -> None:
+def test_timeout_ends_aborted_as_in_qrs(qrs: QrsClient) -> None:
+    # Qlik Sense aborts a task past its session timeout (6 Aborted, abortReason 2 Timeout);
+    # qsAPI and Qlik-Cli scripts poll the result's status for it. taskgate's own status is
+    # `error` with end_reason `timeout` (the one table in domain/status.py).
     session = qrs.post(f"/task/{TIMEOUT_ID}/start/synchronous").json()["value"]
     (result,) = run_to_end(qrs, session)
-    assert result["status"] == 11
+    assert result["status"] == 6
+    assert "Changing task state from Started to Aborted" in [
+        d["message"] for d in result["details"]
+    ]
     assert any("timed out" in d["message"] for d in result["details"])
+    (listed,) = qrs.json(
+        "/executionresult/full", filter=f"executionID eq {session} and status eq Aborted"
+    )
+    assert listed["id"] == result["id"]
 
 
 def test_a_result_by_id_matches_the_list(qrs: QrsClient) -> None:

@@ -16,6 +16,7 @@ from taskgate.cli.common import ApiKeyOpt, ExitCode, JsonOpt, UrlOpt, connect
 from taskgate.cli.output import (
     EXECUTION_COLUMNS,
     details,
+    err,
     execution_rows,
     fmt_duration,
     fmt_time,
@@ -179,7 +180,9 @@ def show_log(
 ) -> None:
     """Print the log of an execution, raw, to stdout.
 
-    With --json, every piece the server answered is printed as one JSON object per line.
+    With --json, every piece the server answered is printed as one JSON object per line. With
+    --follow, once the execution has ended, a closing line with its status goes to stderr, and
+    the exit code is `start --wait`'s: 0 when it finished with success, 1 otherwise.
     """
     with connect(url, api_key) as client:
         for piece in log_pieces(client, id, follow=follow):
@@ -188,6 +191,18 @@ def show_log(
             elif piece.get("data"):
                 sys.stdout.write(piece["data"])
                 sys.stdout.flush()
+        if not follow:
+            return
+        ended = client.get_execution(id)
+    # stdout stays the log, byte for byte: the verdict goes to stderr.
+    status = str(ended.get("status"))
+    line = Text(f"execution {ended.get('id')} ended: ")
+    line.append_text(status_text(status))
+    if ended.get("message"):
+        line.append(f" ({ended['message']})")
+    err().print(line, soft_wrap=True)
+    if status != Status.FINISHED_SUCCESS.value:
+        raise typer.Exit(ExitCode.FAILED)
 
 
 def log_pieces(

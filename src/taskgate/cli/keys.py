@@ -1,8 +1,11 @@
 """`taskgate keys create|list|revoke`: through the API, or locally on the database.
 
-With a server URL (`--url` or `TASKGATE_URL`) the commands use the API and need an admin key.
-Without one they work directly on the database of the config (`--config` / `TASKGATE_CONFIG`):
-that is how the first admin key is made, before any key exists.
+Like every other command, they talk to the server (`--url` / `TASKGATE_URL`, default
+http://127.0.0.1:8080) with an admin key. Only an explicit `--config` on the command line and
+no server URL works directly on that config's database: the way back in for an operator on the
+server's machine when every key was revoked or has expired. (`TASKGATE_CONFIG` alone only
+tells where the server's `admin.key` is, as for every command: a stray variable must not turn
+`keys list` into a look at some other database.)
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.text import Text
 
-from taskgate.cli.common import ApiKeyOpt, ConfigOpt, ExitCode, JsonOpt, UrlOpt, connect, fail
+from taskgate.cli.common import ApiKeyOpt, ExitCode, JsonOpt, UrlOpt, connect, fail
 from taskgate.cli.output import details, fmt_time, out, print_json, print_note, table
 from taskgate.domain.apikeys import Role, check_expires_days
 from taskgate.domain.errors import ConfigError, TaskgateError
@@ -27,10 +30,28 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 app = typer.Typer(
-    help="Manage API keys: through the API when a server URL is given (--url or "
-    "TASKGATE_URL), else locally on the database of --config / TASKGATE_CONFIG.",
+    help="Manage API keys through the server (--url / TASKGATE_URL) with an admin key; "
+    "with --config and no server URL, directly on that config's database (recovery).",
     no_args_is_help=True,
 )
+
+# No environment variable: only a `--config` typed on the command line means local mode.
+LocalConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="Work directly on this config's database instead of through a server (for "
+        "recovery on the server's machine, when no admin key works).",
+        show_default=False,
+    ),
+]
+
+
+def _local(config: Path | None, url: str | None) -> Path | None:
+    """The config to work on locally, or None to go through the server."""
+    return config if url is None else None
+
 
 KEY_COLUMNS = [
     "id",
@@ -52,7 +73,7 @@ def local_actor() -> str:
         return "cli:unknown"
 
 
-def run_local(config: Path | None, op: Callable[[Database], Awaitable[T]]) -> T:
+def run_local(config: Path, op: Callable[[Database], Awaitable[T]]) -> T:
     """Run `op` on the (migrated) database of the config; config errors exit 2."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
@@ -94,7 +115,7 @@ def create(
         list[str] | None,
         typer.Option("--allow-task", help="Only this task id or label (repeatable)."),
     ] = None,
-    config: ConfigOpt = None,
+    config: LocalConfigOpt = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
@@ -106,7 +127,8 @@ def create(
     except TaskgateError as exc:
         fail(exc.message, ExitCode.USAGE, field=exc.field)
     allowed = list(allow_task) if allow_task else None
-    if url is not None:
+    local = _local(config, url)
+    if local is None:
         with connect(url, api_key, config) as client:
             key = client.create_key(name, role.value, expires_days, allowed)
     else:
@@ -124,7 +146,7 @@ def create(
             )
             return {**info.to_dict(), "secret": secret}
 
-        key = run_local(config, op)
+        key = run_local(local, op)
     if as_json:
         print_json(key)
         return
@@ -141,13 +163,14 @@ def create(
 
 @app.command("list")
 def list_keys(
-    config: ConfigOpt = None,
+    config: LocalConfigOpt = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List API keys (never their secrets)."""
-    if url is not None:
+    local = _local(config, url)
+    if local is None:
         with connect(url, api_key, config) as client:
             keys = client.list_keys()
     else:
@@ -157,7 +180,7 @@ def list_keys(
 
             return [info.to_dict() for info in await apikeys.list_keys(db)]
 
-        keys = run_local(config, op)
+        keys = run_local(local, op)
     if as_json:
         print_json(keys)
         return
@@ -168,13 +191,14 @@ def list_keys(
 @app.command("revoke")
 def revoke(
     ref: Annotated[str, typer.Argument(help="Key id or prefix.")],
-    config: ConfigOpt = None,
+    config: LocalConfigOpt = None,
     url: UrlOpt = None,
     api_key: ApiKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke a key: it stops working at once."""
-    if url is not None:
+    local = _local(config, url)
+    if local is None:
         with connect(url, api_key, config) as client:
             key = client.revoke_key(ref)
     else:
@@ -185,7 +209,7 @@ def revoke(
             info = await apikeys.revoke_key(db, ref, actor=local_actor())
             return info.to_dict()
 
-        key = run_local(config, op)
+        key = run_local(local, op)
     if as_json:
         print_json(key)
         return

@@ -131,6 +131,7 @@ def run_phases(
                 params,
                 on_failure="continue" if continue_on_failure else "stop",
                 abort_siblings=abort_siblings,
+                origin="cli",
             )
         except TaskgateAPIError as exc:
             if exc.status_code == 422:

@@ -166,7 +166,11 @@ def start(
     wait = wait or timeout is not None
     with connect(url, api_key) as client:
         answer = client.start(
-            selectors, params, all_must_exist=all_must_exist, idempotency_key=idempotency_key
+            selectors,
+            params,
+            all_must_exist=all_must_exist,
+            idempotency_key=idempotency_key,
+            origin="cli",
         )
         if not as_json:
             out().print(table(START_COLUMNS, start_rows(answer)))

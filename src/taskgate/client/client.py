@@ -212,12 +212,14 @@ class TaskgateClient:
         all_must_exist: bool = False,
         idempotency_key: str | None = None,
         checks: dict[str, Any] | None = None,
+        origin: str | None = None,
     ) -> JSON:
         """`POST /api/v1/start`: the start result (per selector, plus the executions).
 
         `wait` (0-3600 s) makes the server answer only once every execution has ended or the
         time passed (`timed_out`). To wait longer, use `wait_execution` on each execution.
-        `checks`: checks for these runs instead of each task's (docs/checks.md).
+        `checks`: checks for these runs instead of each task's (docs/checks.md). `origin`:
+        `cli` when the start is made for the taskgate command line (default `api`).
         """
         _check_wait(wait)
         body: dict[str, Any] = {
@@ -228,6 +230,8 @@ class TaskgateClient:
         }
         if checks is not None:
             body["checks"] = checks
+        if origin is not None:
+            body["origin"] = origin
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else None
         result: JSON = self._request("POST", "/api/v1/start", json=body, headers=headers, wait=wait)
         return result
@@ -249,6 +253,7 @@ class TaskgateClient:
         *,
         on_failure: str = "stop",
         abort_siblings: bool = False,
+        origin: str | None = None,
     ) -> JSON:
         """`POST /api/v1/workflows/run`: run phases of tasks as one workflow execution.
 
@@ -265,6 +270,8 @@ class TaskgateClient:
             "on_failure": on_failure,
             "abort_siblings": abort_siblings,
         }
+        if origin is not None:
+            body["origin"] = origin
         result: JSON = self._request("POST", "/api/v1/workflows/run", json=body, wait=wait)
         return result
 

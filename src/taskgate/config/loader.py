@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -9,10 +10,14 @@ import yaml
 from pydantic import ValidationError
 
 from taskgate.config.settings import Settings
+from taskgate.config.tasks import ConfigTask
 from taskgate.domain.errors import ConfigError, TaskgateError
+from taskgate.domain.params import validate_params
 from taskgate.engine.actions import ActionCatalog
+from taskgate.engine.actions.command import CommandAction
 from taskgate.engine.actions.contract import Resources
 from taskgate.qlik.settings import QlikSettings
+from taskgate.schedules import triggers
 
 
 def load_settings(path: Path | None) -> Settings:
@@ -41,8 +46,36 @@ def load_settings(path: Path | None) -> Settings:
     if settings.qrs.listen is not None:
         settings.qrs.listen = settings.qrs.listen.resolved(base)
     _resolve_site_files(settings.qlik, base)
+    if path is not None:
+        settings.tasks = [_run_in(task, base) for task in settings.tasks]
     _check_task_actions(settings)
+    _check_task_schedules(settings)
     return settings
+
+
+def _run_in(task: ConfigTask, base: Path) -> ConfigTask:
+    """A config task's command runs in the config file's folder, or in its `cwd` taken
+    relative to that folder: the config's relative paths mean the same whichever folder the
+    server was started from."""
+    action = task.action
+    if not isinstance(action, CommandAction):
+        return task
+    cwd = base if action.cwd is None else base / action.cwd
+    return task.model_copy(update={"action": action.model_copy(update={"cwd": str(cwd)})})
+
+
+def _check_task_schedules(settings: Settings) -> None:
+    """Each schedule inside a config task must make a trigger and fit the task's params: the
+    checks saving it would make, said at load, naming the task and the schedule at fault."""
+    for index, task in enumerate(settings.tasks):
+        for number, schedule in enumerate(task.schedules):
+            try:
+                triggers.build(schedule, now())
+                validate_params(task.params, schedule.params)
+            except TaskgateError as exc:
+                where = f"tasks.{index}.schedules.{number}.{exc.field or 'schedule'}"
+                named = f"schedule {schedule.name or number + 1!s} of task {task.name!r}"
+                raise ConfigError(f"config: {where}: {named}: {exc.message}", field=where) from exc
 
 
 def _resolve_site_files(qlik: QlikSettings, base: Path) -> None:
@@ -70,3 +103,7 @@ def _check_task_actions(settings: Settings) -> None:
         except TaskgateError as exc:
             where = f"tasks.{index}.{exc.field or 'action'}"
             raise ConfigError(f"config: {where}: {exc.message}", field=where) from exc
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

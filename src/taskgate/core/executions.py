@@ -16,7 +16,7 @@ from taskgate.core.endings import AfterCommit, Ended
 from taskgate.domain.errors import NotFound
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller, Execution
-from taskgate.domain.status import ACTIVE, PENDING, Status
+from taskgate.domain.status import ACTIVE, PENDING, EndReason, Status
 from taskgate.domain.tasks import Task
 from taskgate.store import audit
 from taskgate.store import executions as rows
@@ -196,6 +196,8 @@ def _request_abort(
             status=Status.ABORTED.value,
             finished_at=now,
             message=f"aborted by {caller.name} before it started",
+            end_reason=EndReason.ABORTED.value,
+            aborted_by=caller.name,
         )
         event = ExecutionEvent.of(
             Task.model_validate(row.task_spec),
@@ -208,6 +210,7 @@ def _request_abort(
             created_at=row.created_at,
             parent_id=row.parent_id,
             phase=row.phase,
+            end_reason=EndReason.ABORTED.value,
         )
     elif status is Status.STARTED:
         rows.update(
@@ -215,6 +218,7 @@ def _request_abort(
             execution_id,
             status=Status.ABORT_INITIATED.value,
             message=f"abort requested by {caller.name}",
+            aborted_by=caller.name,
         )
         event = ExecutionEvent.of(
             Task.model_validate(row.task_spec),

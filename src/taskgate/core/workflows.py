@@ -44,7 +44,7 @@ from taskgate.domain.executions import Caller, Execution, PhaseMember, PhaseView
 from taskgate.domain.expressions import MISSING
 from taskgate.domain.expressions.paths import walk
 from taskgate.domain.selectors import Selector, SelectorKind, SelectorOutcome, parse_selector
-from taskgate.domain.status import PENDING, Status
+from taskgate.domain.status import PENDING, EndReason, Status, default_reason
 from taskgate.domain.tasks import Concurrency, Overlap, Task
 from taskgate.domain.workflows import (
     MAX_DEPTH,
@@ -382,12 +382,24 @@ class WorkflowService(WorkflowStarter):
             task = self._task(row)
             if status in PENDING:
                 rows.update(
-                    conn, row.id, status=Status.ABORTED.value, finished_at=now, message=reason
+                    conn,
+                    row.id,
+                    status=Status.ABORTED.value,
+                    finished_at=now,
+                    message=reason,
+                    end_reason=EndReason.ABORTED.value,
+                    aborted_by=f"workflow {flow.id}",
                 )
                 after.publish(_event(task, row, Status.ABORTED, now, reason))
                 caused.append(Ended(row.id, row.task_id, Status.ABORTED, now, row.origin, flow.id))
             else:
-                rows.update(conn, row.id, status=Status.ABORT_INITIATED.value, message=reason)
+                rows.update(
+                    conn,
+                    row.id,
+                    status=Status.ABORT_INITIATED.value,
+                    message=reason,
+                    aborted_by=f"workflow {flow.id}",
+                )
                 after.publish(_event(task, row, Status.ABORT_INITIATED, now, reason))
                 if row.parked:
                     caused += self.on_abort(conn, row.id, after)
@@ -509,16 +521,25 @@ class WorkflowService(WorkflowStarter):
             seconds=(now - (row.started_at or row.created_at)).total_seconds(),
             result=result,
         )
-        status, message = judgement.status, judgement.message
         flow.note(f"ended {status.value}: {message}", now)
         flow.ended = True
+        checked = status is not judgement.status and judgement.status.is_failure
+        status, message = judgement.status, judgement.message
         if not rows.end_parked(
-            conn, flow.id, status=status, at=now, message=message, result=result
+            conn,
+            flow.id,
+            status=status,
+            at=now,
+            message=message,
+            result=result,
+            reason=EndReason.CHECK_FAILED if checked else None,
         ):
             return []
         if judgement.judged and judgement.warnings:
             rows.update(conn, flow.id, warnings=judgement.warnings)
-        event = _event(flow.task, row, status, now, message)
+        event = _event(
+            flow.task, row, status, now, message, EndReason.CHECK_FAILED if checked else None
+        )
         after.publish(event)
         for violation in judgement.violations:
             after.publish(violation_event(event, violation))
@@ -659,7 +680,15 @@ def _failed_message(state: WorkflowState) -> str:
     return message
 
 
-def _event(task: Task, row: Any, status: Status, at: datetime, message: str) -> ExecutionEvent:
+def _event(
+    task: Task,
+    row: Any,
+    status: Status,
+    at: datetime,
+    message: str,
+    reason: EndReason | None = None,
+) -> ExecutionEvent:
+    reason = reason or default_reason(status)
     return ExecutionEvent.of(
         task,
         row.id,
@@ -672,6 +701,7 @@ def _event(task: Task, row: Any, status: Status, at: datetime, message: str) -> 
         created_at=row.created_at,
         parent_id=row.parent_id,
         phase=row.phase,
+        end_reason=None if reason is None else reason.value,
     )
 
 

@@ -50,6 +50,8 @@ class ExecutionEvent:
     kind: str = STATUS
     # The check's news (a kind other than `status`): {check, on_violation, reason, ...}.
     check: dict[str, Any] | None = None
+    # Why it ended (domain/status.py EndReason), on an end's event.
+    end_reason: str | None = None
 
     @property
     def is_status(self) -> bool:
@@ -77,6 +79,7 @@ class ExecutionEvent:
         chain: ChainLink | None = None,
         parent_id: str | None = None,
         phase: int | None = None,
+        end_reason: str | None = None,
     ) -> ExecutionEvent:
         return cls(
             execution_id=execution_id,
@@ -96,6 +99,7 @@ class ExecutionEvent:
             triggered_by=chain.triggered_by if chain else (),
             parent_id=parent_id,
             phase=phase,
+            end_reason=end_reason,
         )
 
     def to_payload(self) -> dict[str, Any]:
@@ -117,6 +121,7 @@ class ExecutionEvent:
             "exit_code": self.exit_code,
             "origin": self.origin,
             "message": self.message,
+            "end_reason": self.end_reason,
             "kind": self.kind,
             **({"check": self.check} if self.check is not None else {}),
             "parent_id": self.parent_id,

@@ -21,6 +21,8 @@ class Attempt(BaseModel):
     finished_at: datetime | None = None
     exit_code: int | None = None
     message: str = ""
+    # Why the attempt ended (domain/status.py EndReason); None while it runs.
+    end_reason: str | None = None
 
 
 class PhaseMember(BaseModel):
@@ -65,6 +67,10 @@ class Execution(BaseModel):
     message: str = ""
     log_size: int = 0
     log_dropped: int = 0
+    # Why it ended (domain/status.py EndReason; None until it has), and who asked for its
+    # abort, if anyone did.
+    end_reason: str | None = None
+    aborted_by: str | None = None
     # A chained execution: its chain rule and the executions whose ends started it.
     chain_id: str | None = None
     triggered_by: list[str] | None = None

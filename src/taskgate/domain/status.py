@@ -1,6 +1,9 @@
 """The one execution status enum, in Qlik's vocabulary, and the tables every door maps from."""
 
 from enum import StrEnum
+from typing import Literal
+
+from taskgate.domain.qrsenums import ABORT_REASON
 
 
 class Status(StrEnum):
@@ -45,6 +48,89 @@ def is_terminal(status: str | None) -> bool:
         return Status(status) in TERMINAL
     except ValueError:
         return False
+
+
+class EndReason(StrEnum):
+    """Why an execution ended, beside how (its status): what lets each door tell a timeout
+    from an abort or a lost node as its clients expect."""
+
+    # The action ran to its own end; its exit code or answer decided success or failure.
+    COMPLETED = "completed"
+    # The action could not run to its end (it failed to start, a request could not be sent,
+    # taskgate failed inside).
+    ERROR = "error"
+    # The task's timeout passed: the run was stopped.
+    TIMEOUT = "timeout"
+    # Stopped on request (`aborted_by` names who: a caller, a workflow, a sequence).
+    ABORTED = "aborted"
+    # Ended as a success but broken checks (domain/checks.py) failed it.
+    CHECK_FAILED = "check_failed"
+    # Its server process died, or stopped renewing its lease: another one ended it.
+    NODE_LOST = "node_lost"
+    # Its server stopped (a clean shutdown) while it ran.
+    SERVER_STOPPED = "server_stopped"
+    # Never ran: a concurrency policy skipped it, or its workflow skipped its phase.
+    SKIPPED = "skipped"
+
+
+def default_reason(status: Status) -> EndReason | None:
+    """The reason an end has when its writer knows no more (and rows from before reasons)."""
+    return _DEFAULT_REASON.get(status)
+
+
+_DEFAULT_REASON: dict[Status, EndReason] = {
+    Status.FINISHED_SUCCESS: EndReason.COMPLETED,
+    Status.FINISHED_FAIL: EndReason.COMPLETED,
+    Status.ERROR: EndReason.ERROR,
+    Status.ABORTED: EndReason.ABORTED,
+    Status.SKIPPED: EndReason.SKIPPED,
+}
+
+
+# The one table of how an end looks to clients of Qlik's vocabulary (the QRS door, Butler's
+# MQTT topics): Qlik Sense aborts a task that passes its session timeout, so QRS shows it as
+# 6 Aborted with abortReason 2 Timeout, and Butler reports it on its "aborted" topic. Every
+# other end looks like its status.
+SHOWN_AS: dict[EndReason, Status] = {EndReason.TIMEOUT: Status.ABORTED}
+# QRS AbortReason (ExecutionSession.abortReason); any other end: 0 Undefined.
+QRS_ABORT_REASON: dict[EndReason, int] = {
+    EndReason.ABORTED: ABORT_REASON.by_name()["manual"],
+    EndReason.TIMEOUT: ABORT_REASON.by_name()["timeout"],
+}
+
+ButlerKind = Literal["failure", "aborted"]
+
+
+def shown_status(status: Status, reason: str | None) -> Status:
+    """The status a Qlik-speaking door shows for `status` ended for `reason`."""
+    if reason is None or not status.is_terminal:
+        return status
+    try:
+        return SHOWN_AS.get(EndReason(reason), status)
+    except ValueError:
+        return status
+
+
+def qrs_abort_reason(status: Status, reason: str | None) -> int:
+    """QRS's abortReason: Manual while an abort is on its way, else from the end's reason."""
+    if status in (Status.ABORT_INITIATED, Status.ABORTING):
+        return QRS_ABORT_REASON[EndReason.ABORTED]
+    if reason is None or not status.is_terminal:
+        return 0
+    try:
+        return QRS_ABORT_REASON.get(EndReason(reason), 0)
+    except ValueError:
+        return 0
+
+
+def butler_kind(status: Status, reason: str | None) -> ButlerKind | None:
+    """Which of Butler's MQTT topics reports an end: its failure or its aborted topic."""
+    shown = shown_status(status, reason)
+    if shown.is_failure:
+        return "failure"
+    if shown is Status.ABORTED:
+        return "aborted"
+    return None
 
 
 # Qlik TaskExecutionStatus integers (QRS ExecutionResult.status).

@@ -64,6 +64,7 @@ def claim(conn: Connection, free: int, holder: Holder) -> list[Run]:
                 node=holder.node,
                 instance=holder.instance,
                 lease_until=lease_until,
+                seen_at=now,
                 started_at=row.started_at or now,
                 attempt_count=number,
                 not_before=None,

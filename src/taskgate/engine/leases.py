@@ -72,9 +72,10 @@ class LeaseKeeper:
     async def renew(self) -> None:
         # Runs launched from now on were claimed before: the statement below sees them.
         before = set(self.running())
-        until = self.holder.lease_from(utcnow())
+        now = utcnow()
+        until = self.holder.lease_from(now)
         held = await self.ctx.db.write(
-            lambda conn: rows.renew_leases(conn, self.holder.instance, until)
+            lambda conn: rows.renew_leases(conn, self.holder.instance, now, until)
         )
         self._renewed = time.monotonic()
         for execution_id in before - held:

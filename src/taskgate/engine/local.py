@@ -18,7 +18,7 @@ from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.core.endings import AfterCommit, Ended
 from taskgate.core.exectoken import ExecutionTokens
-from taskgate.domain.status import Status
+from taskgate.domain.status import EndReason, Status, default_reason
 from taskgate.engine.actions import ActionCatalog
 from taskgate.engine.actions.contract import ActionContext, ActionOutcome, RunFiles
 from taskgate.engine.claim import claim
@@ -231,7 +231,13 @@ class LocalExecutor:
         finally:
             context.files.remove()
         if run.lost:
-            end = ActionOutcome(Status.ERROR, end.exit_code, f"stopped: {run.lost}", pid=end.pid)
+            end = ActionOutcome(
+                Status.ERROR,
+                end.exit_code,
+                f"stopped: {run.lost}",
+                pid=end.pid,
+                reason=EndReason.NODE_LOST,
+            )
         run.pid = end.pid
         try:
             await self._finish(run, end, collector)
@@ -294,6 +300,7 @@ class LocalExecutor:
                 result=end.result,
             )
             judged[:] = [judgement]
+            reason = end_reason(end, judgement.status)
             step = after_attempt(
                 run.task.retries, run.number, judgement.status, judgement.message, now
             )
@@ -305,6 +312,7 @@ class LocalExecutor:
                 status=step.status.value,
                 finished_at=None if step.status is Status.RETRY else now,
                 not_before=step.not_before,
+                end_reason=None if step.status is Status.RETRY else reason,
                 exit_code=end.exit_code,
                 result=end.result,
                 message=step.message,
@@ -328,6 +336,7 @@ class LocalExecutor:
                 exit_code=end.exit_code,
                 message=judgement.message,
                 pid=run.pid,
+                end_reason=reason,
             )
             if step.status is not Status.RETRY:
                 ended = Ended(
@@ -340,7 +349,13 @@ class LocalExecutor:
         if step is None:
             _not_recorded(run, end.message)
             return
-        event = run.event(step.status, now, message=step.message, exit_code=end.exit_code)
+        event = run.event(
+            step.status,
+            now,
+            message=step.message,
+            exit_code=end.exit_code,
+            end_reason=None if step.status is Status.RETRY else end_reason(end, judged[0].status),
+        )
         self.ctx.bus.publish(event)
         for violation in judged[0].violations:
             self.ctx.bus.publish(violation_event(event, violation))
@@ -385,6 +400,14 @@ class LocalExecutor:
             _not_recorded(run, end.message)
             return
         after.run(self.ctx.bus)
+
+
+def end_reason(end: ActionOutcome, status: Status) -> str | None:
+    """Why an attempt that ended as `end` (judged: `status`) ended."""
+    if status is not end.status and status.is_failure:
+        return EndReason.CHECK_FAILED.value
+    reason = end.reason or default_reason(status)
+    return None if reason is None else reason.value
 
 
 def _not_recorded(run: Run, message: str) -> None:

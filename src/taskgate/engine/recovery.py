@@ -6,6 +6,10 @@ Three ways in, one rule for what happens to such an execution (`end_orphans`):
   left running, at once ("server process died while running");
 - on any database, the lease sweep of any server ends executions whose process stopped
   renewing its lease ("... (node X stopped renewing its lease)").
+
+A run whose process died ends when that process was last seen (its last lease renewal,
+`seen_at`), not when another process finds it: its duration, its event and its attempt do not
+count the time the server was down.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.core.endings import AfterCommit, Ended
 from taskgate.domain.events import ExecutionEvent
-from taskgate.domain.status import ACTIVE, Status
+from taskgate.domain.status import ACTIVE, EndReason, Status
 from taskgate.domain.tasks import Task
 from taskgate.engine.outcome import after_attempt
 from taskgate.store import executions as rows
@@ -41,6 +45,7 @@ async def end_held(ctx: CoreContext, reason: str) -> int:
         ctx,
         lambda conn: rows.in_statuses(conn, ACTIVE, instance=ctx.instance),
         lambda row: f"{reason} (node {row.node or ctx.node})",
+        EndReason.SERVER_STOPPED,
     )
 
 
@@ -51,6 +56,7 @@ async def end_all_running(ctx: CoreContext) -> int:
         ctx,
         rows.running_in_a_process,
         lambda row: f"{DIED} (node {row.node or ctx.node})",
+        EndReason.NODE_LOST,
     )
 
 
@@ -61,6 +67,7 @@ async def take_over_expired(ctx: CoreContext) -> int:
         ctx,
         lambda conn: rows.expired_leases(conn, now),
         lambda row: f"{DIED} (node {row.node or '?'} stopped renewing its lease)",
+        EndReason.NODE_LOST,
         now=now,
     )
 
@@ -69,6 +76,7 @@ async def _end(
     ctx: CoreContext,
     select: Callable[[Connection], Sequence[Any]],
     reason: Reason,
+    why: EndReason,
     *,
     now: datetime | None = None,
 ) -> int:
@@ -76,7 +84,7 @@ async def _end(
     after = AfterCommit()
 
     def work(conn: Connection) -> list[ExecutionEvent]:
-        events, ended = end_orphans(conn, select(conn), reason, at)
+        events, ended = end_orphans(conn, select(conn), reason, at, why)
         ctx.endings.fire(conn, ended, after)
         return events
 
@@ -94,7 +102,7 @@ async def _end(
 
 
 def end_orphans(
-    conn: Connection, orphans: Sequence[Any], reason: Reason, now: datetime
+    conn: Connection, orphans: Sequence[Any], reason: Reason, now: datetime, why: EndReason
 ) -> tuple[list[ExecutionEvent], list[Ended]]:
     """End each orphan (or put it back to retry): its events, and the ends for the hooks."""
     events: list[ExecutionEvent] = []
@@ -104,6 +112,9 @@ def end_orphans(
         message = reason(row)
         attempt_status = Status.ERROR if row.status == Status.STARTED.value else Status.ABORTED
         note = message if attempt_status is Status.ERROR else f"aborted; {message}"
+        # An abort on its way ends as the abort it was; any other run for the reason given.
+        end_reason = (why if attempt_status is Status.ERROR else EndReason.ABORTED).value
+        ended_at = last_seen(row, now) if why is EndReason.NODE_LOST else now
         step = after_attempt(task.retries, row.attempt_count, attempt_status, note, now)
         # The execution's row first, then its attempt's, in the order a run's own end writes
         # them (engine/local.py): a run ending here at the same moment (a server stopping
@@ -112,7 +123,8 @@ def end_orphans(
             conn,
             row.id,
             status=step.status.value,
-            finished_at=None if step.status is Status.RETRY else now,
+            finished_at=None if step.status is Status.RETRY else ended_at,
+            end_reason=None if step.status is Status.RETRY else end_reason,
             not_before=step.not_before,
             message=step.message,
             log_size=rows.log_end(conn, row.id),
@@ -126,15 +138,16 @@ def end_orphans(
                 row.id,
                 attempt.number,
                 status=attempt_status.value,
-                finished_at=now,
+                finished_at=ended_at,
                 message=note,
+                end_reason=end_reason,
             )
         events.append(
             ExecutionEvent.of(
                 task,
                 row.id,
                 step.status,
-                now,
+                ended_at,
                 attempt=row.attempt_count,
                 message=step.message,
                 origin=row.origin,
@@ -143,8 +156,20 @@ def end_orphans(
                 created_at=row.created_at,
                 parent_id=row.parent_id,
                 phase=row.phase,
+                end_reason=None if step.status is Status.RETRY else end_reason,
             )
         )
         if step.status is not Status.RETRY:
-            ended.append(Ended(row.id, row.task_id, step.status, now, row.origin, row.parent_id))
+            ended.append(
+                Ended(row.id, row.task_id, step.status, ended_at, row.origin, row.parent_id)
+            )
     return events, ended
+
+
+def last_seen(row: Any, now: datetime) -> datetime:
+    """When the process that ran `row` was last known alive: its last lease renewal, never
+    before the run started nor after `now` (clocks of two nodes may differ)."""
+    seen = row.seen_at or row.started_at or now
+    if row.started_at is not None:
+        seen = max(seen, row.started_at)
+    return min(seen, now)

@@ -36,7 +36,13 @@ class Run:
     phase: int | None = None
 
     def event(
-        self, status: Status, at: datetime, *, message: str = "", exit_code: int | None = None
+        self,
+        status: Status,
+        at: datetime,
+        *,
+        message: str = "",
+        exit_code: int | None = None,
+        end_reason: str | None = None,
     ) -> ExecutionEvent:
         return ExecutionEvent.of(
             self.task,
@@ -52,4 +58,5 @@ class Run:
             chain=self.chain,
             parent_id=self.parent_id,
             phase=self.phase,
+            end_reason=end_reason,
         )

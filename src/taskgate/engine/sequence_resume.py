@@ -22,7 +22,7 @@ from taskgate.domain.errors import TaskgateError
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller
 from taskgate.domain.selectors import parse_selector
-from taskgate.domain.status import Status
+from taskgate.domain.status import EndReason, Status
 from taskgate.domain.tasks import Task
 from taskgate.engine.actions.sequence_tasks import STATE_KEY, TaskStart, TaskSteps
 from taskgate.store import executions as rows
@@ -131,6 +131,7 @@ class SequenceTasks:
                 attempt=row.attempt_count,
                 message=message,
                 origin=row.origin,
+                end_reason=EndReason.ABORTED.value,
             )
         )
         child = saved.get("waiting_for")

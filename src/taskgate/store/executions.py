@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from taskgate.domain.chains import ChainLink
 from taskgate.domain.errors import InvalidInput
 from taskgate.domain.executions import Attempt, Execution
-from taskgate.domain.status import ACTIVE, PENDING, Status
+from taskgate.domain.status import ACTIVE, PENDING, EndReason, Status, default_reason
 from taskgate.store.tables import attempts, execution_logs, executions
 
 # Hot statements are built once: SQLAlchemy then skips rebuilding them and their cache key.
@@ -59,6 +59,8 @@ def to_execution(row: sa.Row[Any], attempt_rows: Iterable[sa.Row[Any]] | None = 
         node=row.node,
         result=row.result,
         message=row.message,
+        end_reason=_end_reason(row),
+        aborted_by=row.aborted_by,
         log_size=row.log_size,
         log_dropped=row.log_dropped,
         warnings=row.warnings or [],
@@ -71,6 +73,14 @@ def to_execution(row: sa.Row[Any], attempt_rows: Iterable[sa.Row[Any]] | None = 
         if attempt_rows is None
         else [Attempt.model_validate(a, from_attributes=True) for a in attempt_rows],
     )
+
+
+def _end_reason(row: sa.Row[Any]) -> str | None:
+    status = Status(row.status)
+    if row.end_reason is not None or not status.is_terminal:
+        return row.end_reason  # type: ignore[no-any-return]
+    reason = default_reason(status)  # ended before reasons were stored
+    return None if reason is None else reason.value
 
 
 def chain_link(row: sa.Row[Any]) -> ChainLink | None:
@@ -364,9 +374,12 @@ def end_parked(
     at: datetime,
     message: str,
     result: Any = None,
+    reason: EndReason | None = None,
 ) -> bool:
     """End a parked execution and its open attempt; False when it was not parked (ended
-    already, or never parked)."""
+    already, or never parked). `reason`: why, when its status does not say it."""
+    why = reason or default_reason(status)
+    end_reason = None if why is None else why.value
     done = conn.execute(
         executions.update()
         .where(executions.c.id == execution_id, executions.c.parked.is_(True))
@@ -376,13 +389,20 @@ def end_parked(
             message=message,
             result=result,
             parked=False,
+            end_reason=end_reason,
         )
     )
     if not done.rowcount:
         return False
     for attempt in open_attempts(conn, execution_id):
         finish_attempt(
-            conn, execution_id, attempt.number, status=status.value, finished_at=at, message=message
+            conn,
+            execution_id,
+            attempt.number,
+            status=status.value,
+            finished_at=at,
+            message=message,
+            end_reason=end_reason,
         )
     return True
 
@@ -394,14 +414,15 @@ _RENEW = (
         executions.c.instance == sa.bindparam("me"),
         executions.c.status.in_(_ACTIVE_VALUES),
     )
-    .values(lease_until=sa.bindparam("until"))
+    .values(lease_until=sa.bindparam("until"), seen_at=sa.bindparam("seen"))
     .returning(executions.c.id)
 )
 
 
-def renew_leases(conn: Connection, instance: str, until: datetime) -> set[str]:
-    """Extend every lease `instance` holds to `until`, in one statement; the ids it holds."""
-    return set(conn.execute(_RENEW, {"me": instance, "until": until}).scalars())
+def renew_leases(conn: Connection, instance: str, now: datetime, until: datetime) -> set[str]:
+    """Extend every lease `instance` holds to `until`, in one statement, noting that its
+    process was seen alive `now`; the ids it holds."""
+    return set(conn.execute(_RENEW, {"me": instance, "until": until, "seen": now}).scalars())
 
 
 def expired_leases(conn: Connection, now: datetime) -> list[sa.Row[Any]]:

@@ -112,6 +112,11 @@ executions = sa.Table(
     sa.Column("chain_id", sa.String(64)),
     sa.Column("triggered_by", sa.JSON),
     sa.Column("chain_depth", sa.Integer),
+    # Why it ended (domain/status.py EndReason), who asked for its abort, and when its server
+    # process last renewed its lease (a run whose process died ended then, not when found).
+    sa.Column("end_reason", sa.String(20)),
+    sa.Column("aborted_by", sa.String(200)),
+    sa.Column("seen_at", UTCDateTime),
     # Busy counts per task and status; and one task's list filtered by status, newest first.
     sa.Index("ix_executions_task_id_status_created_at_id", "task_id", "status", "created_at", "id"),
     sa.Index("ix_executions_status_not_before", "status", "not_before"),
@@ -138,6 +143,7 @@ attempts = sa.Table(
     sa.Column("finished_at", UTCDateTime),
     sa.Column("exit_code", sa.Integer),
     sa.Column("message", sa.Text, nullable=False, default=""),
+    sa.Column("end_reason", sa.String(20)),
 )
 
 execution_logs = sa.Table(

@@ -30,7 +30,7 @@ from taskgate.domain.kv import KvLimits
 from taskgate.domain.params import validate_params
 from taskgate.domain.selectors import GROUP_KINDS, Resolution, Selector, SelectorOutcome
 from taskgate.domain.started import SkippedStart, start_succeeded
-from taskgate.domain.status import Status
+from taskgate.domain.status import EndReason, Status
 from taskgate.domain.tasks import Overlap, Task
 from taskgate.store import audit, idempotency
 from taskgate.store import executions as execution_rows
@@ -324,6 +324,7 @@ def _execution_row(
         "params": params,
         "created_at": now,
         "finished_at": now if status is Status.SKIPPED else None,
+        "end_reason": EndReason.SKIPPED.value if status is Status.SKIPPED else None,
         "attempt_count": 0,
         "message": message,
         "log_size": 0,

@@ -1,6 +1,6 @@
 """Starting tasks by selectors, and previewing what a start would do."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, Field
@@ -26,18 +26,29 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 REPLAYED_HEADER = "Idempotency-Replayed"
 
 
+# The doors that speak the native API for their users: `taskgate` (the CLI, through the
+# Python client) says so, so that `executions list --origin cli` finds its starts. Only these
+# may be claimed; the other origins belong to doors and triggers of their own.
+ApiOrigin = Annotated[
+    Literal["api", "cli"],
+    Field(description="`cli` for starts made by the taskgate command line."),
+]
+
+
 class StartBody(Strict):
     selectors: list[str] = Field(..., min_length=1, max_length=MAX_SELECTORS)
     params: dict[str, Any] = Field(default_factory=dict)
     wait: float = Field(0, ge=0, le=MAX_WAIT)
     all_must_exist: bool = False
     checks: Checks | None = Field(None, description="Instead of each task's checks.")
+    origin: ApiOrigin = "api"
 
 
 class TaskStartBody(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     wait: float = Field(0, ge=0, le=MAX_WAIT)
     checks: Checks | None = Field(None, description="Instead of the task's checks.")
+    origin: ApiOrigin = "api"
 
 
 class PreviewBody(Strict):
@@ -58,10 +69,11 @@ async def _start(
     key: str | None,
     response: Response,
     checks: Checks | None = None,
+    origin: ApiOrigin = "api",
 ) -> StartResult:
     request = StartRequest(
         selectors=selectors,
-        origin="api",
+        origin=origin,
         caller=caller,
         params=params,
         all_must_exist=all_must_exist,
@@ -94,6 +106,7 @@ async def start(
         idempotency_key,
         response,
         body.checks,
+        body.origin,
     )
 
 
@@ -119,6 +132,7 @@ async def start_task(
         idempotency_key,
         response,
         body.checks,
+        body.origin,
     )
     if result.results[0].outcome is SelectorOutcome.DENIED:
         raise Forbidden(f"task {ref!r} is not on this key's allow-list", field="task")

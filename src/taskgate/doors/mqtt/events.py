@@ -7,7 +7,7 @@ from typing import Any
 
 from taskgate.config.mqtt import MqttButlerTopics, MqttEventSettings
 from taskgate.domain.events import EventFilter, ExecutionEvent
-from taskgate.domain.status import Status
+from taskgate.domain.status import Status, butler_kind
 from taskgate.doors.mqtt.connection import MqttConnection
 
 
@@ -74,12 +74,14 @@ class EventPublisher:
 
     def _publish_butler(self, event: ExecutionEvent) -> None:
         b = self._butler
-        if event.status.is_failure:
+        # Butler reports what Qlik Sense reports: a run stopped by its timeout was aborted.
+        kind = butler_kind(event.status, event.end_reason)
+        if kind == "failure":
             self._connection.publish(b.task_failure_topic, event.task_name)
             if b.task_failure_send_full:
                 body = butler_full_payload(event, self._host, aborted=False)
                 self._connection.publish(b.task_failure_full_topic, json.dumps(body))
-        elif event.status is Status.ABORTED:
+        elif kind == "aborted":
             self._connection.publish(b.task_aborted_topic, event.task_name)
             if b.task_aborted_send_full:
                 body = butler_full_payload(event, self._host, aborted=True)

@@ -8,8 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from taskgate.domain.executions import Execution
-from taskgate.domain.qrsenums import ABORT_REASON
-from taskgate.domain.status import Status
+from taskgate.domain.status import qrs_abort_reason
 from taskgate.domain.tasks import Task
 from taskgate.doors.qrs.results import ResultView, qrs_code, results_of
 from taskgate.doors.qrs.wire import EMPTY_GUID, NEVER, qrs_date
@@ -19,7 +18,6 @@ MODIFIED_BY = "taskgate"
 # What QRS shows as a task's session timeout when taskgate's task has none.
 DEFAULT_TIMEOUT_MINUTES = 1440
 PRIVILEGES = ["create", "read", "update", "delete", "execute"]
-ABORT_REASON_MANUAL = ABORT_REASON.by_name()["manual"]
 
 
 def stable_id(*parts: str) -> str:
@@ -197,14 +195,13 @@ class Renderer:
     def session(self, execution: Execution, task: Task | None, *, full: bool) -> dict[str, Any]:
         current = results_of(execution)[-1]
         node = execution.node or ""
-        aborting = execution.status in (Status.ABORT_INITIATED, Status.ABORTING)
         condensed: dict[str, Any] = {
             "id": execution.id,
             "privileges": self.privileges,
             "executingNode": {"id": stable_id("node", node), "name": node} if node else None,
             "executionResult": self.result(current, full=False),
             "abortAt": NEVER,
-            "abortReason": ABORT_REASON_MANUAL if aborting else 0,
+            "abortReason": qrs_abort_reason(execution.status, execution.end_reason),
             "reloadTask": self.task_ref(execution.task_id, execution.task_name),
             "userSyncTask": None,
             "externalProgramTask": None,

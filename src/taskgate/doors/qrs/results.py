@@ -15,7 +15,7 @@ from enum import IntEnum
 
 from taskgate.domain.executions import Attempt, Execution
 from taskgate.domain.qrsenums import TASK_EXECUTION_STATUS
-from taskgate.domain.status import ACTIVE, QRS_CODE, Status
+from taskgate.domain.status import ACTIVE, QRS_CODE, Status, shown_status
 from taskgate.domain.tasks import MAX_RETRIES
 
 _NAMESPACE = uuid.UUID("2d7c3a58-5f43-4f4e-9f5a-6b0b8f0e4c21")
@@ -103,7 +103,8 @@ def _ended(details: list[Detail], at: datetime, before: str, status: Status, not
 
 def _attempt_view(execution: Execution, attempt: Attempt, last: bool) -> ResultView:
     # The attempt row says `started` until it ends; the execution knows about an abort.
-    status = attempt.status
+    # An end shows as QRS shows it (a timeout is Aborted), from the one table.
+    status = shown_status(attempt.status, attempt.end_reason)
     if last and attempt.finished_at is None and execution.status in ACTIVE:
         status = execution.status
     details: list[Detail] = []
@@ -163,17 +164,18 @@ def results_of(execution: Execution) -> list[ResultView]:
     number = len(attempts) + 1
     details = [] if attempts else [_triggered(execution)]
     finished_at = execution.finished_at if execution.status.is_terminal else None
+    shown = shown_status(execution.status, execution.end_reason)
     if execution.status is Status.RETRY and attempts:
         last_end = attempts[-1].finished_at or execution.created_at
         details.append(Detail(last_end, DetailType.INFORMATION, execution.message))
     elif finished_at is not None:
-        _ended(details, finished_at, "Queued", execution.status, execution.message)
+        _ended(details, finished_at, "Queued", shown, execution.message)
     views.append(
         ResultView(
             id=result_id(execution.id, number),
             execution=execution,
             number=number,
-            status=execution.status,
+            status=shown,
             started_at=None,
             finished_at=finished_at,
             node=execution.node or "",

@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 
 from taskgate.domain.actions import ActionSpec
 from taskgate.domain.errors import InvalidInput
-from taskgate.domain.status import Status
+from taskgate.domain.status import EndReason, Status
 from taskgate.engine.actions.contract import (
     ActionContext,
     ActionOutcome,
@@ -148,7 +148,8 @@ class CommandRunner(ActionRunner[CommandAction]):
                 status = Status.ABORTED
             case _:
                 status = Status.ERROR
-        return ActionOutcome(status, ended.exit_code, message, result, pid=ended.pid)
+        reason = EndReason.TIMEOUT if ended.reason == "timeout" else None
+        return ActionOutcome(status, ended.exit_code, message, result, pid=ended.pid, reason=reason)
 
 
 def read_result(path: Path, owner: int | None = None) -> tuple[Any, str]:

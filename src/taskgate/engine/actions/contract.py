@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from taskgate.domain.actions import ActionSpec
 from taskgate.domain.endings import AfterCommit
 from taskgate.domain.params import env_name, env_value
-from taskgate.domain.status import Status
+from taskgate.domain.status import EndReason, Status
 from taskgate.domain.tasks import Task
 from taskgate.engine.logcollector import LogCollector
 
@@ -122,6 +122,9 @@ class ActionOutcome:
     # The process that ran, for kinds that run one (kept on the attempt).
     pid: int | None = None
     park: Park | None = None
+    # Why it ended, when its status does not say it all (a timeout ends as `error`); None:
+    # the status's default reason (domain/status.py).
+    reason: EndReason | None = None
 
 
 class Resources:

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from taskgate.domain.actions import ActionSpec
-from taskgate.domain.status import Status
+from taskgate.domain.status import EndReason, Status
 from taskgate.engine.actions.contract import ActionContext, ActionOutcome, ActionRunner, Resources
 from taskgate.engine.actions.registry import register
 from taskgate.engine.logcollector import LogCollector
@@ -123,7 +123,12 @@ class HttpRunner(ActionRunner[HttpAction]):
             status = Status.FINISHED_SUCCESS if outcome.ok else Status.FINISHED_FAIL
         else:
             status = _STATUS_OF_REASON[outcome.reason]
-        return ActionOutcome(status, outcome.status_code, outcome.message, outcome.result)
+        # The task's timeout, when it was shorter than the action's own request timeout.
+        task_timeout = ctx.timeout is not None and ctx.timeout < spec.timeout
+        reason = EndReason.TIMEOUT if outcome.reason == "timeout" and task_timeout else None
+        return ActionOutcome(
+            status, outcome.status_code, outcome.message, outcome.result, reason=reason
+        )
 
 
 register("http", HttpAction, HttpRunner)

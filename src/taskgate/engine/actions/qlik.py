@@ -28,7 +28,7 @@ from taskgate.domain.actions import ActionSpec
 from taskgate.domain.backoff import backoff_delay
 from taskgate.domain.errors import InvalidInput
 from taskgate.domain.qrsenums import EXECUTION_RESULT_DETAIL_TYPE
-from taskgate.domain.status import Status
+from taskgate.domain.status import EndReason, Status
 from taskgate.engine.actions.contract import ActionContext, ActionOutcome, ActionRunner, Resources
 from taskgate.engine.actions.registry import register
 from taskgate.engine.logcollector import LogCollector
@@ -142,7 +142,9 @@ class _RemoteRun:
         self.log.write(f"[taskgate] {why} {note}; a remote run, if it began, is not followed\n")
         if why == "abort":
             return QlikOutcome(Status.ABORTED, f"aborted {note}", self._result())
-        return QlikOutcome(Status.ERROR, f"timed out after {timeout:g}s {note}", self._result())
+        return QlikOutcome(
+            Status.ERROR, f"timed out after {timeout:g}s {note}", self._result(stopped="timeout")
+        )
 
     async def _start(self) -> str:
         self.log.write(f"[taskgate] starting task {self.task_id} on site {self.site.name}\n")
@@ -463,7 +465,9 @@ class QlikRunner(ActionRunner[QlikAction]):
 
     async def run(self, spec: QlikAction, ctx: ActionContext) -> ActionOutcome:
         remote = await run_qlik(spec, self.sites, timeout=ctx.timeout, abort=ctx.abort, log=ctx.log)
-        return ActionOutcome(remote.status, None, remote.message, remote.result)
+        stopped = (remote.result or {}).get("stopped")
+        reason = EndReason.TIMEOUT if stopped == "timeout" else None
+        return ActionOutcome(remote.status, None, remote.message, remote.result, reason=reason)
 
 
 register("qlik", QlikAction, QlikRunner)
