@@ -112,6 +112,8 @@ executions = sa.Table(
     sa.Column("chain_id", sa.String(64)),
     sa.Column("triggered_by", sa.JSON),
     sa.Column("chain_depth", sa.Integer),
+    # Celery executor: when a message for its current wait was last sent (NULL: not yet).
+    sa.Column("published_at", UTCDateTime),
     sa.Index("ix_executions_task_status", "task_id", "status"),
     sa.Index("ix_executions_status_not_before", "status", "not_before"),
     sa.Index("ix_executions_created_at", "created_at"),
