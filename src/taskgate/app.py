@@ -142,16 +142,18 @@ def guard(app: Starlette, settings: Settings, refusal: Refusal, doors: dict[str,
     )
 
 
-def celery_publisher(ctx: CoreContext, settings: Settings) -> CeleryPublisher:
+def celery_publisher(services: Services, settings: Settings) -> CeleryPublisher:
     """The Celery executor's API side; Celery is imported only when the config asks for it."""
     with extra_needed("celery", "celery", field="executor.kind", what="the Celery executor"):
         from taskgate.engine.celeryexec.broker import celery_app
-        from taskgate.engine.celeryexec.publisher import CeleryPublisher
+        from taskgate.engine.celeryexec.publisher import CeleryInspector, CeleryPublisher
         from taskgate.workerapp import publishing_of
 
     celery = settings.executor.celery
     app = celery_app(celery.broker_url, default_queue=celery.queue(None))
-    return CeleryPublisher(ctx, app, publishing_of(settings, sweep=True))
+    setup = publishing_of(settings, sweep=True)
+    services.queues.inspector = CeleryInspector(app, setup)
+    return CeleryPublisher(services.ctx, app, setup)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -186,7 +188,7 @@ def create_app(settings: Settings) -> FastAPI:
     resources.provide(services.workflows)  # the workflow action's runner asks for it
     executor: LocalExecutor | CeleryPublisher
     if settings.executor.kind == "celery":
-        executor = celery_publisher(ctx, settings)
+        executor = celery_publisher(services, settings)
     else:
         executor = LocalExecutor(
             ctx,

@@ -40,6 +40,7 @@ def publishing_of(settings: Settings, *, sweep: bool) -> Publishing:
         unclaimed_seconds=celery.unclaimed_seconds,
         lease_sweep_seconds=settings.executor.lease_seconds / 3,
         sweep=sweep,
+        inspect_timeout=celery.inspect_timeout_seconds,
     )
 
 

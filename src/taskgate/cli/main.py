@@ -15,6 +15,7 @@ from taskgate.cli import (
     keys,
     kv,
     phases,
+    queues,
     schedules,
     start,
     tasks,
@@ -65,6 +66,7 @@ def main(
 
 app.command("serve")(serve)
 app.command("worker")(worker.worker)
+app.command("queues")(queues.queues)
 app.command("start", help=start.START_HELP)(start.start)
 app.command("run-phases", help=phases.RUN_PHASES_HELP)(phases.run_phases)
 app.add_typer(tasks.app, name="tasks")

@@ -24,6 +24,7 @@ from taskgate.core.background import Periodic, stop_task
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.engine.celeryexec.broker import RUN_TASK
+from taskgate.engine.celeryexec.inspect import inspect_workers
 from taskgate.engine.recovery import take_over_expired
 from taskgate.store import publishing
 from taskgate.store.publishing import ToPublish
@@ -44,6 +45,7 @@ class Publishing:
     # How often this node ends the runs of processes whose lease ran out.
     lease_sweep_seconds: float
     sweep: bool = True  # API nodes sweep; workers only publish what they start
+    inspect_timeout: float = 1.0
 
 
 class CeleryPublisher:
@@ -152,3 +154,18 @@ class CeleryPublisher:
 
     async def _take_over(self) -> None:
         await take_over_expired(self.ctx)
+
+
+class CeleryInspector:
+    """The core's QueueInspector: the workers, asked through Celery's remote control."""
+
+    def __init__(self, app: Any, setup: Publishing) -> None:
+        self.app = app
+        self.setup = setup
+
+    def queue_of(self, route: str | None) -> str:
+        return self.setup.queue(route)
+
+    async def workers(self) -> list[dict[str, Any]]:
+        views = await asyncio.to_thread(inspect_workers, self.app, self.setup.inspect_timeout)
+        return [view.as_dict() for view in views]
