@@ -4,8 +4,11 @@ worker that feeds it. Imported only by `taskgate worker`: it imports Celery."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from dataclasses import dataclass
+from typing import Any
 
 from taskgate import datadir
 from taskgate.config import Settings
@@ -24,6 +27,10 @@ from taskgate.qlik.client import QlikSites
 from taskgate.store.db import Database
 
 log = logging.getLogger("taskgate.worker")
+STOP_SECONDS = 30.0
+EX_FAILURE = 1
+RESTARTS = 5
+RESTART_WINDOW = 60.0
 
 
 @dataclass(frozen=True)
@@ -112,22 +119,47 @@ def run_worker(settings: Settings, options: WorkerOptions) -> int:
         options.concurrency,
         db.url.split("@")[-1],
     )
-    worker = app.Worker(
-        hostname=options.hostname,
-        queues=queues,
-        concurrency=options.concurrency,
-        pool="threads",
-        loglevel="INFO",
-        without_mingle=True,
-        without_gossip=True,
-        optimization="fair",
-    )
     try:
-        worker.start()
+        exitcode = _serve_celery(app, options, queues)
     finally:
-        loop.call(stop())
+        # Runs still held after Celery's warm shutdown are ended (or retried) as on a server
+        # that stops; bounded, so a broker or database that is away cannot hold the exit.
+        loop.call(asyncio.wait_for(stop(), STOP_SECONDS))
         loop.stop()
-    return int(worker.exitcode or 0)
+    # Non-zero when Celery kept failing: a supervisor starts the process again.
+    return exitcode
+
+
+def _serve_celery(app: Any, options: WorkerOptions, queues: list[str]) -> int:
+    """Run Celery's worker; start it again when it stops on an error of its own.
+
+    kombu's Redis transport can fail for good when the broker goes away while messages are
+    unacknowledged ("Unrecoverable error" while restoring them); the runs on the event loop
+    are not affected, so a new Celery worker in the same process takes over. Stopped on
+    purpose (SIGTERM, --drain), or failing RESTARTS times within RESTART_WINDOW seconds, it
+    returns Celery's exit code."""
+    failures: list[float] = []
+    while True:
+        worker = app.Worker(
+            hostname=options.hostname,
+            queues=queues,
+            concurrency=options.concurrency,
+            pool="threads",
+            loglevel="INFO",
+            without_mingle=True,
+            without_gossip=True,
+            optimization="fair",
+        )
+        worker.start()
+        exitcode = int(worker.exitcode or 0)
+        if exitcode != EX_FAILURE or _shutdown_asked():
+            return exitcode
+        now = time.monotonic()
+        failures = [t for t in failures if now - t < RESTART_WINDOW] + [now]
+        if len(failures) > RESTARTS:
+            return exitcode
+        log.warning("Celery's worker stopped on an error; starting it again")
+        time.sleep(1.0)
 
 
 def drain_worker(settings: Settings, hostname: str) -> bool:
@@ -135,3 +167,9 @@ def drain_worker(settings: Settings, hostname: str) -> bool:
 
     celery = settings.executor.celery
     return drain(celery_app(celery.broker_url, default_queue=celery.queue(None)), hostname)
+
+
+def _shutdown_asked() -> bool:
+    from celery.worker import state
+
+    return state.should_stop not in (None, False) or state.should_terminate not in (None, False)

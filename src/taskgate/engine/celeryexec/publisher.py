@@ -87,7 +87,9 @@ class CeleryPublisher:
         for periodic in self._periodics:
             await periodic.stop()
         await stop_task(self._loop_task)
-        self._sender.shutdown(wait=True)
+        # A send stuck on a broker that is away must not hold the process: what it had not
+        # sent is still unclaimed in the store, and the sweep sends it again.
+        self._sender.shutdown(wait=False, cancel_futures=True)
 
     # -- publishing ------------------------------------------------------------------------
     async def _loop(self) -> None:
