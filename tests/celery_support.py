@@ -211,11 +211,11 @@ class PrivateRedis:
 
 def pg_rows(database_url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        return list(conn.execute(query.encode(), params))  # type: ignore[call-overload]
+        return list(conn.execute(query.encode(), params))
 
 
 def statuses(database_url: str) -> dict[str, int]:
-    return dict(pg_rows(database_url, "SELECT status, count(*) FROM executions GROUP BY 1"))  # type: ignore[arg-type]
+    return dict(pg_rows(database_url, "SELECT status, count(*) FROM executions GROUP BY 1"))
 
 
 def attempts_per_execution(database_url: str) -> dict[str, int]:

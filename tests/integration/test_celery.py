@@ -271,3 +271,26 @@ def test_drain_finishes_what_runs_and_exits(
         assert client.get(f"/api/v1/executions/{execution_id}").json()["status"] == (
             "finished_success"
         )
+
+
+def test_an_abort_on_the_api_stops_the_run_on_its_worker(
+    start_server: StartServer, workers: Workers, tmp_path: Path
+) -> None:
+    database = new_database(start_server.backend, tmp_path)  # type: ignore[attr-defined]
+    long = {
+        **TRUE,
+        "name": "long",
+        "label": "long",
+        "action": {"kind": "command", "argv": ["sleep", "120"]},
+    }
+    server = start_server(celery_config(redis_url(), database), tasks=[long])
+    workers(server, "w1")
+    with server.client(timeout=30) as client:
+        execution_id = start(client, "long")
+        wait_until("the run started", lambda: statuses(database).get("started") == 1)
+        asked = client.post(f"/api/v1/executions/{execution_id}/abort")
+        assert asked.status_code == 200, asked.text
+        done = client.get(f"/api/v1/executions/{execution_id}/wait", params={"timeout": 30})
+        assert done.json()["status"] == "aborted", done.text
+        attempt = client.get(f"/api/v1/executions/{execution_id}").json()["attempts"][0]
+        assert attempt["node"] == "w1" and attempt["status"] == "aborted"

@@ -62,6 +62,7 @@ class CeleryPublisher:
             Periodic("leases", setup.lease_sweep_seconds, self._take_over, at_start=True),
         ]
         self.published = 0
+        self._sending: set[asyncio.Task[None]] = set()
 
     # -- the Executor contract -------------------------------------------------------------
     def notify(self) -> None:
@@ -71,10 +72,16 @@ class CeleryPublisher:
         return False
 
     def claim_in(self, conn: Connection) -> Sequence[object] | None:
-        return None  # nothing runs here: `notify` publishes once the start is on disk
+        """Mark the start's executions published in its own transaction (one transaction
+        less between a start and its run); `launch` sends them once it has committed."""
+        return publishing.take_due(conn, utcnow(), BATCH)
 
     def launch(self, claimed: Sequence[object]) -> None:
-        return None
+        batch = [item for item in claimed if isinstance(item, ToPublish)]
+        if batch:
+            task = asyncio.create_task(self._send_soon(batch))
+            self._sending.add(task)  # the loop keeps only weak references to tasks
+            task.add_done_callback(self._sending.discard)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -132,6 +139,13 @@ class CeleryPublisher:
                 self.setup.unclaimed_seconds,
             )
         await self._send(batch)
+
+    async def _send_soon(self, batch: list[ToPublish]) -> None:
+        try:
+            await self._send(batch)
+        except Exception:
+            log.warning("publishing failed; trying again", exc_info=True)
+            self.notify()  # marked unpublished again: the loop sends them
 
     async def _send(self, batch: list[ToPublish]) -> None:
         if not batch:
