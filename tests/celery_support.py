@@ -209,6 +209,59 @@ class PrivateRedis:
             self.proc.wait(10)
 
 
+class PrivateRabbitMQ:
+    """A RabbitMQ node of the test's own (its own node name, ports, data and Erlang cookie);
+    restarted on the same data, as a service restart would."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = "/usr/lib/rabbitmq/bin/rabbitmq-server"
+        if not os.path.exists(binary):
+            message = "rabbitmq-server not installed"
+            if services_required():
+                pytest.fail(message)
+            pytest.skip(message)
+        self.binary = binary
+        self.workdir = workdir
+        self.port = free_port()
+        self.dist_port = free_port()
+        self.name = f"tg{self.port}@localhost"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}//"
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "HOME": str(self.workdir),
+            "RABBITMQ_NODENAME": self.name,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(self.workdir / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.workdir / "log"),
+            "RABBITMQ_CONFIG_FILE": str(self.workdir / "none"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(self.workdir / "plugins"),
+        }
+        with (self.workdir / "rabbitmq.out").open("ab") as out:
+            self.proc = subprocess.Popen(
+                [self.binary],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        wait_until("RabbitMQ node", lambda: port_open("127.0.0.1", self.port), 120)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        wait_until("RabbitMQ port closed", lambda: not port_open("127.0.0.1", self.port), 30)
+
+
 def pg_rows(database_url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(database_url, autocommit=True) as conn:
         return list(conn.execute(query.encode(), params))

@@ -190,26 +190,31 @@ def test_a_killed_worker_has_its_runs_retried_once_by_lease(
 def test_a_redis_restart_during_starts_loses_none_and_runs_none_twice(
     start_server: StartServer, workers: Workers, tmp_path: Path
 ) -> None:
-    redis = PrivateRedis(tmp_path)
-    redis.start()
+    """RabbitMQ is not restarted here: with a private node (PrivateRabbitMQ) the worker took
+    one prefetch window after the restart and then nothing more (its acknowledgements after
+    the reconnection never reached the broker); see docs/deploy.md."""
+    broker = PrivateRedis(tmp_path)
+    broker.start()
     try:
         database = new_database(start_server.backend, tmp_path)  # type: ignore[attr-defined]
-        server = start_server(celery_config(redis.url, database, unclaimed_seconds=2), tasks=[TRUE])
+        server = start_server(
+            celery_config(broker.url, database, unclaimed_seconds=2), tasks=[TRUE]
+        )
         workers(server, "w1", concurrency=8)
         ids: list[str] = []
         with server.client(timeout=30) as client:
             for round_ in range(4):
                 ids += [start(client, "true") for _ in range(50)]
                 if round_ == 1:
-                    redis.kill()  # kept nothing: what it held is gone
+                    broker.kill()  # Redis keeps nothing: what it held is gone
                     ids += [start(client, "true") for _ in range(50)]  # accepted all the same
-                    redis.start()
+                    broker.start()
         assert len(set(ids)) == 250
         wait_until("250 executions ended", all_ended(database, 250), timeout=120)
         assert statuses(database) == {"finished_success": 250}
         assert set(attempts_per_execution(database).values()) == {1}
     finally:
-        redis.kill()
+        broker.kill()
 
 
 def test_a_route_without_a_worker_stays_queued_and_says_so(
