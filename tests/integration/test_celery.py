@@ -299,3 +299,27 @@ def test_an_abort_on_the_api_stops_the_run_on_its_worker(
         assert done.json()["status"] == "aborted", done.text
         attempt = client.get(f"/api/v1/executions/{execution_id}").json()["attempts"][0]
         assert attempt["node"] == "w1" and attempt["status"] == "aborted"
+
+
+def test_a_workflow_moves_on_as_its_members_end_on_workers(
+    start_server: StartServer, workers: Workers, tmp_path: Path
+) -> None:
+    database = new_database(start_server.backend, tmp_path)  # type: ignore[attr-defined]
+    members = [{**ECHO, "name": f"m{i}", "label": f"m{i}"} for i in range(3)]
+    flow = {
+        "name": "flow",
+        "label": "flow",
+        "action": {"kind": "workflow", "phases": [["m0"], ["m1", "m2"]]},
+    }
+    server = start_server(celery_config(redis_url(), database), tasks=[*members, flow])
+    workers(server, "w1")
+    with server.client(timeout=60) as client:
+        execution_id = start(client, "flow")
+        done = client.get(f"/api/v1/executions/{execution_id}/wait", params={"timeout": 45})
+        assert done.json()["status"] == "finished_success", done.text
+        children = client.get(f"/api/v1/executions/{execution_id}").json()["children"]
+        assert len(children) == 3
+        for child in children:
+            member = client.get(f"/api/v1/executions/{child['id']}").json()
+            assert member["status"] == "finished_success" and member["node"] == "w1"
+    assert set(attempts_per_execution(database).values()) == {1}
