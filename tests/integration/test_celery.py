@@ -236,6 +236,7 @@ def test_a_route_without_a_worker_stays_queued_and_says_so(
         lonely = queues[f"{prefix}lonely"]
         assert lonely["route"] == "lonely" and lonely["waiting"] == 1
         assert lonely["workers"] == [] and "no worker" in lonely["note"]
+        assert lonely["messages"] == 1  # its message waits in the broker
         listened = queues[f"{prefix}default"]["workers"]
         assert any(name.startswith("general@") for name in listened)
         cli = subprocess.run(

@@ -19,12 +19,13 @@ def queues(url: UrlOpt = None, api_key: ApiKeyOpt = None, as_json: JsonOpt = Fal
             q.get("queue"),
             q.get("route") or "(default)",
             q.get("waiting"),
+            "-" if q.get("messages") is None else q.get("messages"),
             fmt_time(q.get("oldest_waiting_since")),
             ", ".join(q.get("workers") or []) or "none: " + str(q.get("note") or ""),
         ]
         for q in view.get("queues") or []
     ]
-    out().print(table(["queue", "route", "waiting", "oldest", "workers"], rows))
+    out().print(table(["queue", "route", "waiting", "messages", "oldest", "workers"], rows))
     workers = view.get("workers") or []
     if workers:
         out().print(

@@ -31,3 +31,6 @@ class QueueInspector(Protocol):
 
     async def workers(self) -> list[dict[str, Any]]:
         """Each worker that answers: name, queues, active and reserved execution ids."""
+
+    async def messages(self, queue: str) -> int | None:
+        """Messages waiting in a broker queue (None: the broker cannot say)."""

@@ -20,6 +20,9 @@ class QueueView(BaseModel):
     waiting: int = Field(description="Executions due to run that no worker has claimed yet.")
     oldest_waiting_since: datetime | None
     workers: list[str] = Field(description="The workers listening on this queue.")
+    messages: int | None = Field(
+        None, description="Messages in the broker's queue (null: local executor, or unknown)."
+    )
     note: str = ""
 
 
@@ -72,6 +75,8 @@ class QueueService:
         for name in listening:
             if name not in views:
                 views[name] = _queue(None, name, listening, 0, None)
+        for view in views.values():
+            view.messages = await inspector.messages(view.queue)
         return QueuesView(
             executor="celery", queues=sorted(views.values(), key=lambda q: q.queue), workers=workers
         )

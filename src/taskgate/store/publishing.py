@@ -3,6 +3,7 @@ which still wait for a worker."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,7 +40,12 @@ def _route(row: Any) -> str | None:
 
 
 def take_due(
-    conn: Connection, now: datetime, limit: int, *, sent_before: datetime | None = None
+    conn: Connection,
+    now: datetime,
+    limit: int,
+    *,
+    sent_before: datetime | None = None,
+    keep: Callable[[ToPublish], bool] | None = None,
 ) -> list[ToPublish]:
     """Due executions to publish, marked as published now: those never published (None), or
     those published before `sent_before` and still not claimed (the sweep). Rows another
@@ -52,15 +58,17 @@ def take_due(
     else:
         query = query.where(executions.c.published_at < sent_before)
     query = query.order_by(executions.c.created_at).limit(limit).with_for_update(skip_locked=True)
-    found = list(conn.execute(query, {"now": now}))
+    found = [ToPublish(r.id, _route(r)) for r in conn.execute(query, {"now": now})]
+    if keep is not None:
+        found = [item for item in found if keep(item)]
     if not found:
         return []
     conn.execute(
         executions.update()
-        .where(executions.c.id.in_([r.id for r in found]))
+        .where(executions.c.id.in_([item.execution_id for item in found]))
         .values(published_at=now)
     )
-    return [ToPublish(r.id, _route(r)) for r in found]
+    return found
 
 
 def forget_published(conn: Connection, execution_id: str) -> None:

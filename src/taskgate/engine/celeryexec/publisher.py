@@ -24,7 +24,7 @@ from taskgate.core.background import Periodic, stop_task
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.engine.celeryexec.broker import RUN_TASK
-from taskgate.engine.celeryexec.inspect import inspect_workers
+from taskgate.engine.celeryexec.inspect import inspect_workers, queue_depth
 from taskgate.engine.recovery import take_over_expired
 from taskgate.store import publishing
 from taskgate.store.publishing import ToPublish
@@ -125,11 +125,25 @@ class CeleryPublisher:
         may have been lost with a broker that kept nothing."""
         now = utcnow()
         before = now - timedelta(seconds=self.setup.unclaimed_seconds)
+        # A queue that still holds messages has not lost them: its executions are on their
+        # way (a route no worker listens on, a worker catching up). Sending more would only
+        # pile up duplicates there.
+        waiting = await self.ctx.db.read(lambda conn: publishing.waiting_by_route(conn, now))
+        queues = {self.setup.queue(w.route) for w in waiting}
+        depth = queue_depth(self.app)
+        depths = {q: await asyncio.to_thread(depth, q) for q in queues}
+        empty = {q for q, n in depths.items() if not n}
 
         def work(conn: Connection) -> list[ToPublish]:
-            if not publishing.sweep_lock(conn):
+            if not empty or not publishing.sweep_lock(conn):
                 return []
-            return publishing.take_due(conn, now, BATCH * 10, sent_before=before)
+            return publishing.take_due(
+                conn,
+                now,
+                BATCH * 10,
+                sent_before=before,
+                keep=lambda item: self.setup.queue(item.route) in empty,
+            )
 
         batch = await self.ctx.db.write(work)
         if batch:
@@ -185,3 +199,6 @@ class CeleryInspector:
     async def workers(self) -> list[dict[str, Any]]:
         views = await asyncio.to_thread(inspect_workers, self.app, self.setup.inspect_timeout)
         return [view.as_dict() for view in views]
+
+    async def messages(self, queue: str) -> int | None:
+        return await asyncio.to_thread(queue_depth(self.app), queue)
