@@ -4,6 +4,7 @@ RabbitMQ."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -324,3 +325,31 @@ def test_a_workflow_moves_on_as_its_members_end_on_workers(
             member = client.get(f"/api/v1/executions/{child['id']}").json()
             assert member["status"] == "finished_success" and member["node"] == "w1"
     assert set(attempts_per_execution(database).values()) == {1}
+
+
+def test_a_task_limit_holds_across_workers_and_its_queue_moves_on(
+    start_server: StartServer, workers: Workers, tmp_path: Path
+) -> None:
+    """max_running 1 with two workers: the runs never overlap, and each end hands the next
+    waiting run a message (the sweep, 10 minutes away here, is not what moves the queue)."""
+    database = new_database(start_server.backend, tmp_path)  # type: ignore[attr-defined]
+    one = {
+        "name": "one",
+        "label": "one",
+        "concurrency": {"overlap": "queue", "max_running": 1},
+        "action": {"kind": "command", "argv": ["sleep", "0.3"]},
+    }
+    server = start_server(celery_config(redis_url(), database, unclaimed_seconds=600), tasks=[one])
+    workers(server, "w1")
+    workers(server, "w2")
+    with server.client(timeout=60) as client:
+        ids = [start(client, "one") for _ in range(4)]
+        for execution_id in ids:
+            done = client.get(f"/api/v1/executions/{execution_id}/wait", params={"timeout": 60})
+            assert done.json()["status"] == "finished_success", done.text
+    spans = sorted(
+        pg_rows(database, "SELECT started_at, finished_at FROM attempts ORDER BY started_at")
+    )
+    assert len(spans) == 4
+    for (_, end), (begin, _) in itertools.pairwise(spans):
+        assert end <= begin
