@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
 import pytest
+import yaml
 
 from taskgate.config import Settings
 from taskgate.domain.errors import ConfigError
@@ -41,3 +48,27 @@ def test_routes_map_to_prefixed_queues() -> None:
 def test_a_bad_route_name_is_refused() -> None:
     with pytest.raises(ValueError, match="default_route"):
         Settings.model_validate({"executor": {"celery": {"default_route": "no spaces"}}})
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ({"executor": {"kind": "celery"}}, "database_url"),
+        ({"database_url": "postgresql://u@127.0.0.1:1/x"}, "executor.kind: celery"),
+    ],
+)
+def test_the_worker_command_refuses_a_config_it_cannot_serve(
+    tmp_path: Path, config: dict[str, Any], named: str
+) -> None:
+    path = tmp_path / "taskgate.yaml"
+    path.write_text(yaml.safe_dump({"data_dir": str(tmp_path / "data"), **config}))
+    done = subprocess.run(
+        [sys.executable, "-m", "taskgate", "worker", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={k: v for k, v in os.environ.items() if not k.startswith("TASKGATE_")},
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert named in done.stdout + done.stderr
