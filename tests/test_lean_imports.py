@@ -23,6 +23,8 @@ NOT_AT_IDLE = [
     "paho",  # only when MQTT is configured
     "ephem",  # only for solar schedules
     "sqlalchemy.dialects.postgresql",  # only on PostgreSQL
+    "celery",  # only with executor.kind: celery
+    "kombu",
 ]
 
 PROBE = """

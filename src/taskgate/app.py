@@ -64,6 +64,7 @@ from taskgate.store.db import Database
 
 if TYPE_CHECKING:
     from taskgate.doors.mqtt.door import MqttDoor
+    from taskgate.engine.celeryexec.publisher import CeleryPublisher
 
 log = logging.getLogger("taskgate")
 CONFIG_CALLER = Caller("config", scope="config")
@@ -142,8 +143,23 @@ def guard(app: Starlette, settings: Settings, refusal: Refusal, doors: dict[str,
     )
 
 
+def celery_publisher(services: Services, settings: Settings) -> CeleryPublisher:
+    """The Celery executor's API side; Celery is imported only when the config asks for it."""
+    with extra_needed("celery", "celery", field="executor.kind", what="the Celery executor"):
+        from taskgate.engine.celeryexec.broker import celery_app
+        from taskgate.engine.celeryexec.publisher import CeleryInspector, CeleryPublisher
+        from taskgate.workerapp import publishing_of
+
+    celery = settings.executor.celery
+    app = celery_app(celery.broker_url, default_queue=celery.queue(None))
+    setup = publishing_of(settings, sweep=True)
+    services.queues.inspector = CeleryInspector(app, setup)
+    return CeleryPublisher(services.ctx, app, setup)
+
+
 def create_app(settings: Settings) -> FastAPI:
     settings.check_exposure()
+    settings.check_executor()
     datadir.prepare(settings.data_dir)
     db = Database(settings.db_url)
     ctx = CoreContext(
@@ -171,19 +187,23 @@ def create_app(settings: Settings) -> FastAPI:
     )
     sequence_tasks.register(services.starts, services.executions)
     resources.provide(services.workflows)  # the workflow action's runner asks for it
-    executor = LocalExecutor(
-        ctx,
-        ExecutorLimits(
-            slots=settings.executor.slots,
-            log_max_bytes=settings.executor.log_max_bytes,
-            kill_grace_seconds=settings.executor.kill_grace_seconds,
-            lease_seconds=settings.executor.lease_seconds,
-        ),
-        settings.data_dir,
-        settings.url,
-        services.tokens,
-        actions,
-    )
+    executor: LocalExecutor | CeleryPublisher
+    if settings.executor.kind == "celery":
+        executor = celery_publisher(services, settings)
+    else:
+        executor = LocalExecutor(
+            ctx,
+            ExecutorLimits(
+                slots=settings.executor.slots,
+                log_max_bytes=settings.executor.log_max_bytes,
+                kill_grace_seconds=settings.executor.kill_grace_seconds,
+                lease_seconds=settings.executor.lease_seconds,
+            ),
+            settings.data_dir,
+            settings.url,
+            services.tokens,
+            actions,
+        )
     ctx.executor = executor
     retention = Retention(
         db,

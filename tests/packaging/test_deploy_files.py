@@ -25,6 +25,7 @@ from taskgate.config import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "contrib" / "systemd" / "taskgate.service"
+WORKER_UNIT = ROOT / "contrib" / "systemd" / "taskgate-worker.service"
 
 
 def console_scripts() -> dict[str, str]:
@@ -129,6 +130,24 @@ def test_compose_file(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "postgres" in taskgate["depends_on"]
 
 
+def test_cluster_compose_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    compose = yaml.safe_load((ROOT / "compose.cluster.yaml").read_text())
+    services = compose["services"]
+    assert {"api1", "api2", "worker1", "worker2", "postgres", "redis"} <= set(services)
+    assert services["api1"]["build"]["args"]["EXTRAS"].split(",") >= ["postgres", "mqtt"]
+    assert "celery" in services["api1"]["build"]["args"]["EXTRAS"]
+    for name in ("worker1", "worker2"):
+        assert services[name]["command"][0] == "worker"
+    api = services["api1"]
+    config_mount = next(v for v in api["volumes"] if v.split(":")[1].endswith(".yaml"))
+    environment = {**docker_env(), **api["environment"]}
+    settings = load_with_env(monkeypatch, ROOT / config_mount.split(":")[0], environment)
+    settings.check_executor()
+    assert settings.executor.kind == "celery"
+    assert settings.executor.celery.broker_url == "redis://redis:6379/0"
+    assert "@postgres:5432/" in settings.db_url
+
+
 def test_systemd_unit() -> None:
     unit = configparser.ConfigParser(strict=False, interpolation=None)
     unit.optionxform = str  # type: ignore[assignment,method-assign]
@@ -143,22 +162,43 @@ def test_systemd_unit() -> None:
     assert unit["Install"]["WantedBy"] == "multi-user.target"
 
 
+def test_systemd_worker_unit() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(WORKER_UNIT)
+    service = unit["Service"]
+    assert service["User"] not in ("root", "0")
+    program, *arguments = shlex.split(service["ExecStart"])
+    assert Path(program).name in console_scripts()
+    assert arguments[0] == "worker"
+    # The options it passes are the command's own.
+    from typer.main import get_command
+
+    worker = get_command(app).commands["worker"]  # type: ignore[attr-defined]
+    known = {opt for param in worker.params for opt in param.opts}
+    assert {a for a in arguments if a.startswith("--")} <= known
+    assert service["Restart"] == "always"
+    assert "TASKGATE_CONFIG=/etc/taskgate/taskgate.yaml" in WORKER_UNIT.read_text()
+    assert unit["Install"]["WantedBy"] == "multi-user.target"
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="no systemd-analyze here")
-def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", [UNIT, WORKER_UNIT], ids=lambda p: p.name)
+def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path, path: Path) -> None:
     # The unit names /opt/taskgate/venv; verify wants a program that exists: this venv's.
     installed = Path(sys.executable).parent / "taskgate"
     assert installed.exists()
-    text = UNIT.read_text().replace("/opt/taskgate/venv/bin/taskgate", str(installed))
-    copy = tmp_path / "taskgate.service"
+    text = path.read_text().replace("/opt/taskgate/venv/bin/taskgate", str(installed))
+    copy = tmp_path / path.name
     copy.write_text(text)
     done = subprocess.run(
         ["systemd-analyze", "verify", str(copy)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert "taskgate.service" not in done.stderr, done.stderr
+    assert path.name not in done.stderr, done.stderr
 
 
-@pytest.mark.parametrize("doc", ["docs/operations.md", "docs/windows.md"])
+@pytest.mark.parametrize("doc", ["docs/operations.md", "docs/windows.md", "docs/deploy.md"])
 def test_every_path_the_docs_name_exists(doc: str) -> None:
     text = (ROOT / doc).read_text()
     # Repository paths in the text, and relative links (relative to the doc's folder).

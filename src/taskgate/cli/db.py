@@ -129,3 +129,52 @@ def backup(
         print_json({"source": str(source), "backup": str(file), "bytes": size})
         return
     out().print(f"backed up {source} to {file} ({size} bytes)")
+
+
+@app.command("copy")
+def copy(
+    to: Annotated[
+        str, typer.Argument(help="The new database: postgresql://user:password@host/dbname.")
+    ],
+    config: ConfigOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy everything (tasks, executions with their logs and results, schedules, keys,
+    key-value items, chain rules, audit) from the database of the config into a new, empty
+    database, creating its schema: how an embedded SQLite install moves to PostgreSQL. Stop the
+    server first: what it writes during the copy is not copied."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from taskgate.store.copy import copy_all
+    from taskgate.store.db import Database
+
+    settings = local_settings(config)
+    if not to.startswith("postgresql"):
+        fail("the destination must be a PostgreSQL URL (postgresql://...)", ExitCode.USAGE)
+    if make_url(to) == make_url(settings.db_url):
+        fail("the destination is the config's own database", ExitCode.USAGE)
+
+    async def main() -> dict[str, int]:
+        source, dest = Database(settings.db_url), Database(to)
+        try:
+            await source.migrate()
+            await dest.migrate()
+            with source.engine.connect() as reading, dest.engine.begin() as writing:
+                return copy_all(reading, writing)
+        finally:
+            await source.close()
+            await dest.close()
+
+    try:
+        counts = asyncio.run(main())
+    except TaskgateError as exc:
+        fail(exc.message, field=exc.field)
+    except SQLAlchemyError as exc:
+        fail(f"copy failed: {exc}")
+    if as_json:
+        print_json({"copied": counts})
+        return
+    out().print(table(["table", "rows"], sorted(counts.items())))
+    shown = make_url(to).render_as_string(hide_password=True)
+    out().print(f"copied into {shown}; point database_url at it")

@@ -8,7 +8,19 @@ from typing import Annotated
 import typer
 
 from taskgate import __version__
-from taskgate.cli import chains, db, executions, keys, kv, phases, schedules, start, tasks
+from taskgate.cli import (
+    chains,
+    db,
+    executions,
+    keys,
+    kv,
+    phases,
+    queues,
+    schedules,
+    start,
+    tasks,
+    worker,
+)
 from taskgate.cli.serve import serve
 
 app = typer.Typer(
@@ -53,6 +65,8 @@ def main(
 
 
 app.command("serve")(serve)
+app.command("worker")(worker.worker)
+app.command("queues")(queues.queues)
 app.command("start", help=start.START_HELP)(start.start)
 app.command("run-phases", help=phases.RUN_PHASES_HELP)(phases.run_phases)
 app.add_typer(tasks.app, name="tasks")

@@ -497,6 +497,11 @@ class TaskgateClient:
 
     # -- chain rules ----------------------------------------------------------------------
 
+    def queues(self) -> JSON:
+        """Per queue what waits and who listens; per worker what it runs and holds."""
+        result: JSON = self._request("GET", "/api/v1/queues")
+        return result
+
     def list_chains(self) -> list[JSON]:
         items: list[JSON] = self._request("GET", "/api/v1/chains").get("items", [])
         return items

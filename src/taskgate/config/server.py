@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from taskgate.config.base import Section, check_networks
 from taskgate.config.tls import ServerTls
 from taskgate.domain.kv import KvLimits
+from taskgate.domain.tasks import ROUTE_PATTERN
 
 
 class ServerSettings(Section):
@@ -76,9 +77,53 @@ class ServerSettings(Section):
         return origins
 
 
+class CelerySettings(Section):
+    broker_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="The Celery broker: redis://host:6379/0 or amqp://user:password@host:5672//.",
+    )
+    default_route: str = Field(
+        "default",
+        pattern=ROUTE_PATTERN,
+        description="The route of a task that names none; workers listen on routes "
+        "(taskgate worker --queues).",
+    )
+    routes: dict[str, str] = Field(
+        default_factory=dict,
+        description="Route name -> broker queue name, for a route whose queue is named "
+        "otherwise; a route not listed uses its own name.",
+    )
+    queue_prefix: str = Field(
+        "taskgate.",
+        max_length=100,
+        description="Put before every queue name in the broker, so taskgate's queues stand "
+        "apart from other Celery applications on the same broker.",
+    )
+    unclaimed_seconds: float = Field(
+        30.0,
+        ge=1,
+        le=86400,
+        description="An execution published this long ago and still not claimed is published "
+        "again (a broker that lost its messages loses no start; duplicates are dropped).",
+    )
+    inspect_timeout_seconds: float = Field(
+        1.0, gt=0, le=30, description="How long GET /api/v1/queues waits for workers to answer."
+    )
+
+    def queue(self, route: str | None) -> str:
+        """The broker queue of a route (None: the default route)."""
+        name = route or self.default_route
+        return self.queue_prefix + self.routes.get(name, name)
+
+
 class ExecutorSettings(Section):
-    kind: Literal["local"] = Field(
-        "local", description="local: actions run inside the server process."
+    kind: Literal["local", "celery"] = Field(
+        "local",
+        description="local: actions run inside the server process; celery: on taskgate "
+        "workers (taskgate worker) through a Celery broker, with PostgreSQL as the database.",
+    )
+    celery: CelerySettings = Field(
+        default_factory=CelerySettings, description="Used when kind is celery."
     )
     slots: int = Field(8, ge=1, le=10000, description="Executions running at once in this node.")
     lease_seconds: float = Field(

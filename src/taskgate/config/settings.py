@@ -158,6 +158,16 @@ class Settings(BaseSettings):
                 field="auth",
             )
 
+    def check_executor(self) -> None:
+        """The Celery executor shares its state through PostgreSQL: workers on other machines
+        claim and lease executions there, which an SQLite file cannot offer."""
+        if self.executor.kind == "celery" and not self.db_url.startswith("postgresql"):
+            raise ConfigError(
+                "executor.kind: celery needs PostgreSQL as the database (database_url: "
+                "postgresql://...); SQLite serves the local executor only",
+                field="database_url",
+            )
+
     @property
     def loopback_only(self) -> bool:
         host = self.server.host

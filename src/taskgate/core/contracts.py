@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -21,3 +21,16 @@ class Executor(Protocol):
 
     def launch(self, claimed: Sequence[object]) -> None:
         """Run what `claim_in` claimed."""
+
+
+class QueueInspector(Protocol):
+    """What a distributed executor knows of its broker and workers (GET /api/v1/queues)."""
+
+    def queue_of(self, route: str | None) -> str:
+        """The broker queue of a route (None: the default route)."""
+
+    async def workers(self) -> list[dict[str, Any]]:
+        """Each worker that answers: name, queues, active and reserved execution ids."""
+
+    async def messages(self, queue: str) -> int | None:
+        """Messages waiting in a broker queue (None: the broker cannot say)."""

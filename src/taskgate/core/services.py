@@ -14,6 +14,7 @@ from taskgate.core.context import CoreContext
 from taskgate.core.exectoken import ExecutionTokens
 from taskgate.core.executions import ExecutionService
 from taskgate.core.kv import KvService
+from taskgate.core.queues import QueueService
 from taskgate.core.schedules.service import SchedulerService
 from taskgate.core.starts.service import StartService
 from taskgate.core.tasks import TaskService
@@ -39,6 +40,8 @@ class Services:
     chains: ChainService
     # Follows workflows' members (end hooks) and runs ad-hoc phases.
     workflows: WorkflowService
+    # What waits for a worker, and the workers (the Celery executor sets its inspector).
+    queues: QueueService
     # Named checks /readyz asks besides the database (a door's broker connection, ...):
     # each answers (ready, detail).
     readiness: dict[str, Callable[[], tuple[bool, str]]] = field(default_factory=dict)
@@ -74,4 +77,5 @@ class Services:
             # Registers its end hook: chain rules fire in the transaction of each end.
             chains=ChainService(ctx, starts),
             workflows=WorkflowService(ctx, starts, executions),
+            queues=QueueService(ctx),
         )

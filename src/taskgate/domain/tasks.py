@@ -16,6 +16,8 @@ from taskgate.domain.kv import MAX_NAMESPACE_LENGTH
 from taskgate.domain.model import Strict
 
 LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+# A Celery route: one queue name in the broker (letters, digits, . _ -).
+ROUTE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
 MAX_RETRIES = 100
 
 
@@ -91,6 +93,12 @@ class TaskSpec(Strict):
         default_factory=list,
         description="Key-value namespaces a run's token may use besides those its start "
         "wrote; '*': every namespace.",
+    )
+    route: str | None = Field(
+        None,
+        pattern=ROUTE_PATTERN,
+        description="With the Celery executor: the workers that run it (those listening on "
+        "this route); none: the default route.",
     )
     action: AnyAction
     checks: Checks | None = Field(None, description="What a run must also satisfy to succeed.")

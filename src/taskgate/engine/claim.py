@@ -17,9 +17,9 @@ from taskgate.store import executions as rows
 from taskgate.store.executions import chain_link
 
 
-def claim(conn: Connection, free: int, holder: Holder) -> list[Run]:
+def claim(conn: Connection, free: int, holder: Holder, only: str | None = None) -> list[Run]:
     """Move up to `free` due executions to `started`, within each task's concurrency limit,
-    each leased to `holder`."""
+    each leased to `holder` (`only`: that one execution, if it is due and has a slot)."""
     now = utcnow()  # inside the transaction: never before the start that created the row
     lease_until = holder.lease_from(now)
     claimed: list[Run] = []
@@ -28,7 +28,7 @@ def claim(conn: Connection, free: int, holder: Holder) -> list[Run]:
     first_limits: dict[str, float | None] = {}
     while len(claimed) < free:
         wanted = free * 2 + 8
-        candidates = rows.claimable(conn, now, wanted, skip_tasks=full)
+        candidates = rows.claimable(conn, now, wanted, skip_tasks=full, only=only)
         if not candidates:
             break
         tasks = {c.id: Task.model_validate(c.task_spec) for c in candidates}

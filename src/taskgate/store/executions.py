@@ -320,13 +320,15 @@ def log_end(conn: Connection, execution_id: str) -> int:
     return int((conn.execute(query)).scalar_one())
 
 
-def _claimable(*, skipping: bool, locking: bool) -> sa.Select[Any]:
+def _claimable(*, skipping: bool, locking: bool, one: bool = False) -> sa.Select[Any]:
     query = sa.select(executions).where(
         executions.c.status.in_([Status.QUEUED.value, Status.RETRY.value]),
         sa.or_(executions.c.not_before.is_(None), executions.c.not_before <= sa.bindparam("now")),
     )
     if skipping:
         query = query.where(executions.c.task_id.not_in(sa.bindparam("skip", expanding=True)))
+    if one:
+        query = query.where(executions.c.id == sa.bindparam("only"))
     query = query.order_by(executions.c.created_at, executions.c.id).limit(sa.bindparam("limit"))
     return query.with_for_update(skip_locked=True) if locking else query
 
@@ -337,12 +339,21 @@ _CLAIMABLE = {
     for skipping in (False, True)
     for locking in (False, True)
 }
+# A Celery worker claims the one execution its message names.
+_CLAIMABLE_ONE = _claimable(skipping=False, locking=True, one=True)
 
 
 def claimable(
-    conn: Connection, now: datetime, limit: int, skip_tasks: Iterable[str] = ()
+    conn: Connection,
+    now: datetime,
+    limit: int,
+    skip_tasks: Iterable[str] = (),
+    only: str | None = None,
 ) -> list[sa.Row[Any]]:
-    """Executions due to run, oldest first, leaving out tasks already at their limit."""
+    """Executions due to run, oldest first, leaving out tasks already at their limit (`only`:
+    just that execution, if it is due)."""
+    if only is not None:
+        return list(conn.execute(_CLAIMABLE_ONE, {"now": now, "limit": limit, "only": only}))
     skip = list(skip_tasks)
     query = _CLAIMABLE[bool(skip), conn.dialect.name == "postgresql"]
     return list(conn.execute(query, {"now": now, "limit": limit, "skip": skip}))

@@ -117,6 +117,8 @@ executions = sa.Table(
     sa.Column("end_reason", sa.String(20)),
     sa.Column("aborted_by", sa.String(200)),
     sa.Column("seen_at", UTCDateTime),
+    # Celery executor: when a message for its current wait was last sent (NULL: not yet).
+    sa.Column("published_at", UTCDateTime),
     # Busy counts per task and status; and one task's list filtered by status, newest first.
     sa.Index("ix_executions_task_id_status_created_at_id", "task_id", "status", "created_at", "id"),
     sa.Index("ix_executions_status_not_before", "status", "not_before"),

@@ -17,6 +17,7 @@ from taskgate.doors.api import (
     routes_executions,
     routes_kv,
     routes_metrics,
+    routes_queues,
     routes_schedules,
     routes_start,
     routes_tasks,
@@ -73,6 +74,7 @@ def create_api(
         routes_checks,
         routes_chains,
         routes_workflows,
+        routes_queues,
     )
     for module in routes:
         app.include_router(module.router)

@@ -1,0 +1,131 @@
+"""The Celery executor's bookkeeping: which due executions have had a message sent, and
+which still wait for a worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from taskgate.domain.status import Status
+from taskgate.store.tables import executions
+
+_WAITING = [Status.QUEUED.value, Status.RETRY.value]
+_DUE = sa.or_(executions.c.not_before.is_(None), executions.c.not_before <= sa.bindparam("now"))
+
+
+# One node at a time sweeps: the others find the lock taken and skip that round.
+_SWEEP_LOCK = sa.text("SELECT pg_try_advisory_xact_lock(hashtextextended('taskgate.sweep', 0))")
+
+
+def sweep_lock(conn: Connection) -> bool:
+    """This transaction's turn to sweep (PostgreSQL: until it ends)."""
+    return bool(conn.execute(_SWEEP_LOCK).scalar())
+
+
+@dataclass(frozen=True)
+class ToPublish:
+    execution_id: str
+    route: str | None
+
+
+def _route(row: Any) -> str | None:
+    spec = row.task_spec or {}
+    route = spec.get("route") if isinstance(spec, dict) else None
+    return route if isinstance(route, str) else None
+
+
+def take_due(
+    conn: Connection,
+    now: datetime,
+    limit: int,
+    *,
+    sent_before: datetime | None = None,
+    keep: Callable[[ToPublish], bool] | None = None,
+) -> list[ToPublish]:
+    """Due executions to publish, marked as published now: those never published (None), or
+    those published before `sent_before` and still not claimed (the sweep). Rows another
+    transaction is taking are skipped, so two nodes never publish the same batch."""
+    query = sa.select(executions.c.id, executions.c.task_spec).where(
+        executions.c.status.in_(_WAITING), _DUE
+    )
+    if sent_before is None:
+        query = query.where(executions.c.published_at.is_(None))
+    else:
+        query = query.where(executions.c.published_at < sent_before)
+    query = query.order_by(executions.c.created_at).limit(limit).with_for_update(skip_locked=True)
+    found = [ToPublish(r.id, _route(r)) for r in conn.execute(query, {"now": now})]
+    if keep is not None:
+        found = [item for item in found if keep(item)]
+    if not found:
+        return []
+    conn.execute(
+        executions.update()
+        .where(executions.c.id.in_([item.execution_id for item in found]))
+        .values(published_at=now)
+    )
+    return found
+
+
+def forget_published(conn: Connection, execution_id: str) -> None:
+    """Claimed: its next wait (a retry) needs a message of its own."""
+    conn.execute(
+        executions.update().where(executions.c.id == execution_id).values(published_at=None)
+    )
+
+
+@dataclass(frozen=True)
+class Waiting:
+    route: str | None
+    count: int
+    oldest: datetime | None
+
+
+def waiting_by_route(conn: Connection, now: datetime) -> list[Waiting]:
+    """Due executions that no worker has claimed yet, per route."""
+    rows = conn.execute(
+        sa.select(executions.c.task_spec, executions.c.created_at).where(
+            executions.c.status.in_(_WAITING), _DUE
+        ),
+        {"now": now},
+    )
+    counts: dict[str | None, tuple[int, datetime | None]] = {}
+    for row in rows:
+        route = _route(row)
+        count, oldest = counts.get(route, (0, None))
+        first = row.created_at if oldest is None else min(oldest, row.created_at)
+        counts[route] = (count + 1, first)
+    return [Waiting(route, c, o) for route, (c, o) in counts.items()]
+
+
+def forget_all(conn: Connection, execution_ids: list[str]) -> None:
+    """Their messages could not be sent: publish them again."""
+    conn.execute(
+        executions.update()
+        .where(executions.c.id.in_(execution_ids), executions.c.status.in_(_WAITING))
+        .values(published_at=None)
+    )
+
+
+def release_waiting(conn: Connection, task_id: str, count: int) -> int:
+    """A run of this task ended, freeing a slot: its oldest executions left waiting for one
+    (their message was dropped while the task was full) get a message again."""
+    oldest = (
+        sa.select(executions.c.id)
+        .where(
+            executions.c.task_id == task_id,
+            executions.c.status == Status.QUEUED.value,
+            executions.c.published_at.is_not(None),
+        )
+        .order_by(executions.c.created_at)
+        .limit(count)
+        .scalar_subquery()
+    )
+    done = conn.execute(
+        executions.update().where(executions.c.id.in_(oldest)).values(published_at=None)
+    )
+    return done.rowcount
