@@ -23,6 +23,7 @@ NOT_AT_IDLE = [
     "paho",  # only when MQTT is configured
     "ephem",  # only for solar schedules
     "sqlalchemy.dialects.postgresql",  # only on PostgreSQL
+    "psycopg",  # only on PostgreSQL (the pool's driver, and the cluster's event relay)
 ]
 
 PROBE = """

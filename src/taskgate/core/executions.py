@@ -23,9 +23,6 @@ from taskgate.store import executions as rows
 from taskgate.store import tasks as task_rows
 from taskgate.store.executions import ExecutionFilter
 
-# How often a waiter re-reads the store, for executions run by another process.
-RECHECK_SECONDS = 1.0
-
 
 @dataclass(frozen=True)
 class LogSlice:
@@ -101,7 +98,10 @@ class ExecutionService:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return execution, True
-                await asyncio.wait({future}, timeout=min(remaining, RECHECK_SECONDS))
+                # The store is read again now and then: for executions run by another process
+                # whose events do not reach this bus (no relay, or one that is cut off).
+                recheck = self.ctx.bus.store_recheck_seconds
+                await asyncio.wait({future}, timeout=min(remaining, recheck))
             finally:
                 self.ctx.bus.forget(execution_id, future)
 

@@ -81,7 +81,10 @@ class MqttDoor:
             while True:
                 event = await queue.get()
                 try:
+                    # The answer to a start goes from the server that took the start, wherever
+                    # it ran; a state event from the server that made it (once per cluster).
                     self._replies.on_event(event)
-                    self._events.publish(event)
+                    if not event.remote:
+                        self._events.publish(event)
                 except Exception:
                     log.exception("MQTT event %s not published", event.status.value)
