@@ -9,8 +9,10 @@ the relay: an answer within them came through the relay.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,8 +24,10 @@ import psutil
 import psycopg
 import pytest
 
-from tests.conftest import ServerFactory, ServerProcess
+from tests.conftest import ServerFactory, ServerProcess, StartServer
 from tests.integration.test_api_events import Stream
+from tests.integration.test_mqtt import mqtt_config
+from tests.mqtt_support import MqttProbe, prefix, require_broker
 from tests.qrs.conftest import QrsClient
 from tests.qrs.test_tasks import run_to_end
 from tests.support import (
@@ -315,3 +319,56 @@ def test_starts_spread_over_both_nodes_run_once_and_are_seen_on_both(
     finally:
         for stream in streams:
             stream.close()
+
+
+def test_mqtt_shared_subscription_gives_each_start_to_one_node_and_skips_one_away(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    """Both nodes share the start topic ($share/<group>/...): each message starts its task
+    once (no idempotency key here: plain subscriptions would start it on both), and while one
+    node is stopped every message goes to the other at once."""
+    host, port = require_broker()
+    topics = prefix()
+    shared = {"shared_group": f"g-{uuid.uuid4().hex[:8]}", "final_reply": False}
+    one = start_server(
+        {**mqtt_config(host, port, topics, **shared), "node_name": "node-1"}, tasks=TASKS
+    )
+    two_config = {
+        **mqtt_config(host, port, topics, **shared),
+        "node_name": "node-2",
+        "database_url": one.config["database_url"],
+    }
+    two = start_server(two_config, tasks=TASKS)
+    work = tmp_path / "work"
+    work.mkdir()
+    reply = f"{topics}/reply"
+    probe = MqttProbe(host, port)
+    try:
+        probe.subscribe(reply)
+        body = json.dumps({"tasks": [APPEND_ID], "params": {"dir": str(work)}})
+
+        def publish(count: int, answered: int) -> None:
+            for _ in range(count):
+                probe.publish(f"{topics}/start", body, response_topic=reply)
+            probe.wait_on(reply, answered, timeout=PROMPT)
+
+        def all_ended(client: httpx.Client) -> list[str]:
+            started = [m.json()["executions"][0]["id"] for m in probe.on(reply)]
+            for execution_id in started:
+                assert wait_execution(client, execution_id, PROMPT)["status"] == "finished_success"
+            return started
+
+        with httpx.Client(base_url=one.url, timeout=60) as a:
+            publish(20, 20)
+            all_ended(a)  # none is cut short by node 2's stop
+            two.stop()
+            publish(10, 30)
+            two.start()  # ready (/readyz) once its MQTT connection is up again
+            publish(10, 40)
+            started = all_ended(a)
+            executions = list_executions(a, task=APPEND_ID, origin="mqtt")
+        assert len(started) == len(set(started)) == 40
+        assert sorted(e["id"] for e in executions) == sorted(started)
+        assert sorted((work / "runs").read_text().split()) == sorted(started)
+    finally:
+        probe.close()

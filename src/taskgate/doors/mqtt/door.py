@@ -23,7 +23,7 @@ class MqttDoor:
         self._services = services
         self._settings = settings
         client_id = settings.client_id or f"taskgate-{node_name}"
-        subscriptions = [settings.start.topic] if settings.start.enabled else []
+        subscriptions = [settings.start.subscription] if settings.start.enabled else []
         self.connection = MqttConnection(settings, client_id, subscriptions, self._on_message)
         self._replies = Replies(self.connection)
         allowed = settings.start.allowed_tasks
