@@ -97,16 +97,16 @@ class EventRelay:
 
     async def stop(self) -> None:
         self.ctx.bus.relay = None
-        self._has_pending.set()
-        # The events of this server's last moments (runs it ended as it stops) still go out.
+        for task in self._tasks:
+            await stop_task(task)
+        self._tasks = []
+        # The events of this server's last moments (runs it ended as it stops) still go out;
+        # a batch the send loop was cut off in is sent again (receivers drop what they had).
         if self._pending:
             try:
                 await asyncio.wait_for(self._flush(), STOP_FLUSH_SECONDS)
             except Exception as exc:
                 log.warning("%d events not sent to the other servers: %s", len(self), exc)
-        for task in self._tasks:
-            await stop_task(task)
-        self._tasks = []
         await self.sender.close()
 
     def __len__(self) -> int:
@@ -183,15 +183,20 @@ class EventRelay:
 
     async def _catch_up(self) -> None:
         """What a gap in the events may have hidden: ends (waiters read the store again) and
-        aborts of runs held here."""
+        aborts of runs held here (the executor's own look at the store finds them later
+        if this one fails)."""
         self.ctx.bus.wake_waiters()
         executor = self.ctx.executor
         if executor is None:
             return
         instance = self.ctx.instance
-        wanted = await self.ctx.db.read(
-            lambda conn: rows.in_statuses(conn, [Status.ABORT_INITIATED], instance=instance)
-        )
+        try:
+            wanted = await self.ctx.db.read(
+                lambda conn: rows.in_statuses(conn, [Status.ABORT_INITIATED], instance=instance)
+            )
+        except Exception as exc:
+            log.warning("aborts asked elsewhere not looked up: %s", exc)
+            return
         for row in wanted:
             executor.abort_local(row.id)
 

@@ -115,6 +115,10 @@ class NoticeListener:
                 lost("the listening connection ended")
             except (psycopg.Error, OSError) as exc:
                 lost(f"{type(exc).__name__}: {exc}".strip())
+            except Exception as exc:
+                # Not the connection's fault (a receiver's bug): log it, and listen on.
+                log.exception("event notifications: %s", exc)
+                lost(f"{type(exc).__name__}: {exc}".strip())
             failures += 1
             delay = backoff_delay(failures, first=self.first_wait, longest=self.longest_wait)
             await asyncio.sleep(jittered(delay, random.random()))
