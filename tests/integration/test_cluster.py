@@ -2,7 +2,7 @@
 waited on, followed, seen and aborted on the other, through the events every server relays to
 the others (LISTEN/NOTIFY, core/cluster.py).
 
-The waits here are shorter than `cluster.recheck_seconds` (30 s by default), the interval at
+The waits here are shorter than `cluster.recheck_seconds` (set to 60 s here), the interval at
 which waiters and the executor would find the other server's changes in the database without
 the relay: an answer within them came through the relay.
 """
@@ -72,6 +72,7 @@ TASKS = [
 DOORS = {
     "qrs": {"enabled": True, "open_to": LOOPBACK},
     "butler": {"enabled": True, "allow_from": LOOPBACK, "open_to": LOOPBACK},
+    "cluster": {"recheck_seconds": 60},
 }
 
 
@@ -331,10 +332,12 @@ def test_mqtt_shared_subscription_gives_each_start_to_one_node_and_skips_one_awa
     topics = prefix()
     shared = {"shared_group": f"g-{uuid.uuid4().hex[:8]}", "final_reply": False}
     one = start_server(
-        {**mqtt_config(host, port, topics, **shared), "node_name": "node-1"}, tasks=TASKS
+        {**mqtt_config(host, port, topics, **shared), **DOORS, "node_name": "node-1"},
+        tasks=TASKS,
     )
     two_config = {
         **mqtt_config(host, port, topics, **shared),
+        **DOORS,
         "node_name": "node-2",
         "database_url": one.config["database_url"],
     }

@@ -16,10 +16,11 @@ class ClusterSettings(Section):
         "SQLite (one server).",
     )
     recheck_seconds: float = Field(
-        30.0,
+        10.0,
         gt=0,
         le=3600,
         description="While the other servers' events arrive, how often a waiter and the "
-        "executor still read the database for them (a safety net; every second while the "
-        "events are cut off).",
+        "executor still read the database for them: a safety net, for the end of a run whose "
+        "server died between its commit and its notification (every second while the events "
+        "are cut off).",
     )

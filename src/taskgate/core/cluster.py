@@ -51,6 +51,8 @@ PENDING_LIMIT = 100_000
 # How long `start` waits for the first LISTEN before the server goes on without it.
 FIRST_LISTEN_SECONDS = 10.0
 STOP_FLUSH_SECONDS = 5.0
+# An abort relayed for a run this server does not run (yet): looked for in the store after this.
+LOOK_AGAIN_SECONDS = 0.5
 
 
 class EventRelay:
@@ -77,6 +79,8 @@ class EventRelay:
         # The last number delivered from each sender (a server process).
         self._delivered: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[None]] = set()
+        self._stopping = False
 
     async def start(self) -> None:
         self.ctx.bus.relay = self._enqueue
@@ -97,7 +101,8 @@ class EventRelay:
 
     async def stop(self) -> None:
         self.ctx.bus.relay = None
-        for task in self._tasks:
+        self._stopping = True
+        for task in [*self._tasks, *self._background]:
             await stop_task(task)
         self._tasks = []
         # The events of this server's last moments (runs it ended as it stops) still go out;
@@ -189,6 +194,12 @@ class EventRelay:
         executor = self.ctx.executor
         if executor is None:
             return
+        await self._look_for_aborts()
+
+    async def _look_for_aborts(self) -> None:
+        executor = self.ctx.executor
+        if executor is None:
+            return
         instance = self.ctx.instance
         try:
             wanted = await self.ctx.db.read(
@@ -252,5 +263,14 @@ class EventRelay:
         if event.is_status and event.status is Status.ABORT_INITIATED:
             # Asked on another server: the one that runs it stops it now.
             executor = self.ctx.executor
-            if executor is not None:
-                executor.abort_local(event.execution_id)
+            if executor is not None and not executor.abort_local(event.execution_id):
+                # Not running here, or claimed here a moment ago and not launched yet (the
+                # claim's commit is what let the abort be asked): look once more, soon.
+                asyncio.get_running_loop().call_later(LOOK_AGAIN_SECONDS, self._look_again)
+
+    def _look_again(self) -> None:
+        if self._stopping:
+            return
+        task = asyncio.create_task(self._look_for_aborts())
+        self._background.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._background.discard)
