@@ -131,6 +131,9 @@ class EventRelay:
         failures = 0
         while True:
             await self._has_pending.wait()
+            # One turn of the loop: the events that callbacks ready now publish (the other
+            # executions of a start batch, a run's end and its check news) join this batch.
+            await asyncio.sleep(0)
             self._has_pending.clear()
             try:
                 await self._flush()
