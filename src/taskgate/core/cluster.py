@@ -76,6 +76,8 @@ class EventRelay:
         self._has_pending = asyncio.Event()
         self._listening = asyncio.Event()
         self._number = 0
+        # How this server's own notifications begin (`_payload` writes the sender first).
+        self._own = dumps({"s": ctx.instance})[:-1] + ","
         # The last number delivered from each sender (a server process).
         self._delivered: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -215,6 +217,8 @@ class EventRelay:
             executor.abort_local(row.id)
 
     async def _receive(self, payload: str) -> None:
+        if payload.startswith(self._own):
+            return  # this server's own, back from the channel: not even parsed
         try:
             notice: dict[str, Any] = json.loads(payload)
             sender, number = str(notice["s"]), int(notice["n"])
