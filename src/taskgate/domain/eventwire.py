@@ -18,21 +18,21 @@ from taskgate.domain.status import Status
 # The bus's own numbering and the flag the receiver sets mean nothing to another server.
 _LOCAL_ONLY = frozenset({"seq", "remote"})
 _DATES = frozenset({"at", "started_at", "created_at"})
-_DEFAULTS = {
-    f.name: f.default
+_NO_DEFAULT = object()
+# (name, default) of every field sent, worked out once: this runs for every event.
+_SENT = tuple(
+    (f.name, _NO_DEFAULT if f.default is dataclasses.MISSING else f.default)
     for f in dataclasses.fields(ExecutionEvent)
-    if f.default is not dataclasses.MISSING and f.name not in _LOCAL_ONLY
-}
+    if f.name not in _LOCAL_ONLY
+)
 
 
 def event_fields(event: ExecutionEvent) -> dict[str, Any]:
     """The event's fields that differ from their defaults, as JSON values."""
     fields: dict[str, Any] = {}
-    for f in dataclasses.fields(event):
-        if f.name in _LOCAL_ONLY:
-            continue
-        value = getattr(event, f.name)
-        if f.name in _DEFAULTS and value == _DEFAULTS[f.name]:
+    for name, default in _SENT:
+        value = getattr(event, name)
+        if value is default or value == default:
             continue
         if isinstance(value, datetime):
             value = value.isoformat()
@@ -40,7 +40,7 @@ def event_fields(event: ExecutionEvent) -> dict[str, Any]:
             value = value.value
         elif isinstance(value, tuple):
             value = list(value)
-        fields[f.name] = value
+        fields[name] = value
     return fields
 
 
