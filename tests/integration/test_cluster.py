@@ -81,6 +81,11 @@ def pair(_module_servers: ServerFactory) -> tuple[ServerProcess, ServerProcess]:
     one = _module_servers({**DOORS, "node_name": "node-1"}, tasks=TASKS)
     shared = {**DOORS, "node_name": "node-2", "database_url": one.config["database_url"]}
     two = _module_servers(shared, tasks=TASKS)
+    for node in (one, two):
+        # Relayed, or these tests would prove nothing: waiters and the executor then read
+        # the database only every cluster.recheck_seconds.
+        metrics = httpx.get(f"{node.url}/metrics").text
+        assert 'taskgate_connection_up{name="cluster_events"} 1.0' in metrics, metrics
     return one, two
 
 
