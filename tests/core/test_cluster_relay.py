@@ -114,3 +114,36 @@ def test_an_event_reaches_the_other_bus_once_and_not_its_own_twice(
         assert counted == []
 
     run_pair(backend, tmp_path, check)
+
+
+def test_after_a_gap_waiters_and_followers_read_the_store_again(
+    backend: Backend, tmp_path: Path
+) -> None:
+    async def check(one: Services, relay_one: EventRelay, relay_two: EventRelay) -> None:
+        spec = TaskSpec.model_validate(
+            {"name": "g", "label": "g", "action": {"kind": "command", "argv": ["true"]}}
+        )
+        await one.tasks.create(spec, CALLER)
+        result = await one.starts.start(
+            StartRequest(selectors=[parse_selector("label:g")], origin="test", caller=CALLER)
+        )
+        execution_id = result.executions[0].id
+        assert await one.executions.end_event(execution_id) is None  # queued: no end yet
+        gaps: list[str] = []
+        bus = relay_two.ctx.bus
+        bus.on_gap(lambda: gaps.append("gap"))
+        waiting = bus.ended(execution_id)
+        # The listener comes back after a loss: what went by meanwhile is looked for.
+        await relay_two._connected(True)
+        assert gaps == ["gap"]
+        assert waiting.done() and waiting.result() is None
+        await one.executions.abort(execution_id, CALLER)
+        ended = await one.executions.end_event(execution_id)
+        assert ended is not None
+        assert (ended.execution_id, ended.status, ended.task_name) == (
+            execution_id,
+            Status.ABORTED,
+            "g",
+        )
+
+    run_pair(backend, tmp_path, check)

@@ -34,11 +34,11 @@ from taskgate.core.background import stop_task
 from taskgate.core.connections import ConnectionState
 from taskgate.core.context import CoreContext
 from taskgate.core.events import STORE_RECHECK_SECONDS
+from taskgate.core.executions import row_event
 from taskgate.domain.backoff import backoff_delay
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.eventwire import dumps, event_fields, event_from_fields
 from taskgate.domain.status import Status
-from taskgate.domain.tasks import Task
 from taskgate.store import executions as rows
 from taskgate.store.notices import MAX_PAYLOAD_BYTES, NoticeListener, NoticeSender
 
@@ -196,10 +196,10 @@ class EventRelay:
         self.ctx.bus.wake_waiters()
 
     async def _catch_up(self) -> None:
-        """What a gap in the events may have hidden: ends (waiters read the store again) and
-        aborts of runs held here (the executor's own look at the store finds them later
-        if this one fails)."""
-        self.ctx.bus.wake_waiters()
+        """What a gap in the events may have hidden: ends (waiters and the parts that follow
+        executions read the store again) and aborts of runs held here (the executor's own
+        look at the store finds them later if this one fails)."""
+        self.ctx.bus.gap()
         executor = self.ctx.executor
         if executor is None:
             return
@@ -253,20 +253,7 @@ class EventRelay:
         row = await self.ctx.db.read(lambda conn: rows.get_row(conn, execution_id))
         if row is None:
             return None
-        event = ExecutionEvent.of(
-            Task.model_validate(row.task_spec),
-            execution_id,
-            Status(notice["status"]),
-            datetime.fromisoformat(notice["at"]),
-            attempt=row.attempt_count,
-            message=row.message or "",
-            origin=row.origin,
-            exit_code=row.exit_code,
-            started_at=row.started_at,
-            created_at=row.created_at,
-            parent_id=row.parent_id,
-            phase=row.phase,
-        )
+        event = row_event(row, Status(notice["status"]), datetime.fromisoformat(notice["at"]))
         return dataclasses.replace(event, kind=str(notice["kind"]), remote=True)
 
     def _publish(self, event: ExecutionEvent) -> None:

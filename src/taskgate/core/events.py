@@ -35,6 +35,7 @@ class EventBus:
         self._ended: dict[str, list[asyncio.Future[ExecutionEvent | None]]] = {}
         self._queue_size = queue_size
         self._listeners: list[Callable[[ExecutionEvent], None]] = []
+        self._gap_listeners: list[Callable[[], None]] = []
         self._recent: deque[ExecutionEvent] = deque(maxlen=history)
         self._seq = 0
         # Tells this process's numbering from an earlier one's (the stream puts it in its ids).
@@ -76,6 +77,20 @@ class EventBus:
     def publish_remote(self, event: ExecutionEvent) -> None:
         """An event another server made (`remote`): to the subscribers and waiters here."""
         self._deliver(event)
+
+    def on_gap(self, listener: Callable[[], None]) -> None:
+        """Call `listener` when events of other servers may have been missed (the relay was
+        cut off): a part that follows executions by their events reads the store again."""
+        self._gap_listeners.append(listener)
+
+    def gap(self) -> None:
+        """Events may have been missed: waiters and `on_gap` listeners read the store again."""
+        self.wake_waiters()
+        for listener in self._gap_listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("gap listener %r failed", listener)
 
     def wake_waiters(self) -> None:
         """Every waiter reads the store again: events may have been missed (a relay that was

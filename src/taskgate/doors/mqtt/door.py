@@ -36,10 +36,12 @@ class MqttDoor:
         )
         self._events = EventPublisher(self.connection, settings.events, settings.butler, node_name)
         self._tasks: list[asyncio.Task[None]] = []
+        self._catching_up: set[asyncio.Task[None]] = set()
 
     def register(self, services: Services) -> None:
         services.readiness["mqtt"] = self.readiness
         services.connections["mqtt"] = self.connection.state
+        services.ctx.bus.on_gap(self._on_gap)
 
     @property
     def state(self) -> ConnectionState:
@@ -62,6 +64,8 @@ class MqttDoor:
         await self.connection.start()
 
     async def stop(self) -> None:
+        for task in [*self._catching_up]:
+            task.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -72,6 +76,22 @@ class MqttDoor:
     def _on_message(self, message: Incoming) -> None:
         if message.topic == self._settings.start.topic:
             self.starts.submit(message)
+
+    def _on_gap(self) -> None:
+        # Ends of other servers' runs may have gone by unheard: answer them from the store.
+        task = asyncio.get_running_loop().create_task(self._answer_missed_ends())
+        self._catching_up.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._catching_up.discard)
+
+    async def _answer_missed_ends(self) -> None:
+        for execution_id in self._replies.awaiting():
+            try:
+                event = await self._services.executions.end_event(execution_id)
+            except Exception:
+                log.exception("MQTT: end of %s not looked up", execution_id)
+                continue
+            if event is not None:
+                self._replies.on_event(event)
 
     async def _forward_events(self, subscribed: asyncio.Event) -> None:
         # One subscriber, one queue: events leave in the order the bus got them, which is
