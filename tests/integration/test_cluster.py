@@ -227,8 +227,10 @@ def test_butler_and_qrs_doors_on_either_node(
 def listener_pids(database_url: str, node: str) -> list[int]:
     url = database_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url, autocommit=True) as conn:
+        # Of this database: other tests' servers may run at the same time, with the same names.
         rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s",
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE application_name LIKE %s AND datname = current_database()",
             (f"taskgate-listen/{node}/%",),
         ).fetchall()
     return [row[0] for row in rows]
@@ -253,27 +255,39 @@ def test_a_dropped_listener_reconnects_and_its_waiter_gets_the_answer(
     execution_id = start_one(a, GATE_ID, {"dir": str(first)})
     wait_status(a, execution_id, "started")
     waiter = Waiter(b, execution_id, 60)
-    # Node 2 loses its listening connection while its waiter waits; the run ends meanwhile.
-    terminate(database_url, listener)
-    release(first)
-    answer = waiter.answer()
-    assert answer["timed_out"] is False and answer["status"] == "finished_success", answer
-    (again,) = wait_until(
-        lambda: [p for p in listener_pids(database_url, "node-2") if p != listener] or None,
-        timeout=PROMPT,
-        what="node 2 to listen again",
-    )
-    assert again != listener
-    assert "catching up from the store" in two.log_text()
-    # Listening again: a later run's end reaches node 2's waiter through the relay.
-    second = tmp_path / "second"
-    second.mkdir()
-    execution_id = start_one(a, GATE_ID, {"dir": str(second)})
-    wait_status(a, execution_id, "started")
-    waiter = Waiter(b, execution_id, PROMPT)
-    release(second)
-    answer = waiter.answer()
-    assert answer["timed_out"] is False and answer["status"] == "finished_success", answer
+    stream = Stream(two, task=[GATE_ID])
+    try:
+        # Node 2 loses its listening connection while its waiter waits; the run ends meanwhile.
+        terminate(database_url, listener)
+        release(first)
+        answer = waiter.answer()
+        assert answer["timed_out"] is False and answer["status"] == "finished_success", answer
+        wait_until(
+            lambda: "catching up from the store" in two.log_text(),
+            timeout=PROMPT,
+            what="node 2 to listen again",
+        )
+        assert listener not in listener_pids(database_url, "node-2")
+        # Listening again: a later run's end reaches node 2's waiter through the relay, and
+        # node 2's stream said that it may have missed events before that run's.
+        second = tmp_path / "second"
+        second.mkdir()
+        later = start_one(a, GATE_ID, {"dir": str(second)})
+        wait_status(a, later, "started")
+        waiter = Waiter(b, later, PROMPT)
+        release(second)
+        answer = waiter.answer()
+        assert answer["timed_out"] is False and answer["status"] == "finished_success", answer
+        seen: list[str] = []
+        while "finished_success" not in seen:
+            event = stream.next(timeout=PROMPT)
+            if event.type == "gap":
+                seen.append("gap")
+            elif event.data["execution_id"] == later:
+                seen.append(event.data["status"])
+        assert seen[0] == "gap" and seen[1:] == ["queued", "started", "finished_success"], seen
+    finally:
+        stream.close()
     metrics = b.get("/metrics").text
     assert 'taskgate_connection_up{name="cluster_events"} 1.0' in metrics, metrics
     assert 'taskgate_connection_reconnects{name="cluster_events"} 1.0' in metrics, metrics

@@ -36,6 +36,8 @@ class EventBus:
         self._queue_size = queue_size
         self._listeners: list[Callable[[ExecutionEvent], None]] = []
         self._gap_listeners: list[Callable[[], None]] = []
+        # How many times events may have been missed (`gap`): a stream tells its client.
+        self.gaps = 0
         self._recent: deque[ExecutionEvent] = deque(maxlen=history)
         self._seq = 0
         # Tells this process's numbering from an earlier one's (the stream puts it in its ids).
@@ -85,6 +87,7 @@ class EventBus:
 
     def gap(self) -> None:
         """Events may have been missed: waiters and `on_gap` listeners read the store again."""
+        self.gaps += 1
         self.wake_waiters()
         for listener in self._gap_listeners:
             try:
