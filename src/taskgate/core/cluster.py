@@ -16,8 +16,10 @@ any it has already delivered (a batch sent again after a failure), so each event
 delivered once per server, in the order its sender published it. A notification that would
 pass PostgreSQL's 8000 bytes names the execution instead; the receiver reads it from the
 store. When the listening connection is lost, waiters fall back to reading the store every
-second; once it is back, every waiter reads the store again and aborts asked meanwhile are
-looked up, so nothing waits for an event that went by while it was away.
+second; once it is back, every waiter reads the store again, the parts that follow
+executions by their events are told (`EventBus.gap`: the MQTT door's end answers, live
+streams) and aborts asked meanwhile are looked up, so nothing waits for an event that went by
+while it was away.
 """
 
 from __future__ import annotations
@@ -200,9 +202,6 @@ class EventRelay:
         executions read the store again) and aborts of runs held here (the executor's own
         look at the store finds them later if this one fails)."""
         self.ctx.bus.gap()
-        executor = self.ctx.executor
-        if executor is None:
-            return
         await self._look_for_aborts()
 
     async def _look_for_aborts(self) -> None:
