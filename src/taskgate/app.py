@@ -188,15 +188,9 @@ def create_app(settings: Settings) -> FastAPI:
     relay: EventRelay | None = None
     if not db.is_sqlite and settings.cluster.events:
         # Imported here: psycopg is there only with PostgreSQL (the postgres extra).
-        from taskgate.core.cluster import EventRelay
-        from taskgate.store.notices import NoticeListener, NoticeSender
+        from taskgate.core.cluster import relay_for
 
-        relay = EventRelay(
-            ctx,
-            NoticeSender(db.url, ctx.instance),
-            NoticeListener(db.url, ctx.instance),
-            recheck_seconds=settings.cluster.recheck_seconds,
-        )
+        relay = relay_for(ctx, recheck_seconds=settings.cluster.recheck_seconds)
         services.connections["cluster_events"] = relay.state
     retention = Retention(
         db,

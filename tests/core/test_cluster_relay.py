@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from taskgate.core.cluster import EventRelay
+from taskgate.core.cluster import EventRelay, relay_for
 from taskgate.core.context import CoreContext
 from taskgate.core.events import EventBus
 from taskgate.core.services import Services
@@ -23,7 +23,6 @@ from taskgate.domain.selectors import parse_selector
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import TaskSpec
 from taskgate.store.db import Database
-from taskgate.store.notices import NoticeListener, NoticeSender
 from tests.conftest import Backend
 
 pytestmark = pytest.mark.parametrize("backend", ["postgres"], indirect=True)
@@ -35,12 +34,7 @@ Check = Callable[[Services, EventRelay, EventRelay], Awaitable[None]]
 async def node(url: str, name: str) -> AsyncIterator[tuple[Services, EventRelay]]:
     db = Database(url)
     ctx = CoreContext(db=db, bus=EventBus(), node=name)
-    relay = EventRelay(
-        ctx,
-        NoticeSender(db.url, ctx.instance),
-        NoticeListener(db.url, ctx.instance),
-        recheck_seconds=30,
-    )
+    relay = relay_for(ctx, recheck_seconds=30)
     await relay.start()
     try:
         yield Services.build(ctx, auth_none=True), relay

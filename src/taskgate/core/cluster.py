@@ -271,3 +271,15 @@ class EventRelay:
         task = asyncio.create_task(self._look_for_aborts())
         self._background.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._background.discard)
+
+
+def relay_for(ctx: CoreContext, *, recheck_seconds: float) -> EventRelay:
+    """The relay of a process on `ctx`'s PostgreSQL database (a server, or any process that
+    makes events the servers must hear), with its own two connections."""
+    url = ctx.db.url
+    return EventRelay(
+        ctx,
+        NoticeSender(url, ctx.instance),
+        NoticeListener(url, ctx.instance),
+        recheck_seconds=recheck_seconds,
+    )
