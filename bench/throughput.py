@@ -150,6 +150,11 @@ def main() -> None:
     p.add_argument(
         "--drain-seconds", type=float, default=900.0, help="Longest wait for executions to end."
     )
+    p.add_argument(
+        "--no-cluster-events",
+        action="store_true",
+        help="PostgreSQL: run without the event relay to other servers (cluster.events off).",
+    )
     args = p.parse_args()
 
     true = "/bin/true"
@@ -170,6 +175,7 @@ def main() -> None:
         database_url=args.database_url,
         keep=args.keep,
         loop=args.loop,
+        extra_config={"cluster": {"events": False}} if args.no_cluster_events else None,
     ) as server:
         print(f"server pid {server.pid} on {server.url}; {server.database_label}", flush=True)
         rss_idle = server.rss_bytes()

@@ -25,6 +25,7 @@ NOT_AT_IDLE = [
     "sqlalchemy.dialects.postgresql",  # only on PostgreSQL
     "celery",  # only with executor.kind: celery
     "kombu",
+    "psycopg",  # only on PostgreSQL (the pool's driver, and the cluster's event relay)
 ]
 
 PROBE = """

@@ -63,6 +63,7 @@ from taskgate.schedules.spec import ScheduleSpec
 from taskgate.store.db import Database
 
 if TYPE_CHECKING:
+    from taskgate.core.cluster import EventRelay
     from taskgate.doors.mqtt.door import MqttDoor
     from taskgate.engine.celeryexec.publisher import CeleryPublisher
 
@@ -205,6 +206,13 @@ def create_app(settings: Settings) -> FastAPI:
             actions,
         )
     ctx.executor = executor
+    relay: EventRelay | None = None
+    if not db.is_sqlite and settings.cluster.events:
+        # Imported here: psycopg is there only with PostgreSQL (the postgres extra).
+        from taskgate.core.cluster import relay_for
+
+        relay = relay_for(ctx, recheck_seconds=settings.cluster.recheck_seconds)
+        services.connections["cluster_events"] = relay.state
     retention = Retention(
         db,
         settings.retention.policy(settings.scheduler.history_days),
@@ -301,6 +309,10 @@ def create_app(settings: Settings) -> FastAPI:
                     config_webhook_specs(settings), CONFIG_CALLER
                 )
                 await services.chains.sync_from_config(config_chain_specs(settings), CONFIG_CALLER)
+            if relay is not None:
+                # Before anything publishes, and stopped after it: the last events go out too.
+                await relay.start()
+                parts.push_async_callback(relay.stop)
             await webhook_sender.start()
             parts.push_async_callback(webhook_sender.stop)
             if qlik_sites is not None:

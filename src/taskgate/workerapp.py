@@ -12,6 +12,7 @@ from typing import Any
 
 from taskgate import datadir
 from taskgate.config import Settings
+from taskgate.core.cluster import relay_for
 from taskgate.core.context import CoreContext
 from taskgate.core.events import EventBus
 from taskgate.core.services import Services
@@ -94,14 +95,23 @@ def run_worker(settings: Settings, options: WorkerOptions) -> int:
     )
     # What a run starts here (workflow members, chained runs) is published like any start.
     publisher = CeleryPublisher(ctx, app, publishing_of(settings, sweep=False))
+    publisher.runs_here = executor.abort_local
     ctx.executor = publisher
+    # The worker's events reach the API nodes' waiters and streams, and their aborts reach it
+    # at once (docs/deploy.md, Several nodes).
+    events = settings.cluster.events
+    relay = relay_for(ctx, recheck_seconds=settings.cluster.recheck_seconds) if events else None
 
     async def start() -> None:
         await services.tokens.load()
         await publisher.start()
         await executor.start()
+        if relay is not None:
+            await relay.start()
 
     async def stop() -> None:
+        if relay is not None:
+            await relay.stop()
         await executor.stop()
         await publisher.stop()
         await actions.aclose()

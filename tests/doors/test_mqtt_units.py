@@ -27,7 +27,7 @@ def test_mqtt_defaults_follow_butler_and_a_persistent_session(tmp_path: Path) ->
     settings = load_settings(None)
     mqtt = settings.mqtt
     assert mqtt.enabled is False and mqtt.port == 1883 and mqtt.qos == 1
-    assert mqtt.clean_start is False and mqtt.session_expiry_seconds > 0
+    assert mqtt.clean_start is False and mqtt.session_expiry > 0
     assert mqtt.start.topic == "qliksense/start_task"
     assert mqtt.butler.task_failure_full_topic == "qliksense/task_failure_full"
 
@@ -41,12 +41,27 @@ def test_mqtt_defaults_follow_butler_and_a_persistent_session(tmp_path: Path) ->
         ("mqtt: {qos: 2}", "mqtt.qos"),
         ("mqtt: {port: 0}", "mqtt.port"),
         ("mqtt: {brokerHost: x}", "mqtt.brokerHost"),
+        ("mqtt: {start: {shared_group: 'a/b'}}", "mqtt.start.shared_group"),
+        ("mqtt: {start: {shared_group: ''}}", "mqtt.start.shared_group"),
     ],
 )
 def test_bad_mqtt_settings_name_the_key(tmp_path: Path, text: str, where: str) -> None:
     with pytest.raises(ConfigError) as error:
         settings_from(tmp_path, text)
     assert error.value.field == where
+
+
+def test_a_shared_group_subscribes_to_its_share_without_a_kept_session(tmp_path: Path) -> None:
+    shared = settings_from(tmp_path, "mqtt: {start: {topic: a/start, shared_group: nodes}}")
+    assert shared.mqtt.start.subscription == "$share/nodes/a/start"  # type: ignore[attr-defined]
+    assert shared.mqtt.session_expiry == 0  # type: ignore[attr-defined]
+    kept = settings_from(
+        tmp_path, "mqtt: {session_expiry_seconds: 60, start: {shared_group: nodes}}"
+    )
+    assert kept.mqtt.session_expiry == 60  # type: ignore[attr-defined]
+    alone = settings_from(tmp_path, "mqtt: {start: {topic: a/start}}")
+    assert alone.mqtt.start.subscription == "a/start"  # type: ignore[attr-defined]
+    assert alone.mqtt.session_expiry == 86400  # type: ignore[attr-defined]
 
 
 def test_plain_payloads_are_one_selector() -> None:

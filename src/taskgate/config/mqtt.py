@@ -31,6 +31,11 @@ class MqttStartSettings(Section):
     )
     batch_max: int = Field(500, ge=1, le=10000, description="Starts committed together at most.")
     final_reply: bool = Field(True, description="Also answer with each execution's end.")
+    shared_group: str | None = Field(
+        None,
+        description="Several servers: subscribe as members of this MQTT 5 shared subscription "
+        "($share/<group>/<topic>), so each start message goes to one of them (docs/deploy.md).",
+    )
 
     @field_validator("topic")
     @classmethod
@@ -39,8 +44,23 @@ class MqttStartSettings(Section):
             raise ValueError("the start topic is one topic, without + or #")
         return topic
 
+    @field_validator("shared_group")
+    @classmethod
+    def _group_name(cls, group: str | None) -> str | None:
+        if group is not None and (not group or any(c in group for c in "/+#")):
+            raise ValueError("a share name is not empty and has no /, + or #")
+        return group
+
+    @property
+    def subscription(self) -> str:
+        """What the door subscribes to: the topic, or its share in the group."""
+        if self.shared_group is None:
+            return self.topic
+        return f"$share/{self.shared_group}/{self.topic}"
+
 
 EVENT_TOPIC_FIELDS = ("task_id", "status", "execution_id", "origin")
+DEFAULT_SESSION_EXPIRY = 86400
 
 
 class MqttEventSettings(Section):
@@ -101,8 +121,13 @@ class MqttSettings(Section):
     client_id: str | None = Field(None, description="Default: taskgate-<node_name>.")
     keepalive: int = Field(60, ge=5, le=65535, description="Seconds.")
     clean_start: bool = Field(False, description="False: a persistent session.")
-    session_expiry_seconds: int = Field(
-        86400, ge=0, description="How long the broker keeps the session while disconnected."
+    session_expiry_seconds: int | None = Field(
+        None,
+        ge=0,
+        description="How long the broker keeps the session while disconnected (with "
+        "start.shared_group, none by default: the broker then hands the share's messages to "
+        "the members that are connected).",
+        json_schema_extra={"default_doc": "86400; 0 with start.shared_group"},
     )
     qos: Literal[0, 1] = Field(1, description="For the subscription and everything published.")
     receive_maximum: int = Field(
@@ -122,6 +147,16 @@ class MqttSettings(Section):
     start: MqttStartSettings = Field(
         default_factory=MqttStartSettings, description="The start topic."
     )
+
+    @property
+    def session_expiry(self) -> int:
+        """Seconds the broker keeps the session. A member of a shared subscription keeps none
+        by default: Mosquitto 2 goes on queuing a share of the group's messages for a member
+        whose session it keeps, and delivers them only when that member is back."""
+        if self.session_expiry_seconds is not None:
+            return self.session_expiry_seconds
+        return 0 if self.start.shared_group is not None else DEFAULT_SESSION_EXPIRY
+
     events: MqttEventSettings = Field(
         default_factory=MqttEventSettings, description="State events published."
     )

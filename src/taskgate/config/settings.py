@@ -13,6 +13,7 @@ from pydantic import Field
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from taskgate.config.cluster import ClusterSettings
 from taskgate.config.dashboard import DashboardSettings
 from taskgate.config.doors import ButlerSettings, QrsSettings
 from taskgate.config.egress import EgressSettings
@@ -99,6 +100,7 @@ class Settings(BaseSettings):
     tasks: list[ConfigTask] = Field(default_factory=list)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     chains: list[ChainSpec] = Field(default_factory=list)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
 
     @classmethod
     def settings_customise_sources(

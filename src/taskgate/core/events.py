@@ -1,4 +1,11 @@
-"""The in-process event bus: every status change, to every listener, in order."""
+"""The in-process event bus: every status change, to every listener, in order.
+
+On PostgreSQL the bus also carries the events of the other servers on the database
+(core/cluster.py relays them, marked `remote`): subscribers (waiters, streams, the MQTT
+door's replies) see every event of the cluster; `listen` listeners (webhook recording,
+metrics counters) only those made in this process, so that what they do is done once per
+cluster, by the server that made the event.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,10 @@ from taskgate.domain.events import ExecutionEvent
 
 log = logging.getLogger(__name__)
 
+# How often a part that waits for another process's changes (a waiter, the executor looking
+# for aborts asked elsewhere) reads the store again, while no relay brings those changes.
+STORE_RECHECK_SECONDS = 1.0
+
 
 class EventBus:
     """Numbers each event (`seq`, from 1, per process) and keeps the latest `history` of them,
@@ -21,13 +32,21 @@ class EventBus:
 
     def __init__(self, queue_size: int = 10000, history: int = 10000) -> None:
         self._queues: set[asyncio.Queue[ExecutionEvent]] = set()
-        self._ended: dict[str, list[asyncio.Future[ExecutionEvent]]] = {}
+        self._ended: dict[str, list[asyncio.Future[ExecutionEvent | None]]] = {}
         self._queue_size = queue_size
         self._listeners: list[Callable[[ExecutionEvent], None]] = []
+        self._gap_listeners: list[Callable[[], None]] = []
+        # How many times events may have been missed (`gap`): a stream tells its client.
+        self.gaps = 0
         self._recent: deque[ExecutionEvent] = deque(maxlen=history)
         self._seq = 0
         # Tells this process's numbering from an earlier one's (the stream puts it in its ids).
         self.epoch = format(time.time_ns() // 1_000_000, "x")
+        # Set by the cluster relay: handed every event made in this process, after it is
+        # delivered here.
+        self.relay: Callable[[ExecutionEvent], None] | None = None
+        # Lengthened by the relay while it brings the other servers' events.
+        self.store_recheck_seconds = STORE_RECHECK_SECONDS
 
     @property
     def last_seq(self) -> int:
@@ -42,18 +61,53 @@ class EventBus:
         return kept, seq < oldest - 1
 
     def listen(self, listener: Callable[[ExecutionEvent], None]) -> None:
-        """Call `listener` with every event as it is published: for quick work only (counting)."""
+        """Call `listener` with every event made in this process as it is published: for
+        quick work only (counting)."""
         self._listeners.append(listener)
 
     def publish(self, event: ExecutionEvent) -> None:
-        self._seq += 1
-        event = dataclasses.replace(event, seq=self._seq)
-        self._recent.append(event)
+        """An event made in this process: to everyone here, then to the other servers."""
+        event = self._deliver(event)
         for listener in self._listeners:
             try:
                 listener(event)
             except Exception:
                 log.exception("event listener %r failed", listener)
+        if self.relay is not None:
+            self.relay(event)
+
+    def publish_remote(self, event: ExecutionEvent) -> None:
+        """An event another server made (`remote`): to the subscribers and waiters here."""
+        self._deliver(event)
+
+    def on_gap(self, listener: Callable[[], None]) -> None:
+        """Call `listener` when events of other servers may have been missed (the relay was
+        cut off): a part that follows executions by their events reads the store again."""
+        self._gap_listeners.append(listener)
+
+    def gap(self) -> None:
+        """Events may have been missed: waiters and `on_gap` listeners read the store again."""
+        self.gaps += 1
+        self.wake_waiters()
+        for listener in self._gap_listeners:
+            try:
+                listener()
+            except Exception:
+                log.exception("gap listener %r failed", listener)
+
+    def wake_waiters(self) -> None:
+        """Every waiter reads the store again: events may have been missed (a relay that was
+        cut off)."""
+        waiting, self._ended = self._ended, {}
+        for futures in waiting.values():
+            for future in futures:
+                if not future.done():
+                    future.set_result(None)
+
+    def _deliver(self, event: ExecutionEvent) -> ExecutionEvent:
+        self._seq += 1
+        event = dataclasses.replace(event, seq=self._seq)
+        self._recent.append(event)
         for queue in self._queues:
             if queue.full():
                 # A listener that cannot keep up loses its oldest event, never stalls the bus.
@@ -63,6 +117,7 @@ class EventBus:
             for future in self._ended.pop(event.execution_id, []):
                 if not future.done():
                     future.set_result(event)
+        return event
 
     @asynccontextmanager
     async def subscribe(self) -> AsyncIterator[asyncio.Queue[ExecutionEvent]]:
@@ -73,13 +128,14 @@ class EventBus:
         finally:
             self._queues.discard(queue)
 
-    def ended(self, execution_id: str) -> asyncio.Future[ExecutionEvent]:
-        """A future that resolves when this process publishes the execution's terminal event."""
-        future: asyncio.Future[ExecutionEvent] = asyncio.get_running_loop().create_future()
+    def ended(self, execution_id: str) -> asyncio.Future[ExecutionEvent | None]:
+        """A future that resolves with the execution's terminal event when this bus carries
+        it, or with None when the waiter should read the store again (`wake_waiters`)."""
+        future: asyncio.Future[ExecutionEvent | None] = asyncio.get_running_loop().create_future()
         self._ended.setdefault(execution_id, []).append(future)
         return future
 
-    def forget(self, execution_id: str, future: asyncio.Future[ExecutionEvent]) -> None:
+    def forget(self, execution_id: str, future: asyncio.Future[ExecutionEvent | None]) -> None:
         waiting = self._ended.get(execution_id)
         if waiting and future in waiting:
             waiting.remove(future)

@@ -23,9 +23,6 @@ from taskgate.store import executions as rows
 from taskgate.store import tasks as task_rows
 from taskgate.store.executions import ExecutionFilter
 
-# How often a waiter re-reads the store, for executions run by another process.
-RECHECK_SECONDS = 1.0
-
 
 @dataclass(frozen=True)
 class LogSlice:
@@ -110,9 +107,20 @@ class ExecutionService:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return execution, True
-                await asyncio.wait({future}, timeout=min(remaining, RECHECK_SECONDS))
+                # The store is read again now and then: for executions run by another process
+                # whose events do not reach this bus (no relay, or one that is cut off).
+                recheck = self.ctx.bus.store_recheck_seconds
+                await asyncio.wait({future}, timeout=min(remaining, recheck))
             finally:
                 self.ctx.bus.forget(execution_id, future)
+
+    async def end_event(self, execution_id: str) -> ExecutionEvent | None:
+        """The event of the execution's end, rebuilt from the store; None while it has not
+        ended (or is unknown). For a part that may have missed the event itself."""
+        row = await self.ctx.db.read(lambda conn: rows.get_row(conn, execution_id))
+        if row is None or not Status(row.status).is_terminal:
+            return None
+        return row_event(row, Status(row.status), row.finished_at or utcnow())
 
     async def abort(self, execution_id: str, caller: Caller) -> Execution:
         after = AfterCommit()
@@ -175,6 +183,25 @@ class ExecutionService:
         ended = Status(row.status).is_terminal and Status(row.status) not in ACTIVE
         complete = ended and next_offset >= row.log_size
         return LogSlice(offset, next_offset, data, complete)
+
+
+def row_event(row: Any, status: Status, at: datetime) -> ExecutionEvent:
+    """An event of the execution in this store row, saying `status` at `at`."""
+    return ExecutionEvent.of(
+        Task.model_validate(row.task_spec),
+        row.id,
+        status,
+        at,
+        attempt=row.attempt_count,
+        message=row.message or "",
+        origin=row.origin,
+        exit_code=row.exit_code,
+        started_at=row.started_at,
+        created_at=row.created_at,
+        parent_id=row.parent_id,
+        phase=row.phase,
+        end_reason=row.end_reason,
+    )
 
 
 def _request_abort(

@@ -61,6 +61,9 @@ class ExecutionEvent:
     # A chained execution: its chain rule, and the executions whose ends fired it.
     chain_id: str | None = None
     triggered_by: tuple[str, ...] = ()
+    # Produced by another server on the same database and relayed here (core/cluster.py):
+    # shown and waited on here, but sent outward (webhooks, MQTT) by the server that made it.
+    remote: bool = False
 
     @classmethod
     def of(

@@ -34,7 +34,7 @@ from taskgate.store import executions as rows
 
 log = logging.getLogger(__name__)
 
-# Without a wake-up, look again this often: due retries, aborts asked for on another node.
+# Without a wake-up, look again this often: due retries, executions queued by another node.
 IDLE_SECONDS = 1.0
 
 
@@ -163,8 +163,9 @@ class LocalExecutor:
             self._woken = False
             try:
                 await self._dispatch()
-                # Aborts asked on another node reach us through the database only.
-                if loop.time() - checked_aborts >= IDLE_SECONDS:
+                # Aborts asked on another node: relayed as events when the bus has a relay
+                # (core/cluster.py), and looked for in the database as a safety net.
+                if loop.time() - checked_aborts >= self.ctx.bus.store_recheck_seconds:
                     checked_aborts = loop.time()
                     await self._pick_up_remote_aborts()
             except Exception:

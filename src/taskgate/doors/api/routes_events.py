@@ -41,6 +41,9 @@ def _execution(bus: EventBus, event: ExecutionEvent) -> ServerSentEvent:
     return ServerSentEvent(data, event=name, id=f"{bus.epoch}-{event.seq}")
 
 
+RELAY_GAP = {"message": "events of other servers may be missing before this point"}
+
+
 async def execution_stream(
     bus: EventBus, wanted: EventFilter, resume: int | None
 ) -> AsyncIterator[ServerSentEvent]:
@@ -57,8 +60,13 @@ async def execution_stream(
             for event in backlog:
                 if event.seq <= last and wanted.matches(event):
                     yield _execution(bus, event)
+        gaps = bus.gaps
         while True:
             event = await queue.get()
+            if bus.gaps != gaps:
+                # The other servers' events were cut off for a while (core/cluster.py).
+                gaps = bus.gaps
+                yield ServerSentEvent(json.dumps(RELAY_GAP), event="gap")
             if event.seq > last:
                 last = event.seq
                 if wanted.matches(event):

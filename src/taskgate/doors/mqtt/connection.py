@@ -130,7 +130,7 @@ class MqttConnection:
 
     def _connect_properties(self) -> Properties:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = self.settings.session_expiry_seconds
+        props.SessionExpiryInterval = self.settings.session_expiry
         props.ReceiveMaximum = self.settings.receive_maximum
         return props
 

@@ -23,7 +23,7 @@ class MqttDoor:
         self._services = services
         self._settings = settings
         client_id = settings.client_id or f"taskgate-{node_name}"
-        subscriptions = [settings.start.topic] if settings.start.enabled else []
+        subscriptions = [settings.start.subscription] if settings.start.enabled else []
         self.connection = MqttConnection(settings, client_id, subscriptions, self._on_message)
         self._replies = Replies(self.connection)
         allowed = settings.start.allowed_tasks
@@ -36,10 +36,12 @@ class MqttDoor:
         )
         self._events = EventPublisher(self.connection, settings.events, settings.butler, node_name)
         self._tasks: list[asyncio.Task[None]] = []
+        self._catching_up: set[asyncio.Task[None]] = set()
 
     def register(self, services: Services) -> None:
         services.readiness["mqtt"] = self.readiness
         services.connections["mqtt"] = self.connection.state
+        services.ctx.bus.on_gap(self._on_gap)
 
     @property
     def state(self) -> ConnectionState:
@@ -62,6 +64,8 @@ class MqttDoor:
         await self.connection.start()
 
     async def stop(self) -> None:
+        for task in [*self._catching_up]:
+            task.cancel()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -73,6 +77,22 @@ class MqttDoor:
         if message.topic == self._settings.start.topic:
             self.starts.submit(message)
 
+    def _on_gap(self) -> None:
+        # Ends of other servers' runs may have gone by unheard: answer them from the store.
+        task = asyncio.get_running_loop().create_task(self._answer_missed_ends())
+        self._catching_up.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._catching_up.discard)
+
+    async def _answer_missed_ends(self) -> None:
+        for execution_id in self._replies.awaiting():
+            try:
+                event = await self._services.executions.end_event(execution_id)
+            except Exception:
+                log.exception("MQTT: end of %s not looked up", execution_id)
+                continue
+            if event is not None:
+                self._replies.on_event(event)
+
     async def _forward_events(self, subscribed: asyncio.Event) -> None:
         # One subscriber, one queue: events leave in the order the bus got them, which is
         # the order of each execution's changes.
@@ -81,7 +101,10 @@ class MqttDoor:
             while True:
                 event = await queue.get()
                 try:
+                    # The answer to a start goes from the server that took the start, wherever
+                    # it ran; a state event from the server that made it (once per cluster).
                     self._replies.on_event(event)
-                    self._events.publish(event)
+                    if not event.remote:
+                        self._events.publish(event)
                 except Exception:
                     log.exception("MQTT event %s not published", event.status.value)

@@ -45,6 +45,10 @@ class Replies:
         while len(self._awaiting) > MAX_AWAITING:
             del self._awaiting[next(iter(self._awaiting))]
 
+    def awaiting(self) -> list[str]:
+        """The executions whose end is still to be answered."""
+        return list(self._awaiting)
+
     def on_event(self, event: ExecutionEvent) -> None:
         if not (event.is_status and event.status.is_terminal):
             return

@@ -63,13 +63,15 @@ class CeleryPublisher:
         ]
         self.published = 0
         self._sending: set[asyncio.Task[None]] = set()
+        # On a worker: the executor that runs here, which a relayed abort must reach.
+        self.runs_here: Callable[[str], bool] | None = None
 
     # -- the Executor contract -------------------------------------------------------------
     def notify(self) -> None:
         self._wake.set()
 
     def abort_local(self, execution_id: str) -> bool:
-        return False
+        return self.runs_here is not None and self.runs_here(execution_id)
 
     def claim_in(self, conn: Connection) -> Sequence[object] | None:
         """Mark the start's executions published in its own transaction (one transaction
