@@ -9,7 +9,7 @@ from sqlalchemy import event
 from taskgate.core.context import CoreContext
 from taskgate.core.events import EventBus
 from taskgate.core.services import Services
-from taskgate.core.starts.request import StartRequest, StartResult
+from taskgate.core.starts.request import PendingStart, StartRequest, StartResult
 from taskgate.domain.errors import Conflict, InvalidInput
 from taskgate.domain.executions import Caller
 from taskgate.domain.kv import KvWrite
@@ -148,5 +148,30 @@ def test_a_start_names_at_most_the_selector_limit(backend: Backend, tmp_path: Pa
         assert isinstance(answers[0], InvalidInput)
         assert answers[0].field == "selectors"
         assert isinstance(answers[1], StartResult) and answers[1].started == 1
+
+    run_with_services(backend, tmp_path, check)
+
+
+def test_a_batch_answers_a_key_an_earlier_commit_stored(backend: Backend, tmp_path: Path) -> None:
+    # A batch looks its keys up before it writes: a key an earlier commit stored is a replay
+    # in the batch's own answer. `start_many` would hide a missing lookup behind its
+    # one-by-one fallback; `start_many_in` (the scheduler's, inside its own transaction) has
+    # none: without the lookup the key's insert fails the caller's whole transaction.
+    async def check(services: Services) -> None:
+        await make_task(services, "plain")
+        first = await services.starts.start(request("label:plain", "earlier"))
+        assert first.started == 1
+        starts = services.starts
+        answers = await services.ctx.db.write(
+            lambda conn: starts.start_many_in(
+                conn, [request("label:plain", "earlier"), request("label:plain", "new")]
+            )
+        )
+        again, fresh = answers
+        assert isinstance(again, PendingStart) and again.replayed
+        assert again.result.executions == first.executions
+        assert isinstance(fresh, PendingStart) and not fresh.replayed
+        assert fresh.result.started == 1
+        assert len(await services.executions.recent(limit=100)) == 2
 
     run_with_services(backend, tmp_path, check)

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from taskgate.domain.sequences import SequenceAction
-from taskgate.domain.status import Status
+from taskgate.domain.status import EndReason, Status
 from tests.sequence_support import ApiServer, run_sequence, serve_api
 
 
@@ -298,6 +298,7 @@ def test_the_sequence_timeout_ends_the_run(api: ApiServer, tmp_path: Path) -> No
     )
     assert outcome.status is Status.ERROR
     assert "timed out" in outcome.message
+    assert outcome.reason is EndReason.TIMEOUT
 
 
 def test_a_busy_server_is_retried_with_backoff(api: ApiServer, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import httpx
 from taskgate.core.clock import utcnow
 from tests.conftest import ServerProcess, StartServer
 from tests.integration.test_api_events import OpenStream, stream  # noqa: F401 (fixture)
+from tests.integration.test_cli import run_cli
 from tests.integration.test_mqtt import mqtt_config, probe, topics  # noqa: F401 (fixtures)
 from tests.mqtt_support import MqttProbe, require_broker
 from tests.support import (
@@ -67,6 +68,9 @@ def test_abort_says_by_whom_and_events_carry_start_and_reason(
     assert seen["abort_initiated"]["started_at"] == seen["started"]["started_at"] is not None
     assert seen["aborted"]["end_reason"] == "aborted"
     assert seen["aborted"]["duration_ms"] is not None
+    shown = run_cli(server, "executions", "show", execution_id)
+    assert shown.returncode == 0, shown.stderr
+    assert f"aborted (by {ended['aborted_by']})" in shown.stdout, shown.stdout
 
 
 def test_abort_before_start_is_aborted_by_the_caller(client: httpx.Client) -> None:

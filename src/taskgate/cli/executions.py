@@ -152,6 +152,7 @@ def _execution_fields(e: dict[str, Any]) -> list[tuple[str, Any]]:
             else []
         ),
         ("message", e.get("message")),
+        *([("ended because", _why(e))] if e.get("end_reason") else []),
         ("origin", e.get("origin")),
         ("caller", e.get("caller")),
         *chained,
@@ -166,6 +167,11 @@ def _execution_fields(e: dict[str, Any]) -> list[tuple[str, Any]]:
         ("log", log),
         ("result", e.get("result")),
     ]
+
+
+def _why(e: dict[str, Any]) -> str:
+    reason = str(e["end_reason"])
+    return f"{reason} (by {e['aborted_by']})" if e.get("aborted_by") else reason
 
 
 @app.command("log")

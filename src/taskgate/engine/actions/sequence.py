@@ -37,7 +37,7 @@ from taskgate.domain.expressions.jaseci import (
 )
 from taskgate.domain.expressions.paths import MISSING, Path, kind_of, walk
 from taskgate.domain.sequences import TASK_METHOD, Loop, SequenceAction, SequenceRequest
-from taskgate.domain.status import Status
+from taskgate.domain.status import EndReason, Status
 from taskgate.domain.tasks import RetryPolicy
 from taskgate.engine.actions.contract import (
     ActionContext,
@@ -84,10 +84,11 @@ class TaskStepReached(Exception):
 class Stopped(Exception):
     """The whole run stops now (aborted, out of time): no step handles it."""
 
-    def __init__(self, status: Status, message: str) -> None:
+    def __init__(self, status: Status, message: str, reason: EndReason | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.reason = reason
 
 
 def worker_error(message: str) -> StepFailed:
@@ -324,9 +325,7 @@ class SequenceRun:
                 raise worker_error(f"refused: {exc}") from None
             except httpx.TimeoutException:
                 if timeout < own:  # cut short by the sequence's own deadline
-                    raise Stopped(
-                        Status.ERROR, f"the sequence timed out after {self.limit:g}s"
-                    ) from None
+                    raise self._timed_out() from None
                 failure = worker_error(f"no answer within {timeout:g}s")
             except httpx.HTTPError as exc:
                 failure = worker_error(f"request failed: {self.redact.text(str(exc))}")
@@ -357,7 +356,7 @@ class SequenceRun:
     def _remaining(self) -> float:
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise Stopped(Status.ERROR, f"the sequence timed out after {self.limit:g}s")
+            raise self._timed_out()
         return left
 
     def _check_clock(self) -> None:
@@ -365,9 +364,14 @@ class SequenceRun:
             raise Stopped(Status.ABORTED, "aborted")
         self._remaining()
 
+    def _timed_out(self) -> Stopped:
+        return Stopped(
+            Status.ERROR, f"the sequence timed out after {self.limit:g}s", EndReason.TIMEOUT
+        )
+
     async def _pause(self, seconds: float) -> None:
         if seconds >= self._remaining():
-            raise Stopped(Status.ERROR, f"the sequence timed out after {self.limit:g}s")
+            raise self._timed_out()
         try:
             await asyncio.wait_for(self.ctx.abort.wait(), seconds)
         except TimeoutError:
@@ -496,7 +500,7 @@ async def finish(
         return _outcome(run, Status.FINISHED_FAIL, run.redact.text(failed.message))
     except Stopped as stopped:
         ctx.log.write(f"{stopped.message}\n")
-        return _outcome(run, stopped.status, stopped.message)
+        return _outcome(run, stopped.status, stopped.message, stopped.reason)
     return _outcome(run, Status.FINISHED_SUCCESS, f"{run.steps} steps")
 
 
@@ -530,13 +534,15 @@ def _shown(run: SequenceRun) -> Any:
     return result
 
 
-def _outcome(run: SequenceRun, status: Status, message: str) -> ActionOutcome:
+def _outcome(
+    run: SequenceRun, status: Status, message: str, reason: EndReason | None = None
+) -> ActionOutcome:
     result = run.redact.deep(run.persistence)
     try:
         json.dumps(result)
     except (TypeError, ValueError):
         result = json.loads(json.dumps(result, default=str))
-    return ActionOutcome(status, None, message, result)
+    return ActionOutcome(status, None, message, result, reason=reason)
 
 
 register("sequence", SequenceAction, SequenceRunner)
