@@ -90,7 +90,7 @@ def test_concurrent_http_starts_save_what_they_answer(server: ServerProcess) -> 
         )
     keys = [f"{label}-{n}" for n in range(10)]
     # 20 unkeyed starts and each of 10 keys twice, all at once: the group commit batches them.
-    calls: list[str | None] = [None] * 20 + keys + keys
+    calls: list[str | None] = [*([None] * 20), *keys, *keys]
 
     def start(key: str | None) -> dict[str, Any]:
         headers = {"Idempotency-Key": key} if key else {}
