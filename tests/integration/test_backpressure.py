@@ -15,6 +15,8 @@ import httpx
 
 from tests.butler.conftest import demo_butler
 from tests.conftest import ServerProcess, StartServer
+from tests.integration.test_mqtt import mqtt_config
+from tests.mqtt_support import MqttProbe, Received, prefix, require_broker
 from tests.qrs.conftest import QrsClient
 from tests.support import (
     GATE_CODE,
@@ -26,6 +28,7 @@ from tests.support import (
     unique,
     wait_execution,
     wait_status,
+    wait_until,
 )
 
 GATE_ID = "0b7b1c50-6a47-4d63-9a55-6f0b6c1ab001"
@@ -175,3 +178,61 @@ def test_a_task_bound_refuses_its_task_only(start_server: StartServer, tmp_path:
         finally:
             (tmp_path / "release").touch()
         assert wait_execution(client, running)["status"] == "finished_success"
+
+
+def test_mqtt_holds_the_ack_until_there_is_room(start_server: StartServer, tmp_path: Path) -> None:
+    """Four start messages, room for one waiting: the refused ones are held (no PUBACK, no
+    answer), and each starts once there is room - all four run, each once."""
+    host, port = require_broker()
+    topics = prefix()
+    config = mqtt_config(host, port, topics)
+    config["executor"] = {"slots": 1, "max_queued": 1, "retry_after_seconds": 1}
+    server = start_server(config, tasks=[gate(tmp_path)])
+    probe = MqttProbe(host, port)
+    reply = f"{topics}/reply"
+    try:
+        probe.subscribe(reply)
+        names = [f"c{i}".encode() for i in range(4)]
+        for name in names:
+            probe.publish(f"{topics}/start", "gate", response_topic=reply, correlation=name)
+        with server.client() as client:
+
+            def refused() -> float:
+                return metric(
+                    client,
+                    "taskgate_starts_refused_queue_full_total",
+                    bound="executor.max_queued",
+                    origin="mqtt",
+                )
+
+            # One runs, one waits; the other two cannot get in before the release: they are
+            # held (refused at least once each), not in the database, not answered.
+            wait_until(
+                lambda: refused() >= 2 and len(list_executions(client, task=GATE_ID)) == 2,
+                what="two start messages held by the bound",
+            )
+            answered = {m.correlation_data for m in probe.on(reply)}
+            assert len(answered & set(names)) <= 2
+            (tmp_path / "release").touch()
+
+            def ends(messages: list[Received]) -> dict[bytes, list[Any]] | None:
+                found: dict[bytes, list[Any]] = {}
+                for m in messages:
+                    if m.topic == reply and m.correlation_data:
+                        found.setdefault(m.correlation_data, []).append(m.json())
+                finished = [v for v in found.values() if any(a["type"] == "end" for a in v)]
+                return found if len(finished) == len(names) else None
+
+            replies = probe.wait_for(ends, what="every start message started and ended")
+            executions = list_executions(client, task=GATE_ID)
+        assert sorted(replies) == sorted(names)
+        for name in names:
+            started = [a for a in replies[name] if a["type"] == "start"]
+            assert len(started) == 1 and started[0]["ok"] is True, replies[name]
+        assert len(executions) == len(names)
+        assert {e["status"] for e in executions} == {"finished_success"}
+        runs = (tmp_path / "runs").read_text().split()
+        assert sorted(runs) == sorted(e["id"] for e in executions)  # each ran once
+    finally:
+        (tmp_path / "release").touch()
+        probe.close()
