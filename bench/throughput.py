@@ -150,6 +150,12 @@ def main() -> None:
     p.add_argument(
         "--drain-seconds", type=float, default=900.0, help="Longest wait for executions to end."
     )
+    p.add_argument(
+        "--max-queued",
+        type=int,
+        default=None,
+        help="Set executor.max_queued (the queue bound; its check is on the accept path).",
+    )
     args = p.parse_args()
 
     true = "/bin/true"
@@ -170,6 +176,7 @@ def main() -> None:
         database_url=args.database_url,
         keep=args.keep,
         loop=args.loop,
+        extra_config={"executor": {"max_queued": args.max_queued}} if args.max_queued else None,
     ) as server:
         print(f"server pid {server.pid} on {server.url}; {server.database_label}", flush=True)
         rss_idle = server.rss_bytes()
