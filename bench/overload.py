@@ -1,7 +1,7 @@
 """Overload: how long an accepted start waits to run, without and with a queue bound.
 
     .venv/bin/python bench/overload.py [--seconds 10] [--clients 16] [--slots 8]
-                                       [--max-queued 200] [--command /bin/true]
+                                       [--max-queued 50,200] [--command /bin/true]
 
 Each round starts its own server (the task runs `--command` with overlap allow) and sends
 `POST /api/v1/start` from `--clients` connections as fast as the server answers, for
@@ -144,7 +144,9 @@ def main() -> None:
     p.add_argument("--clients", type=int, default=16, help="Concurrent clients (default 16).")
     p.add_argument("--slots", type=int, default=8, help="Executor slots (default 8).")
     p.add_argument(
-        "--max-queued", type=int, default=200, help="The bound of round 2 (default 200)."
+        "--max-queued",
+        default="200",
+        help="The bounds of the rounds after the unbounded one, comma-separated (default 200).",
     )
     p.add_argument("--command", default="/bin/true", help="What each run runs.")
     p.add_argument("--drain-seconds", type=float, default=900.0, help="Longest drain wait.")
@@ -165,7 +167,8 @@ def main() -> None:
             "server CPU/accepted (ms)",
         ],
     )
-    for bound in (None, args.max_queued):
+    bounds = [int(b) for b in str(args.max_queued).split(",") if b.strip()]
+    for bound in [None, *bounds]:
         table.add(*round_(args, bound))
     table.print()
     print(f"  {machine_line()}")
