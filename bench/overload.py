@@ -12,7 +12,8 @@ For every accepted start the client notes the moment of its answer; after the lo
 the queue drained, each execution's `started_at` (the server's clock: same machine) gives the
 time from answer to running. Printed per round: starts accepted and refused, accepted/s, that
 delay (median, p99, max), how long the queue took to drain after the load stopped, and the
-server's CPU per accepted start. Round 1 has no bound; round 2 sets `executor.max_queued`.
+server's CPU per accepted start. Round 1 has no bound; each further round sets
+`executor.max_queued` to one of `--max-queued` (e.g. `50,200`).
 """
 
 from __future__ import annotations
