@@ -15,6 +15,7 @@ import httpx
 
 from tests.butler.conftest import demo_butler
 from tests.conftest import ServerProcess, StartServer
+from tests.integration.test_cli import run_cli
 from tests.integration.test_mqtt import mqtt_config
 from tests.mqtt_support import MqttProbe, Received, prefix, require_broker
 from tests.qrs.conftest import QrsClient
@@ -124,6 +125,11 @@ def test_every_door_refuses_past_the_bound_then_accepts_again(
             response = client.post("/js/walker_run", json={"name": "gate", "is_async": True})
             assert refused_json(response, 429)["error"] == "queue_full"
 
+            # The command line: the server said no, exit 1, with the message.
+            done = run_cli(server, "start", "label:gate")
+            assert done.returncode == 1, done
+            assert "executor.max_queued" in done.stdout + done.stderr
+
             assert (
                 metric(
                     client,
@@ -131,7 +137,7 @@ def test_every_door_refuses_past_the_bound_then_accepts_again(
                     bound="executor.max_queued",
                     origin="api",
                 )
-                == 2
+                == 3  # the start, the workflow and the command line (it calls the API)
             )
             assert (
                 metric(
