@@ -60,7 +60,7 @@ class Services:
     ) -> Services:
         limits = kv_limits or KvLimits()
         executions = ExecutionService(ctx)
-        starts = StartService(ctx, executions, limits, queue_bound or QueueBound())
+        starts = StartService(ctx, executions, limits, queue_bound)
         tokens = ExecutionTokens(ctx.db)
         return cls(
             ctx=ctx,

@@ -10,7 +10,11 @@ counted like any other waiting execution.
 
 The count is read under the start's write lock (SQLite's BEGIN IMMEDIATE; on PostgreSQL a
 transaction-scoped advisory lock taken only when a bound applies), once per transaction, and
-kept up to date with what the transaction adds: concurrent starts cannot overshoot.
+kept up to date with what the transaction adds: concurrent starts cannot overshoot. With
+`executor.max_queued` set the lock is taken before the start writes anything; with only
+per-task bounds it is taken once a bounded task is found, after the request's key-value items
+are written, so two PostgreSQL transactions writing the same key-value item could deadlock:
+PostgreSQL then aborts one, and the start service commits that batch's starts one by one.
 """
 
 from __future__ import annotations

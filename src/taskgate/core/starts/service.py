@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from taskgate.core.context import CoreContext
 from taskgate.core.executions import ExecutionService
 from taskgate.core.groupcommit import GroupCommit
-from taskgate.core.starts.bound import UNBOUNDED, QueueBound
+from taskgate.core.starts.bound import QueueBound
 from taskgate.core.starts.plan import write_one, write_start, write_starts
 from taskgate.core.starts.request import (
     ExecutionRef,
@@ -41,13 +41,13 @@ class StartService:
         ctx: CoreContext,
         executions: ExecutionService,
         kv_limits: KvLimits | None = None,
-        bound: QueueBound = UNBOUNDED,
+        bound: QueueBound | None = None,
     ) -> None:
         self.ctx = ctx
         self.executions = executions
         self.kv_limits = kv_limits or KvLimits()
         # The bound on executions waiting to run (core/starts/bound.py), and its refusals.
-        self.bound = bound
+        self.bound = bound or QueueBound()
         self._together: GroupCommit[StartRequest, StartResult] = GroupCommit(
             self._start_together, batch_max=START_BATCH_MAX
         )
