@@ -6,13 +6,15 @@
 Each round starts its own server (the task runs `--command` with overlap allow) and sends
 `POST /api/v1/start` from `--clients` connections as fast as the server answers, for
 `--seconds`: more than the executor can run, so a queue builds. A client that is refused
-(429) goes on at once (the worst case for the server: no client honours Retry-After).
+(429) goes on at once (the worst case for the server: no client honours Retry-After), or with
+`--honour-retry-after` waits as told.
 
 For every accepted start the client notes the moment of its answer; after the load stops and
 the queue drained, each execution's `started_at` (the server's clock: same machine) gives the
 time from answer to running. Printed per round: starts accepted and refused, accepted/s, that
 delay (median, p99, max), how long the queue took to drain after the load stopped, and the
-server's CPU per accepted start. Round 1 has no bound; each further round sets
+server's CPU from the first start to the drained queue per accepted start (accepting, refusing
+and running it). Round 1 has no bound; each further round sets
 `executor.max_queued` to one of `--max-queued` (e.g. `50,200`).
 """
 
@@ -49,7 +51,9 @@ class Load:
     seconds: float = 0.0
 
 
-async def _load(url: str, body: dict[str, Any], clients: int, seconds: float) -> Load:
+async def _load(
+    url: str, body: dict[str, Any], clients: int, seconds: float, *, honour: bool
+) -> Load:
     parsed = httpx.URL(url)
     payload = json.dumps(body).encode()
     load = Load()
@@ -66,6 +70,11 @@ async def _load(url: str, body: dict[str, Any], clients: int, seconds: float) ->
                 continue
             if status == 429:
                 load.refused += 1
+                if honour:
+                    wait = json.loads(data)["details"]["retry_after"]
+                    await asyncio.sleep(
+                        min(wait, max(0.0, seconds - (time.perf_counter() - began)))
+                    )
             elif status == 200:
                 now = time.time()
                 for execution in json.loads(data)["executions"]:
@@ -114,12 +123,16 @@ def round_(args: Any, max_queued: int | None) -> list[object]:
         label = f"max_queued {max_queued}" if max_queued is not None else "no bound"
         print(f"{label}: {args.seconds:.0f} s of starts from {args.clients} clients", flush=True)
         cpu0 = server.cpu_seconds()
-        load = run_loop(_load(server.url, {"selectors": [work["id"]]}, args.clients, args.seconds))
-        cpu = server.cpu_seconds() - cpu0
+        body = {"selectors": [work["id"]]}
+        load = run_loop(
+            _load(server.url, body, args.clients, args.seconds, honour=args.honour_retry_after)
+        )
         stopped = time.monotonic()
         with httpx.Client(base_url=server.url, timeout=60) as client:
             drained = wait_drained(client, work["id"], args.drain_seconds)
             drain = time.monotonic() - stopped if drained is not None else None
+            # Load and drain: every accepted start's run is in it, with or without a bound.
+            cpu = server.cpu_seconds() - cpu0
             started = started_times(client, work["id"])
     delays = [(started[i] - at) * 1000 for i, at in load.answered_at.items() if i in started]
     never = len(load.answered_at) - len(delays)
@@ -150,11 +163,17 @@ def main() -> None:
         help="The bounds of the rounds after the unbounded one, comma-separated (default 200).",
     )
     p.add_argument("--command", default="/bin/true", help="What each run runs.")
+    p.add_argument(
+        "--honour-retry-after",
+        action="store_true",
+        help="A refused client waits Retry-After before its next start (default: at once).",
+    )
     p.add_argument("--drain-seconds", type=float, default=900.0, help="Longest drain wait.")
     args = p.parse_args()
+    honour = ", clients honour Retry-After" if args.honour_retry_after else ""
     table = Table(
         f"Overload: {args.clients} clients for {args.seconds:.0f} s, {args.slots} slots, "
-        f"{args.command}",
+        f"{args.command}{honour}",
         [
             "round",
             "accepted",
@@ -165,7 +184,7 @@ def main() -> None:
             "p99 (ms)",
             "max (ms)",
             "drain after load (s)",
-            "server CPU/accepted (ms)",
+            "server CPU/accepted, load+drain (ms)",
         ],
     )
     bounds = [int(b) for b in str(args.max_queued).split(",") if b.strip()]
