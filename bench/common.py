@@ -155,6 +155,13 @@ class Server:
             "tasks": self.tasks,
             **self.extra_config,
         }
+        # An `executor` in extra_config adds to these settings rather than replacing them.
+        config["executor"] = {
+            "slots": self.slots,
+            "log_max_bytes": 65536,
+            "kill_grace_seconds": 2,
+            **self.extra_config.get("executor", {}),
+        }
         if self.database_url:
             config["database_url"] = self.database_url
         self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))

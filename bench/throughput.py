@@ -155,7 +155,18 @@ def main() -> None:
         action="store_true",
         help="PostgreSQL: run without the event relay to other servers (cluster.events off).",
     )
+    p.add_argument(
+        "--max-queued",
+        type=int,
+        default=None,
+        help="Set executor.max_queued (the queue bound; its check is on the accept path).",
+    )
     args = p.parse_args()
+    extra: dict[str, Any] = {}
+    if args.no_cluster_events:
+        extra["cluster"] = {"events": False}
+    if args.max_queued:
+        extra["executor"] = {"max_queued": args.max_queued}
 
     true = "/bin/true"
     accept_task = task("bench-accept", [true], overlap="allow", timeout=60)
@@ -175,7 +186,7 @@ def main() -> None:
         database_url=args.database_url,
         keep=args.keep,
         loop=args.loop,
-        extra_config={"cluster": {"events": False}} if args.no_cluster_events else None,
+        extra_config=extra or None,
     ) as server:
         print(f"server pid {server.pid} on {server.url}; {server.database_label}", flush=True)
         rss_idle = server.rss_bytes()

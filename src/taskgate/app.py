@@ -23,6 +23,7 @@ from taskgate.core.events import EventBus
 from taskgate.core.housekeeping import housekeeping, kv_sweeper
 from taskgate.core.retention import Retention
 from taskgate.core.services import Services
+from taskgate.core.starts.bound import QueueBound
 from taskgate.domain.chains import ChainSpec
 from taskgate.domain.configids import CONFIG_NAMESPACE, config_schedule_id
 from taskgate.domain.executions import Caller
@@ -185,6 +186,7 @@ def create_app(settings: Settings) -> FastAPI:
         auth_failures=FailedAuthentications(
             settings.server.failed_auth_burst, settings.server.failed_auth_window_seconds
         ),
+        queue_bound=QueueBound(settings.executor.max_queued, settings.executor.retry_after_seconds),
     )
     sequence_tasks.register(services.starts, services.executions)
     resources.provide(services.workflows)  # the workflow action's runner asks for it

@@ -43,7 +43,7 @@ def test_create_returns_the_full_task(client: httpx.Client) -> None:
     assert task["enabled"] is True
     assert task["timeout"] == 60
     assert task["retries"]["count"] == 2
-    assert task["concurrency"] == {"max_running": 1, "overlap": "queue"}
+    assert task["concurrency"] == {"max_running": 1, "overlap": "queue", "max_queued": None}
     assert task["params"][0]["name"] == "region"
     assert task["params"][0]["default"] == "EU"
     assert task["action"]["kind"] == "command"

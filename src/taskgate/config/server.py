@@ -140,6 +140,20 @@ class ExecutorSettings(Section):
         le=600,
         description="SIGTERM to SIGKILL delay when a timeout or abort stops a run.",
     )
+    max_queued: int | None = Field(
+        None,
+        ge=1,
+        le=10_000_000,
+        description="Executions waiting to run (queued or waiting for a retry), all tasks "
+        "together, at most: a start past it is refused (429 or 503 with Retry-After; MQTT: "
+        "not acknowledged until there is room). None: no bound. See docs/concepts.md.",
+    )
+    retry_after_seconds: int = Field(
+        1,
+        ge=1,
+        le=3600,
+        description="The Retry-After a start refused by max_queued is answered with.",
+    )
 
 
 class KvSettings(Section):

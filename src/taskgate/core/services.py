@@ -16,6 +16,7 @@ from taskgate.core.executions import ExecutionService
 from taskgate.core.kv import KvService
 from taskgate.core.queues import QueueService
 from taskgate.core.schedules.service import SchedulerService
+from taskgate.core.starts.bound import QueueBound
 from taskgate.core.starts.service import StartService
 from taskgate.core.tasks import TaskService
 from taskgate.core.webhooks import WebhookService
@@ -58,10 +59,11 @@ class Services:
         webhook_policy: DeliveryRetryPolicy | None = None,
         check_action: Callable[[ActionSpec], None] | None = None,
         auth_failures: FailedAuthentications | None = None,
+        queue_bound: QueueBound | None = None,
     ) -> Services:
         limits = kv_limits or KvLimits()
         executions = ExecutionService(ctx)
-        starts = StartService(ctx, executions, limits)
+        starts = StartService(ctx, executions, limits, queue_bound)
         tokens = ExecutionTokens(ctx.db)
         return cls(
             ctx=ctx,

@@ -34,7 +34,6 @@ from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.core.endings import AfterCommit, Ended
 from taskgate.core.executions import ExecutionService
-from taskgate.core.starts.plan import write_one
 from taskgate.core.starts.request import StartRequest
 from taskgate.core.starts.resolve import resolve
 from taskgate.core.starts.service import StartService
@@ -597,7 +596,7 @@ class WorkflowService(WorkflowStarter):
                 caller=caller,
                 params=params,
             )
-            ref, event = write_one(conn, task, request)
+            ref, event = self.starts.write_one(conn, task, request)
             return ref.id, event, self.starts.claim_in(conn, True)
 
         execution_id, event, claimed = await self.ctx.db.write(work)

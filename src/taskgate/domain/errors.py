@@ -59,5 +59,21 @@ class TooManyRequests(TaskgateError):
         self.retry_after = retry_after
 
 
+class QueueFull(TooManyRequests):
+    """A start refused because the executions waiting to run reached a bound: `bound` names
+    the setting (`executor.max_queued`, or a task's `concurrency.max_queued`)."""
+
+    code = "queue_full"
+
+    def __init__(
+        self, message: str, *, retry_after: int, bound: str, max_queued: int, task_id: str | None
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, field=bound)
+        self.bound = bound
+        self.details = {"bound": bound, "max_queued": max_queued, "retry_after": retry_after}
+        if task_id is not None:
+            self.details["task_id"] = task_id
+
+
 class ConfigError(TaskgateError):
     code = "config"

@@ -54,6 +54,13 @@ class Overlap(StrEnum):
 class Concurrency(Strict):
     max_running: int = Field(1, ge=1, le=10000)
     overlap: Overlap = Overlap.QUEUE
+    max_queued: int | None = Field(
+        None,
+        ge=1,
+        le=10_000_000,
+        description="Executions of this task waiting to run at most; a start past it is "
+        "refused (429, Retry-After). None: only executor.max_queued bounds it.",
+    )
 
 
 class ParamType(StrEnum):

@@ -165,6 +165,35 @@ def count_active(conn: Connection, task_ids: Iterable[str]) -> dict[str, int]:
     return {r[0]: r[1] for r in conn.execute(_COUNT_ACTIVE, {"ids": list(task_ids)})}
 
 
+def _waiting(*, per_task: bool) -> sa.Select[Any]:
+    inner = sa.select(sa.literal(1)).where(executions.c.status.in_([s.value for s in PENDING]))
+    if per_task:
+        inner = inner.where(executions.c.task_id == sa.bindparam("tid"))
+    # Counted up to `cap` only: a full queue costs the count of its bound, not of its length.
+    inner = inner.limit(sa.bindparam("cap"))
+    return sa.select(sa.func.count()).select_from(inner.subquery())
+
+
+_WAITING_ALL = _waiting(per_task=False)
+_WAITING_OF_TASK = _waiting(per_task=True)
+_LOCK_QUEUE = sa.text("SELECT pg_advisory_xact_lock(hashtextextended('taskgate.queue', 0))")
+
+
+def count_waiting(conn: Connection, cap: int, task_id: str | None = None) -> int:
+    """Executions waiting to run (of `task_id`, or of every task), counted up to `cap`."""
+    if task_id is None:
+        return int(conn.execute(_WAITING_ALL, {"cap": cap}).scalar_one())
+    return int(conn.execute(_WAITING_OF_TASK, {"cap": cap, "tid": task_id}).scalar_one())
+
+
+def lock_queue(conn: Connection) -> None:
+    """Hold, until this transaction ends, the right to count waiting executions and add to
+    them: on PostgreSQL a lock that makes concurrent starts take turns (so two cannot both see
+    the last free place); on SQLite the write transaction (BEGIN IMMEDIATE) already does."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(_LOCK_QUEUE)
+
+
 @dataclass(frozen=True)
 class ExecutionFilter:
     task_id: str | None = None

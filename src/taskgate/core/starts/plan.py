@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 
 from taskgate.core.clock import utcnow
 from taskgate.core.kv import write_items
+from taskgate.core.starts.bound import UNBOUNDED, QueueBound, QueueRoom
 from taskgate.core.starts.request import (
     ExecutionRef,
     SelectorResult,
@@ -42,6 +43,7 @@ class _Pending:
 
     now: Any
     kv_limits: KvLimits
+    room: QueueRoom
     # Executions per task running or waiting, counting the ones planned in this transaction.
     busy: dict[str, int] = field(default_factory=dict)
     found: dict[Selector, list[Task]] = field(default_factory=dict)
@@ -64,17 +66,24 @@ class _Pending:
 
 
 def write_start(
-    conn: Connection, request: StartRequest, fingerprint: str, kv_limits: KvLimits
+    conn: Connection,
+    request: StartRequest,
+    fingerprint: str,
+    kv_limits: KvLimits,
+    bound: QueueBound = UNBOUNDED,
 ) -> tuple[StartResult, list[ExecutionEvent]]:
     """Resolve, validate, and write executions, audit and idempotency record together."""
-    pending = _Pending(utcnow(), kv_limits)
+    pending = _Pending(utcnow(), kv_limits, bound.room())
     planned = _plan(conn, request, fingerprint, pending)
     pending.flush(conn)
     return planned
 
 
 def write_starts(
-    conn: Connection, requests: list[StartRequest], kv_limits: KvLimits
+    conn: Connection,
+    requests: list[StartRequest],
+    kv_limits: KvLimits,
+    bound: QueueBound = UNBOUNDED,
 ) -> list[tuple[StartResult, list[ExecutionEvent]] | TaskgateError | None]:
     """Several starts in one transaction, each as `write_start` would write it alone.
 
@@ -82,7 +91,7 @@ def write_starts(
     left as None for the caller to replay after the commit; a request the rules refuse gets
     its error, and nothing of it is written.
     """
-    pending = _Pending(utcnow(), kv_limits)
+    pending = _Pending(utcnow(), kv_limits, bound.room())
     stored = idempotency.existing(
         conn, [(r.caller.scope, r.idempotency_key) for r in requests if r.idempotency_key]
     )
@@ -95,12 +104,19 @@ def write_starts(
                 continue
             stored.add((request.caller.scope, key))
         fingerprint = request.fingerprint() if key else ""
+        # Outside the savepoint below: a lock taken inside it would go with its rollback.
+        pending.room.prepare(conn, request)
+        was_locked = pending.room.locked
         try:
             if request.kv_items:
                 # Key-value items are written before the rules are checked: keep them
                 # only if this request is accepted.
-                with conn.begin_nested():
-                    outcomes.append(_plan(conn, request, fingerprint, pending))
+                try:
+                    with conn.begin_nested():
+                        outcomes.append(_plan(conn, request, fingerprint, pending))
+                except TaskgateError:
+                    pending.room.rolled_back(was_locked)
+                    raise
             else:
                 outcomes.append(_plan(conn, request, fingerprint, pending))
         except TaskgateError as exc:
@@ -121,6 +137,7 @@ def _plan(
             "checks.deadline: a deadline belongs to the task, not to one start",
             field="checks.deadline",
         )
+    pending.room.prepare(conn, request)
     write_items(conn, request.kv_items, pending.kv_limits, now)
     resolved = resolve(
         conn,
@@ -157,7 +174,9 @@ def _plan(
     if skipping:
         counted = execution_rows.count_busy(conn, skipping)
         pending.busy.update({i: counted.get(i, 0) for i in skipping})
-    busy = pending.busy
+    # Counted into `pending` only once the queue's bound admitted the whole request.
+    busy = dict(pending.busy)
+    queued: list[Task] = []
     rows: list[dict[str, Any]] = []
     events: list[ExecutionEvent] = []
     results: list[SelectorResult] = []
@@ -178,6 +197,7 @@ def _plan(
             status, reason = _admission(task, busy.get(task.key, 0))
             if status is Status.QUEUED:
                 busy[task.key] = busy.get(task.key, 0) + 1
+                queued.append(task)
             row = _execution_row(
                 task, pending.spec_of(task), request, params[task.key], status, reason, now
             )
@@ -208,6 +228,8 @@ def _plan(
         if blocked(res) and not entry.message:
             entry.message = "not started: all_must_exist and a selector failed"
         results.append(entry)
+    pending.room.admit(conn, request, queued)
+    pending.busy.update(busy)
     result = StartResult(
         results=results,
         executions=[
@@ -248,13 +270,15 @@ def _plan(
 
 
 def write_one(
-    conn: Connection, task: Task, request: StartRequest
+    conn: Connection, task: Task, request: StartRequest, bound: QueueBound = UNBOUNDED
 ) -> tuple[ExecutionRef, ExecutionEvent]:
     """Queue one execution of `task` as given, not looked up by selector: a task made for
     this start alone (an ad-hoc workflow, `taskgate run-phases`). Its parameters are
-    validated against the task; the audit record names the request's selectors."""
+    validated against the task, and the queue's bound admits it; the audit record names the
+    request's selectors."""
     now = utcnow()
     params = validate_params(task.params, request.params)
+    bound.room().admit(conn, request, [task])
     row = _execution_row(
         task, task.model_dump(mode="json"), request, params, Status.QUEUED, "", now
     )

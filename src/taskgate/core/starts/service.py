@@ -12,8 +12,10 @@ from sqlalchemy.exc import IntegrityError
 from taskgate.core.context import CoreContext
 from taskgate.core.executions import ExecutionService
 from taskgate.core.groupcommit import GroupCommit
-from taskgate.core.starts.plan import write_start, write_starts
+from taskgate.core.starts.bound import QueueBound
+from taskgate.core.starts.plan import write_one, write_start, write_starts
 from taskgate.core.starts.request import (
+    ExecutionRef,
     PendingStart,
     PreviewResult,
     PreviewTask,
@@ -26,6 +28,7 @@ from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller
 from taskgate.domain.kv import KvLimits
 from taskgate.domain.selectors import Selector
+from taskgate.domain.tasks import Task
 from taskgate.store import idempotency
 
 # Starts committed in one transaction at most; more wait for the next.
@@ -34,11 +37,17 @@ START_BATCH_MAX = 256
 
 class StartService:
     def __init__(
-        self, ctx: CoreContext, executions: ExecutionService, kv_limits: KvLimits | None = None
+        self,
+        ctx: CoreContext,
+        executions: ExecutionService,
+        kv_limits: KvLimits | None = None,
+        bound: QueueBound | None = None,
     ) -> None:
         self.ctx = ctx
         self.executions = executions
         self.kv_limits = kv_limits or KvLimits()
+        # The bound on executions waiting to run (core/starts/bound.py), and its refusals.
+        self.bound = bound or QueueBound()
         self._together: GroupCommit[StartRequest, StartResult] = GroupCommit(
             self._start_together, batch_max=START_BATCH_MAX
         )
@@ -119,7 +128,7 @@ class StartService:
             row = idempotency.get(conn, request.caller.scope, key)
             if row is not None:
                 return PendingStart(_replayed(row, fingerprint), [], replayed=True)
-        result, events = write_start(conn, request, fingerprint, self.kv_limits)
+        result, events = write_start(conn, request, fingerprint, self.kv_limits, self.bound)
         return PendingStart(result, events)
 
     def start_many_in(
@@ -128,7 +137,7 @@ class StartService:
         """`start_in` for several requests at once, sharing lookups and writing their rows
         together (what the scheduler does with the schedules due in one slot). Each answer is
         what `start_in` would give for that request alone: a refusal writes nothing of it."""
-        outcomes = write_starts(conn, requests, self.kv_limits)
+        outcomes = write_starts(conn, requests, self.kv_limits, self.bound)
         answers: list[PendingStart | TaskgateError] = []
         for request, outcome in zip(requests, outcomes, strict=True):
             if outcome is None:
@@ -147,6 +156,12 @@ class StartService:
             else:
                 answers.append(PendingStart(*outcome))
         return answers
+
+    def write_one(
+        self, conn: Connection, task: Task, request: StartRequest
+    ) -> tuple[ExecutionRef, ExecutionEvent]:
+        """`plan.write_one` under this service's queue bound."""
+        return write_one(conn, task, request, self.bound)
 
     def after_commit(self, pending: PendingStart) -> None:
         """Tell the listeners and the executor about a start that is now on disk."""
@@ -186,7 +201,7 @@ class StartService:
         def work(
             conn: Connection,
         ) -> tuple[list[tuple[StartResult, list[ExecutionEvent]] | TaskgateError | None], Any]:
-            outcomes = write_starts(conn, requests, self.kv_limits)
+            outcomes = write_starts(conn, requests, self.kv_limits, self.bound)
             started = any(isinstance(o, tuple) and o[0].started for o in outcomes)
             return outcomes, self.claim_in(conn, started)
 
@@ -239,7 +254,7 @@ class StartService:
 
     async def _commit_start(self, request: StartRequest, fingerprint: str) -> PendingStart:
         def work(conn: Connection) -> PendingStart:
-            result, events = write_start(conn, request, fingerprint, self.kv_limits)
+            result, events = write_start(conn, request, fingerprint, self.kv_limits, self.bound)
             return PendingStart(result, events, claimed=self.claim_in(conn, bool(result.started)))
 
         return await self.ctx.db.write(work)

@@ -28,7 +28,8 @@ EVERY_ROUTE = {
     403: "The key's role or task allow-list does not permit this; a cross-site request.",
     413: "The body is larger than server.max_body_bytes.",
     422: "A field has the wrong type or value; `field` names it.",
-    429: "Too many failed authentications from this address; see Retry-After.",
+    429: "Too many failed authentications from this address; a start past the bound on "
+    "executions waiting to run (executor.max_queued, a task's max_queued); see Retry-After.",
 }
 NOT_FOUND = "What the path, or a task the body names, refers to does not exist."
 CONFLICT = "A label or id already in use; an Idempotency-Key reused for another request."

@@ -21,15 +21,23 @@ TEXT_TYPE = "text/plain; charset=utf-8"
 class ButlerError(Exception):
     """An answer in Fastify's error shape; `code` only where Fastify itself sets one."""
 
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        self.headers = headers
 
 
 # Butler answers every refused request with 400 and a message; a missing or unknown API key
-# gets 401, a key whose role may not do it 403, a source slowed down after failed keys 429.
+# gets 401, a key whose role may not do it 403, a source slowed down after failed keys 429,
+# and so does a start refused because too many executions are waiting to run.
 STATUS_OF_CORE_ERROR: ErrorStatuses = {
     TaskgateError: 400,
     Unauthorized: 401,
@@ -39,8 +47,12 @@ STATUS_OF_CORE_ERROR: ErrorStatuses = {
 
 
 def core_refusal(exc: TaskgateError) -> ButlerError:
-    """The core's refusal in Butler's words."""
-    return ButlerError(status_for(exc, STATUS_OF_CORE_ERROR), exc.message)
+    """The core's refusal in Butler's words (a 429 with Retry-After, as @fastify/rate-limit
+    sends it: a start refused by the queue's bound, or a source slowed down)."""
+    headers = None
+    if isinstance(exc, TooManyRequests):
+        headers = {"Retry-After": str(exc.retry_after)}
+    return ButlerError(status_for(exc, STATUS_OF_CORE_ERROR), exc.message, headers=headers)
 
 
 def validation_error(message: str) -> ButlerError:
@@ -62,7 +74,12 @@ def refusal_body(status: int, message: str, field: str) -> bytes:
 
 
 def error_response(exc: ButlerError) -> Response:
-    return Response(error_body(exc.status, exc.message, exc.code), exc.status, media_type=JSON_TYPE)
+    return Response(
+        error_body(exc.status, exc.message, exc.code),
+        exc.status,
+        headers=exc.headers,
+        media_type=JSON_TYPE,
+    )
 
 
 def dumps(value: Any, indent: int | None = None) -> str:

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from taskgate.config.jaseci import JaseciSettings
 from taskgate.core.services import Services
 from taskgate.core.visible import VisibleExecutions
-from taskgate.domain.errors import TaskgateError
+from taskgate.domain.errors import TaskgateError, TooManyRequests
 from taskgate.doors.api.errors import HTTP_STATUS, error_body
 from taskgate.doors.api.limits import BodySizeLimit
 from taskgate.doors.errorstatus import ErrorStatuses, status_for
@@ -65,7 +65,10 @@ def create_jaseci_app(
     async def core_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, TaskgateError)
         status = status_for(exc, STATUS)
-        return JSONResponse(exc.to_dict(), status_code=status)
+        headers = None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
+        return JSONResponse(exc.to_dict(), status_code=status, headers=headers)
 
     async def http_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -95,6 +95,14 @@ class Metrics:
             registry=self.registry,
         )
         self._auth_seen: dict[tuple[str, str], int] = {}
+        self.queue_full = Counter(
+            "taskgate_starts_refused_queue_full",
+            "Starts refused because too many executions were waiting to run, by the bound "
+            "(executor.max_queued or concurrency.max_queued) and the start's origin.",
+            ["bound", "origin"],
+            registry=self.registry,
+        )
+        self._queue_full_seen: dict[tuple[str, str], int] = {}
         self.check_violations = Counter(
             "taskgate_check_violations",
             "Checks broken when a run ended, by task (its label, else its id), check and "
@@ -157,6 +165,9 @@ class Metrics:
             for door, count in counts.items():
                 counter.labels(door).inc(count - self._auth_seen.get((kind, door), 0))
                 self._auth_seen[(kind, door)] = count
+        for labels, count in list(self.services.starts.bound.refused.items()):
+            self.queue_full.labels(*labels).inc(count - self._queue_full_seen.get(labels, 0))
+            self._queue_full_seen[labels] = count
         for name, state in self.services.connections.items():
             self.connected.labels(name).set(1 if state.connected else 0)
             self.reconnects.labels(name).set(state.reconnects)

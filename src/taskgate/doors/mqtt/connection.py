@@ -92,6 +92,9 @@ class MqttConnection:
         # Counts connections: an ack is sent only on the connection that delivered the message,
         # since after a reconnect the broker redelivers what was not acknowledged.
         self._generation = 0
+        # Whether the broker kept our session at the last connect (it then delivers again
+        # what was not acknowledged before).
+        self._session_present = False
         self._connected_event = asyncio.Event()
         self._client = self._build()
 
@@ -194,6 +197,16 @@ class MqttConnection:
             return
         self._client.ack(message.mid, message.qos)
 
+    def delivered_again(self, message: Incoming) -> bool | None:
+        """Whether the broker delivers `message` again by itself, now that the connection it
+        came on has ended: True (it kept our session), False (it forgot it: only we have
+        it), None (not connected yet: not known). False while its connection is up."""
+        if message.qos == 0 or message.generation == self._generation:
+            return False
+        if not self.state.connected:
+            return None
+        return self._session_present
+
     # paho's thread calls these; each hands over to the loop.
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> None:
@@ -266,6 +279,7 @@ class MqttConnection:
     def _connected(self, session_present: bool) -> None:
         reconnect = self.state.down_since is not None
         self.state.came_up()
+        self._session_present = session_present
         self.state.last_error = ""
         self._connected_event.set()
         log.info(

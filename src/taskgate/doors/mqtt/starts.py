@@ -4,11 +4,20 @@ Messages are taken off the queue in batches (whatever arrived while the last bat
 being committed, up to `batch_max`) and committed by `StartService.start_many` in one
 transaction. Each message is acknowledged to the broker only after that commit, so a crash
 in between leaves it unacknowledged and the broker delivers it again.
+
+A start the queue's bound refuses (`QueueFull`: too many executions waiting to run) is held,
+not acknowledged and not answered: while anything is held no new message is taken, and the
+held ones are committed again, in their order, when an execution leaves the queue (or after
+the refusal's Retry-After). Unacknowledged, they fill the broker's window
+(`mqtt.receive_maximum`) and the broker stops sending: that is the backpressure. A held
+message whose connection ended is dropped if the broker kept the session (it delivers it
+again) and kept otherwise, so it is neither lost nor started twice.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -16,8 +25,10 @@ from taskgate.config.mqtt import MqttStartSettings
 from taskgate.core.starts.request import StartRequest, StartResult
 from taskgate.core.starts.service import StartService
 from taskgate.domain.backoff import backoff_delay
-from taskgate.domain.errors import TaskgateError
+from taskgate.domain.errors import QueueFull, TaskgateError
+from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller
+from taskgate.domain.status import PENDING
 from taskgate.doors.mqtt.connection import Incoming, MqttConnection
 from taskgate.doors.mqtt.payloads import StartMessage, parse_start
 from taskgate.doors.mqtt.replies import Replies, ReplyTo
@@ -53,12 +64,28 @@ class StartConsumer:
         self._allowed = allowed_tasks
         self._queue: asyncio.Queue[Incoming] = asyncio.Queue()
         self.committed = 0
+        # Refused by the queue's bound, in arrival order; `_room` is set when one may fit.
+        self._held: list[_Accepted] = []
+        self._hold_seconds = 1.0
+        self._room = asyncio.Event()
+        starts.ctx.bus.listen(self._on_event)
+
+    @property
+    def held(self) -> int:
+        return len(self._held)
+
+    def _on_event(self, event: ExecutionEvent) -> None:
+        if self._held and event.is_status and event.status not in PENDING:
+            self._room.set()
 
     def submit(self, message: Incoming) -> None:
         self._queue.put_nowait(message)
 
     async def run(self) -> None:
         while True:
+            if self._held:
+                await self._retry_held()
+                continue
             batch = [await self._queue.get()]
             while len(batch) < self._settings.batch_max and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
@@ -94,6 +121,29 @@ class StartConsumer:
             accepted.append(
                 _Accepted(message, parsed, self._reply_to(message, parsed.correlation_id))
             )
+        await self._start(accepted)
+
+    async def _retry_held(self) -> None:
+        """Wait for room (or the Retry-After), then commit the held messages again."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._room.wait(), self._hold_seconds)
+        self._room.clear()
+        held, self._held = self._held, []
+        kept: list[_Accepted] = []
+        for item in held:
+            again = self._connection.delivered_again(item.message)
+            if again is None:
+                self._held.append(item)  # not connected: not known yet whether it comes again
+            elif not again:
+                kept.append(item)
+        if not kept and self._held:
+            await asyncio.sleep(self._hold_seconds)
+        # Held first, in their order: a refusal puts them back at the front.
+        waiting, self._held = self._held, []
+        await self._start(kept)
+        self._held += waiting
+
+    async def _start(self, accepted: list[_Accepted]) -> None:
         if not accepted:
             return
         requests = [
@@ -109,6 +159,11 @@ class StartConsumer:
         ]
         answers = await self._commit(requests)
         for item, answer in zip(accepted, answers, strict=True):
+            if isinstance(answer, QueueFull):
+                # No PUBACK until there is room; answered once it is started.
+                self._held.append(item)
+                self._hold_seconds = float(answer.retry_after)
+                continue
             self._connection.ack(item.message)
             if isinstance(answer, StartResult):
                 self.committed += 1

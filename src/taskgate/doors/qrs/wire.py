@@ -13,6 +13,7 @@ from taskgate.domain.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    QueueFull,
     TaskgateError,
     TooManyRequests,
     Unauthorized,
@@ -54,6 +55,9 @@ STATUS_OF_CORE_ERROR: ErrorStatuses = {
     Unauthorized: 401,
     Forbidden: 403,
     TooManyRequests: 429,
+    # The real QRS has no rate limit; what stands in front of it (the Qlik proxy, IIS-like
+    # hosts) says "busy, come back" as 503 with Retry-After, which HTTP clients retry.
+    QueueFull: 503,
 }
 
 
