@@ -89,6 +89,14 @@ def sample(server: Server, count: int = 5, pause: float = 0.5) -> dict[str, floa
     return {key: statistics.median(r[key] for r in readings) for key in ("rss", "uss", "pss")}
 
 
+def record(
+    rows: list[tuple[str, dict[str, float], str]], label: str, mem: dict[str, float], note: str
+) -> None:
+    """Keep a reading for the table, and print it now: a long run stopped early keeps them."""
+    rows.append((label, mem, note))
+    print(f"{label}: RSS {mib(mem['rss'])}, USS {mib(mem['uss'])} {note}".rstrip(), flush=True)
+
+
 def import_profile() -> list[tuple[str, int]]:
     done = subprocess.run(
         [sys.executable, "-c", IMPORT_PROBE, json.dumps(IMPORT_STEPS)],
@@ -130,7 +138,7 @@ def main() -> None:
     ) as server:
         print(f"server pid {server.pid} on {server.url}; {server.database_label}", flush=True)
         time.sleep(args.settle)
-        rows.append(("idle after start-up", sample(server), ""))
+        record(rows, "idle after start-up", sample(server), "")
         total = 0
         with httpx.Client(base_url=server.url, timeout=60) as client:
             for n, load_task in enumerate(load_tasks, start=1):
@@ -148,11 +156,11 @@ def main() -> None:
                 if ended["statuses"].get("finished_success", 0) != len(result.accepted):
                     note = f"not all finished_success: {ended['statuses']}"
                 time.sleep(args.settle)
-                rows.append((f"idle after round {n} ({total:,} executions)", sample(server), note))
+                record(rows, f"idle after round {n} ({total:,} executions)", sample(server), note)
         print("restarting on the same database ...", flush=True)
         server.restart()
         time.sleep(args.settle)
-        rows.append(("idle after a restart on that database", sample(server), ""))
+        record(rows, "idle after a restart on that database", sample(server), "")
         problems = server.log_problems()
 
     t = Table(

@@ -535,9 +535,12 @@ def cell(values: list[float] | None, digits: int = 1) -> str:
 
 
 def ratio(a: list[float] | None, b: list[float] | None) -> str:
-    if not a or not b or statistics.median(b) == 0:
+    """The median of the rounds' own ratios (each round's figures were taken minutes apart,
+    under the same load), with their range."""
+    if not a or not b:
         return ""
-    return f"{statistics.median(a) / statistics.median(b):.2f}"
+    per_round = [x / y for x, y in zip(a, b, strict=False) if y]
+    return cell(per_round, 2) if per_round else ""
 
 
 def render(systems: dict[str, Figures], args: Any, client: str) -> Table:
