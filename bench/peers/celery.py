@@ -90,7 +90,7 @@ app.conf.update(
     result_expires=None,
     task_default_queue="celery",
 )
-STAMP = os.environ["PEER_STAMP"]
+STAMP = json.loads(os.environ["PEER_STAMP"])  # argv of trigger_latency's stamp program
 
 
 @app.task(name="peer.true")
@@ -101,7 +101,7 @@ def true():
 @app.task(name="peer.stamp")
 def stamp():
     path = f"/dev/shm/peer-stamp-{os.getpid()}"
-    subprocess.run([STAMP, path], check=True)
+    subprocess.run(STAMP, env={**os.environ, "TASKGATE_RESULT_FILE": path}, check=True)
     with open(path) as f:
         return json.loads(f.read())["started_ns"]
 
@@ -193,7 +193,7 @@ class Peer:
     """Celery worker + Flower + Redis, started in a temporary folder, stopped at the end."""
 
     python: Path
-    stamp: str
+    stamp: list[str]
     slots: int
     dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="taskgate-peer-")))
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -208,7 +208,7 @@ class Peer:
         env = {
             **os.environ,
             "PEER_REDIS": self.redis_url,
-            "PEER_STAMP": self.stamp,
+            "PEER_STAMP": json.dumps(self.stamp),
             "PYTHONPATH": str(self.dir),
             # Flower 2 serves its API without authentication only when told so.
             "FLOWER_UNAUTHENTICATED_API": "true",
@@ -357,7 +357,7 @@ class Peer:
 
 
 @contextmanager
-def running_peer(python: Path, stamp: str, slots: int, keep: bool) -> Iterator[Peer]:
+def running_peer(python: Path, stamp: list[str], slots: int, keep: bool) -> Iterator[Peer]:
     peer = Peer(python, stamp, slots)
     try:
         peer.start()
@@ -479,6 +479,19 @@ def taskgate_round(
             fig.notes.append(f"round {rnd + 1}: refused {accept.refused} / {run.refused}")
 
 
+def result_of(client: httpx.Client, task_id: str, limit: float = 30.0) -> dict[str, Any]:
+    """Flower's answer for a task's result, asked again while it still says PENDING (its
+    `timeout` wait does not always hold the answer back until the result is in)."""
+    deadline = time.monotonic() + limit
+    while True:
+        got: dict[str, Any] = client.get(
+            f"/api/task/result/{task_id}", params={"timeout": limit}
+        ).json()
+        if got.get("state") not in ("PENDING", "STARTED") or time.monotonic() > deadline:
+            return got
+        time.sleep(0.001)
+
+
 def peer_round(peer: Peer, rnd: int, args: Any, wrk: Path | None, fig: Figures) -> None:
     with httpx.Client(base_url=peer.url, timeout=60) as client:
         for name, row in (("peer.stamp", ""), ("peer.now", "py-")):
@@ -489,8 +502,7 @@ def peer_round(peer: Peer, rnd: int, args: Any, wrk: Path | None, fig: Figures) 
                 if started.status_code != 200:
                     fig.notes.append(f"{name}: HTTP {started.status_code}")
                     break
-                task_id = started.json()["task-id"]
-                got = client.get(f"/api/task/result/{task_id}", params={"timeout": 30}).json()
+                got = result_of(client, started.json()["task-id"])
                 if got.get("state") != "SUCCESS":
                     fig.notes.append(f"{name}: {got.get('state')}")
                     continue
@@ -567,8 +579,9 @@ def render(systems: dict[str, Figures], args: Any, client: str) -> Table:
             cells[2] += f"; {cell(no_spawn, digits)} Python function, no spawn"
             ratios += f"; {ratio(s, no_spawn)} to no spawn"
         t.add(label, *cells, ratios)
+    burst_size = f"{args.seconds} s" if client.startswith("wrk") else f"{args.fallback_starts}"
     t.notes.append(
-        f"load: {client}, {args.seconds} s per burst; latency: {args.count} "
+        f"load: {client}, {burst_size} per burst; latency: {args.count} "
         f"sequential starts per round after {args.warmup} warm-up (httpx)"
     )
     t.notes.append(
@@ -659,7 +672,7 @@ def main() -> None:
                 with httpx.Client(base_url=server.url, timeout=30) as c:
                     c.post("/api/v1/start", json={"selectors": [f"id:{ids['skip']}"]})
                 servers[name] = server
-            peer = stack.enter_context(running_peer(python, program.argv[0], args.slots, args.keep))
+            peer = stack.enter_context(running_peer(python, program.argv, args.slots, args.keep))
             peer.collect(0, 0)  # the readiness probe's result
             time.sleep(3)
             mem = peer.memory()
