@@ -1,9 +1,10 @@
 """Idle memory: RSS of the server with a demo-like config, idle, and again after load.
 
     .venv/bin/python bench/idle_memory.py [--rounds 2] [--starts 1500] [--settle 3]
+    .venv/bin/python bench/idle_memory.py --rounds 4 --starts 25000   # issue 19: 100,000 runs
 
 The server gets the five tasks of examples/demo.yaml (slots 8, like the demo)
-plus one `/bin/true` task for the load. RSS is the median of 5 readings 0.5 s apart, taken
+plus one `/bin/true` task per round for the load. RSS is the median of 5 readings 0.5 s apart, taken
 `--settle` seconds after start-up (nothing running), then after each round of `--starts` starts
 of the `/bin/true` task from 16 clients once every execution has ended (a growing figure from
 round to round would point at a leak), and last after a restart of the server on the same
@@ -42,6 +43,10 @@ from throughput import fire
 TARGET_IDLE_BYTES = 80 * 1000 * 1000
 MIB = 1024 * 1024
 TARGET_IDLE_MIB = TARGET_IDLE_BYTES / MIB
+# Issue 19's targets: <= 60 MiB after start-up, and flat within 5 MiB after 100,000 runs
+# (--rounds 4 --starts 25000).
+TARGET19_MIB = 60.0
+FLAT_MIB = 5.0
 
 IMPORT_STEPS = [
     ("python interpreter", ""),
@@ -84,6 +89,14 @@ def sample(server: Server, count: int = 5, pause: float = 0.5) -> dict[str, floa
     return {key: statistics.median(r[key] for r in readings) for key in ("rss", "uss", "pss")}
 
 
+def record(
+    rows: list[tuple[str, dict[str, float], str]], label: str, mem: dict[str, float], note: str
+) -> None:
+    """Keep a reading for the table, and print it now: a long run stopped early keeps them."""
+    rows.append((label, mem, note))
+    print(f"{label}: RSS {mib(mem['rss'])}, USS {mib(mem['uss'])} {note}".rstrip(), flush=True)
+
+
 def import_profile() -> list[tuple[str, int]]:
     done = subprocess.run(
         [sys.executable, "-c", IMPORT_PROBE, json.dumps(IMPORT_STEPS)],
@@ -103,10 +116,18 @@ def main() -> None:
     p.add_argument("--starts", type=int, default=1500, help="Starts per round (default 1500).")
     p.add_argument("--clients", type=int, default=16, help="Concurrent clients (default 16).")
     p.add_argument("--settle", type=float, default=3.0, help="Seconds idle before reading.")
+    p.add_argument(
+        "--drain-seconds", type=float, default=600.0, help="Longest wait for a round to end."
+    )
     args = p.parse_args()
 
-    load_task = task("bench-true", ["/bin/true"], overlap="allow", timeout=60)
-    tasks = [*demo_tasks(), load_task]
+    # One load task per round, so that each round's executions are read back on their own
+    # (100,000 executions in 4 rounds would otherwise be listed again and again).
+    load_tasks = [
+        task(f"bench-true-{n}", ["/bin/true"], overlap="allow", timeout=60)
+        for n in range(1, args.rounds + 1)
+    ]
+    tasks = [*demo_tasks(), *load_tasks]
     rows: list[tuple[str, dict[str, float], str]] = []
     with Server(
         tasks,
@@ -117,11 +138,10 @@ def main() -> None:
     ) as server:
         print(f"server pid {server.pid} on {server.url}; {server.database_label}", flush=True)
         time.sleep(args.settle)
-        rows.append(("idle after start-up", sample(server), ""))
+        record(rows, "idle after start-up", sample(server), "")
         total = 0
-        accepted: list[str] = []
         with httpx.Client(base_url=server.url, timeout=60) as client:
-            for n in range(1, args.rounds + 1):
+            for n, load_task in enumerate(load_tasks, start=1):
                 print(f"round {n}: {args.starts} starts ...", flush=True)
                 result = fire(
                     server.url,
@@ -130,18 +150,17 @@ def main() -> None:
                     body={"selectors": [f"id:{load_task['id']}"]},
                 )
                 total += len(result.accepted)
-                drained = wait_drained(client, load_task["id"], 600)
+                drained = wait_drained(client, load_task["id"], args.drain_seconds)
                 note = "" if drained is not None else "executions still active"
-                ended = account(client, load_task["id"], accepted + result.accepted)
-                accepted.extend(result.accepted)
-                if ended["statuses"].get("finished_success", 0) != len(accepted):
+                ended = account(client, load_task["id"], result.accepted)
+                if ended["statuses"].get("finished_success", 0) != len(result.accepted):
                     note = f"not all finished_success: {ended['statuses']}"
                 time.sleep(args.settle)
-                rows.append((f"idle after round {n} ({total:,} executions)", sample(server), note))
+                record(rows, f"idle after round {n} ({total:,} executions)", sample(server), note)
         print("restarting on the same database ...", flush=True)
         server.restart()
         time.sleep(args.settle)
-        rows.append(("idle after a restart on that database", sample(server), ""))
+        record(rows, "idle after a restart on that database", sample(server), "")
         problems = server.log_problems()
 
     t = Table(
@@ -164,6 +183,18 @@ def main() -> None:
             f"idle RSS after {what} is {idle / TARGET_IDLE_MIB:.2f}x the target "
             f"({idle - TARGET_IDLE_MIB:+.1f} MiB)"
         )
+    first, last_round = rows[0][1]["rss"] / MIB, rows[-2][1]["rss"] / MIB
+    if len(rows) > 2:
+        growth = last_round - first
+        flat = verdict(abs(growth) <= FLAT_MIB)
+        t.notes.append(
+            f"after {total:,} executions the idle RSS is {growth:+.1f} MiB from start-up; "
+            f"issue 19: flat within +-{FLAT_MIB:g} MiB after 100,000 ({flat})"
+        )
+    t.notes.append(
+        f"issue 19: idle RSS <= {TARGET19_MIB:g} MiB after start-up: {first:.1f} MiB "
+        f"({verdict(first <= TARGET19_MIB)})"
+    )
     t.notes.append("target 80 MB = 76.3 MiB; 1 MiB = 2^20 bytes; RSS of the server process alone")
     t.notes.append(machine_line())
     for line in problems[:5]:

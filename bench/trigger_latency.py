@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -60,56 +61,71 @@ def main() -> None:
             run(server, spec["id"], program.kind, program.note, args)
 
 
-def run(server: Server, task_id: str, kind: str, note: str, args: argparse.Namespace) -> None:
-    count: int = args.count
-    warmup: int = args.warmup
-    max_seconds: float = args.max_seconds
+@dataclass
+class LatencyRun:
+    """What `sequential_starts` measured, in ms per measured start (warm-up left out)."""
+
+    running_ms: list[float] = field(default_factory=list)
+    ack_ms: list[float] = field(default_factory=list)
+    cycle_ms: list[float] = field(default_factory=list)
+    stored_ms: list[float] = field(default_factory=list)
+    dispatch_ms: list[float] = field(default_factory=list)
+    spawn_ms: list[float] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def sequential_starts(
+    client: httpx.Client, task_id: str, count: int, warmup: int, max_seconds: float
+) -> LatencyRun:
+    """`warmup + count` starts of a stamp task, one at a time, each waited for to its end."""
     body = {"selectors": [f"id:{task_id}"]}
-    running_ms: list[float] = []
-    ack_ms: list[float] = []
-    cycle_ms: list[float] = []
-    dispatch_ms: list[float] = []
-    stored_ms: list[float] = []
-    spawn_ms: list[float] = []
-    failures: list[str] = []
+    m = LatencyRun()
     began = time.monotonic()
+    for i in range(warmup + count):
+        if time.monotonic() - began > max_seconds:
+            m.failures.append(f"stopped after {max_seconds:g}s with {len(m.running_ms)} measured")
+            break
+        t0 = time.time_ns()
+        resp = client.post("/api/v1/start", json=body)
+        t_ack = time.time_ns()
+        if resp.status_code != 200:
+            m.failures.append(f"start {i}: {resp.status_code} {resp.text[:200]}")
+            continue
+        execution_id = resp.json()["executions"][0]["id"]
+        waited = client.get(f"/api/v1/executions/{execution_id}/wait", params={"timeout": 30})
+        t_end = time.time_ns()
+        execution = waited.json()
+        result = execution.get("result") or {}
+        if execution.get("status") != "finished_success" or "started_ns" not in result:
+            m.failures.append(f"start {i}: {execution.get('status')} {execution.get('message')!r}")
+            continue
+        if i < warmup:
+            continue
+        m.running_ms.append((result["started_ns"] - t0) / 1e6)
+        m.ack_ms.append((t_ack - t0) / 1e6)
+        m.cycle_ms.append((t_end - t0) / 1e6)
+        attempts = execution.get("attempts") or []
+        if attempts and attempts[0].get("started_at"):
+            created = iso_seconds(execution["created_at"])
+            claimed = iso_seconds(attempts[0]["started_at"])
+            m.stored_ms.append((created - t0 / 1e9) * 1000)
+            m.dispatch_ms.append((claimed - created) * 1000)
+            m.spawn_ms.append((result["started_ns"] / 1e9 - claimed) * 1000)
+    m.seconds = time.monotonic() - began
+    return m
+
+
+def run(server: Server, task_id: str, kind: str, note: str, args: argparse.Namespace) -> None:
+    warmup: int = args.warmup
     cpu_before = server.cpu_seconds()
     profile: str | None = args.profile
     with httpx.Client(base_url=server.url, timeout=30) as client, Profiler(server.pid, profile):
-        for i in range(warmup + count):
-            if time.monotonic() - began > max_seconds:
-                failures.append(f"stopped after {max_seconds:g}s with {len(running_ms)} measured")
-                break
-            t0 = time.time_ns()
-            resp = client.post("/api/v1/start", json=body)
-            t_ack = time.time_ns()
-            if resp.status_code != 200:
-                failures.append(f"start {i}: {resp.status_code} {resp.text[:200]}")
-                continue
-            execution_id = resp.json()["executions"][0]["id"]
-            waited = client.get(f"/api/v1/executions/{execution_id}/wait", params={"timeout": 30})
-            t_end = time.time_ns()
-            execution = waited.json()
-            result = execution.get("result") or {}
-            if execution.get("status") != "finished_success" or "started_ns" not in result:
-                failures.append(
-                    f"start {i}: {execution.get('status')} {execution.get('message')!r}"
-                )
-                continue
-            if i < warmup:
-                continue
-            running_ms.append((result["started_ns"] - t0) / 1e6)
-            ack_ms.append((t_ack - t0) / 1e6)
-            cycle_ms.append((t_end - t0) / 1e6)
-            attempts = execution.get("attempts") or []
-            if attempts and attempts[0].get("started_at"):
-                created = iso_seconds(execution["created_at"])
-                claimed = iso_seconds(attempts[0]["started_at"])
-                stored_ms.append((created - t0 / 1e9) * 1000)
-                dispatch_ms.append((claimed - created) * 1000)
-                spawn_ms.append((result["started_ns"] / 1e9 - claimed) * 1000)
-    elapsed = time.monotonic() - began
+        m = sequential_starts(client, task_id, args.count, warmup, args.max_seconds)
+    elapsed = m.seconds
     cpu = server.cpu_seconds() - cpu_before
+    running_ms, ack_ms, cycle_ms = m.running_ms, m.ack_ms, m.cycle_ms
+    stored_ms, dispatch_ms, spawn_ms, failures = m.stored_ms, m.dispatch_ms, m.spawn_ms, m.failures
 
     table = Table(
         f"Trigger latency - {len(running_ms)} sequential starts ({server.database_label}, "

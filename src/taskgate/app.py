@@ -31,22 +31,11 @@ from taskgate.domain.tasks import TaskSpec
 from taskgate.domain.webhooks import DeliveryRetryPolicy, WebhookSpec
 from taskgate.doors.api.app import create_api
 from taskgate.doors.api.errors import refusal_body as api_refusal
-from taskgate.doors.butler.app import PREFIX as BUTLER_PREFIX
-from taskgate.doors.butler.app import create_butler_app
-from taskgate.doors.butler.wire import refusal_body as butler_refusal
 from taskgate.doors.doorkeys import DoorKeys
 from taskgate.doors.hostnames import HostNames
-from taskgate.doors.jaseci.app import PREFIX as JASECI_PREFIX
-from taskgate.doors.jaseci.app import PUBLIC_PREFIX as JASECI_PUBLIC_PREFIX
-from taskgate.doors.jaseci.app import create_jaseci_app
-from taskgate.doors.jaseci.app import refusal_body as jaseci_refusal
 from taskgate.doors.originguard import OriginGuard, Refusal
 from taskgate.doors.proxies import forwarded_headers
 from taskgate.doors.qliksync import QlikSync
-from taskgate.doors.qrs.app import PREFIX as QRS_PREFIX
-from taskgate.doors.qrs.app import create_qrs_app
-from taskgate.doors.qrs.listener import TlsListener
-from taskgate.doors.qrs.wire import refusal_body as qrs_refusal
 from taskgate.doors.tls import uvicorn_tls
 from taskgate.doors.web.install import install_web
 from taskgate.doors.webhooks.sender import WebhookSender
@@ -66,6 +55,7 @@ from taskgate.store.db import Database
 if TYPE_CHECKING:
     from taskgate.core.cluster import EventRelay
     from taskgate.doors.mqtt.door import MqttDoor
+    from taskgate.doors.qrs.listener import TlsListener
     from taskgate.engine.celeryexec.publisher import CeleryPublisher
 
 log = logging.getLogger("taskgate")
@@ -159,6 +149,77 @@ def celery_publisher(services: Services, settings: Settings) -> CeleryPublisher:
     return CeleryPublisher(services.ctx, app, setup)
 
 
+def mount_doors(
+    settings: Settings, services: Services
+) -> tuple[dict[str, ASGIApp], dict[str, Refusal], TlsListener | None]:
+    """The compatible doors that are switched on, by prefix, with their refusals and the QRS
+    door's own TLS listener. A door that is off is never imported (idle memory: each costs
+    0.4-1.5 MiB; tests/test_lean_imports.py)."""
+    doors: dict[str, ASGIApp] = {}
+    refusals: dict[str, Refusal] = {}
+    if settings.butler.enabled:
+        from taskgate.doors.butler.app import PREFIX as BUTLER_PREFIX
+        from taskgate.doors.butler.app import create_butler_app
+        from taskgate.doors.butler.wire import refusal_body as butler_refusal
+
+        doors[BUTLER_PREFIX] = create_butler_app(
+            services, settings.butler, settings.server.max_body_bytes
+        )
+        refusals[BUTLER_PREFIX] = butler_refusal
+    if settings.jaseci.enabled:
+        from taskgate.doors.jaseci.app import PREFIX as JASECI_PREFIX
+        from taskgate.doors.jaseci.app import PUBLIC_PREFIX as JASECI_PUBLIC_PREFIX
+        from taskgate.doors.jaseci.app import create_jaseci_app
+        from taskgate.doors.jaseci.app import refusal_body as jaseci_refusal
+
+        doors[JASECI_PREFIX] = create_jaseci_app(
+            services, settings.jaseci, settings.server.max_body_bytes
+        )
+        doors[JASECI_PUBLIC_PREFIX] = create_jaseci_app(
+            services, settings.jaseci, settings.server.max_body_bytes, public=True
+        )
+        refusals[JASECI_PREFIX] = refusals[JASECI_PUBLIC_PREFIX] = jaseci_refusal
+    qrs_listener = None
+    if settings.qrs.enabled:
+        from taskgate.doors.qrs.app import PREFIX as QRS_PREFIX
+        from taskgate.doors.qrs.app import create_qrs_app
+        from taskgate.doors.qrs.listener import TlsListener
+        from taskgate.doors.qrs.wire import refusal_body as qrs_refusal
+
+        doors[QRS_PREFIX] = create_qrs_app(
+            services,
+            allow_from=settings.qrs.allow_from,
+            keys=DoorKeys(
+                services.access,
+                "qrs",
+                require_api_key=settings.qrs.require_api_key,
+                open_to=settings.qrs.open_to,
+            ),
+            max_body_bytes=settings.server.max_body_bytes,
+            result_history=settings.qrs.result_history,
+        )
+        refusals[QRS_PREFIX] = qrs_refusal
+        if settings.qrs.listen is not None:
+            # Its own app, mounted at /qrs as on Qlik Sense's port 4242; the TLS handshake has
+            # checked the client, so every peer that completes it is let in.
+            tls_app = Starlette()
+            tls_app.mount(
+                QRS_PREFIX,
+                create_qrs_app(
+                    services,
+                    allow_from=None,
+                    keys=None,
+                    max_body_bytes=settings.server.max_body_bytes,
+                    result_history=settings.qrs.result_history,
+                ),
+            )
+            guard(tls_app, settings, qrs_refusal, {})
+            qrs_listener = TlsListener(
+                tls_app, settings.qrs.listen, settings.server.trusted_proxies
+            )
+    return doors, refusals, qrs_listener
+
+
 def create_app(settings: Settings) -> FastAPI:
     settings.check_exposure()
     settings.check_executor()
@@ -226,50 +287,7 @@ def create_app(settings: Settings) -> FastAPI:
         services.webhooks, ctx.bus, settings.webhook_delivery.timeout_seconds
     )
     kv_sweep = kv_sweeper(services.kv, settings.kv.sweep_seconds)
-    doors: dict[str, ASGIApp] = {}
-    if settings.butler.enabled:
-        doors[BUTLER_PREFIX] = create_butler_app(
-            services, settings.butler, settings.server.max_body_bytes
-        )
-    if settings.jaseci.enabled:
-        doors[JASECI_PREFIX] = create_jaseci_app(
-            services, settings.jaseci, settings.server.max_body_bytes
-        )
-        doors[JASECI_PUBLIC_PREFIX] = create_jaseci_app(
-            services, settings.jaseci, settings.server.max_body_bytes, public=True
-        )
-    qrs_listener = None
-    if settings.qrs.enabled:
-        doors[QRS_PREFIX] = create_qrs_app(
-            services,
-            allow_from=settings.qrs.allow_from,
-            keys=DoorKeys(
-                services.access,
-                "qrs",
-                require_api_key=settings.qrs.require_api_key,
-                open_to=settings.qrs.open_to,
-            ),
-            max_body_bytes=settings.server.max_body_bytes,
-            result_history=settings.qrs.result_history,
-        )
-        if settings.qrs.listen is not None:
-            # Its own app, mounted at /qrs as on Qlik Sense's port 4242; the TLS handshake has
-            # checked the client, so every peer that completes it is let in.
-            tls_app = Starlette()
-            tls_app.mount(
-                QRS_PREFIX,
-                create_qrs_app(
-                    services,
-                    allow_from=None,
-                    keys=None,
-                    max_body_bytes=settings.server.max_body_bytes,
-                    result_history=settings.qrs.result_history,
-                ),
-            )
-            guard(tls_app, settings, qrs_refusal, {})
-            qrs_listener = TlsListener(
-                tls_app, settings.qrs.listen, settings.server.trusted_proxies
-            )
+    doors, door_refusals, qrs_listener = mount_doors(settings, services)
     scheduler = SchedulerLoop(
         services.schedules, recheck_seconds=settings.scheduler.recheck_seconds
     )
@@ -365,13 +383,7 @@ def create_app(settings: Settings) -> FastAPI:
         dashboard=settings.dashboard.enabled,
         session_hours=settings.dashboard.session_hours,
     )
-    door_refusals = {
-        BUTLER_PREFIX: butler_refusal,
-        QRS_PREFIX: qrs_refusal,
-        JASECI_PREFIX: jaseci_refusal,
-        JASECI_PUBLIC_PREFIX: jaseci_refusal,
-    }
-    guard(app, settings, api_refusal, {p: r for p, r in door_refusals.items() if p in doors})
+    guard(app, settings, api_refusal, door_refusals)
     return app
 
 

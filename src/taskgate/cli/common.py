@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from taskgate.cli.output import print_error
-
 if TYPE_CHECKING:
     from taskgate.client import TaskgateClient
 
@@ -69,6 +67,8 @@ def kv_credential(api_key: str | None) -> str | None:
 
 
 def fail(message: str, code: ExitCode = ExitCode.FAILED, field: str | None = None) -> NoReturn:
+    from taskgate.cli.output import print_error  # Rich, only when there is something to say
+
     print_error(message, field)
     raise typer.Exit(int(code))
 

@@ -26,11 +26,30 @@ log = logging.getLogger(__name__)
 STORE_RECHECK_SECONDS = 1.0
 
 
-class EventBus:
-    """Numbers each event (`seq`, from 1, per process) and keeps the latest `history` of them,
-    so a listener that was away for a moment (a stream that reconnects) can catch up."""
+# What one kept event costs in memory besides its variable text (measured with tracemalloc:
+# the slotted event, its ids and three datetimes, ~500 bytes with short texts).
+EVENT_BASE_BYTES = 450
 
-    def __init__(self, queue_size: int = 10000, history: int = 10000) -> None:
+
+def event_bytes(event: ExecutionEvent) -> int:
+    """An estimate of the memory an event kept in the history holds (cheap: no serialising
+    but for the rare check news)."""
+    size = EVENT_BASE_BYTES + len(event.message) + len(event.task_name) + len(event.label or "")
+    size += sum(len(tag) for tag in event.tags)
+    if event.check:
+        size += len(str(event.check))
+    return size
+
+
+class EventBus:
+    """Numbers each event (`seq`, from 1, per process) and keeps the latest of them, so a
+    listener that was away for a moment (a stream that reconnects) can catch up. The history
+    holds at most `history` events and about `history_bytes` of memory, whichever is reached
+    first: long messages must not make a busy server's memory grow with them."""
+
+    def __init__(
+        self, queue_size: int = 10000, history: int = 10000, history_bytes: int = 2 * 1024 * 1024
+    ) -> None:
         self._queues: set[asyncio.Queue[ExecutionEvent]] = set()
         self._ended: dict[str, list[asyncio.Future[ExecutionEvent | None]]] = {}
         self._queue_size = queue_size
@@ -38,7 +57,10 @@ class EventBus:
         self._gap_listeners: list[Callable[[], None]] = []
         # How many times events may have been missed (`gap`): a stream tells its client.
         self.gaps = 0
-        self._recent: deque[ExecutionEvent] = deque(maxlen=history)
+        self._recent: deque[ExecutionEvent] = deque()
+        self._history = history
+        self._history_bytes = history_bytes
+        self._recent_bytes = 0
         self._seq = 0
         # Tells this process's numbering from an earlier one's (the stream puts it in its ids).
         self.epoch = format(time.time_ns() // 1_000_000, "x")
@@ -59,6 +81,19 @@ class EventBus:
         oldest = self._recent[0].seq if self._recent else self._seq + 1
         kept = [e for e in self._recent if e.seq > seq] if seq >= oldest - 1 else list(self._recent)
         return kept, seq < oldest - 1
+
+    @property
+    def history_bytes(self) -> int:
+        """The estimated memory the kept events hold (event_bytes)."""
+        return self._recent_bytes
+
+    def _keep(self, event: ExecutionEvent) -> None:
+        self._recent.append(event)
+        self._recent_bytes += event_bytes(event)
+        while self._recent and (
+            len(self._recent) > self._history or self._recent_bytes > self._history_bytes
+        ):
+            self._recent_bytes -= event_bytes(self._recent.popleft())
 
     def listen(self, listener: Callable[[ExecutionEvent], None]) -> None:
         """Call `listener` with every event made in this process as it is published: for
@@ -107,7 +142,7 @@ class EventBus:
     def _deliver(self, event: ExecutionEvent) -> ExecutionEvent:
         self._seq += 1
         event = dataclasses.replace(event, seq=self._seq)
-        self._recent.append(event)
+        self._keep(event)
         for queue in self._queues:
             if queue.full():
                 # A listener that cannot keep up loses its oldest event, never stalls the bus.

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment
 
+from taskgate.doors.web.assets import Templates
 from taskgate.doors.web.headers import DOCS_CSP, security_headers
 
 
-def docs_router(env: Environment, openapi_url: str) -> APIRouter:
+def docs_router(env: Templates, openapi_url: str) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
     def page(template: str) -> HTMLResponse:

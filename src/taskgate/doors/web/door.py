@@ -9,7 +9,6 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment
 
 from taskgate.core.access import OPEN_CALLER
 from taskgate.core.authfailures import Source
@@ -17,6 +16,7 @@ from taskgate.core.services import Services
 from taskgate.domain.apikeys import Role
 from taskgate.domain.errors import Forbidden, Unauthorized
 from taskgate.domain.executions import Caller
+from taskgate.doors.web.assets import Templates
 from taskgate.doors.web.forms import form_of
 from taskgate.doors.web.headers import security_headers
 from taskgate.doors.web.sessions import COOKIE, Session, SessionStore
@@ -44,7 +44,7 @@ class Visitor:
 @dataclass
 class WebDoor:
     services: Services
-    env: Environment
+    env: Templates
     sessions: SessionStore
 
     @property

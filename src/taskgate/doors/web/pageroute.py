@@ -13,11 +13,11 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from jinja2 import Environment
 
 from taskgate.domain.errors import TaskgateError, TooManyRequests
 from taskgate.doors.api.errors import HTTP_STATUS
 from taskgate.doors.errorstatus import status_for
+from taskgate.doors.web.assets import Templates
 from taskgate.doors.web.door import LoginNeeded
 from taskgate.doors.web.headers import security_headers
 
@@ -26,7 +26,7 @@ Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
-    env: Environment = request.app.state.web_templates
+    env: Templates = request.app.state.web_templates
     html = env.get_template("error.html").render(
         request=request, visitor=None, status=status, message=message, path=request.url.path
     )
