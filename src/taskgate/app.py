@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -26,6 +26,7 @@ from taskgate.core.services import Services
 from taskgate.core.starts.bound import QueueBound
 from taskgate.domain.chains import ChainSpec
 from taskgate.domain.configids import CONFIG_NAMESPACE, config_schedule_id
+from taskgate.domain.errors import ConfigError
 from taskgate.domain.executions import Caller
 from taskgate.domain.tasks import TaskSpec
 from taskgate.domain.webhooks import DeliveryRetryPolicy, WebhookSpec
@@ -372,7 +373,7 @@ def create_app(settings: Settings) -> FastAPI:
     app = create_api(
         services,
         max_body_bytes=settings.server.max_body_bytes,
-        lifespan=lifespan,
+        lifespan=_reporting_config_errors(lifespan),
         doors=doors,
         api_docs=settings.server.api_docs,
     )
@@ -385,6 +386,40 @@ def create_app(settings: Settings) -> FastAPI:
     )
     guard(app, settings, api_refusal, door_refusals)
     return app
+
+
+def _reporting_config_errors(
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """A ConfigError while starting (a chain rule naming no task, the SQLite file of another
+    server) is kept on the app, for `serve` to say in one line and exit 2, as for errors found
+    when the file is read."""
+
+    @asynccontextmanager
+    async def reporting(app: FastAPI) -> AsyncIterator[None]:
+        started = False
+        try:
+            async with lifespan(app):
+                started = True
+                yield
+        except ConfigError as exc:
+            if not started:
+                app.state.startup_config_error = exc
+            raise
+
+    return reporting
+
+
+class _AfterConfigError(logging.Filter):
+    """Drops uvicorn's traceback and "startup failed" lines once a ConfigError is kept."""
+
+    def __init__(self, app: FastAPI) -> None:
+        super().__init__()
+        self.app = app
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        kept = getattr(self.app.state, "startup_config_error", None)
+        return kept is None or record.levelno < logging.ERROR
 
 
 def serve(settings: Settings) -> None:
@@ -403,6 +438,17 @@ def serve(settings: Settings) -> None:
         else {}
     )
     app = create_app(settings)
+    logging.getLogger("uvicorn.error").addFilter(_AfterConfigError(app))
+    try:
+        _run_uvicorn(app, settings, https)
+    except SystemExit:
+        kept = getattr(app.state, "startup_config_error", None)
+        if isinstance(kept, ConfigError):
+            raise kept from None
+        raise
+
+
+def _run_uvicorn(app: FastAPI, settings: Settings, https: dict[str, Any]) -> None:
     uvicorn.run(
         app,
         host=settings.server.host,

@@ -86,3 +86,27 @@ def test_serve_says_it_in_one_line_and_exits_2(tmp_path: Path) -> None:
     assert done.stderr.strip().count("\n") == 0, done.stderr
     assert "Traceback" not in done.stderr and "schedule bad of task 'T'" in done.stderr
     assert not (tmp_path / "data").exists()  # stopped before anything was made
+
+
+def test_an_error_found_while_starting_is_one_line_and_exit_2_too(tmp_path: Path) -> None:
+    # Found only once the database is open: a chain rule whose trigger names no task.
+    path = tmp_path / "taskgate.yaml"
+    config = {
+        "data_dir": "data",
+        "server": {"port": 0},
+        "tasks": [task()],
+        "chains": [{"name": "dangling", "when": [{"task": "label:nope"}], "start": "label:t"}],
+    }
+    path.write_text(yaml.safe_dump(config))
+    done = subprocess.run(
+        [sys.executable, "-m", "taskgate", "serve", "--config", str(path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "startup failed" not in done.stderr, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "label:nope" in last, done.stderr
