@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -221,7 +222,7 @@ def mount_doors(
     return doors, refusals, qrs_listener
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings, *, on_ready: Callable[[], None] | None = None) -> FastAPI:
     settings.check_exposure()
     settings.check_executor()
     datadir.prepare(settings.data_dir)
@@ -368,6 +369,8 @@ def create_app(settings: Settings) -> FastAPI:
                 settings.node_name,
                 db.url.split("@")[-1],
             )
+            if on_ready is not None:
+                on_ready()
             yield
 
     app = create_api(
@@ -422,6 +425,21 @@ class _AfterConfigError(logging.Filter):
         return kept is None or record.levelno < logging.ERROR
 
 
+# Collections of the youngest generation (default: every 700 new container objects, which one
+# start makes several times over) and how many of them go before an older one is collected.
+GC_THRESHOLDS = (20_000, 20, 10)
+
+
+def tune_gc_for_serving() -> None:
+    """Once the server is up: what it built to start (modules, models, the app) is kept out of
+    every later collection (`gc.freeze`), and the youngest generation is collected less often.
+    Under load the default settings spent about 0.14 ms of CPU per run collecting, most of it
+    walking the long-lived objects again in full collections."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def serve(settings: Settings) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -437,7 +455,7 @@ def serve(settings: Settings) -> None:
         if tls is not None
         else {}
     )
-    app = create_app(settings)
+    app = create_app(settings, on_ready=tune_gc_for_serving)
     logging.getLogger("uvicorn.error").addFilter(_AfterConfigError(app))
     try:
         _run_uvicorn(app, settings, https)

@@ -15,6 +15,7 @@ from taskgate.engine.leases import Holder
 from taskgate.engine.runs import Run
 from taskgate.store import executions as rows
 from taskgate.store.executions import chain_link
+from taskgate.store.specs import task_of_snapshot
 
 
 def claim(conn: Connection, free: int, holder: Holder, only: str | None = None) -> list[Run]:
@@ -31,7 +32,7 @@ def claim(conn: Connection, free: int, holder: Holder, only: str | None = None) 
         candidates = rows.claimable(conn, now, wanted, skip_tasks=full, only=only)
         if not candidates:
             break
-        tasks = {c.id: Task.model_validate(c.task_spec) for c in candidates}
+        tasks = {c.id: task_of_snapshot(c.task_spec) for c in candidates}
         # Only tasks with a limit need to know how many of theirs hold a slot.
         limited = {
             c.task_id

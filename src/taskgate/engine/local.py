@@ -19,6 +19,7 @@ from taskgate.core.context import CoreContext
 from taskgate.core.endings import AfterCommit, Ended
 from taskgate.core.exectoken import ExecutionTokens
 from taskgate.domain.status import EndReason, Status, default_reason
+from taskgate.domain.tasks import Overlap
 from taskgate.engine.actions import ActionCatalog
 from taskgate.engine.actions.contract import ActionContext, ActionOutcome, RunFiles
 from taskgate.engine.claim import claim
@@ -73,6 +74,11 @@ class LocalExecutor:
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._accepting = False  # between start() and stop(): starts may claim directly
+        # Whether queued executions may be waiting for a slot: a run's end then wakes the
+        # dispatcher. Set by `notify` and by a claim that used every free slot; a claim
+        # that left slots free took all there was (but what a task's own limit held back:
+        # the end of that task's run wakes the dispatcher for it).
+        self._backlog = True
         self.holder = Holder(ctx.node, ctx.instance, limits.lease_seconds)
         self.leases = LeaseKeeper(ctx, self.holder, self._running.keys, self._lose)
         self.watchdog = Watchdog()
@@ -80,6 +86,7 @@ class LocalExecutor:
 
     # -- the Executor contract -------------------------------------------------------------
     def notify(self) -> None:
+        self._backlog = True
         self._woken = True
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
@@ -93,7 +100,12 @@ class LocalExecutor:
         if not self._accepting:
             return None
         free = self.limits.slots - len(self._running)
-        return claim(conn, free, self.holder) if free > 0 else []
+        if free <= 0:
+            self._backlog = True
+            return []
+        claimed = claim(conn, free, self.holder)
+        self._backlog = len(claimed) >= free
+        return claimed
 
     def launch(self, claimed: Sequence[object]) -> None:
         """Run what `claim_in` claimed, once its transaction has committed."""
@@ -198,6 +210,7 @@ class LocalExecutor:
 
     async def _claim(self, free: int) -> list[Run]:
         claimed = await self.ctx.db.write(lambda conn: claim(conn, free, self.holder))
+        self._backlog = len(claimed) >= free
         for run in claimed:
             self.ctx.bus.publish(run.event(Status.STARTED, run.started_at))
         return claimed
@@ -244,7 +257,17 @@ class LocalExecutor:
             await self._finish(run, end, collector)
         finally:
             self._running.pop(run.execution_id, None)
-            self.notify()
+            if self._slot_wanted(run):
+                self.notify()
+
+    def _slot_wanted(self, run: Run) -> bool:
+        """Whether the slot (and the task's own limit) this run lets go of may be waited for.
+        On PostgreSQL other servers' starts queue without telling this one: always."""
+        return (
+            self._backlog
+            or not self._accepting
+            or run.task.concurrency.overlap is not Overlap.ALLOW
+        )
 
     def _context(self, run: Run, collector: LogCollector) -> ActionContext:
         return ActionContext(
@@ -350,6 +373,8 @@ class LocalExecutor:
         if step is None:
             _not_recorded(run, end.message)
             return
+        if step.status is Status.RETRY:
+            self._backlog = True  # due now, or at its time (the dispatcher's idle look)
         event = run.event(
             step.status,
             now,

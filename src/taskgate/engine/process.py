@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import os
 import signal as signals
 import subprocess
+import sys
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -79,21 +81,15 @@ async def run_process(
     loop = asyncio.get_running_loop()
     protocol = _Protocol(log, loop)
     try:
-        transport, _ = await loop.subprocess_exec(
-            lambda: protocol,
-            *argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=cwd,
-            env=env,
-            # user, group, extra_groups: another user's process (a task's run_as).
-            **{**new_session(), **(spawn_options or {})},
-        )
+        child: _Child | _TransportChild
+        if sys.platform == "win32":
+            child = await _TransportChild.spawn(argv, cwd, env, protocol, loop)
+        else:
+            child = _Child.spawn(argv, cwd, env, spawn_options, protocol, loop)
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         return ProcessOutcome(None, None, "spawn_failed", f"cannot start: {exc}", None)
 
-    pid = transport.get_pid()
+    pid = child.pid
     deadline = None if timeout is None else loop.time() + timeout
     tree = _ProcessTree(pid, protocol.exited)
     try:
@@ -103,14 +99,187 @@ async def run_process(
         if reason != "exited":
             await tree.terminate(kill_grace)
         # A grandchild may still hold the pipes: read what comes for a short while, then stop.
-        await asyncio.wait({protocol.drained}, timeout=DRAIN_AFTER_EXIT)
+        if not protocol.drained.done():
+            await asyncio.wait({protocol.drained}, timeout=DRAIN_AFTER_EXIT)
     except BaseException:  # cancelled, or on_spawn failed: the processes must not outlive us
         await tree.terminate_after_error(kill_grace)
         raise
     finally:
         protocol.finish()
-        transport.close()
-    return _outcome(reason, transport.get_returncode(), timeout, pid)
+        child.close()
+    return _outcome(reason, child.returncode, timeout, pid)
+
+
+# The child's stdin: /dev/null, opened once (not inherited: the child gets a copy as fd 0).
+_devnull: int | None = None
+
+
+def _dev_null() -> int:
+    global _devnull
+    if _devnull is None:
+        _devnull = os.open(os.devnull, os.O_RDONLY)
+    return _devnull
+
+
+class _Child:
+    """A child process and its two output pipes, watched by the event loop directly: each
+    pipe's reader hands what it reads to the protocol, and the process's pidfd says when it
+    exited (then it is reaped). Leaner than asyncio's subprocess transport (its pipe
+    transports, the task that connects them and the child watcher's callbacks), which cost
+    more than the rest of a trivial run's spawn."""
+
+    READ_MAX = 256 * 1024
+
+    def __init__(
+        self, proc: subprocess.Popen[bytes], protocol: _Protocol, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.proc = proc
+        self.pid = proc.pid
+        self.protocol = protocol
+        self.loop = loop
+        self.returncode: int | None = None
+        self._pipes: dict[int, int] = {}  # read end -> 1 (stdout) or 2 (stderr)
+        self._pidfd: int | None = None
+
+    @classmethod
+    def spawn(
+        cls,
+        argv: list[str],
+        cwd: str | None,
+        env: dict[str, str],
+        spawn_options: dict[str, Any] | None,
+        protocol: _Protocol,
+        loop: asyncio.AbstractEventLoop,
+    ) -> _Child:
+        if sys.platform == "win32":
+            raise NotImplementedError("Windows runs children through _TransportChild")
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        try:
+            proc = subprocess.Popen(
+                argv,
+                stdin=_dev_null(),
+                stdout=out_w,
+                stderr=err_w,
+                cwd=cwd,
+                env=env,
+                # user, group, extra_groups: another user's process (a task's run_as).
+                **{**new_session(), **(spawn_options or {})},
+            )
+        except BaseException:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            raise
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        child = cls(proc, protocol, loop)
+        for fd, which in ((out_r, 1), (err_r, 2)):
+            os.set_blocking(fd, False)
+            child._pipes[fd] = which
+            loop.add_reader(fd, child._read, fd)
+        child._watch_exit()
+        return child
+
+    def _read(self, fd: int) -> None:
+        try:
+            data = os.read(fd, self.READ_MAX)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._lost(fd, exc)
+            return
+        if data:
+            self.protocol.pipe_data_received(self._pipes[fd], data)
+        else:
+            self._lost(fd, None)
+
+    def _lost(self, fd: int, exc: Exception | None) -> None:
+        which = self._pipes.pop(fd, None)
+        if which is None:
+            return
+        self.loop.remove_reader(fd)
+        os.close(fd)
+        self.protocol.pipe_connection_lost(which, exc)
+
+    def _watch_exit(self) -> None:
+        if sys.platform == "win32":
+            raise NotImplementedError("Windows runs children through _TransportChild")
+        try:
+            pidfd = os.pidfd_open(self.pid)
+        except (AttributeError, OSError):  # no pidfd (not Linux 5.3+): a thread waits
+            waiting = self.loop.run_in_executor(None, self.proc.wait)
+            waiting.add_done_callback(lambda _: self._exited())
+            return
+        self._pidfd = pidfd
+        self.loop.add_reader(pidfd, self._reap)
+
+    def _reap(self) -> None:
+        if self.proc.poll() is None:
+            return  # not yet (the pidfd said so early): asked again when it is readable
+        self._close_pidfd()
+        self._exited()
+
+    def _exited(self) -> None:
+        self.returncode = self.proc.returncode
+        self.protocol.process_exited()
+
+    def _close_pidfd(self) -> None:
+        if self._pidfd is not None:
+            self.loop.remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    def close(self) -> None:
+        """Stop reading; a main process still running (an error stopped the wait) is killed,
+        and reaped by its pidfd watch when it has gone."""
+        for fd in list(self._pipes):
+            self.loop.remove_reader(fd)
+            os.close(fd)
+        self._pipes.clear()
+        if self.returncode is None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+        elif self.returncode is None:
+            self._close_pidfd()
+            self.returncode = self.proc.returncode
+
+
+class _TransportChild:
+    """Windows: its proactor loop cannot watch pipes with add_reader, so there asyncio's
+    subprocess transport reads them (not run: docs/windows.md)."""
+
+    def __init__(self, transport: asyncio.SubprocessTransport) -> None:
+        self.transport = transport
+        self.pid = transport.get_pid()
+
+    @classmethod
+    async def spawn(
+        cls,
+        argv: list[str],
+        cwd: str | None,
+        env: dict[str, str],
+        protocol: _Protocol,
+        loop: asyncio.AbstractEventLoop,
+    ) -> _TransportChild:
+        transport, _ = await loop.subprocess_exec(
+            lambda: protocol,
+            *argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=env,
+            **new_session(),
+        )
+        return cls(transport)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.transport.get_returncode()
+
+    def close(self) -> None:
+        self.transport.close()
 
 
 def _outcome(

@@ -8,9 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from taskgate.store.prepared import Prepared
 from taskgate.store.tables import audit_log
 
-_INSERT = audit_log.insert()
+_INSERT = Prepared(audit_log.insert())
 
 
 def entry(
@@ -26,8 +27,7 @@ def entry(
 
 
 def record_many(conn: Connection, entries: list[dict[str, Any]]) -> None:
-    if entries:
-        conn.execute(_INSERT, entries)
+    _INSERT.execute_many(conn, entries)
 
 
 def record(
@@ -39,7 +39,7 @@ def record(
     target: str,
     details: dict[str, Any] | None = None,
 ) -> None:
-    conn.execute(_INSERT, entry(at=at, actor=actor, action=action, target=target, details=details))
+    _INSERT.execute(conn, entry(at=at, actor=actor, action=action, target=target, details=details))
 
 
 def recent(conn: Connection, limit: int) -> list[dict[str, Any]]:

@@ -16,6 +16,19 @@ _ENABLED = sa.select(chains).where(chains.c.enabled.is_(True)).order_by(chains.c
 _LOCK = sa.select(chains.c.id).where(chains.c.id == sa.bindparam("cid")).with_for_update()
 _WINDOW = sa.select(chain_windows).where(chain_windows.c.chain_id == sa.bindparam("cid"))
 
+# Counts this process's writes of rules: where this process is the database's only writer
+# (SQLite), the end hook that fires the rules reads them again only after one.
+_generation = 0
+
+
+def generation() -> int:
+    return _generation
+
+
+def _changed() -> None:
+    global _generation
+    _generation += 1
+
 
 def to_chain(row: sa.Row[Any]) -> Chain:
     return Chain.model_validate(
@@ -54,6 +67,7 @@ def save(conn: Connection, chain: Chain, *, insert: bool) -> None:
     spec = chain.model_dump(
         mode="json", exclude={"id", "enabled", "source", "fire_count", "created_at", "updated_at"}
     )
+    _changed()
     values = {
         "source": chain.source,
         "enabled": chain.enabled,
@@ -69,6 +83,7 @@ def save(conn: Connection, chain: Chain, *, insert: bool) -> None:
 
 
 def delete(conn: Connection, chain_id: str) -> None:
+    _changed()
     conn.execute(chain_windows.delete().where(chain_windows.c.chain_id == chain_id))
     conn.execute(chains.delete().where(chains.c.id == chain_id))
 

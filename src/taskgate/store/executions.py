@@ -15,6 +15,8 @@ from taskgate.domain.chains import ChainLink
 from taskgate.domain.errors import InvalidInput
 from taskgate.domain.executions import Attempt, Execution
 from taskgate.domain.status import ACTIVE, PENDING, EndReason, Status, default_reason
+from taskgate.store.prepared import Prepared
+from taskgate.store.specs import spec_text
 from taskgate.store.tables import attempts, execution_logs, executions
 
 # Hot statements are built once: SQLAlchemy then skips rebuilding them and their cache key.
@@ -29,13 +31,16 @@ _ATTEMPTS_OF = (
     .where(attempts.c.execution_id == sa.bindparam("eid"))
     .order_by(attempts.c.number)
 )
-_UPDATE = executions.update().where(executions.c.id == sa.bindparam("eid"))
-_UPDATE_ATTEMPT = attempts.update().where(
-    attempts.c.execution_id == sa.bindparam("eid"), attempts.c.number == sa.bindparam("num")
+# The writes every run makes, run straight on the driver's cursor (store/prepared.py).
+_UPDATE = Prepared(executions.update().where(executions.c.id == sa.bindparam("eid")))
+_UPDATE_ATTEMPT = Prepared(
+    attempts.update().where(
+        attempts.c.execution_id == sa.bindparam("eid"), attempts.c.number == sa.bindparam("num")
+    )
 )
-_INSERT = executions.insert()
-_INSERT_ATTEMPTS = attempts.insert()
-_INSERT_LOGS = execution_logs.insert()
+_INSERT = Prepared(executions.insert())
+_INSERT_ATTEMPTS = Prepared(attempts.insert())
+_INSERT_LOGS = Prepared(execution_logs.insert())
 
 
 def to_execution(row: sa.Row[Any], attempt_rows: Iterable[sa.Row[Any]] | None = None) -> Execution:
@@ -91,8 +96,7 @@ def chain_link(row: sa.Row[Any]) -> ChainLink | None:
 
 
 def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(_INSERT, list(rows))
+    _INSERT.execute_many(conn, rows)
 
 
 def get_row(conn: Connection, execution_id: str, *, lock: bool = False) -> sa.Row[Any] | None:
@@ -281,7 +285,7 @@ def listing(
 
 
 def update(conn: Connection, execution_id: str, **values: Any) -> None:
-    conn.execute(_UPDATE, {"eid": execution_id, **values})
+    _UPDATE.execute(conn, {"eid": execution_id, **values})
 
 
 def update_if(
@@ -300,18 +304,16 @@ def update_if(
 
 
 def insert_attempts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(_INSERT_ATTEMPTS, list(rows))
+    _INSERT_ATTEMPTS.execute_many(conn, rows)
 
 
 def finish_attempt(conn: Connection, execution_id: str, number: int, **values: Any) -> None:
-    conn.execute(_UPDATE_ATTEMPT, {"eid": execution_id, "num": number, **values})
+    _UPDATE_ATTEMPT.execute(conn, {"eid": execution_id, "num": number, **values})
 
 
 def append_logs(conn: Connection, chunks: Sequence[dict[str, Any]]) -> None:
     """Chunks of {execution_id, offset, data}; offsets count characters."""
-    if chunks:
-        conn.execute(_INSERT_LOGS, list(chunks))
+    _INSERT_LOGS.execute_many(conn, chunks)
 
 
 def read_log(conn: Connection, execution_id: str, offset: int, limit: int) -> tuple[str, int]:
@@ -349,8 +351,28 @@ def log_end(conn: Connection, execution_id: str) -> int:
     return int((conn.execute(query)).scalar_one())
 
 
+# What a claim reads of each due execution: the task's snapshot as stored text (parsed once
+# per distinct text, store/specs.py), not decoded for every candidate.
+_CLAIM_COLUMNS = (
+    executions.c.id,
+    executions.c.task_id,
+    spec_text(executions.c.task_spec, "task_spec"),
+    executions.c.params,
+    executions.c.attempt_count,
+    executions.c.started_at,
+    executions.c.log_size,
+    executions.c.origin,
+    executions.c.created_at,
+    executions.c.parent_id,
+    executions.c.phase,
+    executions.c.chain_id,
+    executions.c.triggered_by,
+    executions.c.chain_depth,
+)
+
+
 def _claimable(*, skipping: bool, locking: bool, one: bool = False) -> sa.Select[Any]:
-    query = sa.select(executions).where(
+    query = sa.select(*_CLAIM_COLUMNS).where(
         executions.c.status.in_([Status.QUEUED.value, Status.RETRY.value]),
         sa.or_(executions.c.not_before.is_(None), executions.c.not_before <= sa.bindparam("now")),
     )
@@ -380,7 +402,8 @@ def claimable(
     only: str | None = None,
 ) -> list[sa.Row[Any]]:
     """Executions due to run, oldest first, leaving out tasks already at their limit (`only`:
-    just that execution, if it is due)."""
+    just that execution, if it is due); each row's `task_spec` is the stored text
+    (`specs.task_of_snapshot` parses it)."""
     if only is not None:
         return list(conn.execute(_CLAIMABLE_ONE, {"now": now, "limit": limit, "only": only}))
     skip = list(skip_tasks)
@@ -480,21 +503,25 @@ def expired_leases(conn: Connection, now: datetime) -> list[sa.Row[Any]]:
     return list(conn.execute(query))
 
 
+# The SET clause comes from the keys of the values given (compiled once per set of keys).
+_UPDATE_HELD = Prepared(
+    executions.update().where(
+        executions.c.id == sa.bindparam("eid"),
+        executions.c.instance == sa.bindparam("held_by"),
+        executions.c.attempt_count == sa.bindparam("attempt"),
+    )
+)
+
+
 def update_held(
     conn: Connection, execution_id: str, held_by: str, attempt: int, **values: Any
 ) -> bool:
     """Update an execution only while the instance `held_by` holds it for this `attempt`; False
     when it was taken over (its lease ended and another process ended or retried it)."""
-    result = conn.execute(
-        executions.update()
-        .where(
-            executions.c.id == execution_id,
-            executions.c.instance == held_by,
-            executions.c.attempt_count == attempt,
-        )
-        .values(**values)
+    changed = _UPDATE_HELD.execute(
+        conn, {"eid": execution_id, "held_by": held_by, "attempt": attempt, **values}
     )
-    return bool(result.rowcount)
+    return bool(changed)
 
 
 def open_attempts(conn: Connection, execution_id: str) -> list[sa.Row[Any]]:

@@ -9,18 +9,24 @@ from sqlalchemy import Connection
 
 from taskgate.domain.selectors import Selector, SelectorKind, normalize_task_id
 from taskgate.domain.tasks import Task
+from taskgate.store.specs import spec_text, task_of_row
 from taskgate.store.tables import task_properties, task_tags, tasks
+
+# Every task read here comes with its definition as stored text: parsed once per text.
+_TASKS: sa.Select[Any] = sa.select(
+    *(column for column in tasks.c if column.key != "spec"), spec_text(tasks.c.spec, "spec")
+)
 
 
 def _task(row: sa.Row[Any]) -> Task:
-    return Task.model_validate(
+    return task_of_row(
+        row.spec,
         {
-            **row.spec,
             "id": row.id,
             "source": row.source,
             "created_at": row.created_at,
             "updated_at": row.updated_at,
-        }
+        },
     )
 
 
@@ -57,8 +63,8 @@ def delete(conn: Connection, task_id: str) -> None:
     conn.execute(tasks.delete().where(tasks.c.id == task_id))
 
 
-_BY_ID = sa.select(tasks).where(tasks.c.id == sa.bindparam("ref"))
-_BY_LABEL = sa.select(tasks).where(tasks.c.label == sa.bindparam("ref"))
+_BY_ID = _TASKS.where(tasks.c.id == sa.bindparam("ref"))
+_BY_LABEL = _TASKS.where(tasks.c.label == sa.bindparam("ref"))
 
 
 def get(conn: Connection, ref: str) -> Task | None:
@@ -81,7 +87,7 @@ def listing(
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[Task], int]:
-    query = sa.select(tasks)
+    query = _TASKS
     if tag is not None:
         query = query.where(
             tasks.c.id.in_(sa.select(task_tags.c.task_id).where(task_tags.c.tag == tag))
@@ -94,36 +100,30 @@ def listing(
 
 
 def all_tasks(conn: Connection) -> list[Task]:
-    return [_task(r) for r in conn.execute(sa.select(tasks).order_by(tasks.c.name, tasks.c.id))]
+    return [_task(r) for r in conn.execute(_TASKS.order_by(tasks.c.name, tasks.c.id))]
 
 
 def of_source(conn: Connection, source: str) -> list[Task]:
-    rows = conn.execute(sa.select(tasks).where(tasks.c.source == source).order_by(tasks.c.id))
+    rows = conn.execute(_TASKS.where(tasks.c.source == source).order_by(tasks.c.id))
     return [_task(r) for r in rows]
 
 
 _ORDER = (tasks.c.name, tasks.c.id)
 _FIND: dict[SelectorKind, sa.Select[Any]] = {
-    SelectorKind.ID: sa.select(tasks).where(tasks.c.id == sa.bindparam("v")).order_by(*_ORDER),
-    SelectorKind.LABEL: sa.select(tasks)
-    .where(tasks.c.label == sa.bindparam("v"))
-    .order_by(*_ORDER),
-    SelectorKind.NAME: sa.select(tasks).where(tasks.c.name == sa.bindparam("v")).order_by(*_ORDER),
-    SelectorKind.TAG: sa.select(tasks)
-    .where(
+    SelectorKind.ID: _TASKS.where(tasks.c.id == sa.bindparam("v")).order_by(*_ORDER),
+    SelectorKind.LABEL: _TASKS.where(tasks.c.label == sa.bindparam("v")).order_by(*_ORDER),
+    SelectorKind.NAME: _TASKS.where(tasks.c.name == sa.bindparam("v")).order_by(*_ORDER),
+    SelectorKind.TAG: _TASKS.where(
         tasks.c.id.in_(sa.select(task_tags.c.task_id).where(task_tags.c.tag == sa.bindparam("v")))
-    )
-    .order_by(*_ORDER),
-    SelectorKind.PROPERTY: sa.select(tasks)
-    .where(
+    ).order_by(*_ORDER),
+    SelectorKind.PROPERTY: _TASKS.where(
         tasks.c.id.in_(
             sa.select(task_properties.c.task_id).where(
                 task_properties.c.name == sa.bindparam("n"),
                 task_properties.c.value == sa.bindparam("v"),
             )
         )
-    )
-    .order_by(*_ORDER),
+    ).order_by(*_ORDER),
 }
 
 

@@ -56,12 +56,20 @@ class ChainFiring:
         # The transactions (by their AfterCommit) in which the executor has claimed already.
         self._claimed: set[int] = set()
         self._parsed: dict[str, tuple[datetime, Chain]] = {}
+        # The enabled rules as last read, and the generation of the rules then (-1: none).
+        self._rules: list[Chain] = []
+        self._generation = -1
 
     # --- the end hook -------------------------------------------------------------------
 
     def _enabled(self, conn: Connection) -> list[Chain]:
         """The enabled rules, read on every end (another server may have changed them), but
-        parsed only when a rule changed: every end of every execution passes here."""
+        parsed only when a rule changed: every end of every execution passes here. On
+        SQLite this process is the only writer: read again only after it wrote a rule."""
+        generation = chain_rows.generation()
+        alone = conn.dialect.name == "sqlite"
+        if alone and generation == self._generation:
+            return self._rules
         rules: list[Chain] = []
         known: dict[str, tuple[datetime, Chain]] = {}
         for row in chain_rows.enabled_rows(conn):
@@ -70,6 +78,8 @@ class ChainFiring:
             known[row.id] = (row.updated_at, rule)
             rules.append(rule)
         self._parsed = known
+        self._rules = rules
+        self._generation = generation if alone else -1
         return rules
 
     def on_end(self, conn: Connection, end: Ended, after: AfterCommit) -> Sequence[Ended]:
