@@ -174,7 +174,8 @@ def test_systemd_worker_unit() -> None:
     # The options it passes are the command's own.
     from typer.main import get_command
 
-    worker = get_command(app).commands["worker"]  # type: ignore[attr-defined]
+    # The commands other than serve are loaded when asked for (cli/main.py LazyCommands).
+    worker = get_command(app).get_command(None, "worker")  # type: ignore[attr-defined]
     known = {opt for param in worker.params for opt in param.opts}
     assert {a for a in arguments if a.startswith("--")} <= known
     assert service["Restart"] == "always"

@@ -123,12 +123,14 @@ class ExecutionService:
         return row_event(row, Status(row.status), row.finished_at or utcnow())
 
     async def abort(self, execution_id: str, caller: Caller) -> Execution:
+        """The execution as this request left it (`abort_initiated` for a run that is being
+        stopped), not as the executor may already have ended it by the time of the answer."""
         after = AfterCommit()
 
-        def work(conn: Connection) -> ExecutionEvent | None:
+        def work(conn: Connection) -> tuple[ExecutionEvent | None, Execution | None]:
             asked = _request_abort(conn, execution_id, caller)
             if asked is None:
-                return None
+                return None, rows.get(conn, execution_id, with_attempts=True)
             event, parent_id = asked
             if event.status is Status.ABORTED:
                 end = Ended(
@@ -137,9 +139,11 @@ class ExecutionService:
                 self.ctx.endings.fire(conn, [end], after)
             else:
                 self.ctx.endings.fire_abort(conn, execution_id, after)
-            return event
+            return event, rows.get(conn, execution_id, with_attempts=True)
 
-        event = await self.ctx.db.write(work)
+        event, execution = await self.ctx.db.write(work)
+        if execution is None:
+            raise NotFound(f"execution {execution_id!r} not found", field="execution")
         if event is not None:
             self.ctx.bus.publish(event)
             after.run(self.ctx.bus)
@@ -147,7 +151,7 @@ class ExecutionService:
                 self.ctx.executor and self.ctx.executor.abort_local(execution_id)
             ):
                 self.ctx.notify_executor()
-        return await self.get(execution_id)
+        return execution
 
     async def abort_tasks(self, task_refs: Iterable[str], caller: Caller) -> list[Execution]:
         """Stop tasks: abort every waiting or running execution of each (id or label).
