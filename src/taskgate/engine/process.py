@@ -6,9 +6,12 @@ including grandchildren that left the group with `setsid`, gets SIGTERM together
 group; whatever is still there after the grace period is frozen with SIGSTOP (so it cannot fork
 while we look), its descendants are collected, and everything gets SIGKILL.
 
-Output is read through a subprocess protocol, so stdout and stderr are consumed as they
-arrive, interleaved in arrival order, and never left in a full pipe: a child keeps running at
-full speed after the log cap is reached (the collector just counts what it drops).
+Output is read by the event loop from the two pipes (`_Child`) into a subprocess protocol, so
+stdout and stderr are consumed as they arrive, interleaved in arrival order, and never left in
+a full pipe: a child keeps running at full speed after the log cap is reached (the collector
+just counts what it drops). The child's exit comes from its pidfd. On Windows (engine/hostos.py;
+not run there) asyncio's subprocess transport does both (`_TransportChild`), and the tree is
+stopped through psutil alone.
 """
 
 from __future__ import annotations
