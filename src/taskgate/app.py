@@ -19,8 +19,6 @@ from taskgate import datadir
 from taskgate.config import Settings
 from taskgate.core.authfailures import FailedAuthentications
 from taskgate.core.checks.watch import CheckWatch
-from taskgate.core.context import CoreContext
-from taskgate.core.events import EventBus
 from taskgate.core.housekeeping import housekeeping, kv_sweeper
 from taskgate.core.retention import Retention
 from taskgate.core.services import Services
@@ -41,18 +39,13 @@ from taskgate.doors.qliksync import QlikSync
 from taskgate.doors.tls import uvicorn_tls
 from taskgate.doors.web.install import install_web
 from taskgate.doors.webhooks.sender import WebhookSender
-from taskgate.engine.actions import ActionCatalog
-from taskgate.engine.actions.contract import Resources
-from taskgate.engine.kvsource import run_values_source
 from taskgate.engine.local import ExecutorLimits, LocalExecutor
 from taskgate.engine.runfiles import run_files_remover
-from taskgate.engine.sequence_resume import SequenceTasks
 from taskgate.exposure import door_lines
 from taskgate.extras import extra_needed
-from taskgate.qlik.client import QlikSites
+from taskgate.runparts import run_parts
 from taskgate.schedules.loop import SchedulerLoop
 from taskgate.schedules.spec import ScheduleSpec
-from taskgate.store.db import Database
 
 if TYPE_CHECKING:
     from taskgate.core.cluster import EventRelay
@@ -226,20 +219,9 @@ def create_app(settings: Settings, *, on_ready: Callable[[], None] | None = None
     settings.check_exposure()
     settings.check_executor()
     datadir.prepare(settings.data_dir)
-    db = Database(settings.db_url)
-    ctx = CoreContext(
-        db=db, bus=EventBus(), node=settings.node_name, idempotency_hours=settings.idempotency_hours
-    )
-    qlik_sites = QlikSites(settings.qlik) if settings.qlik.sites else None
-    sequence_tasks = SequenceTasks(ctx)
-    resources = Resources(
-        settings.qlik,
-        settings.egress.rule(),
-        run_values_source(db),
-        sequence_tasks.contract(),
-        *([qlik_sites] if qlik_sites else []),
-    )
-    actions = ActionCatalog(resources)
+    built = run_parts(settings)
+    db, ctx, qlik_sites = built.db, built.ctx, built.qlik_sites
+    sequence_tasks, resources, actions = built.sequence_tasks, built.resources, built.actions
     services = Services.build(
         ctx,
         auth_none=settings.auth == "none",

@@ -13,19 +13,12 @@ from typing import Any
 from taskgate import datadir
 from taskgate.config import Settings
 from taskgate.core.cluster import relay_for
-from taskgate.core.context import CoreContext
-from taskgate.core.events import EventBus
 from taskgate.core.services import Services
-from taskgate.engine.actions import ActionCatalog
-from taskgate.engine.actions.contract import Resources
 from taskgate.engine.celeryexec.broker import celery_app
 from taskgate.engine.celeryexec.publisher import CeleryPublisher, Publishing
 from taskgate.engine.celeryexec.worker import LoopThread, WorkerExecutor, register_run_task
-from taskgate.engine.kvsource import run_values_source
 from taskgate.engine.local import ExecutorLimits
-from taskgate.engine.sequence_resume import SequenceTasks
-from taskgate.qlik.client import QlikSites
-from taskgate.store.db import Database
+from taskgate.runparts import run_parts
 
 log = logging.getLogger("taskgate.worker")
 STOP_SECONDS = 30.0
@@ -61,20 +54,9 @@ def run_worker(settings: Settings, options: WorkerOptions) -> int:
     app = celery_app(celery.broker_url, default_queue=celery.queue(None))
     loop = LoopThread()
     loop.start()
-    db = Database(settings.db_url)
-    ctx = CoreContext(
-        db=db, bus=EventBus(), node=settings.node_name, idempotency_hours=settings.idempotency_hours
-    )
-    qlik_sites = QlikSites(settings.qlik) if settings.qlik.sites else None
-    sequence_tasks = SequenceTasks(ctx)
-    resources = Resources(
-        settings.qlik,
-        settings.egress.rule(),
-        run_values_source(db),
-        sequence_tasks.contract(),
-        *([qlik_sites] if qlik_sites else []),
-    )
-    actions = ActionCatalog(resources)
+    built = run_parts(settings)
+    db, ctx, qlik_sites = built.db, built.ctx, built.qlik_sites
+    sequence_tasks, resources, actions = built.sequence_tasks, built.resources, built.actions
     # The core's services: a run's end fires their hooks (chain rules, the next phase of a
     # workflow) in its own transaction, exactly as on a server.
     services = Services.build(ctx, auth_none=False, check_action=actions.check)
