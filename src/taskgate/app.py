@@ -299,6 +299,7 @@ def create_app(settings: Settings, *, on_ready: Callable[[], None] | None = None
         async with AsyncExitStack() as parts:
             parts.push_async_callback(db.close)
             parts.enter_context(db.owned())
+            db.checkpoint_in_background()
             for problem in datadir.too_open(settings.data_dir, db.file):
                 log.warning("%s", problem)
             async with db.starting_alone():

@@ -24,6 +24,7 @@ from sqlalchemy.engine import make_url
 from taskgate.domain.errors import ConfigError
 from taskgate.extras import extra_needed
 from taskgate.store.tables import metadata
+from taskgate.store.walcheckpoint import WalCheckpointer
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions; tests/test_migrations.py keeps the two in step.
@@ -77,6 +78,7 @@ class Database:
         self.url = sync_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         self._threads: ThreadPoolExecutor | None = None
+        self._checkpointer: WalCheckpointer | None = None
         if self.is_sqlite:
             if self.file is not None:
                 _create_private(self.file)
@@ -177,10 +179,27 @@ class Database:
         finally:
             os.close(fd)
 
+    def checkpoint_in_background(self) -> None:
+        """For a server on an SQLite file: its log is copied back by a thread of its own,
+        not inside the commits of the event loop (store/walcheckpoint.py)."""
+        path = self.file
+        if path is None or self._checkpointer is not None:
+            return
+        raw = self.engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA wal_autocheckpoint=0")  # type: ignore[union-attr]
+        finally:
+            raw.close()  # back to the pool: StaticPool keeps this one connection and its setting
+        self._checkpointer = WalCheckpointer(path)
+        self._checkpointer.start()
+
     async def ping(self) -> None:
         await self.read(lambda conn: conn.execute(sa.text("SELECT 1")))
 
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
+            self._checkpointer = None
         if self._threads is not None:
             self._threads.shutdown(wait=True)
         self.engine.dispose()
