@@ -202,6 +202,10 @@ class LocalExecutor:
             if not claimed:
                 return
             self._launch(claimed)
+            if len(claimed) < free:
+                # The claim looked at every due execution: another look would find none (a
+                # start committed meanwhile calls `notify`, and the loop comes round again).
+                return
 
     def _launch(self, claimed: list[Run]) -> None:
         for run in claimed:
