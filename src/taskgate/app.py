@@ -268,7 +268,10 @@ def create_app(settings: Settings, *, on_ready: Callable[[], None] | None = None
     cleanup = housekeeping(ctx, retention, settings.retention.every_seconds)
     check_watch = CheckWatch(ctx)
     webhook_sender = WebhookSender(
-        services.webhooks, ctx.bus, settings.webhook_delivery.timeout_seconds
+        services.webhooks,
+        ctx.bus,
+        settings.webhook_delivery.timeout_seconds,
+        shared=not db.is_sqlite,
     )
     kv_sweep = kv_sweeper(services.kv, settings.kv.sweep_seconds)
     doors, door_refusals, qrs_listener = mount_doors(settings, services)

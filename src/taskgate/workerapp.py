@@ -1,6 +1,11 @@
 """Assembly of `taskgate worker`: the core a run's end needs (end hooks: chain rules, workflow
 phases; execution tokens), the worker executor on its own event loop thread, and the Celery
-worker that feeds it. Imported only by `taskgate worker`: it imports Celery."""
+worker that feeds it. Imported only by `taskgate worker`: it imports Celery.
+
+What a server does once per cluster with the events it makes, a worker does with its own:
+it records their webhook deliveries (the API nodes send them) and, when MQTT is configured,
+publishes their state events (docs/deploy.md, "Which part acts on another node's events").
+"""
 
 from __future__ import annotations
 
@@ -8,17 +13,21 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskgate import datadir
 from taskgate.config import Settings
 from taskgate.core.cluster import relay_for
 from taskgate.core.services import Services
+from taskgate.doors.webhooks.sender import WebhookSender
 from taskgate.engine.celeryexec.broker import celery_app
 from taskgate.engine.celeryexec.publisher import CeleryPublisher, Publishing
 from taskgate.engine.celeryexec.worker import LoopThread, WorkerExecutor, register_run_task
 from taskgate.engine.local import ExecutorLimits
 from taskgate.runparts import run_parts
+
+if TYPE_CHECKING:
+    from taskgate.doors.mqtt.door import MqttDoor
 
 log = logging.getLogger("taskgate.worker")
 STOP_SECONDS = 30.0
@@ -83,18 +92,30 @@ def run_worker(settings: Settings, options: WorkerOptions) -> int:
     # at once (docs/deploy.md, Several nodes).
     events = settings.cluster.events
     relay = relay_for(ctx, recheck_seconds=settings.cluster.recheck_seconds) if events else None
+    webhooks = WebhookSender(
+        services.webhooks, ctx.bus, settings.webhook_delivery.timeout_seconds, shared=True
+    )
+    mqtt = worker_mqtt(services, settings, options.hostname) if settings.mqtt.enabled else None
 
     async def start() -> None:
         await services.tokens.load()
-        await publisher.start()
-        await executor.start()
+        await services.webhooks.load()
+        # Before anything publishes, and stopped after it: the last events go out too.
         if relay is not None:
             await relay.start()
+        await webhooks.start(send=False)
+        if mqtt is not None:
+            await mqtt.start()
+        await publisher.start()
+        await executor.start()
 
     async def stop() -> None:
+        await executor.stop()
+        await webhooks.stop()
+        if mqtt is not None:
+            await mqtt.stop()
         if relay is not None:
             await relay.stop()
-        await executor.stop()
         await publisher.stop()
         await actions.aclose()
         if qlik_sites is not None:
@@ -120,6 +141,22 @@ def run_worker(settings: Settings, options: WorkerOptions) -> int:
         loop.stop()
     # Non-zero when Celery kept failing: a supervisor starts the process again.
     return exitcode
+
+
+def worker_mqtt(services: Services, settings: Settings, hostname: str) -> MqttDoor:
+    """The MQTT door of a worker: it publishes the state events of the worker's runs and
+    takes no starts (the API nodes do), under a client id of its own (its Celery hostname,
+    unique among workers that share a config file)."""
+    from taskgate.doors.mqtt.door import MqttDoor  # paho: only when MQTT is configured
+
+    mqtt = settings.mqtt
+    own = mqtt.model_copy(
+        update={
+            "client_id": f"taskgate-worker-{hostname}",
+            "start": mqtt.start.model_copy(update={"enabled": False}),
+        }
+    )
+    return MqttDoor(services, own, settings.node_name)
 
 
 def _serve_celery(app: Any, options: WorkerOptions, queues: list[str]) -> int:

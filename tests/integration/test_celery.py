@@ -8,6 +8,7 @@ import itertools
 import os
 import subprocess
 import sys
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from tests.celery_support import (
+    PrivateRabbitMQ,
     PrivateRedis,
     Workers,
     attempts_per_execution,
@@ -34,6 +36,11 @@ from tests.conftest import (
     _pg_unreachable,
     services_required,
 )
+from tests.integration.test_api_events import Stream
+from tests.integration.test_mqtt import mqtt_config
+from tests.integration.test_webhooks import Receiver
+from tests.mqtt_support import MqttProbe, prefix, require_broker
+from tests.web.support import hidden
 
 ECHO = {
     "name": "echo",
@@ -144,26 +151,51 @@ def test_a_start_runs_once_on_a_worker_with_its_log_and_result(
 def test_500_starts_over_two_nodes_and_two_workers_each_run_once(
     start_server: StartServer, workers: Workers, broker: str, tmp_path: Path
 ) -> None:
+    """Each start runs once, and each one's queued, started and ended events are seen on both
+    API nodes' streams (the worker's through the relay; recheck_seconds is 60 s here)."""
     database = new_database(start_server.backend, tmp_path)  # type: ignore[attr-defined]
-    config = celery_config(broker, database)
+    config = {**celery_config(broker, database), "cluster": {"recheck_seconds": 60}}
     nodes = [start_server(config, tasks=[TRUE]) for _ in range(2)]
     workers(nodes[0], "w1", concurrency=8)
     workers(nodes[1], "w2", concurrency=8)
     clients = [node.client(timeout=30) for node in nodes]
+    streams = [Stream(node, task=["true"]) for node in nodes]
+    try:
 
-    def start_50(index: int) -> list[str]:
-        client = clients[index % 2]
-        return [start(client, "true") for _ in range(50)]
+        def start_50(index: int) -> list[str]:
+            client = clients[index % 2]
+            return [start(client, "true") for _ in range(50)]
 
-    with ThreadPoolExecutor(4) as pool:
-        ids = [eid for batch in pool.map(start_50, range(10)) for eid in batch]
-    assert len(set(ids)) == 500
+        with ThreadPoolExecutor(4) as pool:
+            ids = [eid for batch in pool.map(start_50, range(10)) for eid in batch]
+        assert len(set(ids)) == 500
+        for stream in streams:
+            seen = seen_until_ended(stream, 500)
+            every = {"queued", "started", "finished_success"}
+            assert set(seen) == set(ids)
+            missing = {i: s for i, s in seen.items() if s != every}
+            assert not missing, list(missing.items())[:5]
+    finally:
+        for stream in streams:
+            stream.close()
     wait_until("500 executions ended", all_ended(database, 500), timeout=120)
     assert statuses(database) == {"finished_success": 500}
     attempts = attempts_per_execution(database)
     assert len(attempts) == 500 and set(attempts.values()) == {1}
     nodes_used = dict(pg_rows(database, "SELECT node, count(*) FROM attempts GROUP BY 1"))
     assert set(nodes_used) <= {"w1", "w2"}
+
+
+def seen_until_ended(stream: Stream, count: int) -> dict[str, set[str]]:
+    """The statuses a stream shows of each execution, until `count` of them have ended."""
+    seen: dict[str, set[str]] = defaultdict(set)
+    ended = 0
+    while ended < count:
+        event = stream.next(timeout=60).data
+        seen[event["execution_id"]].add(event["status"])
+        if event["status"] in ENDED:
+            ended += 1
+    return seen
 
 
 def test_a_killed_worker_has_its_runs_retried_once_by_lease(
@@ -188,13 +220,17 @@ def test_a_killed_worker_has_its_runs_retried_once_by_lease(
     assert statuses(database) == {"finished_success": 3}
 
 
-def test_a_redis_restart_during_starts_loses_none_and_runs_none_twice(
-    start_server: StartServer, workers: Workers, tmp_path: Path
+@pytest.mark.parametrize("kind", ["redis", "rabbitmq"])
+def test_a_broker_restart_during_500_starts_loses_none_and_runs_none_twice(
+    start_server: StartServer, workers: Workers, tmp_path: Path, kind: str
 ) -> None:
-    """RabbitMQ is not restarted here: with a private node (PrivateRabbitMQ) the worker took
-    one prefetch window after the restart and then nothing more (its acknowledgements after
-    the reconnection never reached the broker); see docs/deploy.md."""
-    broker = PrivateRedis(tmp_path)
+    """A private broker (never the shared one) killed and started again while starts come
+    in: Redis keeps nothing, so what it held is gone and the sweep publishes it again;
+    RabbitMQ keeps its durable queue and gives back what the worker had not acknowledged.
+    The worker reconnects and goes on taking messages either way."""
+    broker: PrivateRedis | PrivateRabbitMQ = (
+        PrivateRedis(tmp_path) if kind == "redis" else PrivateRabbitMQ(tmp_path)
+    )
     broker.start()
     try:
         database = new_database(start_server.backend, tmp_path)  # type: ignore[attr-defined]
@@ -204,15 +240,21 @@ def test_a_redis_restart_during_starts_loses_none_and_runs_none_twice(
         workers(server, "w1", concurrency=8)
         ids: list[str] = []
         with server.client(timeout=30) as client:
-            for round_ in range(4):
+            for round_ in range(8):
                 ids += [start(client, "true") for _ in range(50)]
-                if round_ == 1:
-                    broker.kill()  # Redis keeps nothing: what it held is gone
+                if round_ == 2:
+                    wait_until(
+                        "runs after the first starts",
+                        lambda: bool(attempts_per_execution(database)),
+                    )
+                    broker.kill()
                     ids += [start(client, "true") for _ in range(50)]  # accepted all the same
                     broker.start()
-        assert len(set(ids)) == 250
-        wait_until("250 executions ended", all_ended(database, 250), timeout=120)
-        assert statuses(database) == {"finished_success": 250}
+            # What the worker runs after the restart came through its new connection.
+            ids += [start(client, "true") for _ in range(50)]
+        assert len(set(ids)) == 500
+        wait_until("500 executions ended", all_ended(database, 500), timeout=180)
+        assert statuses(database) == {"finished_success": 500}
         assert set(attempts_per_execution(database).values()) == {1}
     finally:
         broker.kill()
@@ -229,10 +271,23 @@ def test_a_route_without_a_worker_stays_queued_and_says_so(
         other = start(client, "true")
         waited = client.get(f"/api/v1/executions/{other}/wait", params={"timeout": 30})
         assert waited.json()["status"] == "finished_success"
-        assert client.get(f"/api/v1/executions/{routed}").json()["status"] == "queued"
+        shown = client.get(f"/api/v1/executions/{routed}").json()
+        assert shown["status"] == "queued"
+        prefix = server.config["executor"]["celery"]["queue_prefix"]
+        # The execution's own view says why it waits, as the CLI's show does.
+        assert shown["queue_note"] == (
+            f"no worker listens on its route lonely (queue {prefix}lonely): "
+            "it stays queued until one does"
+        )
+        said = taskgate_cli("executions", "show", routed, "--url", server.url)
+        assert "no worker listens on its route lonely" in said
+        with server.client() as http:  # the dashboard, logged in (open mode: no key)
+            form = http.get("/ui/login")
+            http.post("/ui/login", data={"login_token": hidden(form.text, "login_token")})
+            page = http.get(f"/ui/executions/{routed}")
+        assert page.status_code == 200 and "no worker listens on its route lonely" in page.text
         view = client.get("/api/v1/queues").json()
         assert view["executor"] == "celery"
-        prefix = server.config["executor"]["celery"]["queue_prefix"]
         queues = {q["queue"]: q for q in view["queues"]}
         lonely = queues[f"{prefix}lonely"]
         assert lonely["route"] == "lonely" and lonely["waiting"] == 1
@@ -240,20 +295,28 @@ def test_a_route_without_a_worker_stays_queued_and_says_so(
         assert lonely["messages"] == 1  # its message waits in the broker
         listened = queues[f"{prefix}default"]["workers"]
         assert any(name.startswith("general@") for name in listened)
-        cli = subprocess.run(
-            [sys.executable, "-m", "taskgate", "queues", "--url", server.url],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-            env={**os.environ, "COLUMNS": "250"},
-        ).stdout
+        cli = taskgate_cli("queues", "--url", server.url)
         assert f"{prefix}lonely" in cli and "no worker" in cli
 
         workers(server, "lonely-host", queues="lonely")
         waited = client.get(f"/api/v1/executions/{routed}/wait", params={"timeout": 30})
         assert waited.json()["status"] == "finished_success"
-        assert client.get(f"/api/v1/executions/{routed}").json()["node"] == "lonely-host"
+        ran = client.get(f"/api/v1/executions/{routed}").json()
+        assert ran["node"] == "lonely-host" and ran["queue_note"] is None
+        other_view = client.get(f"/api/v1/executions/{other}").json()
+        assert other_view["queue_note"] is None
+
+
+def taskgate_cli(*args: str) -> str:
+    """What a `taskgate` command prints on a wide terminal."""
+    return subprocess.run(
+        [sys.executable, "-m", "taskgate", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "COLUMNS": "250"},
+    ).stdout
 
 
 def test_drain_finishes_what_runs_and_exits(
@@ -300,6 +363,35 @@ def test_an_abort_on_the_api_stops_the_run_on_its_worker(
         done = client.get(f"/api/v1/executions/{execution_id}/wait", params={"timeout": 30})
         assert done.json()["status"] == "aborted", done.text
         attempt = client.get(f"/api/v1/executions/{execution_id}").json()["attempts"][0]
+        assert attempt["node"] == "w1" and attempt["status"] == "aborted"
+
+
+def test_an_abort_on_one_node_stops_a_run_another_node_started_on_a_worker(
+    start_server: StartServer, workers: Workers, tmp_path: Path
+) -> None:
+    """Started on node B, run by a worker, aborted on node A: the worker stops it (the relay
+    brings it the abort; its own look at the store every second is the floor), and node B's
+    waiter hears of the end through the relay (recheck_seconds is 60 s here)."""
+    database = new_database(start_server.backend, tmp_path)  # type: ignore[attr-defined]
+    long = {
+        **TRUE,
+        "name": "long",
+        "label": "long",
+        "action": {"kind": "command", "argv": ["sleep", "120"]},
+    }
+    config = {**celery_config(rabbitmq_url(), database), "cluster": {"recheck_seconds": 60}}
+    node_a = start_server({**config, "node_name": "api-a"}, tasks=[long])
+    node_b = start_server({**config, "node_name": "api-b"}, tasks=[long])
+    workers(node_a, "w1")
+    with node_a.client(timeout=60) as a, node_b.client(timeout=60) as b:
+        execution_id = start(b, "long")
+        wait_until("the run started", lambda: statuses(database).get("started") == 1)
+        asked = a.post(f"/api/v1/executions/{execution_id}/abort")
+        assert asked.status_code == 200, asked.text
+        done = b.get(f"/api/v1/executions/{execution_id}/wait", params={"timeout": 30})
+        assert done.json()["status"] == "aborted", done.text
+        assert done.json()["timed_out"] is False
+        attempt = a.get(f"/api/v1/executions/{execution_id}").json()["attempts"][0]
         assert attempt["node"] == "w1" and attempt["status"] == "aborted"
 
 
@@ -353,3 +445,74 @@ def test_a_task_limit_holds_across_workers_and_its_queue_moves_on(
     assert len(spans) == 4
     for (_, end), (begin, _) in itertools.pairwise(spans):
         assert end <= begin
+
+
+def test_a_workers_runs_send_each_webhook_and_mqtt_state_event_once(
+    start_server: StartServer, workers: Workers, tmp_path: Path
+) -> None:
+    """Two API nodes and one worker: every event of every run, whichever process made it
+    (queued: the API node that took the start; started and ended: the worker), is delivered
+    once to the webhook receiver and published once as an MQTT state event."""
+    host, port = require_broker()
+    topics = prefix()
+    receiver = Receiver()
+    probe = MqttProbe(host, port)
+    try:
+        probe.subscribe(f"{topics}/ex/#")
+        database = new_database(start_server.backend, tmp_path)  # type: ignore[attr-defined]
+        hooked = {
+            "webhooks": [{"name": "all", "url": receiver.url, "secret": "s" * 20}],
+            "cluster": {"recheck_seconds": 60},
+        }
+        celery = celery_config(redis_url(), database)  # one broker and prefix for all
+        nodes = [
+            start_server(
+                {
+                    **celery,
+                    **mqtt_config(host, port, topics, enabled=False),
+                    **hooked,
+                    "node_name": f"api{i}",
+                },
+                tasks=[TRUE],
+            )
+            for i in (1, 2)
+        ]
+        workers(nodes[0], "w1")
+        clients = [node.client(timeout=30) for node in nodes]
+
+        def run(count: int) -> list[str]:
+            ids = [start(clients[i % 2], "true") for i in range(count)]
+            for execution_id in ids:
+                done = clients[1].get(
+                    f"/api/v1/executions/{execution_id}/wait", params={"timeout": 30}
+                )
+                assert done.json()["status"] == "finished_success", done.text
+            return ids
+
+        ids = run(10)
+        # One more run after these ended: a second delivery or message of an earlier event
+        # (a node that acted on a relayed event) would have come before this run's last one.
+        ids += run(1)
+        wanted = {(i, s) for i in ids for s in ("queued", "started", "finished_success")}
+
+        def pairs(payloads: list[dict[str, Any]]) -> list[tuple[str, str]]:
+            return sorted((p["execution_id"], p["status"]) for p in payloads)
+
+        delivered: list[dict[str, Any]] = []
+        while len(delivered) < len(wanted):
+            delivered.append(receiver.next(timeout=30)[1])
+        assert pairs(delivered) == sorted(wanted)
+        messages = probe.wait_for(
+            lambda got: got if len(got) >= len(wanted) else None,
+            what=f"{len(wanted)} state events",
+        )
+        assert pairs([m.json() for m in messages]) == sorted(wanted)
+        recorded = pg_rows(
+            database, "SELECT execution_id, event_status, state FROM webhook_deliveries"
+        )
+        assert sorted((str(r[0]), str(r[1])) for r in recorded) == sorted(wanted)
+        makers = pg_rows(database, "SELECT DISTINCT node FROM attempts")
+        assert makers == [("w1",)]
+    finally:
+        probe.close()
+        receiver.close()

@@ -152,6 +152,7 @@ def _execution_fields(e: dict[str, Any]) -> list[tuple[str, Any]]:
             else []
         ),
         ("message", e.get("message")),
+        *([("waiting", e["queue_note"])] if e.get("queue_note") else []),
         *([("ended because", _why(e))] if e.get("end_reason") else []),
         ("origin", e.get("origin")),
         ("caller", e.get("caller")),

@@ -86,6 +86,9 @@ class Execution(BaseModel):
     # when one execution is read; None in lists.
     phases: list[PhaseView] | None = None
     children: list[Execution] | None = None
+    # Why it still waits, when one execution is read and the reason is known: no worker
+    # listens on its route (the Celery executor; core/queues.py). None otherwise.
+    queue_note: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from taskgate.domain.status import Status
-from taskgate.store.tables import executions
+from taskgate.store.tables import UNPUBLISHED, executions
 
 _WAITING = [Status.QUEUED.value, Status.RETRY.value]
 _DUE = sa.or_(executions.c.not_before.is_(None), executions.c.not_before <= sa.bindparam("now"))
@@ -39,6 +39,20 @@ def _route(row: Any) -> str | None:
     return route if isinstance(route, str) else None
 
 
+def due_query(limit: int, *, sent_before: datetime | None = None) -> sa.Select[Any]:
+    """The due executions never published (`sent_before` None), or published before
+    `sent_before` and still waiting, oldest first, locked; `now` is bound at execution.
+    The first, asked every second, reads the partial index ix_executions_unpublished: its
+    condition is written as the index's, with literal statuses."""
+    query = sa.select(executions.c.id, executions.c.task_spec).where(_DUE)
+    if sent_before is None:
+        query = query.where(UNPUBLISHED)
+    else:
+        query = query.where(executions.c.status.in_(_WAITING))
+        query = query.where(executions.c.published_at < sent_before)
+    return query.order_by(executions.c.created_at).limit(limit).with_for_update(skip_locked=True)
+
+
 def take_due(
     conn: Connection,
     now: datetime,
@@ -50,14 +64,7 @@ def take_due(
     """Due executions to publish, marked as published now: those never published (None), or
     those published before `sent_before` and still not claimed (the sweep). Rows another
     transaction is taking are skipped, so two nodes never publish the same batch."""
-    query = sa.select(executions.c.id, executions.c.task_spec).where(
-        executions.c.status.in_(_WAITING), _DUE
-    )
-    if sent_before is None:
-        query = query.where(executions.c.published_at.is_(None))
-    else:
-        query = query.where(executions.c.published_at < sent_before)
-    query = query.order_by(executions.c.created_at).limit(limit).with_for_update(skip_locked=True)
+    query = due_query(limit, sent_before=sent_before)
     found = [ToPublish(r.id, _route(r)) for r in conn.execute(query, {"now": now})]
     if keep is not None:
         found = [item for item in found if keep(item)]
@@ -76,6 +83,14 @@ def forget_published(conn: Connection, execution_id: str) -> None:
     conn.execute(
         executions.update().where(executions.c.id == execution_id).values(published_at=None)
     )
+
+
+def route_of(conn: Connection, execution_id: str) -> str | None:
+    """The route of an execution's task, as it was when it was started (None: default)."""
+    row = conn.execute(
+        sa.select(executions.c.task_spec).where(executions.c.id == execution_id)
+    ).first()
+    return None if row is None else _route(row)
 
 
 @dataclass(frozen=True)

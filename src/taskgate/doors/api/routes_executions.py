@@ -58,8 +58,9 @@ async def list_executions(
 @router.get("/{execution_id}", response_model=Execution)
 async def get_execution(execution_id: str, core: Core, _: Viewer) -> Execution:
     """One execution with its attempts; a workflow's also with its `phases` and `children`
-    (its members' executions, each a tree of its own when it is a workflow)."""
-    return await core.workflows.tree(execution_id)
+    (its members' executions, each a tree of its own when it is a workflow); a waiting one
+    says in `queue_note` when no worker listens on its route."""
+    return await core.queues.annotate(await core.workflows.tree(execution_id))
 
 
 @router.get("/{execution_id}/wait", response_model=WaitedExecution)

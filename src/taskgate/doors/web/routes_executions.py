@@ -93,7 +93,7 @@ def router(door: WebDoor) -> APIRouter:
 
     async def shown(execution_id: str) -> dict[str, Any]:
         """An execution with its workflow's phases and members, and its chain rule."""
-        execution = await services.workflows.tree(execution_id)
+        execution = await services.queues.annotate(await services.workflows.tree(execution_id))
         chain = None
         triggers = await services.executions.get_many(execution.triggered_by or [])
         if execution.chain_id is not None:

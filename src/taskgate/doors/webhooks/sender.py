@@ -2,7 +2,10 @@
 
 Recording happens off the bus (a listener only queues the event), so a slow receiver never
 slows an execution; sending claims due deliveries from the database, so retries survive a
-restart and several processes share the work.
+restart and several processes share the work. A Celery worker only records (the deliveries
+of the events it makes); the API nodes send them. With several processes on one database
+(`shared`), each reads the subscriptions again every RELOAD_SECONDS: one made on another node
+is matched here within that time.
 """
 
 from __future__ import annotations
@@ -31,12 +34,23 @@ BATCH = 20
 # Changes made by another process (a redelivery asked there) are seen within this time.
 RECHECK_SECONDS = 5.0
 QUEUE_LIMIT = 100_000
+RELOAD_SECONDS = 5.0
+# At stop, the events still waiting to be recorded get this long (a run that just ended).
+STOP_RECORD_SECONDS = 5.0
 
 
 class WebhookSender:
-    def __init__(self, service: WebhookService, bus: EventBus, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        service: WebhookService,
+        bus: EventBus,
+        timeout_seconds: float,
+        *,
+        shared: bool = False,
+    ) -> None:
         self.service = service
         self.timeout = timeout_seconds
+        self.shared = shared
         self._events: asyncio.Queue[ExecutionEvent] = asyncio.Queue(QUEUE_LIMIT)
         self._tasks: list[asyncio.Task[None]] = []
         self._client: httpx.AsyncClient | None = None
@@ -50,16 +64,26 @@ class WebhookSender:
             self._events.get_nowait()
         self._events.put_nowait(event)
 
-    async def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._record_loop(), name="webhooks-record"),
-            asyncio.create_task(self._send_loop(), name="webhooks-send"),
-        ]
+    async def start(self, *, send: bool = True) -> None:
+        """Record the deliveries of this process's events; and send due ones unless `send`
+        is False (a worker: its network may not reach the receivers, the API nodes' does)."""
+        self._tasks = [asyncio.create_task(self._record_loop(), name="webhooks-record")]
+        if send:
+            self._tasks.append(asyncio.create_task(self._send_loop(), name="webhooks-send"))
+        if self.shared:
+            self._tasks.append(asyncio.create_task(self._reload_loop(), name="webhooks-reload"))
 
     async def stop(self) -> None:
         for task in self._tasks:
             await stop_task(task)
         self._tasks = []
+        # The last events (the runs ended as the process stops) still owe their deliveries.
+        waiting = [self._events.get_nowait() for _ in range(self._events.qsize())]
+        if waiting:
+            try:
+                await asyncio.wait_for(self.service.enqueue(waiting), STOP_RECORD_SECONDS)
+            except Exception as exc:
+                log.warning("webhooks: %d events not recorded at stop: %s", len(waiting), exc)
         if self._client is not None:
             await self._client.aclose()
             self._client = None
@@ -73,6 +97,14 @@ class WebhookSender:
                 await self.service.enqueue(batch)
             except Exception:
                 log.exception("webhooks: could not record %d deliveries", len(batch))
+
+    async def _reload_loop(self) -> None:
+        while True:
+            await asyncio.sleep(RELOAD_SECONDS)
+            try:
+                await self.service.load()
+            except Exception as exc:
+                log.warning("webhooks: subscriptions not read again: %s", exc)
 
     async def _send_loop(self) -> None:
         lease = timedelta(seconds=self.timeout * 2 + 5)
