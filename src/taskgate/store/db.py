@@ -27,7 +27,7 @@ from taskgate.store.tables import metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions; tests/test_migrations.py keeps the two in step.
-HEAD_REVISION = "0014_celery"
+HEAD_REVISION = "0015_dash2"
 T = TypeVar("T")
 Work = Callable[[Connection], T]
 
