@@ -52,6 +52,7 @@ def test_every_page_answers_and_names_only_this_server(keyed: ServerProcess) -> 
             "/ui/executions?status=finished_success&origin=api&since=2020-01-01T00:00",
             "/ui/executions?caller=key:admin&status=finished_success&status=finished_fail",
             f"/ui/executions/{execution_id}",
+            f"/ui/executions/{execution_id}/events",
             "/ui/schedules",
             f"/ui/schedules/{schedule['id']}",
             "/ui/kv",

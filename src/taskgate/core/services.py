@@ -13,6 +13,7 @@ from taskgate.core.connections import ConnectionState
 from taskgate.core.context import CoreContext
 from taskgate.core.exectoken import ExecutionTokens
 from taskgate.core.executions import ExecutionService
+from taskgate.core.history import ExecutionHistory
 from taskgate.core.kv import KvService
 from taskgate.core.queues import QueueService
 from taskgate.core.schedules.service import SchedulerService
@@ -43,6 +44,8 @@ class Services:
     workflows: WorkflowService
     # What waits for a worker, and the workers (the Celery executor sets its inspector).
     queues: QueueService
+    # An execution's history, told from what the store keeps of it.
+    history: ExecutionHistory
     # Named checks /readyz asks besides the database (a door's broker connection, ...):
     # each answers (ready, detail).
     readiness: dict[str, Callable[[], tuple[bool, str]]] = field(default_factory=dict)
@@ -65,6 +68,8 @@ class Services:
         executions = ExecutionService(ctx)
         starts = StartService(ctx, executions, limits, queue_bound)
         tokens = ExecutionTokens(ctx.db)
+        # Registers its end hook: chain rules fire in the transaction of each end.
+        chains = ChainService(ctx, starts)
         return cls(
             ctx=ctx,
             tasks=TaskService(ctx, check_action),
@@ -76,8 +81,8 @@ class Services:
             schedules=SchedulerService(ctx, starts),
             webhooks=WebhookService(ctx, webhook_policy or DeliveryRetryPolicy()),
             checks=CheckService(ctx),
-            # Registers its end hook: chain rules fire in the transaction of each end.
-            chains=ChainService(ctx, starts),
+            chains=chains,
             workflows=WorkflowService(ctx, starts, executions),
             queues=QueueService(ctx),
+            history=ExecutionHistory(ctx, chains),
         )

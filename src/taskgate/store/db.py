@@ -28,7 +28,7 @@ from taskgate.store.walcheckpoint import WalCheckpointer
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 # The newest revision in migrations/versions; tests/test_migrations.py keeps the two in step.
-HEAD_REVISION = "0015_celery2"
+HEAD_REVISION = "0015_dash2"
 T = TypeVar("T")
 Work = Callable[[Connection], T]
 

@@ -315,6 +315,8 @@ webhook_deliveries = sa.Table(
     sa.Index("ix_webhook_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
     sa.Index("ix_webhook_deliveries_webhook_id_id", "webhook_id", "id"),
     sa.Index("ix_webhook_deliveries_created_at", "created_at"),  # retention
+    # An execution's history (store/history.py): its deliveries.
+    sa.Index("ix_webhook_deliveries_execution_id", "execution_id"),
 )
 
 chains = sa.Table(
@@ -354,4 +356,6 @@ chain_firings = sa.Table(
     sa.Column("message", sa.Text, nullable=False, default=""),
     sa.UniqueConstraint("chain_id", "key"),
     sa.Index("ix_chain_firings_chain_id_id", "chain_id", "id"),
+    # An execution's history (store/history.py): what a rule fired after its end.
+    sa.Index("ix_chain_firings_chain_id_at", "chain_id", "at"),
 )

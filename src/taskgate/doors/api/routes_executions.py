@@ -1,4 +1,4 @@
-"""Executions: list, read, wait, log, abort."""
+"""Executions: list, read, wait, log, history, abort."""
 
 from typing import Annotated, Any
 
@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from taskgate.domain.executions import Execution
+from taskgate.domain.history import HistoryEvent
 from taskgate.domain.status import Status
 from taskgate.domain.text import MAX_INT64, Instant
 from taskgate.doors.api.deps import Core, Operator, Viewer
@@ -20,6 +21,11 @@ class ExecutionList(BaseModel):
 
 class WaitedExecution(Execution):
     timed_out: bool
+
+
+class ExecutionEvents(BaseModel):
+    execution_id: str
+    events: list[HistoryEvent]
 
 
 class LogPage(BaseModel):
@@ -86,6 +92,15 @@ async def read_log(
     return LogPage(
         offset=page.offset, next_offset=page.next_offset, data=page.data, complete=page.complete
     )
+
+
+@router.get("/{execution_id}/events", response_model=ExecutionEvents)
+async def execution_events(execution_id: str, core: Core, _: Viewer) -> ExecutionEvents:
+    """The execution's history, oldest first, told from what the store keeps of it: made,
+    each attempt's start and end, retries, an abort asked, its end, the checks it broke, the
+    chain rules its end fired, its webhook deliveries; a workflow's members' too."""
+    events = await core.history.of(execution_id)
+    return ExecutionEvents(execution_id=execution_id, events=events)
 
 
 @router.post("/{execution_id}/abort", response_model=Execution)

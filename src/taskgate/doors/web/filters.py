@@ -7,9 +7,12 @@ import functools
 import json
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from jinja2 import Environment
 from markupsafe import Markup, escape
+
+from taskgate.core.clock import utcnow
 
 
 def when(value: datetime | None) -> Markup:
@@ -20,6 +23,25 @@ def when(value: datetime | None) -> Markup:
     # escape each piece; a list page shows a hundred of these.)
     shown = f"{utc:%Y-%m-%d %H:%M:%S} UTC"
     return Markup(f'<time datetime="{utc.isoformat()}" title="{shown}">{shown}</time>')
+
+
+def in_zone(value: datetime | None, zone: str) -> str:
+    """The time as a clock in `zone` shows it (a schedule's own zone), for beside `when`."""
+    if value is None:
+        return "\u2014"
+    try:
+        local = value.astimezone(ZoneInfo(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        return ""
+    return f"{local:%Y-%m-%d %H:%M:%S} {zone}"
+
+
+def time_left(value: datetime | None) -> str:
+    """How long until `value` (a key-value entry's expiry), from now."""
+    if value is None:
+        return "never"
+    left = (value - utcnow()).total_seconds() * 1000
+    return f"in {duration(left)}" if left > 0 else "expired"
 
 
 def duration(ms: int | float | None) -> str:
@@ -51,4 +73,11 @@ def status_badge(status: Any) -> Markup:
 
 
 def install(env: Environment) -> None:
-    env.filters.update(when=when, duration=duration, json=pretty_json, status=status_badge)
+    env.filters.update(
+        when=when,
+        in_zone=in_zone,
+        time_left=time_left,
+        duration=duration,
+        json=pretty_json,
+        status=status_badge,
+    )

@@ -1,13 +1,14 @@
 """Executions: the list with filters and cursor pagination; an execution's page, whose status
-panel follows the event stream and whose log tails the log API while it runs; abort and run
-again."""
+panel and history follow the event stream and whose log tails the log API while it runs;
+abort and run again."""
 
 from __future__ import annotations
 
 import contextlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
@@ -28,15 +29,26 @@ LOG_PAGE = 65536
 ORIGINS = ("api", "butler", "qrs", "mqtt", "schedule", "chain", "workflow", "cli", "ui")
 
 
-def parse_time(name: str, value: str) -> datetime | None:
-    """A filter's time: an ISO date or date and time, in UTC unless it says its offset."""
+def parse_zone(value: str) -> tzinfo:
+    """The zone the filter's times are typed in: the viewer's, which dashboard.js puts in
+    the form (an IANA name); blank (no script): UTC."""
+    if not value.strip():
+        return UTC
+    try:
+        return ZoneInfo(value.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"zone: {value!r} is not an IANA time zone", field="zone") from None
+
+
+def parse_time(name: str, value: str, zone: tzinfo = UTC) -> datetime | None:
+    """A filter's time: an ISO date or date and time, in `zone` unless it says its offset."""
     if not value.strip():
         return None
     try:
         at = datetime.fromisoformat(value.strip())
     except ValueError:
         raise InvalidInput(f"{name}: not a date and time ({value!r})", field=name) from None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
+    return at if at.tzinfo else at.replace(tzinfo=zone)
 
 
 def parse_statuses(values: list[str]) -> tuple[Status, ...]:
@@ -67,12 +79,13 @@ def router(door: WebDoor) -> APIRouter:
         visitor = await door.viewer(request)
         query = request.query_params
         statuses = parse_statuses(query.getlist("status"))
+        zone = parse_zone(query.get("zone", ""))
         items, next_cursor = await services.executions.listing(
             task=query.get("task") or None,
             statuses=statuses,
             origin=query.get("origin") or None,
-            since=parse_time("since", query.get("since", "")),
-            until=parse_time("until", query.get("until", "")),
+            since=parse_time("since", query.get("since", ""), zone),
+            until=parse_time("until", query.get("until", ""), zone),
             caller=query.get("caller") or None,
             limit=PAGE_SIZE,
             cursor=query.get("cursor") or None,
@@ -106,13 +119,24 @@ def router(door: WebDoor) -> APIRouter:
     async def execution_page(request: Request, execution_id: str) -> Response:
         visitor = await door.viewer(request)
         context = await shown(execution_id)
-        return door.render(request, "execution.html", visitor, **context)
+        events = await services.history.of(execution_id)
+        return door.render(request, "execution.html", visitor, events=events, **context)
 
     @pages.get("/ui/executions/{execution_id}/panel")
     async def panel(request: Request, execution_id: str) -> Response:
         visitor = await door.viewer(request)
         context = await shown(execution_id)
         return door.render(request, "partials/execution_panel.html", visitor, **context)
+
+    @pages.get("/ui/executions/{execution_id}/events")
+    async def history_part(request: Request, execution_id: str) -> Response:
+        """The execution's history, read again on each event of the page's stream."""
+        visitor = await door.viewer(request)
+        execution = await services.executions.get(execution_id, with_attempts=False)
+        events = await services.history.of(execution_id)
+        return door.render(
+            request, "partials/execution_events.html", visitor, e=execution, events=events
+        )
 
     @pages.get("/ui/executions/{execution_id}/log")
     async def log(request: Request, execution_id: str) -> Response:

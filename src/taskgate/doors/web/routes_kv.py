@@ -3,11 +3,13 @@ and delete (operator)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
+from taskgate.core.clock import utcnow
 from taskgate.domain.apikeys import Role
 from taskgate.domain.errors import InvalidInput
 from taskgate.domain.kv import KvWrite
@@ -27,6 +29,13 @@ def ttl_ms(text: str) -> int | None:
     if seconds < 0:
         raise InvalidInput("ttl: not negative", field="ttl")
     return round(seconds * 1000) or None
+
+
+def seconds_left(expires_at: datetime | None) -> int | None:
+    """An entry's time to live now, for the edit form (which then keeps its expiry)."""
+    if expires_at is None:
+        return None
+    return max(1, round((expires_at - utcnow()).total_seconds()))
 
 
 def router(door: WebDoor) -> APIRouter:
@@ -67,6 +76,18 @@ def router(door: WebDoor) -> APIRouter:
     async def entries(request: Request, namespace: str) -> Response:
         visitor = await door.viewer(request)
         items = await kv.entries(namespace, visitor.caller)
-        return door.render(request, "kv_namespace.html", visitor, namespace=namespace, items=items)
+        # ?edit=KEY fills the form with that entry (a secret's value is never shown: no edit).
+        wanted = request.query_params.get("edit")
+        editing = next((i for i in items if i.key == wanted and not i.secret), None)
+        return door.render(
+            request,
+            "kv_namespace.html",
+            visitor,
+            namespace=namespace,
+            items=items,
+            key=editing.key if editing else "",
+            value=editing.value if editing else "",
+            ttl=seconds_left(editing.expires_at) if editing else None,
+        )
 
     return pages

@@ -18,6 +18,8 @@ from taskgate.doors.web.pageroute import PageRoute
 from taskgate.schedules.spec import Kind, ScheduleSpec
 
 NEXT_FIRES = 10
+# The preview form's largest count: a page of fires a person reads (the API allows more).
+MAX_FIRES = 100
 HISTORY = 50
 SPEC_FIELDS = ("kind", "cron", "every", "unit", "event", "latitude", "longitude", "at", "timezone")
 
@@ -33,6 +35,19 @@ def spec_from_form(fields: dict[str, str]) -> ScheduleSpec:
         raise InvalidInput(f"{where}: {first['msg']}", field=where) from None
 
 
+def fire_count(value: str) -> int:
+    """How many fires the preview form asks for (blank: NEXT_FIRES)."""
+    if not value.strip():
+        return NEXT_FIRES
+    try:
+        count = int(value)
+    except ValueError:
+        raise InvalidInput("count: a whole number", field="count") from None
+    if not 1 <= count <= MAX_FIRES:
+        raise InvalidInput(f"count: 1 to {MAX_FIRES}", field="count")
+    return count
+
+
 def router(door: WebDoor) -> APIRouter:
     pages = APIRouter(include_in_schema=False, route_class=PageRoute)
     services = door.services
@@ -44,7 +59,14 @@ def router(door: WebDoor) -> APIRouter:
             task=None, enabled=None, limit=1000, offset=0
         )
         return door.render(
-            request, "schedules.html", visitor, items=items, total=total, kinds=list(Kind)
+            request,
+            "schedules.html",
+            visitor,
+            items=items,
+            total=total,
+            kinds=list(Kind),
+            fires_shown=NEXT_FIRES,
+            max_fires=MAX_FIRES,
         )
 
     @pages.post("/ui/schedules/preview")
@@ -54,7 +76,7 @@ def router(door: WebDoor) -> APIRouter:
         fields = {name: form.get(name) for name in SPEC_FIELDS}
         fires, problem = [], ""
         try:
-            fires = await preview_spec(spec_from_form(fields), NEXT_FIRES)
+            fires = await preview_spec(spec_from_form(fields), fire_count(form.get("count")))
         except TaskgateError as exc:
             problem = exc.message
         return door.render(

@@ -16,8 +16,17 @@
         hour: "2-digit", minute: "2-digit", second: "2-digit",
       });
     });
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
     root.querySelectorAll("[data-viewer-zone]").forEach(function (el) {
-      el.textContent = Intl.DateTimeFormat().resolvedOptions().timeZone || "local";
+      el.textContent = zone || "local";
+    });
+    // A form whose times are typed in the viewer's zone says which one (else: UTC).
+    root.querySelectorAll("input[data-viewer-zone-field]").forEach(function (el) {
+      if (zone && !el.value) el.value = zone;
+      if (!el.form) return;
+      el.form.querySelectorAll("[data-typed-zone]").forEach(function (label) {
+        label.textContent = el.value || "UTC";
+      });
     });
   }
 
@@ -101,19 +110,3 @@
   document.addEventListener("htmx:load", function (event) { enhance(event.target); });
 })();
 
-// The execution page's list of events seen while it is open (from the htmx SSE extension).
-document.addEventListener("htmx:sseMessage", function (event) {
-  var list = document.querySelector("[data-event-log]");
-  var message = event.detail;
-  if (!list || !message || message.type !== "execution") return;
-  var data;
-  try { data = JSON.parse(message.data); } catch (e) { return; }
-  var item = document.createElement("li");
-  var at = new Date(data.at || Date.now());
-  // A workflow's page hears its members too: those lines name the member.
-  var who = data.execution_id && data.execution_id !== list.dataset.execution ? (data.task_name || "member") + ": " : "";
-  item.textContent = at.toLocaleTimeString() + " \u2014 " + who + String(data.status || "").replace(/_/g, " ") +
-    (data.message ? ": " + data.message : "");
-  item.title = at.toISOString();
-  list.append(item);
-});
