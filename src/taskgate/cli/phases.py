@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.spinner import Spinner
+from rich.console import Console, RenderableType
 from rich.text import Text
 from rich.tree import Tree
 
@@ -24,6 +22,7 @@ from taskgate.cli.common import (
     connect,
     fail,
 )
+from taskgate.cli.live import LiveDisplay
 from taskgate.cli.output import (
     err,
     fmt_duration,
@@ -185,58 +184,49 @@ def _follow(
             client.wait_execution(execution_id, timeout=1.0 if left is None else min(1.0, left))
 
 
-class _Display:
+class _Display(LiveDisplay[Execution]):
     """A live table on a terminal; one line per member status change otherwise."""
 
     def __init__(self, console: Console) -> None:
-        self._console = console
-        self._tree: Execution = {}
-        self._shown: dict[str, str] = {}
-        self._began = time.monotonic()
-        self._spinner = Spinner("dots")
-        self._live: Live | None = None
-        if console.is_terminal:
-            self._live = Live(self, console=console, transient=True, refresh_per_second=4)
+        super().__init__(console, {})
 
-    def __enter__(self) -> _Display:
-        if self._live is not None:
-            self._live.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._live is not None:
-            self._live.stop()
-
-    def update(self, tree: Execution) -> None:
-        self._tree = tree
-        if self._live is not None:
-            return
+    def changes(self, tree: Execution) -> Iterable[tuple[str, Any, Text]]:
         for phase, member, child in _members(tree):
             key = f"{phase.get('number')}/{member.get('key')}/{member.get('task_id')}"
-            status = (child or {}).get("status") or member.get("status") or "-"
-            if self._shown.get(key) != status:
-                self._shown[key] = status
-                line = Text(f"{datetime.now():%H:%M:%S} phase {phase.get('number')} ")
-                line.append(f"{member.get('key')} ")
-                line.append_text(status_text(status))
-                self._console.print(line, soft_wrap=True)
+            status = _member_status(member, child) or "-"
+            yield key, status, Text(f"phase {phase.get('number')} {member.get('key')} ")
 
-    def __rich__(self) -> RenderableType:
-        elapsed = int(time.monotonic() - self._began)
-        phases = self._tree.get("phases") or []
+    def headline(self, tree: Execution, elapsed: int) -> str:
+        phases = tree.get("phases") or []
         running = [p["number"] for p in phases if p.get("status") == "running"]
-        where = f"phase {running[0]} of {len(phases)}" if running else self._tree.get("status")
-        self._spinner.update(text=Text(f"workflow {where}, {elapsed} s"))
-        return Group(self._spinner, member_table(self._tree))
+        where = f"phase {running[0]} of {len(phases)}" if running else tree.get("status")
+        return f"workflow {where}, {elapsed} s"
+
+    def body(self, tree: Execution) -> RenderableType:
+        return member_table(tree)
 
 
 def _members(tree: Mapping[str, Any]) -> list[tuple[Execution, Execution, Execution | None]]:
-    children = {c["id"]: c for c in tree.get("children") or []}
+    """Each phase's members, with each one's execution (None: it has none)."""
+    children = _children(tree)
     return [
         (phase, member, children.get(member.get("execution_id") or ""))
         for phase in tree.get("phases") or []
         for member in phase.get("members") or []
     ]
+
+
+def _children(tree: Mapping[str, Any]) -> dict[str, Execution]:
+    return {c["id"]: c for c in tree.get("children") or []}
+
+
+def _member_status(member: Mapping[str, Any], child: Mapping[str, Any] | None) -> Any:
+    """Its execution's status, or the member's own (not started, skipped, waiting)."""
+    return (child or {}).get("status") or member.get("status")
+
+
+def _member_note(member: Mapping[str, Any], child: Mapping[str, Any] | None) -> Any:
+    return member.get("message") or (child or {}).get("message")
 
 
 def _duration(execution: Mapping[str, Any] | None) -> str:
@@ -253,7 +243,7 @@ def _duration(execution: Mapping[str, Any] | None) -> str:
 
 def member_table(tree: Mapping[str, Any], title: str | None = None) -> RenderableType:
     """One row per member, and one for each phase that has none (pending or skipped)."""
-    children = {c["id"]: c for c in tree.get("children") or []}
+    children = _children(tree)
     rows: list[list[Any]] = []
     for phase in tree.get("phases") or []:
         number, members = phase.get("number"), phase.get("members") or []
@@ -262,8 +252,8 @@ def member_table(tree: Mapping[str, Any], title: str | None = None) -> Renderabl
             rows.append([number, "-", "-", status, "-", None, phase.get("reason")])
         for member in members:
             child = children.get(member.get("execution_id") or "")
-            status = status_text((child or {}).get("status") or member.get("status"))
-            note = member.get("message") or (child or {}).get("message")
+            status = status_text(_member_status(member, child))
+            note = _member_note(member, child)
             execution_id = member.get("execution_id")
             key, task = member.get("key"), member.get("task_name")
             rows.append([number, key, task, status, _duration(child), execution_id, note])
@@ -278,7 +268,7 @@ def phase_tree(execution: Mapping[str, Any], depth: int = 0) -> Tree:
 
 
 def _grow(node: Tree, execution: Mapping[str, Any], depth: int) -> None:
-    children = {c["id"]: c for c in execution.get("children") or []}
+    children = _children(execution)
     for phase in execution.get("phases") or []:
         label = Text(f"phase {phase.get('number')}")
         if phase.get("name"):
@@ -290,7 +280,7 @@ def _grow(node: Tree, execution: Mapping[str, Any], depth: int) -> None:
         branch = node.add(label)
         for member in phase.get("members") or []:
             child = children.get(member.get("execution_id") or "")
-            status = (child or {}).get("status") or member.get("status")
+            status = _member_status(member, child)
             line = Text(f"{member.get('key')}")
             if member.get("task_name") and member.get("task_name") != member.get("key"):
                 line.append(f" ({member['task_name']})")
@@ -299,7 +289,7 @@ def _grow(node: Tree, execution: Mapping[str, Any], depth: int) -> None:
             line.append(f" {_duration(child)}", style="dim")
             if member.get("execution_id"):
                 line.append(f" {member['execution_id']}", style="dim")
-            note = member.get("message") or (child or {}).get("message")
+            note = _member_note(member, child)
             if note and status != Status.FINISHED_SUCCESS.value:
                 line.append(f" - {note}")
             leaf = branch.add(line)

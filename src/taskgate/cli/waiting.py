@@ -10,15 +10,13 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.spinner import Spinner
+from rich.console import Console, RenderableType
 from rich.text import Text
 
+from taskgate.cli.live import LiveDisplay
 from taskgate.cli.output import status_text, table
 from taskgate.client import TaskgateAPIError, TaskgateClient, is_terminal
 
@@ -147,9 +145,7 @@ class Watcher:
             try:
                 answer = self._client.wait_execution(execution_id, timeout=wait)
             except Exception as exc:
-                if not self._stop.is_set():
-                    self._error = exc
-                    self._changed.set()
+                self._fail(exc)
                 return
             with self._lock:
                 self._latest[execution_id] = answer
@@ -158,47 +154,23 @@ class Watcher:
                 self._queue.put(execution_id)
 
 
-class ProgressDisplay:
+class ProgressDisplay(LiveDisplay[dict[str, Execution]]):
     """A live spinner and status table on a terminal; one line per status change otherwise."""
 
     def __init__(self, console: Console, executions: list[Execution]) -> None:
-        self._console = console
-        self._latest = {e["id"]: dict(e) for e in executions}
-        self._shown = {i: e.get("status") for i, e in self._latest.items()}
-        self._began = time.monotonic()
-        self._spinner = Spinner("dots")
-        self._live: Live | None = None
-        if console.is_terminal:
-            self._live = Live(self, console=console, transient=True, refresh_per_second=4)
+        latest = {e["id"]: dict(e) for e in executions}
+        super().__init__(console, latest, {i: e.get("status") for i, e in latest.items()})
 
-    def __enter__(self) -> ProgressDisplay:
-        if self._live is not None:
-            self._live.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._live is not None:
-            self._live.stop()
-
-    def update(self, latest: dict[str, Execution]) -> None:
-        self._latest = latest
-        if self._live is not None:
-            return
+    def changes(self, latest: dict[str, Execution]) -> Iterable[tuple[str, Any, Text]]:
         for execution_id, execution in latest.items():
-            status = execution.get("status")
-            if status != self._shown.get(execution_id):
-                self._shown[execution_id] = status
-                line = Text(f"{datetime.now():%H:%M:%S} {execution.get('task_name')} ")
-                line.append(f"{execution_id}: ", style="dim")
-                line.append_text(status_text(status))
-                self._console.print(line, soft_wrap=True)
+            label = Text(f"{execution.get('task_name')} ")
+            label.append(f"{execution_id}: ", style="dim")
+            yield execution_id, execution.get("status"), label
 
-    def __rich__(self) -> RenderableType:
-        latest = self._latest
+    def headline(self, latest: dict[str, Execution], elapsed: int) -> str:
         running = sum(1 for e in latest.values() if not is_terminal(e.get("status")))
-        elapsed = int(time.monotonic() - self._began)
-        self._spinner.update(
-            text=Text(f"waiting for {running} of {len(latest)} execution(s), {elapsed} s")
-        )
+        return f"waiting for {running} of {len(latest)} execution(s), {elapsed} s"
+
+    def body(self, latest: dict[str, Execution]) -> RenderableType:
         rows = [[e.get("task_name"), i, status_text(e.get("status"))] for i, e in latest.items()]
-        return Group(self._spinner, table(["task", "execution id", "status"], rows))
+        return table(["task", "execution id", "status"], rows)

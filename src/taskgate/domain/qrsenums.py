@@ -10,6 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+# QRS's "no id": a start that started nothing answers it, unset references carry it.
+EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
+
 
 @dataclass(frozen=True)
 class QrsEnum:

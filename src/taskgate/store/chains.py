@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 
 from taskgate.domain.chains import Chain, Window
 from taskgate.store.conflicts import conflict_insert
+from taskgate.store.definitions import DefinitionRows
 from taskgate.store.tables import chain_firings, chain_windows, chains
 
 _ENABLED = sa.select(chains).where(chains.c.enabled.is_(True)).order_by(chains.c.id)
@@ -30,28 +31,24 @@ def _changed() -> None:
     _generation += 1
 
 
+_RULES = DefinitionRows(
+    chains,
+    Chain,
+    ("id", "enabled", "source", "fire_count", "created_at", "updated_at"),
+    on_insert={"fire_count": 0},  # counted by add_fire_count
+)
+
+
 def to_chain(row: sa.Row[Any]) -> Chain:
-    return Chain.model_validate(
-        {
-            **row.spec,
-            "id": row.id,
-            "enabled": row.enabled,
-            "source": row.source,
-            "fire_count": row.fire_count,
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
-        }
-    )
+    return _RULES.parse(row)
 
 
 def get(conn: Connection, chain_id: str) -> Chain | None:
-    row = conn.execute(sa.select(chains).where(chains.c.id == chain_id)).first()
-    return to_chain(row) if row else None
+    return _RULES.get(conn, chain_id)
 
 
 def listing(conn: Connection) -> list[Chain]:
-    rows = conn.execute(sa.select(chains).order_by(chains.c.created_at, chains.c.id))
-    return [to_chain(r) for r in rows]
+    return _RULES.listing(conn)
 
 
 def enabled(conn: Connection) -> list[Chain]:
@@ -64,22 +61,8 @@ def enabled_rows(conn: Connection) -> list[sa.Row[Any]]:
 
 
 def save(conn: Connection, chain: Chain, *, insert: bool) -> None:
-    spec = chain.model_dump(
-        mode="json", exclude={"id", "enabled", "source", "fire_count", "created_at", "updated_at"}
-    )
     _changed()
-    values = {
-        "source": chain.source,
-        "enabled": chain.enabled,
-        "spec": spec,
-        "updated_at": chain.updated_at,
-    }
-    if insert:
-        conn.execute(
-            chains.insert().values(id=chain.id, created_at=chain.created_at, fire_count=0, **values)
-        )
-    else:
-        conn.execute(chains.update().where(chains.c.id == chain.id).values(**values))
+    _RULES.save(conn, chain, insert=insert)
 
 
 def delete(conn: Connection, chain_id: str) -> None:

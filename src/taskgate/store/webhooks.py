@@ -9,38 +9,22 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from taskgate.domain.webhooks import Delivery, DeliveryState, Webhook
+from taskgate.store.definitions import DefinitionRows
 from taskgate.store.tables import webhook_deliveries, webhooks
 
-
-def _webhook(row: sa.Row[Any]) -> Webhook:
-    return Webhook.model_validate(
-        {
-            **row.spec,
-            "id": row.id,
-            "source": row.source,
-            "created_at": row.created_at,
-            "updated_at": row.updated_at,
-        }
-    )
+_HOOKS = DefinitionRows(webhooks, Webhook, ("id", "source", "created_at", "updated_at"))
 
 
 def get(conn: Connection, webhook_id: str) -> Webhook | None:
-    row = conn.execute(sa.select(webhooks).where(webhooks.c.id == webhook_id)).first()
-    return _webhook(row) if row else None
+    return _HOOKS.get(conn, webhook_id)
 
 
 def listing(conn: Connection) -> list[Webhook]:
-    rows = conn.execute(sa.select(webhooks).order_by(webhooks.c.created_at, webhooks.c.id))
-    return [_webhook(r) for r in rows]
+    return _HOOKS.listing(conn)
 
 
 def save(conn: Connection, hook: Webhook, *, insert: bool) -> None:
-    spec = hook.model_dump(mode="json", exclude={"id", "source", "created_at", "updated_at"})
-    values = {"source": hook.source, "spec": spec, "updated_at": hook.updated_at}
-    if insert:
-        conn.execute(webhooks.insert().values(id=hook.id, created_at=hook.created_at, **values))
-    else:
-        conn.execute(webhooks.update().where(webhooks.c.id == hook.id).values(**values))
+    _HOOKS.save(conn, hook, insert=insert)
 
 
 def delete(conn: Connection, webhook_id: str) -> None:

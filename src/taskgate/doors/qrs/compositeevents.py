@@ -17,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from taskgate.domain.chains import DEFAULT_WINDOW_SECONDS, Chain, ChainSpec, Window
+from taskgate.domain.qrsenums import EMPTY_GUID
 from taskgate.domain.selectors import SelectorKind, normalize_task_id, parse_selector
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import Task
@@ -60,7 +61,7 @@ def _window(body: Mapping[str, Any]) -> float:
 
 def event_id(body: Mapping[str, Any]) -> str | None:
     raw = body.get("id")
-    if raw in (None, "", "00000000-0000-0000-0000-000000000000"):
+    if raw in (None, "", EMPTY_GUID):
         return None
     found = normalize_task_id(str(raw))
     if found is None:

@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from taskgate.domain.executions import Execution
+from taskgate.domain.qrsenums import EMPTY_GUID
 from taskgate.domain.status import qrs_abort_reason
 from taskgate.domain.tasks import Task
 from taskgate.doors.qrs.results import ResultView, qrs_code, results_of
-from taskgate.doors.qrs.wire import EMPTY_GUID, NEVER, qrs_date
+from taskgate.doors.qrs.wire import NEVER, qrs_date
 
 _NAMESPACE = uuid.UUID("8e4b2f1a-3c5d-4e6f-8a9b-0c1d2e3f4a5b")
 MODIFIED_BY = "taskgate"

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from taskgate.core.starts.request import StartRequest
 from taskgate.domain.executions import Caller
+from taskgate.domain.qrsenums import EMPTY_GUID
 from taskgate.domain.selectors import (
     MAX_SELECTORS,
     Selector,
@@ -21,7 +22,7 @@ from taskgate.domain.started import SkippedStart, start_succeeded
 from taskgate.domain.tasks import Task
 from taskgate.doors.qrs.guard import CALLER_KEY
 from taskgate.doors.qrs.listing import ListQuery, count_response
-from taskgate.doors.qrs.wire import EMPTY_GUID, QrsError, json_response
+from taskgate.doors.qrs.wire import QrsError, json_response
 from taskgate.doors.state import services_of
 
 ORIGIN = "qrs"

@@ -23,7 +23,6 @@ from taskgate.doors.errorstatus import ErrorStatuses, status_for
 JSON_TYPE = "application/json; charset=utf-8"
 # .NET's DateTime.MinValue as QRS writes an unset date; clients test for it.
 NEVER = "1753-01-01T00:00:00.000Z"
-EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 XSRF_MESSAGE = "XSRF prevention check failed. Possible XSRF discovered."
 
 

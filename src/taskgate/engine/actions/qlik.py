@@ -12,6 +12,9 @@ No connection, timeouts and 5xx answers are tried again (and the connection rema
 backoff for up to `unreachable_limit_seconds` in a row. Our abort or our timeout sends
 `POST /qrs/task/{id}/stop` and follows the remote run until it ends, for `stop_wait_seconds`.
 If this process stops while following, the remote run goes on; only our execution ends.
+
+Here: the follow-until-done loop and what the execution keeps; the QRS calls themselves, and
+their retries while the site is unreachable, are in qlik_calls.py.
 """
 
 from __future__ import annotations
@@ -20,28 +23,23 @@ import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
 from taskgate.domain.actions import ActionSpec
-from taskgate.domain.backoff import backoff_delay
 from taskgate.domain.errors import InvalidInput
 from taskgate.domain.qrsenums import EXECUTION_RESULT_DETAIL_TYPE
 from taskgate.domain.status import EndReason, Status
 from taskgate.engine.actions.contract import ActionContext, ActionOutcome, ActionRunner, Resources
+from taskgate.engine.actions.qlik_calls import RunFailed, SiteCalls
 from taskgate.engine.actions.registry import register
 from taskgate.engine.logcollector import LogCollector
 from taskgate.qlik.client import QlikSites, QrsClient, Transient
 from taskgate.qlik.settings import QlikSettings, QlikSiteSettings
 from taskgate.qlik.status import outcome_of, remote_name
 
-if TYPE_CHECKING:
-    import httpx
-
-EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
 SCRIPT_LOG_MAX_CHARS = 512 * 1024
-RESULT_TRIES = 5  # the session is gone but its results are not there yet: ask a few times
 
 Interrupt = Literal["done", "abort", "timeout"]
 
@@ -62,10 +60,6 @@ class QlikOutcome:
     status: Status
     message: str
     result: dict[str, Any] | None
-
-
-class RunFailed(Exception):
-    """The remote run cannot be started or followed any further; the message says why."""
 
 
 @dataclass
@@ -98,22 +92,20 @@ class _RemoteRun:
     def __init__(
         self, client: QrsClient, site: QlikSiteSettings, action: QlikAction, log: LogCollector
     ) -> None:
-        self.client = client
         self.site = site
         self.task_id = str(action.task_id)
+        self.calls = SiteCalls(client, site, self.task_id, log)
         self.log = log
         self.seen = _Seen()
         self.session_id: str | None = None
         self.remote_status: int | None = None
-        self._down_since: float | None = None
-        self._last_problem = ""
 
     # -- the run -----------------------------------------------------------------------------
     async def run(self, timeout: float | None, abort: asyncio.Event) -> QlikOutcome:
         if abort.is_set():
             return QlikOutcome(Status.ABORTED, "aborted before start", None)
         deadline = None if timeout is None else time.monotonic() + timeout
-        starting = asyncio.ensure_future(self._start())
+        starting = asyncio.ensure_future(self.calls.start())
         try:
             interrupt = await _first(starting, abort, deadline)
             if interrupt != "done":
@@ -146,72 +138,21 @@ class _RemoteRun:
             Status.ERROR, f"timed out after {timeout:g}s {note}", self._result(stopped="timeout")
         )
 
-    async def _start(self) -> str:
-        self.log.write(f"[taskgate] starting task {self.task_id} on site {self.site.name}\n")
-        response = await self._call(
-            "start the task", "POST", f"task/{self.task_id}/start/synchronous", resend=False
-        )
-        if response.status_code == 404:
-            raise RunFailed(f"no such task on site {self.site.name}: {self.task_id}")
-        if response.status_code not in (200, 201):
-            raise RunFailed(
-                f"site {self.site.name} refused to start task {self.task_id}: "
-                f"HTTP {response.status_code} {response.text[:300]}"
-            )
-        session_id = str(_json(response, "the start").get("value") or "")
-        if not session_id or session_id == EMPTY_GUID:
-            raise RunFailed(
-                f"task {self.task_id} did not start on site {self.site.name} (empty session id: "
-                "the task is disabled, no scheduler could take it, or its app is unavailable)"
-            )
-        self.log.write(f"[taskgate] started: execution session {session_id}\n")
-        return session_id
-
     async def _follow(self, session_id: str) -> list[dict[str, Any]]:
         """Poll the session until the site says it has ended; its results, newest first."""
         unchanged = 0  # polls since the run last showed something new
         while True:
-            response = await self._call("poll the run", "GET", f"executionsession/{session_id}")
-            if response.status_code == 404:
+            session = await self.calls.session(session_id)
+            if session is None:
                 break
-            if response.status_code != 200:
-                raise RunFailed(
-                    f"site {self.site.name} answered HTTP {response.status_code} for execution "
-                    f"session {session_id}: {response.text[:300]}"
-                )
-            current = _json(response, "the execution session").get("executionResult")
+            current = session.get("executionResult")
             changed = self._copy(current) if isinstance(current, dict) else False
             unchanged = 0 if changed else unchanged + 1
-            await asyncio.sleep(self._poll_delay(unchanged + 1))
-        return await self._results(session_id)
-
-    def _poll_delay(self, retry: int) -> float:
-        return backoff_delay(
-            retry, first=self.site.poll_min_seconds, longest=self.site.poll_max_seconds
-        )
-
-    async def _results(self, session_id: str) -> list[dict[str, Any]]:
-        params = {"filter": f"executionID eq {session_id}", "orderby": "startTime desc"}
-        for _ in range(RESULT_TRIES):
-            response = await self._call(
-                "read the result", "GET", "executionresult/full", params=params
-            )
-            if response.status_code != 200:
-                raise RunFailed(
-                    f"site {self.site.name} answered HTTP {response.status_code} for the "
-                    f"results of execution session {session_id}: {response.text[:300]}"
-                )
-            try:
-                results = response.json()
-            except ValueError as exc:
-                raise RunFailed(f"the results: site {self.site.name} answered no JSON") from exc
-            if isinstance(results, list) and results:
-                for result in reversed(results):
-                    if isinstance(result, dict):
-                        self._copy(result)
-                return [r for r in results if isinstance(r, dict)]
-            await asyncio.sleep(self.site.poll_min_seconds)
-        raise RunFailed(f"site {self.site.name} has no execution result for session {session_id}")
+            await asyncio.sleep(self.calls.poll_delay(unchanged + 1))
+        results = await self.calls.results(session_id)
+        for result in reversed(results):
+            self._copy(result)
+        return results
 
     async def _stop_and_follow(
         self, following: asyncio.Future[list[dict[str, Any]]], why: Interrupt, timeout: float | None
@@ -221,7 +162,7 @@ class _RemoteRun:
         wait = self.site.stop_wait_seconds
         deadline = time.monotonic() + wait  # for the stop and the rest of the run together
         try:
-            await asyncio.wait_for(self._send_stop(wait), wait)
+            await asyncio.wait_for(self.calls.stop(wait), wait)
         except TimeoutError:
             self.log.write("[taskgate] the stop request did not get through\n")
         except RunFailed as exc:
@@ -240,17 +181,6 @@ class _RemoteRun:
             self.log.write(f"[taskgate] {note}\n")
             return QlikOutcome(status, note, self._result(stopped=why))
         return await self._ended(results, stopped=why, timeout=timeout)
-
-    async def _send_stop(self, limit: float) -> None:
-        response = await self._call(
-            "stop the task", "POST", f"task/{self.task_id}/stop", limit=limit
-        )
-        if response.status_code >= 400:
-            raise RunFailed(
-                f"site {self.site.name} refused the stop: HTTP {response.status_code} "
-                f"{response.text[:300]}"
-            )
-        self.log.write(f"[taskgate] stop accepted by site {self.site.name}\n")
 
     async def _ended(
         self, results: list[dict[str, Any]], *, stopped: Interrupt | None, timeout: float | None
@@ -283,7 +213,7 @@ class _RemoteRun:
             self.log.write("[taskgate] no script log for this run\n")
             return
         try:
-            text = await self._fetch_script_log(str(result_id))
+            text = await self.calls.script_log(str(result_id))
         except (Transient, RunFailed, ValueError) as exc:
             self.log.write(f"[taskgate] script log not available: {exc}\n")
             return
@@ -294,31 +224,6 @@ class _RemoteRun:
         self.log.write(kept if kept.endswith("\n") else kept + "\n")
         if len(text) > SCRIPT_LOG_MAX_CHARS:
             self.log.write(f"[taskgate] script log cut at {SCRIPT_LOG_MAX_CHARS} characters\n")
-
-    async def _fetch_script_log(self, result_id: str) -> str | None:
-        response = await self.client.call(
-            "GET",
-            f"reloadtask/{self.task_id}/scriptlogfile",
-            params={"executionResultId": result_id},
-        )
-        if response.status_code != 200:
-            self.log.write(
-                f"[taskgate] no script log on site {self.site.name} "
-                f"(HTTP {response.status_code} for the reference)\n"
-            )
-            return None
-        reference = _json(response, "the script log reference").get("value")
-        if not reference:
-            self.log.write(f"[taskgate] no script log on site {self.site.name}\n")
-            return None
-        response = await self.client.call("GET", f"download/reloadtask/{reference}/scriptlog.txt")
-        if response.status_code != 200:
-            self.log.write(
-                f"[taskgate] no script log on site {self.site.name} "
-                f"(HTTP {response.status_code} for the download)\n"
-            )
-            return None
-        return response.text
 
     # -- copying the remote's messages --------------------------------------------------------
     def _copy(self, result: dict[str, Any]) -> bool:
@@ -356,52 +261,6 @@ class _RemoteRun:
             changed = True
         return changed
 
-    # -- talking to the site ------------------------------------------------------------------
-    async def _call(
-        self,
-        what: str,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        resend: bool = True,
-        limit: float | None = None,
-    ) -> httpx.Response:
-        """One request, tried again while the site is unreachable, for up to the limit in a row.
-
-        With `resend=False` a request is repeated only when it certainly did not arrive.
-        """
-        limit = self.site.unreachable_limit_seconds if limit is None else limit
-        failures = 0
-        while True:
-            try:
-                response = await self.client.call(method, path, params=params)
-            except Transient as exc:
-                now = time.monotonic()
-                if self._down_since is None:
-                    self._down_since = now
-                problem = f"cannot {what} on site {self.site.name}: {exc}"
-                if problem != self._last_problem:
-                    self._last_problem = problem
-                    self.log.write(f"[taskgate] {problem}; trying again\n")
-                if exc.sent and not resend:
-                    raise RunFailed(f"{problem} (not sent again: it may have arrived)") from exc
-                if now - self._down_since >= limit:
-                    raise RunFailed(
-                        f"site {self.site.name} unreachable for more than {limit:g}s: {exc}"
-                    ) from exc
-                failures += 1
-                await asyncio.sleep(self._poll_delay(failures))
-                continue
-            if self._down_since is not None:
-                away = time.monotonic() - self._down_since
-                self.log.write(
-                    f"[taskgate] site {self.site.name} answers again after {away:.0f}s\n"
-                )
-                self._down_since = None
-                self._last_problem = ""
-            return response
-
     # -- what the execution keeps --------------------------------------------------------------
     def _result(self, stopped: Interrupt | None = None) -> dict[str, Any]:
         return {
@@ -436,16 +295,6 @@ async def _first(
     if work in done:
         return "done"
     return "abort" if abort.is_set() else "timeout"
-
-
-def _json(response: httpx.Response, what: str) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise RunFailed(f"{what}: the site answered something that is not JSON") from exc
-    if not isinstance(body, dict):
-        raise RunFailed(f"{what}: the site answered {type(body).__name__}, not an object")
-    return body
 
 
 class QlikRunner(ActionRunner[QlikAction]):

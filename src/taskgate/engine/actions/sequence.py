@@ -6,22 +6,22 @@ request, against its own answer) stores it in the persistence dict, which is the
 A step that fails without `ignore_error` ends the run `finished_fail`, keeping what was
 saved up to then. The spec and its checks are in domain/sequences.py; the differences from
 Jaseci in docs/jaseci.md.
+
+Here: the request lists, each step's templates and `save_to`, loops and the run's outcome.
+Beside it: sending one request (sequence_send.py), the run's deadline and abort
+(sequence_clock.py), TASK steps (sequence_tasks.py), key-value values (sequence_kv.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
 
-from taskgate.domain.egress import EgressRefused, EgressRule, check_address
+from taskgate.domain.egress import EgressRule
 from taskgate.domain.expressions import (
     Condition,
     ExpressionError,
@@ -38,7 +38,6 @@ from taskgate.domain.expressions.jaseci import (
 from taskgate.domain.expressions.paths import MISSING, Path, kind_of, walk
 from taskgate.domain.sequences import TASK_METHOD, Loop, SequenceAction, SequenceRequest
 from taskgate.domain.status import EndReason, Status
-from taskgate.domain.tasks import RetryPolicy
 from taskgate.engine.actions.contract import (
     ActionContext,
     ActionOutcome,
@@ -47,28 +46,19 @@ from taskgate.engine.actions.contract import (
     Resources,
 )
 from taskgate.engine.actions.registry import register
+from taskgate.engine.actions.sequence_clock import RunClock, Stopped
 from taskgate.engine.actions.sequence_kv import RunValues, RunValuesSource
+from taskgate.engine.actions.sequence_send import (
+    Redactor,
+    Sender,
+    StepFailed,
+    egress_hook,
+    worker_error,
+)
 from taskgate.engine.actions.sequence_tasks import STATE_KEY, TaskStart, TaskSteps
 
 if TYPE_CHECKING:
     import httpx
-
-T = TypeVar("T")
-REDACTED = "***"
-# Statuses worth another try: the server is busy or broke for a moment.
-_RETRYABLE_STATUS = frozenset({429, 502, 503, 504})
-_BODYLESS = frozenset({"GET", "HEAD", "DELETE", "OPTIONS"})
-
-
-class StepFailed(Exception):
-    """A step that failed: `current` is what Jaseci would put in `$` (and in save_to)."""
-
-    def __init__(self, message: str, current: dict[str, Any], located: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.current = current
-        # True once the message names the step (the innermost list that saw it does that).
-        self.located = located
 
 
 class TaskStepReached(Exception):
@@ -81,67 +71,8 @@ class TaskStepReached(Exception):
         self.number = 0
 
 
-class Stopped(Exception):
-    """The whole run stops now (aborted, out of time): no step handles it."""
-
-    def __init__(self, status: Status, message: str, reason: EndReason | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.reason = reason
-
-
-def worker_error(message: str) -> StepFailed:
-    return StepFailed(message, {"worker_error": message})
-
-
-def is_json(content_type: str | None) -> bool:
-    """`application/json` and every `application/<anything>+json` (problem, vnd.api, ...)."""
-    if not content_type:
-        return False
-    media = content_type.split(";", 1)[0].strip().lower()
-    return media == "application/json" or (
-        media.startswith("application/") and media.endswith("+json")
-    )
-
-
-@dataclass
-class Redactor:
-    """Hides secret values wherever a run shows data: log, save_req_to, result."""
-
-    secrets: list[str] = field(default_factory=list)
-
-    def text(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, REDACTED)
-        return text
-
-    def deep(self, value: Any) -> Any:
-        if not self.secrets:
-            return value
-        if isinstance(value, str):
-            return self.text(value)
-        if isinstance(value, Mapping):
-            return {self.text(str(k)): self.deep(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.deep(v) for v in value]
-        return value
-
-    def url(self, url: str) -> str:
-        """The URL as the log shows it: no user info, secrets hidden."""
-        if not self.secrets and "@" not in url:
-            return url
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if parts.port is not None:
-            host = f"{host}:{parts.port}"
-        if parts.username is not None:
-            host = f"{REDACTED}@{host}"
-        return self.text(urlunsplit(parts._replace(netloc=host)))
-
-
 class SequenceRun:
-    """One attempt of a sequence: its persistence dict, HTTP client and clock."""
+    """One attempt of a sequence: its persistence dict, its clock and its sender."""
 
     def __init__(
         self,
@@ -153,10 +84,8 @@ class SequenceRun:
     ) -> None:
         self.spec = spec
         self.ctx = ctx
-        self.client = client
         self.redact = redactor
         limit = min(spec.timeout, ctx.timeout) if ctx.timeout else spec.timeout
-        self.limit = limit
         # The whole run's deadline, kept across the attempts a TASK step splits it into.
         self.ends_at = time.time() + limit
         # A run resumed after a TASK step: where, with what it had saved, and the outcome.
@@ -167,7 +96,8 @@ class SequenceRun:
             self.ends_at = float(saved["ends_at"])
         else:
             self.persistence = {**copy.deepcopy(spec.persistence), **ctx.params}
-        self.deadline = time.monotonic() + (self.ends_at - time.time())
+        self.clock = RunClock(ctx.abort, limit, self.ends_at)
+        self.sender = Sender(spec, client, self.clock, redactor, self._log)
         self.steps = 0
         self.kv: dict[str, dict[str, str]] = {}
 
@@ -223,7 +153,7 @@ class SequenceRun:
     async def run_step(
         self, step: SequenceRequest, current: Any, item: Any, index: str, where: str
     ) -> Any:
-        self._check_clock()
+        self.clock.check()
         here = self._scope(current, item, index)
         api = self._render(step.api, here, "api")
         body = self._render(step.body, here, "body")
@@ -238,7 +168,7 @@ class SequenceRun:
             self._log(f"TASK {api}: waiting for it without a slot\n")
             raise TaskStepReached(api, body if isinstance(body, dict) else {})
         else:
-            response = await self._http(step, api, body, header)
+            response = await self.sender.send(step, api, body, header)
         self.steps += 1
         if step.def_loop is not None:
             await self._loop(step.def_loop, response, item, index, where)
@@ -266,7 +196,7 @@ class SequenceRun:
             raise worker_error(f"__def_loop__.by {loop.by} is {kind_of(items)}, not a list")
         keep = self._filter(loop.filter)
         for number, each in enumerate(items):
-            self._check_clock()
+            self.clock.check()
             if not keep.evaluate(self._scope(each, each, str(number))).ok:
                 continue
             await self.run_list(
@@ -295,104 +225,6 @@ class SequenceRun:
         except ExpressionError as exc:
             raise worker_error(f"{where}: {exc.message}") from None
 
-    # -- HTTP ------------------------------------------------------------------------------------
-    async def _http(self, step: SequenceRequest, api: str, body: Any, header: Any) -> Any:
-        import httpx
-
-        headers = {str(k): as_text(v) for k, v in dict(header or {}).items()}
-        if body is None and step.method == "POST":
-            body = {}  # Jaseci posts an empty object when a POST has no body
-        send_json = body is not None and step.method not in _BODYLESS
-        policy = step.retries or self.spec.request_retries
-        shown = self.redact.url(api)
-        attempt = 1
-        while True:
-            own = step.timeout or self.spec.request_timeout
-            timeout = min(own, self._remaining())
-            started = time.perf_counter()
-            try:
-                response = await self._unless_stopped(
-                    self.client.request(
-                        step.method,
-                        api,
-                        headers=headers,
-                        json=body if send_json else None,
-                        timeout=timeout,
-                    )
-                )
-            except EgressRefused as exc:
-                self._log(f"{step.method} {shown} -> refused: {exc}\n")
-                raise worker_error(f"refused: {exc}") from None
-            except httpx.TimeoutException:
-                if timeout < own:  # cut short by the sequence's own deadline
-                    raise self._timed_out() from None
-                failure = worker_error(f"no answer within {timeout:g}s")
-            except httpx.HTTPError as exc:
-                failure = worker_error(f"request failed: {self.redact.text(str(exc))}")
-            else:
-                elapsed = (time.perf_counter() - started) * 1000
-                size = len(response.content)
-                self._log(
-                    f"{step.method} {shown} -> {response.status_code} in {elapsed:.1f} ms, "
-                    f"{size} bytes\n"
-                )
-                if response.status_code < 400:
-                    return _parse(response)
-                failure = StepFailed(
-                    f"HTTP {response.status_code} {response.reason_phrase}",
-                    {"status": response.status_code, "message": response.reason_phrase},
-                )
-                if response.status_code not in _RETRYABLE_STATUS:
-                    raise failure
-            if not _retry(policy, attempt):
-                self._log(f"{step.method} {shown} -> {failure.message}\n")
-                raise failure
-            attempt += 1
-            delay = policy.delay_before(attempt)
-            self._log(f"{step.method} {shown} -> {failure.message}; try {attempt} in {delay:g}s\n")
-            await self._pause(delay)
-
-    # -- time and abort --------------------------------------------------------------------------
-    def _remaining(self) -> float:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise self._timed_out()
-        return left
-
-    def _check_clock(self) -> None:
-        if self.ctx.abort.is_set():
-            raise Stopped(Status.ABORTED, "aborted")
-        self._remaining()
-
-    def _timed_out(self) -> Stopped:
-        return Stopped(
-            Status.ERROR, f"the sequence timed out after {self.limit:g}s", EndReason.TIMEOUT
-        )
-
-    async def _pause(self, seconds: float) -> None:
-        if seconds >= self._remaining():
-            raise self._timed_out()
-        try:
-            await asyncio.wait_for(self.ctx.abort.wait(), seconds)
-        except TimeoutError:
-            return
-        raise Stopped(Status.ABORTED, "aborted")
-
-    async def _unless_stopped(self, work: Awaitable[T]) -> T:
-        call = asyncio.ensure_future(work)
-        if self.ctx.abort.is_set():
-            call.cancel()
-            raise Stopped(Status.ABORTED, "aborted")
-        aborted = asyncio.ensure_future(self.ctx.abort.wait())
-        try:
-            await asyncio.wait({call, aborted}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            aborted.cancel()
-        if not call.done():
-            call.cancel()
-            raise Stopped(Status.ABORTED, "aborted while a request was on its way")
-        return call.result()
-
 
 @lru_cache(maxsize=1024)
 def _parsed_filter(text: str) -> Condition:
@@ -402,41 +234,6 @@ def _parsed_filter(text: str) -> Condition:
 @lru_cache(maxsize=1024)
 def _parsed_path(text: str) -> Path:
     return jaseci_path(text)
-
-
-def _retry(policy: RetryPolicy, attempt: int) -> bool:
-    return policy.retries_after(attempt, failed=True)
-
-
-def _parse(response: httpx.Response) -> Any:
-    if not is_json(response.headers.get("content-type")):
-        return response.text
-    try:
-        return response.json()
-    except ValueError as exc:
-        raise worker_error(f"the answer says it is JSON but is not: {exc}") from None
-
-
-def egress_hook(rule: EgressRule) -> Callable[[httpx.Request], Awaitable[None]]:
-    """Checked before every request httpx sends, redirects included."""
-    resolved: dict[str, list[str]] = {}
-
-    async def check(request: httpx.Request) -> None:
-        host = request.url.host
-        rule.check_host(host)
-        addresses = resolved.get(host)
-        if addresses is None:
-            loop = asyncio.get_running_loop()
-            try:
-                infos = await loop.getaddrinfo(host, request.url.port or 0)
-            except OSError as exc:
-                raise EgressRefused(f"cannot resolve {host!r}: {exc}") from None
-            addresses = [str(info[4][0]) for info in infos]
-            for address in addresses:
-                check_address(host, address)
-            resolved[host] = addresses
-
-    return check
 
 
 class SequenceRunner(ActionRunner[SequenceAction]):
@@ -526,6 +323,8 @@ def _parked(
 
 
 def _shown(run: SequenceRun) -> Any:
+    """The persistence dict as the run shows it: secrets hidden, as JSON (what is not JSON
+    as its text)."""
     result = run.redact.deep(run.persistence)
     try:
         json.dumps(result)
@@ -537,12 +336,7 @@ def _shown(run: SequenceRun) -> Any:
 def _outcome(
     run: SequenceRun, status: Status, message: str, reason: EndReason | None = None
 ) -> ActionOutcome:
-    result = run.redact.deep(run.persistence)
-    try:
-        json.dumps(result)
-    except (TypeError, ValueError):
-        result = json.loads(json.dumps(result, default=str))
-    return ActionOutcome(status, None, message, result, reason=reason)
+    return ActionOutcome(status, None, message, _shown(run), reason=reason)
 
 
 register("sequence", SequenceAction, SequenceRunner)

@@ -2,7 +2,7 @@
 
 Its run is a moment: it parks the execution (no slot, no lease) and, in the transaction that
 parks it, the workflow service starts the first phase. Everything after that happens in the
-transactions that write the members' ends (core/workflows.py, which the server provides
+transactions that write the members' ends (core/workflows/advance.py, which the server provides
 under the domain's `WorkflowStarter`: the engine's action kinds never import the core). The
 spec is data in domain/workflows.py, where the core reads it too.
 """
