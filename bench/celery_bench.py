@@ -348,6 +348,7 @@ class Results:
     peer: Figures | None = None
     peer_load: str = "-"
     stored_skipped: int = 0
+    notes: list[str] = field(default_factory=list)
 
 
 def render(r: Results, args: argparse.Namespace) -> Table:
@@ -497,6 +498,7 @@ def render(r: Results, args: argparse.Namespace) -> Table:
             t.notes.extend(f"problem: {n}" for n in got.notes)
     for got in r.accept.values():
         t.notes.extend(f"problem: {n}" for n in got.notes)
+    t.notes.extend(f"problem: {n}" for n in r.notes)
     if r.peer:
         t.notes.extend(f"peer: {n[:200]}" for n in dict.fromkeys(r.peer.notes))
     t.notes.append(machine_line())
@@ -563,7 +565,9 @@ def main() -> None:
         worker = stack.enter_context(
             _stopping(Worker(node, "bench-worker", args.concurrency).start())
         )
-        local = stack.enter_context(
+        # Stopped after phase 2: its connections leave room on a shared PostgreSQL for node 2.
+        local_stack = stack.enter_context(ExitStack())
+        local = local_stack.enter_context(
             Server(
                 [stamp, true],
                 slots=args.concurrency,
@@ -592,14 +596,19 @@ def main() -> None:
         results.run["local"] = completed(
             local, true["id"], local_parts, args, wrk, "taskgate, local"
         )
+        local_stack.close()
 
         with httpx.Client(base_url=node.url, timeout=60) as client:
             blocker = started_blocker(client, skip["id"])
             parts1 = {"API node 1": celery_parts["API node"], "database": celery_parts["database"]}
             results.accept[1] = accepted([node], skip["id"], parts1, args, wrk)
-            second = stack.enter_context(api_node(node, "bench-node-2"))
-            parts2 = {**parts1, "API node 2": of_process(second.pid)}
-            results.accept[2] = accepted([node, second], skip["id"], parts2, args, wrk)
+            try:
+                second = stack.enter_context(api_node(node, "bench-node-2"))
+            except RuntimeError as exc:  # e.g. PostgreSQL's max_connections, shared here
+                results.notes.append(f"the second API node did not start: {exc}")
+            else:
+                parts2 = {**parts1, "API node 2": of_process(second.pid)}
+                results.accept[2] = accepted([node, second], skip["id"], parts2, args, wrk)
             client.post(f"/api/v1/executions/{blocker}/abort").raise_for_status()
             # Ended before the worker stops: its warm shutdown waits for what runs.
             client.get(f"/api/v1/executions/{blocker}/wait", params={"timeout": 30})
