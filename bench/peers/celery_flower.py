@@ -71,12 +71,12 @@ from common import (
     task,
     wait_drained,
 )
+from scaleout import REDIS_SERVER, CpuMeter, CpuReader, RedisServer, of_tree
 from throughput import fire
 from trigger_latency import sequential_starts
 
 PEER_VENV = Path.home() / ".cache" / "taskgate-bench" / "celery-venv"
 PEER_REQUIREMENTS = ["celery[redis]>=5.4,<6", "flower>=2.0,<3"]
-REDIS_SERVER = "/usr/bin/redis-server"
 ACCEPT_QUEUE = "no-worker"  # the accept-only load goes here: no worker consumes it
 
 PEER_TASKS = """
@@ -201,9 +201,12 @@ class Peer:
     url: str = ""
 
     def start(self) -> None:
-        redis_port, flower_port = free_port(), free_port()
-        self.redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        flower_port = free_port()
         self.url = f"http://127.0.0.1:{flower_port}"
+        redis = RedisServer(self.dir).start()
+        assert redis.proc is not None
+        self.processes["redis"] = redis.proc
+        self.redis_url = redis.url
         (self.dir / "peer_tasks.py").write_text(PEER_TASKS)
         env = {
             **os.environ,
@@ -214,24 +217,6 @@ class Peer:
             "FLOWER_UNAUTHENTICATED_API": "true",
         }
         celery = str(self.python.parent / "celery")
-        self._spawn(
-            "redis",
-            [
-                REDIS_SERVER,
-                "--port",
-                str(redis_port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.dir),
-            ],
-            env,
-        )
-        self._wait_redis()
         self._spawn(
             "worker",
             [
@@ -272,15 +257,6 @@ class Peer:
             argv, cwd=self.dir, env=env, stdout=log, stderr=subprocess.STDOUT
         )
 
-    def _wait_redis(self) -> None:
-        deadline = time.monotonic() + 30
-        probe = f"import redis; redis.Redis.from_url({self.redis_url!r}).ping()"
-        while time.monotonic() < deadline:
-            if subprocess.run([str(self.python), "-c", probe], capture_output=True).returncode == 0:
-                return
-            time.sleep(0.2)
-        raise RuntimeError("the peer's redis-server did not start")
-
     def _wait_worker(self) -> None:
         """The worker is ready when a task sent through Flower comes back."""
         deadline = time.monotonic() + 90
@@ -295,6 +271,10 @@ class Peer:
                 time.sleep(0.5)
         raise RuntimeError(f"the Celery worker did not answer; see {self.dir}")
 
+    def parts(self) -> dict[str, CpuReader]:
+        """The stack's CPU readers, part by part: the worker with its pool, Flower, Redis."""
+        return {name: of_tree(proc.pid) for name, proc in self.processes.items()}
+
     def pids(self) -> list[int]:
         """Every process of the stack (the worker's pool processes included)."""
         pids: list[int] = []
@@ -308,14 +288,7 @@ class Peer:
         return pids
 
     def cpu_seconds(self) -> float:
-        total = 0.0
-        for pid in self.pids():
-            try:
-                times = psutil.Process(pid).cpu_times()
-            except psutil.NoSuchProcess:
-                continue
-            total += times.user + times.system
-        return total
+        return sum(sum(read().values()) for read in self.parts().values())
 
     def memory(self) -> dict[str, int]:
         rss = pss = 0
@@ -382,15 +355,23 @@ class Burst:
         return self.accepted / self.seconds if self.seconds > 0 else 0.0
 
 
-def burst(url: str, path: str, body: dict[str, Any], args: Any, wrk_lua: Path | None) -> Burst:
-    """POST `body` to `path` from 16 connections: wrk for `--seconds`, else the Python client."""
+def burst(
+    url: str,
+    path: str,
+    body: dict[str, Any],
+    args: Any,
+    wrk_lua: Path | None,
+    connections: int = 16,
+) -> Burst:
+    """POST `body` to `path` from `connections` connections: wrk for `--seconds`, else the
+    Python client (a share of `--fallback-starts`)."""
     began = time.time()
     if wrk_lua is not None:
         done = subprocess.run(
             [
                 "wrk",
                 "-t1",
-                "-c16",
+                f"-c{connections}",
                 f"-d{args.seconds}s",
                 "-s",
                 str(wrk_lua),
@@ -411,15 +392,16 @@ def burst(url: str, path: str, body: dict[str, Any], args: Any, wrk_lua: Path | 
             counts["duration_us"] / 1e6,
             refused,
             began,
-            "wrk -t1 -c16",
+            f"wrk -t1 -c{connections}",
         )
-    result = fire(url, args.fallback_starts, 16, path=path, body=body)
+    starts = args.fallback_starts * connections // 16
+    result = fire(url, starts, connections, path=path, body=body)
     return Burst(
         len(result.accepted),
         result.seconds,
         sum(result.refused.values()),
         result.first_sent,
-        "python (throughput.fire), 16 connections",
+        f"python (throughput.fire), {connections} connections",
     )
 
 
@@ -519,9 +501,13 @@ def peer_round(peer: Peer, rnd: int, args: Any, wrk: Path | None, fig: Figures) 
         cpu = peer.cpu_seconds() - cpu0
         fig.add("accept", accept.rate)
         fig.add("cpu", cpu / max(1, accept.accepted) * 1000)
-        run = burst(peer.url, "/api/task/async-apply/peer.true", {}, args, wrk)
+        with CpuMeter(peer.parts()) as meter:
+            run = burst(peer.url, "/api/task/async-apply/peer.true", {}, args, wrk)
+            got = peer.collect(run.accepted, args.drain_seconds)
         fig.add("run", run.rate)
-        got = peer.collect(run.accepted, args.drain_seconds)
+        # CPU ms per /bin/true run, part by part (rows bench/celery_bench.py reads).
+        for part, ms in meter.per(got["success"]).items():
+            fig.add(f"run-cpu-{part}", ms)
         if got["last_done"]:
             fig.add("done", got["success"] / (got["last_done"] - run.began))
         if got["success"] != run.accepted:
