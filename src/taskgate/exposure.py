@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from taskgate.config import Settings
+from taskgate.config.doors import ButlerSettings, QrsSettings
+from taskgate.config.jaseci import JaseciSettings
 
 # The two networks that mean "every address" in an allow-list.
 EVERYONE = {"0.0.0.0/0", "::/0"}
@@ -33,6 +35,18 @@ def _key_door(
     )
 
 
+def _keyed_door(
+    name: str,
+    door: ButlerSettings | JaseciSettings | QrsSettings,
+    how: str,
+    open_mode: bool,
+) -> str:
+    """A door that takes an API key (`how`), or none with `auth: none`."""
+    if open_mode:
+        return f"{name}: connections from {_networks(door.allow_from)}, no key"
+    return _key_door(name, door.allow_from, door.require_api_key, door.open_to, how)
+
+
 def door_lines(settings: Settings) -> list[str]:
     url = settings.url
     if settings.auth == "none":
@@ -41,51 +55,20 @@ def door_lines(settings: Settings) -> list[str]:
         lines = [
             f"API {url}/api/v1: API key required (Authorization: Bearer); /healthz and /readyz open"
         ]
+    open_mode = settings.auth == "none"
     if settings.butler.enabled:
-        butler = settings.butler
         name = f"Butler door {url}/v4"
-        if settings.auth == "none":
-            lines.append(f"{name}: connections from {_networks(butler.allow_from)}, no key")
-        else:
-            lines.append(
-                _key_door(
-                    name,
-                    butler.allow_from,
-                    butler.require_api_key,
-                    butler.open_to,
-                    "X-API-Key header or ?apikey=",
-                )
-            )
+        how = "X-API-Key header or ?apikey="
+        lines.append(_keyed_door(name, settings.butler, how, open_mode))
     if settings.jaseci.enabled:
-        jaseci = settings.jaseci
         name = f"Jaseci door {url}/js (and {url}/js_public/walker_callback, key in ?key=)"
-        if settings.auth == "none":
-            lines.append(f"{name}: connections from {_networks(jaseci.allow_from)}, no key")
-        else:
-            lines.append(
-                _key_door(
-                    name,
-                    jaseci.allow_from,
-                    jaseci.require_api_key,
-                    jaseci.open_to,
-                    "Authorization: token <key>",
-                )
-            )
+        how = "Authorization: token <key>"
+        lines.append(_keyed_door(name, settings.jaseci, how, open_mode))
     if settings.qrs.enabled:
         qrs = settings.qrs
         name = f"QRS door {url}/qrs"
-        if settings.auth == "none":
-            lines.append(f"{name}: connections from {_networks(qrs.allow_from)}, no key")
-        else:
-            lines.append(
-                _key_door(
-                    name,
-                    qrs.allow_from,
-                    qrs.require_api_key,
-                    qrs.open_to,
-                    "X-API-Key or Authorization: Bearer",
-                )
-            )
+        how = "X-API-Key or Authorization: Bearer"
+        lines.append(_keyed_door(name, qrs, how, open_mode))
         if qrs.listen is not None:
             lines.append(
                 f"QRS door https://{qrs.listen.host}:{qrs.listen.port}/qrs: every client with "

@@ -10,7 +10,6 @@ tells where the server's `admin.key` is, as for every command: a stray variable 
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -76,10 +75,9 @@ def local_actor() -> str:
 def run_local(config: Path, op: Callable[[Database], Awaitable[T]]) -> T:
     """Run `op` on the (migrated) database of the config; config errors exit 2."""
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
 
+    from taskgate.cli.db import on_database
     from taskgate.config import load_settings
-    from taskgate.store.db import Database
 
     try:
         settings = load_settings(config)
@@ -87,21 +85,7 @@ def run_local(config: Path, op: Callable[[Database], Awaitable[T]]) -> T:
         fail(exc.message, ExitCode.USAGE)
     shown = make_url(settings.db_url).render_as_string(hide_password=True)
     print_note(f"local mode: database {shown}")
-
-    async def main() -> T:
-        db = Database(settings.db_url)
-        try:
-            await db.migrate()
-            return await op(db)
-        finally:
-            await db.close()
-
-    try:
-        return asyncio.run(main())
-    except TaskgateError as exc:
-        fail(exc.message, field=exc.field)
-    except SQLAlchemyError as exc:
-        fail(f"database error: {exc}")
+    return on_database(settings, op)
 
 
 @app.command("create")
