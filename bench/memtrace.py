@@ -1,0 +1,58 @@
+"""Run the server under tracemalloc, for bench/idle_memory.py --trace (a diagnosis, not a
+measurement: tracing itself costs memory and CPU).
+
+    python bench/memtrace.py DIR FRAMES PYTHON -m taskgate serve --config ...
+
+is `common.Server`'s wrapper: everything from PYTHON on is the server's own command line, run
+here in this interpreter with tracemalloc started before the first import (so start-up is
+traced too). Each SIGUSR1 writes a snapshot to DIR/snapshot-N.tracemalloc (N from 1), whole
+when it appears. FRAMES 0 traces nothing.
+
+SIGUSR2 collects the garbage (`gc.collect()`), SIGRTMIN asks glibc to hand free memory back
+(`malloc_trim(0)`): how much of an idle server's RSS is garbage not yet collected, and memory
+freed but kept by the C allocator.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import gc
+import itertools
+import os
+import runpy
+import signal
+import sys
+import tracemalloc
+from types import FrameType
+
+
+def main() -> None:
+    out, frames, _python, flag, module, *rest = sys.argv[1:]
+    if (flag, module) != ("-m", "taskgate"):
+        raise SystemExit(f"memtrace runs `python -m taskgate ...`, not {flag} {module}")
+    if int(frames):
+        tracemalloc.start(int(frames))
+    numbers = itertools.count(1)
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+
+    def dump(_signum: int, _frame: FrameType | None) -> None:
+        path = os.path.join(out, f"snapshot-{next(numbers)}.tracemalloc")
+        tracemalloc.take_snapshot().dump(path + ".part")
+        os.replace(path + ".part", path)
+
+    def collect(_signum: int, _frame: FrameType | None) -> None:
+        gc.collect()
+
+    def trim(_signum: int, _frame: FrameType | None) -> None:
+        libc.malloc_trim(0)
+
+    signal.signal(signal.SIGUSR1, dump)
+    signal.signal(signal.SIGUSR2, collect)
+    signal.signal(signal.SIGRTMIN, trim)
+    sys.argv = ["taskgate", *rest]
+    runpy.run_module("taskgate", run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()
