@@ -10,7 +10,8 @@ when it appears. FRAMES 0 traces nothing.
 
 SIGUSR2 collects the garbage (`gc.collect()`), SIGRTMIN asks glibc to hand free memory back
 (`malloc_trim(0)`): how much of an idle server's RSS is garbage not yet collected, and memory
-freed but kept by the C allocator.
+freed but kept by the C allocator. SIGRTMIN+1 writes DIR/census-N.txt: the objects the
+collector tracks (those made after start-up's gc.freeze), by type, with count and shallow size.
 """
 
 from __future__ import annotations
@@ -47,7 +48,20 @@ def main() -> None:
     def trim(_signum: int, _frame: FrameType | None) -> None:
         libc.malloc_trim(0)
 
+    def census(_signum: int, _frame: FrameType | None) -> None:
+        counts: dict[str, list[int]] = {}
+        for obj in gc.get_objects():
+            entry = counts.setdefault(type(obj).__qualname__, [0, 0])
+            entry[0] += 1
+            entry[1] += sys.getsizeof(obj)
+        path = os.path.join(out, f"census-{next(numbers)}.txt")
+        with open(path + ".part", "w") as f:
+            for name, (n, size) in sorted(counts.items(), key=lambda kv: -kv[1][1])[:60]:
+                f.write(f"{size:12d} {n:9d} {name}\n")
+        os.replace(path + ".part", path)
+
     signal.signal(signal.SIGUSR1, dump)
+    signal.signal(signal.SIGRTMIN + 1, census)
     signal.signal(signal.SIGUSR2, collect)
     signal.signal(signal.SIGRTMIN, trim)
     sys.argv = ["taskgate", *rest]
