@@ -58,6 +58,18 @@ def main() -> None:
         with open(path + ".part", "w") as f:
             for name, (n, size) in sorted(counts.items(), key=lambda kv: -kv[1][1])[:60]:
                 f.write(f"{size:12d} {n:9d} {name}\n")
+            # Who holds a sample of the dicts and sets: their referrers' types.
+            held: dict[str, int] = {}
+            sample = [o for o in gc.get_objects() if type(o) in (dict, set)][-400:]
+            for obj in sample:
+                for ref in gc.get_referrers(obj):
+                    if ref is not sample:
+                        name = type(ref).__qualname__
+                        if isinstance(ref, dict) and "__module__" in ref:
+                            name = f"class dict {ref['__module__']}.{ref.get('__qualname__')}"
+                        held[name] = held.get(name, 0) + 1
+            for name, n in sorted(held.items(), key=lambda kv: -kv[1])[:25]:
+                f.write(f"held by {n:6d} {name}\n")
         os.replace(path + ".part", path)
 
     signal.signal(signal.SIGUSR1, dump)
