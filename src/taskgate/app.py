@@ -20,6 +20,7 @@ from taskgate.config import Settings
 from taskgate.core.authfailures import FailedAuthentications
 from taskgate.core.checks.watch import CheckWatch
 from taskgate.core.housekeeping import housekeeping, kv_sweeper
+from taskgate.core.memory import memory_trimmer
 from taskgate.core.retention import Retention
 from taskgate.core.services import Services
 from taskgate.core.starts.bound import QueueBound
@@ -274,6 +275,7 @@ def create_app(settings: Settings, *, on_ready: Callable[[], None] | None = None
         shared=not db.is_sqlite,
     )
     kv_sweep = kv_sweeper(services.kv, settings.kv.sweep_seconds)
+    memory_trim = memory_trimmer()
     doors, door_refusals, qrs_listener = mount_doors(settings, services)
     scheduler = SchedulerLoop(
         services.schedules, recheck_seconds=settings.scheduler.recheck_seconds
@@ -335,7 +337,7 @@ def create_app(settings: Settings, *, on_ready: Callable[[], None] | None = None
             if qlik_sync is not None:
                 qlik_sync.start()
                 parts.push_async_callback(qlik_sync.stop)
-            for periodic in (kv_sweep, cleanup):
+            for periodic in (kv_sweep, cleanup, memory_trim):
                 periodic.start()
                 parts.push_async_callback(periodic.stop)
             if mqtt is not None:
