@@ -86,11 +86,13 @@ def demo_tasks() -> list[dict[str, Any]]:
     return tasks
 
 
-# What-if only (`--loop uvloop`): the same server with uvicorn told which event loop to use.
-# taskgate's own code is unchanged; `taskgate serve` itself runs uvicorn on asyncio.
+# What-if (`--loop`): the same server with uvicorn told which event loop to use, whatever
+# `taskgate serve` passes (a partial's keywords would lose to the call's own `loop=`), so it
+# works on trees before and after `server.event_loop`.
 LOOP_LAUNCHER = (
-    "import functools, runpy, sys, uvicorn; "
-    "uvicorn.run = functools.partial(uvicorn.run, loop=sys.argv.pop(1)); "
+    "import runpy, sys, uvicorn; "
+    "loop = sys.argv.pop(1); run = uvicorn.run; "
+    "uvicorn.run = lambda *a, **k: run(*a, **{**k, 'loop': loop}); "
     "runpy.run_module('taskgate', run_name='__main__', alter_sys=True)"
 )
 

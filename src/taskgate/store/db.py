@@ -79,6 +79,7 @@ class Database:
         self.is_sqlite = self.url.startswith("sqlite")
         self._threads: ThreadPoolExecutor | None = None
         self._checkpointer: WalCheckpointer | None = None
+        self._kept: Connection | None = None
         if self.is_sqlite:
             if self.file is not None:
                 _create_private(self.file)
@@ -113,9 +114,21 @@ class Database:
         with engine.begin() as conn:
             return work(conn)
 
+    def _kept_transaction(self, work: Work[T]) -> T:
+        """SQLite: every unit of work runs on the loop's thread, one at a time, on the one
+        connection; so one `Connection` is kept for all of them instead of checking it out of
+        the pool and back (events, reset on return) for each transaction."""
+        conn = self._kept
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._kept = self.engine.connect()
+        elif conn.in_transaction():  # a failed COMMIT left one open: as the pool's reset did
+            conn.rollback()
+        with conn.begin():
+            return work(conn)
+
     async def _run(self, engine: Engine, work: Work[T]) -> T:
         if self._threads is None:
-            return self._transaction(engine, work)
+            return self._kept_transaction(work)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._threads, self._transaction, engine, work)
 
@@ -202,6 +215,9 @@ class Database:
             self._checkpointer = None
         if self._threads is not None:
             self._threads.shutdown(wait=True)
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
         self.engine.dispose()
 
 

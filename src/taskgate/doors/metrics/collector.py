@@ -29,6 +29,8 @@ class Metrics:
             ["status", "origin"],
             registry=self.registry,
         )
+        self._changed_series: dict[tuple[str, str], Counter] = {}
+        self._ran_series: dict[str, Histogram] = {}
         self.start_latency = Histogram(
             "taskgate_start_latency_seconds",
             "From an execution's creation to the start of its first attempt.",
@@ -129,14 +131,30 @@ class Metrics:
         if not event.is_status:
             self.on_check(event)
             return
-        self.changes.labels(event.status.value, event.origin or "unknown").inc()
+        self._changed(event.status.value, event.origin or "unknown").inc()
         if event.status is Status.STARTED and event.attempt == 1 and event.created_at:
             seconds = (event.at - event.created_at).total_seconds()
             self.start_latency.observe(max(0.0, seconds))
         attempt_ended = event.status.is_terminal or event.status is Status.RETRY
         if attempt_ended and event.started_at is not None:
             seconds = (event.at - event.started_at).total_seconds()
-            self.run_duration.labels(event.status.value).observe(max(0.0, seconds))
+            self._ran(event.status.value).observe(max(0.0, seconds))
+
+    # Every status change counts here, three per run: the labelled series are looked up once
+    # (prometheus_client's `labels` validates and locks on every call). Statuses and origins
+    # are few, so these stay small.
+    def _changed(self, status: str, origin: str) -> Counter:
+        key = (status, origin)
+        child = self._changed_series.get(key)
+        if child is None:
+            child = self._changed_series[key] = self.changes.labels(status, origin)
+        return child
+
+    def _ran(self, status: str) -> Histogram:
+        child = self._ran_series.get(status)
+        if child is None:
+            child = self._ran_series[status] = self.run_duration.labels(status)
+        return child
 
     def on_check(self, event: ExecutionEvent) -> None:
         task = event.label or event.task_id
