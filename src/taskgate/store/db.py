@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 
 from taskgate.domain.errors import ConfigError
 from taskgate.extras import extra_needed
-from taskgate.store.tables import metadata
+from taskgate.store.tables import PARTIAL_INDEXES, metadata
 from taskgate.store.walcheckpoint import WalCheckpointer
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -258,6 +258,10 @@ def _create_at_head(connection: Connection) -> None:
     """An empty database gets the declared schema and is stamped at the newest revision,
     which is what running every migration would give (tests/store/test_migrations.py)."""
     metadata.create_all(connection)
+    if connection.dialect.name == "postgresql":
+        for name, (table, column, where) in PARTIAL_INDEXES.items():
+            connection.execute(sa.text(f"DROP INDEX {name}"))
+            connection.execute(sa.text(f"CREATE INDEX {name} ON {table} ({column}) WHERE {where}"))
     version = sa.Table(
         "alembic_version",
         sa.MetaData(),
