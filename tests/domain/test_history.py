@@ -70,7 +70,7 @@ def test_a_retry_that_waits_is_told_before_its_attempt() -> None:
         ("status", "retry", 1),
     ]
     assert history(Records(waiting, retries=3))[-1].message == (
-        "finished fail: exit code 1; retry 1 of 3"
+        "exit code 1; retry 1 of 3"
     )
 
 
