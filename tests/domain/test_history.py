@@ -69,9 +69,7 @@ def test_a_retry_that_waits_is_told_before_its_attempt() -> None:
         ("status", "started", 1),
         ("status", "retry", 1),
     ]
-    assert history(Records(waiting, retries=3))[-1].message == (
-        "finished fail: exit code 1; retry 1 of 3"
-    )
+    assert history(Records(waiting, retries=3))[-1].message == "exit code 1; retry 1 of 3"
 
 
 def test_an_abort_while_queued_is_its_end_only() -> None:

@@ -28,17 +28,22 @@ class ExecutionHistory:
         or workflow), each attempt's start and end, retries, an abort asked and by whom, its
         end and why, the checks it broke, the chain rules its end fired, its webhook
         deliveries; for a workflow, its members' status events too."""
-        found, members = await self.ctx.db.read(lambda conn: self._read(conn, execution_id))
-        if found.execution.finished_at is not None:
+        found, members, chained = await self.ctx.db.read(
+            lambda conn: self._read(conn, execution_id)
+        )
+        if chained and found.execution.finished_at is not None:
             found = await self._with_firings(found)
         return history(found, members)
 
-    def _read(self, conn: Connection, execution_id: str) -> tuple[Records, list[Records]]:
+    def _read(self, conn: Connection, execution_id: str) -> tuple[Records, list[Records], bool]:
+        """Its records, its members', and whether any chain rule exists (else no firings)."""
         execution = rows.get(conn, execution_id, with_attempts=True)
         if execution is None:
             raise NotFound(f"execution {execution_id!r} not found", field="execution")
         children = rows.children_of(conn, [execution.id])
-        retries = records.retry_counts(conn, [execution.id, *(c.id for c in children)])
+        # The retry count is read (from the task's definition) only where a retry is told.
+        retried = [e.id for e in (execution, *children) if _retried(e)]
+        retries = records.retry_counts(conn, retried) if retried else {}
         # The run's last instant: what it caused is looked for up to then (and a little after).
         last = execution.finished_at or utcnow()
         abort = None
@@ -51,7 +56,7 @@ class ExecutionHistory:
             deliveries=tuple(records.deliveries_of(conn, execution.id)),
         )
         members = [Records(execution=c, retries=retries.get(c.id)) for c in children]
-        return own, members
+        return own, members, records.any_chain(conn)
 
     async def _with_firings(self, found: Records) -> Records:
         """The chain rules that the run's end fired (the rules whose conditions name its task,
@@ -72,3 +77,9 @@ class ExecutionHistory:
             lambda conn: records.firings_after(conn, execution.id, wanted, ended)
         )
         return dataclasses.replace(found, firings=tuple(firings))
+
+
+def _retried(execution: Execution) -> bool:
+    """Whether an attempt of it ended and another followed, or will."""
+    ended = any(a.finished_at is not None for a in execution.attempts or [])
+    return execution.attempt_count > 1 or (ended and not execution.status.is_terminal)

@@ -208,7 +208,7 @@ def _retry(
 ) -> HistoryEvent:
     """A failed attempt that another followed (or will): the live stream's `retry` event."""
     of = f" of {retries}" if retries else ""
-    said = f"{attempt.status.value.replace('_', ' ')}: {attempt.message}".rstrip(": ")
+    said = "; ".join(part for part in (attempt.message, f"retry {attempt.number}{of}") if part)
     return _event(
         execution,
         in_workflow,
@@ -217,7 +217,7 @@ def _retry(
         attempt=attempt.number,
         exit_code=attempt.exit_code,
         end_reason=attempt.end_reason,
-        message=f"{said}; retry {attempt.number}{of}",
+        message=said,
     )
 
 

@@ -14,7 +14,13 @@ from sqlalchemy import Connection
 
 from taskgate.domain.history import AbortAsked, Firing
 from taskgate.domain.webhooks import Delivery
-from taskgate.store.tables import audit_log, chain_firings, executions, webhook_deliveries
+from taskgate.store.tables import (
+    audit_log,
+    chain_firings,
+    chains,
+    executions,
+    webhook_deliveries,
+)
 
 # A chain rule's window (or its timer) fires after the end that met it: how long after the
 # end and the window such firings are still looked for.
@@ -59,6 +65,11 @@ def deliveries_of(conn: Connection, execution_id: str) -> list[Delivery]:
         .limit(DELIVERIES_SHOWN)
     )
     return [Delivery.model_validate(r._mapping) for r in rows]
+
+
+def any_chain(conn: Connection) -> bool:
+    """Whether any chain rule is stored (none: no end fired one, nothing to look for)."""
+    return conn.execute(sa.select(chains.c.id).limit(1)).first() is not None
 
 
 def firings_after(
