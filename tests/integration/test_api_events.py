@@ -66,6 +66,21 @@ class Stream:
     def executions(self, count: int) -> list[ServerEvent]:
         return [self.next() for _ in range(count)]
 
+    def statuses_until(
+        self, enough: Callable[[dict[str, set[str]]], bool], timeout: float = 60
+    ) -> dict[str, set[str]]:
+        """The execution ids seen in each status, read until `enough` of them are, or until
+        no event came for `timeout` seconds (the caller asserts what is missing)."""
+        seen: dict[str, set[str]] = {}
+        while not enough(seen):
+            try:
+                event = self.next(timeout)
+            except queue.Empty:
+                return seen
+            if event.type == "execution":
+                seen.setdefault(event.data["status"], set()).add(event.data["execution_id"])
+        return seen
+
     def nothing_more(self) -> bool:
         return self._events.empty()
 

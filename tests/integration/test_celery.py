@@ -35,6 +35,7 @@ from tests.conftest import (
     _pg_unreachable,
     services_required,
 )
+from tests.integration.test_api_events import Stream
 from tests.integration.test_mqtt import mqtt_config
 from tests.integration.test_webhooks import Receiver
 from tests.mqtt_support import MqttProbe, prefix, require_broker
@@ -159,15 +160,27 @@ def test_500_starts_over_two_nodes_and_two_workers_each_run_once(
     workers(nodes[0], "w1", concurrency=8)
     workers(nodes[1], "w2", concurrency=8)
     clients = [node.client(timeout=30) for node in nodes]
+    streams = [Stream(node, task=["true"]) for node in nodes]
 
     def start_50(index: int) -> list[str]:
         client = clients[index % 2]
         return [start(client, "true") for _ in range(50)]
 
-    with ThreadPoolExecutor(4) as pool:
-        ids = [eid for batch in pool.map(start_50, range(10)) for eid in batch]
-    assert len(set(ids)) == 500
-    wait_until("500 executions ended", all_ended(database, 500), timeout=300)
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            ids = [eid for batch in pool.map(start_50, range(10)) for eid in batch]
+        assert len(set(ids)) == 500
+        wait_until("500 executions ended", all_ended(database, 500), timeout=300)
+        # Every run's queued (made by an API node), started and ended (made by a worker) is
+        # seen on both API nodes' live streams.
+        for node, stream in zip(nodes, streams, strict=True):
+            seen = stream.statuses_until(lambda s: len(s.get("finished_success", ())) >= 500)
+            for status in ("queued", "started", "finished_success"):
+                missing = set(ids) - seen.get(status, set())
+                assert not missing, f"{node.url}: {len(missing)} {status} events not seen"
+    finally:
+        for stream in streams:
+            stream.close()
     assert statuses(database) == {"finished_success": 500}
     attempts = attempts_per_execution(database)
     assert len(attempts) == 500 and set(attempts.values()) == {1}

@@ -167,6 +167,11 @@ class ExecutionCalls(Transport):
                         source.response.read()
                         raise api_error(source.response)
                     for sse in source.iter_sse():
+                        if not sse.data:
+                            # No event (the SSE spec: nothing is dispatched without data);
+                            # httpx-sse makes one of a keepalive comment once an id was seen
+                            # (florimondmanca/httpx-sse#35), and parsing it ended the stream.
+                            continue
                         event = ServerEvent(sse.event, json.loads(sse.data), sse.id or None)
                         if event.id:
                             last_event_id = event.id
