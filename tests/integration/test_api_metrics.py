@@ -50,6 +50,10 @@ def test_metrics_after_a_few_runs(start_server: StartServer) -> None:
         ]
         == 3
     )
+    # One process: the cluster's counts are its own.
+    cluster = "taskgate_cluster_execution_status_changes_total"
+    assert found[(cluster, (("status", "finished_success"),))] == 2
+    assert found[(cluster, (("status", "queued"),))] == 3
     assert found[("taskgate_start_latency_seconds_count", ())] == 3
     assert found[("taskgate_run_duration_seconds_count", (("status", "finished_success"),))] == 2
     assert found[("taskgate_executions_waiting", ())] == 0

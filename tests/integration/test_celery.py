@@ -144,6 +144,16 @@ def test_a_start_runs_once_on_a_worker_with_its_log_and_result(
             assert len(execution["attempts"]) == 1
             log = client.get(f"/api/v1/executions/{execution_id}/log").json()
             assert log["data"] == "hello from 1\n"
+        # The worker's events (started, ended) are counted on the API node as its own (queued).
+        wanted = [
+            f'taskgate_cluster_execution_status_changes_total{{status="{status}"}} 5.0'
+            for status in ("queued", "started", "finished_success")
+        ]
+        wait_until(
+            "the worker's runs counted in /metrics",
+            lambda: all(line in client.get("/metrics").text for line in wanted),
+            30,
+        )
     assert set(attempts_per_execution(database).values()) == {1}
 
 

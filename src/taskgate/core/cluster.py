@@ -9,7 +9,8 @@ connection and publishes the others' events on its bus, marked `remote`. What ac
   server;
 - an `abort_initiated` for a run this server holds: the run is stopped at once;
 - webhooks, MQTT state events and metrics counters: only on the server that made the event
-  (`EventBus.listen`), so each is sent or counted once per cluster.
+  (`EventBus.listen`), so each is sent or counted once per cluster; but for the counter of
+  the whole cluster's status changes, the same on every server (`EventBus.listen_all`).
 
 Each notification carries its sender and a number: a server drops its own notifications and
 any it has already delivered (a batch sent again after a failure), so each event is

@@ -2,9 +2,9 @@
 
 On PostgreSQL the bus also carries the events of the other servers on the database
 (core/cluster.py relays them, marked `remote`): subscribers (waiters, streams, the MQTT
-door's replies) see every event of the cluster; `listen` listeners (webhook recording,
-metrics counters) only those made in this process, so that what they do is done once per
-cluster, by the server that made the event.
+door's replies, `listen_all` listeners) see every event of the cluster; `listen` listeners
+(webhook recording, metrics counters) only those made in this process, so that what they do
+is done once per cluster, by the server that made the event.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ class EventBus:
         self._ended: dict[str, list[asyncio.Future[ExecutionEvent | None]]] = {}
         self._queue_size = queue_size
         self._listeners: list[Callable[[ExecutionEvent], None]] = []
+        self._hearers: list[Callable[[ExecutionEvent], None]] = []
         self._gap_listeners: list[Callable[[], None]] = []
         # How many times events may have been missed (`gap`): a stream tells its client.
         self.gaps = 0
@@ -100,6 +101,11 @@ class EventBus:
         quick work only (counting)."""
         self._listeners.append(listener)
 
+    def listen_all(self, listener: Callable[[ExecutionEvent], None]) -> None:
+        """Call `listener` with every event this bus carries, this process's and the ones
+        other processes relay (`remote`): for quick work only (counting the cluster's)."""
+        self._hearers.append(listener)
+
     def publish(self, event: ExecutionEvent) -> None:
         """An event made in this process: to everyone here, then to the other servers."""
         event = self._deliver(event)
@@ -143,6 +149,11 @@ class EventBus:
         self._seq += 1
         event = dataclasses.replace(event, seq=self._seq)
         self._keep(event)
+        for hearer in self._hearers:
+            try:
+                hearer(event)
+            except Exception:
+                log.exception("event listener %r failed", hearer)
         for queue in self._queues:
             if queue.full():
                 # A listener that cannot keep up loses its oldest event, never stalls the bus.

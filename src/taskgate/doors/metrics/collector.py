@@ -30,6 +30,16 @@ class Metrics:
             registry=self.registry,
         )
         self._changed_series: dict[tuple[str, str], Counter] = {}
+        # Workers serve no /metrics: what the cluster ran is counted here from the events every
+        # process relays, on every node alike (docs/deploy.md: take max over nodes, not sum).
+        self.cluster_changes = Counter(
+            "taskgate_cluster_execution_status_changes",
+            "Status changes of the executions of the whole cluster (every server's and "
+            "worker's) as this server heard them, by the status reached.",
+            ["status"],
+            registry=self.registry,
+        )
+        self._cluster_series: dict[str, Counter] = {}
         self._ran_series: dict[str, Histogram] = {}
         self.start_latency = Histogram(
             "taskgate_start_latency_seconds",
@@ -126,6 +136,7 @@ class Metrics:
             registry=self.registry,
         )
         services.ctx.bus.listen(self.on_event)
+        services.ctx.bus.listen_all(self.on_cluster_event)
 
     def on_event(self, event: ExecutionEvent) -> None:
         if not event.is_status:
@@ -139,6 +150,15 @@ class Metrics:
         if attempt_ended and event.started_at is not None:
             seconds = (event.at - event.started_at).total_seconds()
             self._ran(event.status.value).observe(max(0.0, seconds))
+
+    def on_cluster_event(self, event: ExecutionEvent) -> None:
+        if not event.is_status:
+            return
+        status = event.status.value
+        child = self._cluster_series.get(status)
+        if child is None:
+            child = self._cluster_series[status] = self.cluster_changes.labels(status)
+        child.inc()
 
     # Every status change counts here, three per run: the labelled series are looked up once
     # (prometheus_client's `labels` validates and locks on every call). Statuses and origins
