@@ -517,3 +517,45 @@ def test_a_workers_runs_send_each_webhook_and_mqtt_state_event_once(
     finally:
         probe.close()
         receiver.close()
+
+
+def test_a_webhook_made_over_the_api_after_a_worker_started_gets_its_runs_events(
+    start_server: StartServer, workers: Workers, tmp_path: Path
+) -> None:
+    """The worker records the deliveries of the events it makes, against the subscriptions it
+    read; it reads them again every few seconds, so a webhook made later on an API node is
+    soon matched there too. Runs are started until one of the worker's events is delivered
+    (the moment the worker has read it again), then every event of the next run is."""
+    receiver = Receiver()
+    try:
+        database = new_database(start_server.backend, tmp_path)  # type: ignore[attr-defined]
+        server = start_server(celery_config(redis_url(), database), tasks=[TRUE])
+        workers(server, "w1")
+        with server.client(timeout=30) as client:
+            made = client.post("/api/v1/webhooks", json={"url": receiver.url, "secret": "s" * 20})
+            assert made.status_code == 201, made.text
+            delivered: list[tuple[str, str]] = []
+
+            def run_once() -> str:
+                execution_id = start(client, "true")
+                done = client.get(f"/api/v1/executions/{execution_id}/wait", params={"timeout": 30})
+                assert done.json()["status"] == "finished_success", done.text
+                return execution_id
+
+            def a_worker_event_delivered() -> bool:
+                run_once()
+                while not receiver.received.empty():
+                    event = receiver.next()[1]
+                    delivered.append((event["execution_id"], event["status"]))
+                return any(status != "queued" for _, status in delivered)
+
+            wait_until("a delivery of an event the worker made", a_worker_event_delivered, 60)
+            last = run_once()
+            wanted = {(last, s) for s in ("queued", "started", "finished_success")}
+            while not wanted <= set(delivered):
+                event = receiver.next(timeout=30)[1]
+                delivered.append((event["execution_id"], event["status"]))
+            ran = client.get(f"/api/v1/executions/{last}").json()
+            assert ran["node"] == "w1"
+    finally:
+        receiver.close()
