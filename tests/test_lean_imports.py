@@ -101,3 +101,46 @@ def test_the_probe_sees_what_a_switched_on_door_imports(
     )
     for door in ("taskgate.doors.butler", "taskgate.doors.qrs", "taskgate.doors.jaseci"):
         assert loads(modules, door)
+
+
+# What a CLI command imports: it runs as `taskgate ...` from cron lines and scripts (and many
+# times per CI run), so neither `--help` nor a command that only talks to a server may load
+# the server's packages. The config is read by a client command only to find this machine's
+# admin key (cli/localkey.py), and reading it needs no database layer.
+CLI_PROBE = """
+import json, sys
+from taskgate.cli.main import app
+try:
+    app(sys.argv[1:], prog_name="taskgate")
+except SystemExit:
+    pass
+print(json.dumps(sorted(sys.modules)))
+"""
+
+NOT_IN_ANY_COMMAND = ["sqlalchemy", "fastapi", "uvicorn", "alembic", "taskgate.store"]
+NOT_IN_HELP = [*NOT_IN_ANY_COMMAND, "taskgate.config", "pydantic_settings", "httpx"]
+
+
+def imported_by_command(*argv: str, cwd: Path) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", CLI_PROBE, *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=cwd,
+    )
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_the_help_imports_no_server_part(tmp_path: Path) -> None:
+    modules = imported_by_command("--help", cwd=tmp_path)
+    assert "taskgate.cli.executions" in modules  # the help lists every command
+    assert [package for package in NOT_IN_HELP if loads(modules, package)] == []
+
+
+def test_a_client_command_imports_no_server_part(tmp_path: Path) -> None:
+    # Port 9 (discard) refuses: the command fails after its imports, as one without a server.
+    modules = imported_by_command("executions", "list", "--url", "http://127.0.0.1:9", cwd=tmp_path)
+    assert loads(modules, "httpx") and loads(modules, "taskgate.config")  # it did run
+    assert [package for package in NOT_IN_ANY_COMMAND if loads(modules, package)] == []

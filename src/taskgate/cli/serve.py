@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from taskgate.cli.common import ConfigOpt, ExitCode, fail
-from taskgate.config import load_settings
 from taskgate.domain.errors import ConfigError
 
 
@@ -27,6 +26,10 @@ def serve(
 
     Exit code 2 when the config cannot be read or is invalid.
     """
+    # Imported here, not at the top: the config pulls in the task and action models,
+    # SQLAlchemy and pydantic-settings, which the other commands (and `--help`) never need.
+    from taskgate.config import load_settings
+
     try:
         settings = load_settings(config)
     except ConfigError as exc:

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from taskgate.cli.common import ConfigOpt, ExitCode, fail
-from taskgate.config import load_settings
 from taskgate.domain.errors import ConfigError
 from taskgate.extras import extra_needed
 
@@ -45,6 +44,8 @@ def worker(
     SIGTERM (systemctl stop) finishes what runs and takes nothing new before exiting, as
     --drain does from another shell. Exit code 2 when the config cannot be used.
     """
+    from taskgate.config import load_settings  # late, as in `serve`: `--help` lists this command
+
     try:
         settings = load_settings(config)
         settings.check_executor()

@@ -12,9 +12,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
-
-from sqlalchemy import Connection
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from taskgate.domain.actions import ActionSpec
 from taskgate.domain.endings import AfterCommit
@@ -22,6 +20,9 @@ from taskgate.domain.params import env_name, env_value
 from taskgate.domain.status import EndReason, Status
 from taskgate.domain.tasks import Task
 from taskgate.engine.logcollector import LogCollector
+
+if TYPE_CHECKING:  # the config imports the action kinds; the CLI need not load SQLAlchemy
+    from sqlalchemy import Connection
 
 SpecT = TypeVar("SpecT", bound=ActionSpec)
 T = TypeVar("T")

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import Connection
+from typing import TYPE_CHECKING, Any
 
 from taskgate.domain.endings import AfterCommit
+
+if TYPE_CHECKING:  # typing only: the config imports this module, the CLI need not load SQLAlchemy
+    from sqlalchemy import Connection
 
 # The key of a sequence's parked state in `executions.state`.
 STATE_KEY = "sequence"
