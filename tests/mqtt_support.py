@@ -19,12 +19,11 @@ from typing import Any, TypeVar
 
 import httpx
 import paho.mqtt.client as paho
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from tests.conftest import free_port, require_server_lane, services_required
+from tests.conftest import free_port, missing_service, require_server_lane
 from tests.support import SLOW_CODE, list_executions, py_task, wait_until
 
 T = TypeVar("T")
@@ -48,19 +47,13 @@ def require_broker() -> tuple[str, int]:
     """The shared broker; the test skips without it (fails with TASKGATE_REQUIRE_SERVICES=1)."""
     host, port = broker_address()
     if not port_open(host, port):
-        message = f"MQTT broker unreachable at {host}:{port}"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_service(f"MQTT broker unreachable at {host}:{port}")
     return host, port
 
 
 def require_mosquitto_binary() -> str:
     if not Path(MOSQUITTO).exists():
-        message = f"mosquitto not installed ({MOSQUITTO}); a private broker is needed"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_service(f"mosquitto not installed ({MOSQUITTO}); a private broker is needed")
     return MOSQUITTO
 
 

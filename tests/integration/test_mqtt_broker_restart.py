@@ -16,15 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests import mqtt_support
 from tests.conftest import StartServer
-from tests.mqtt_support import (
-    MqttProbe,
-    PrivateBroker,
-    assert_one_each,
-    burst_task,
-    publish_burst,
-    wait_for_burst,
-)
+from tests.mqtt_support import MqttProbe, PrivateBroker
 
 MESSAGES = 2000
 
@@ -46,7 +40,7 @@ def test_a_broker_restart_in_a_burst_loses_nothing_with_the_defaults(
     start_server: StartServer, broker: PrivateBroker
 ) -> None:
     topic = f"restart/{uuid.uuid4().hex[:8]}/start"
-    task = burst_task("Restart burst task")
+    task = mqtt_support.burst_task("Restart burst task")
     mqtt = {
         "enabled": True,
         "port": broker.port,
@@ -57,13 +51,13 @@ def test_a_broker_restart_in_a_burst_loses_nothing_with_the_defaults(
     server = start_server({"mqtt": mqtt}, tasks=[task])
     publisher = MqttProbe("127.0.0.1", broker.port, client_id=f"pub-{topic}", persistent=True)
     try:
-        publish_burst(publisher, topic, MESSAGES, "m", restart_midway=broker)
+        mqtt_support.publish_burst(publisher, topic, MESSAGES, "m", restart_midway=broker)
         with httpx.Client(base_url=server.url, timeout=60) as http:
-            items = wait_for_burst(http, MESSAGES, timeout=120)
+            items = mqtt_support.wait_for_burst(http, MESSAGES, timeout=120)
             metrics = http.get("/metrics").text
     finally:
         publisher.close()
-    assert_one_each(items, MESSAGES)
+    mqtt_support.assert_one_each(items, MESSAGES)
     assert metric(metrics, "taskgate_connection_reconnects") == 1
     assert metric(metrics, "taskgate_connection_last_outage_seconds") > 0
     assert "reconnects 1, after" in server.log_text()
