@@ -32,10 +32,11 @@ import httpx
 from common import (
     Server,
     Summary,
-    Table,
+    add_rounds,
     iso_seconds,
     machine_line,
     parser,
+    spread_table,
     stamp_program,
     task,
     verdict,
@@ -49,9 +50,7 @@ RULE_ID = "bench-a-then-b"
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0] if __doc__ else "")
-    p.add_argument("--count", type=int, default=300, help="Measured rounds (default 300).")
-    p.add_argument("--warmup", type=int, default=10, help="Rounds before measuring (default 10).")
-    p.add_argument("--max-seconds", type=float, default=150.0, help="Stop measuring after this.")
+    add_rounds(p, noun="rounds", count=300, warmup=10)
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="taskgate-stamp-") as tmp:
@@ -144,19 +143,16 @@ def run(
                 spawn_ms.append((running - claimed) * 1000)
     elapsed = time.monotonic() - began
 
-    table = Table(
+    table = spread_table(
         f"Chain latency - {len(chain_ms)} rounds ({server.database_label}, program {kind})",
-        ["measure (ms)", "median", "p90", "p99", "max", "min"],
+        [
+            ("plain start -> process running", plain_ms),
+            ("A ended -> chained B running", chain_ms),
+            ("  1. A finished_at -> B created_at", hook_ms),
+            ("  2. B created_at -> attempt started_at", claim_ms),
+            ("  3. attempt started_at -> running", spawn_ms),
+        ],
     )
-    for label, values in (
-        ("plain start -> process running", plain_ms),
-        ("A ended -> chained B running", chain_ms),
-        ("  1. A finished_at -> B created_at", hook_ms),
-        ("  2. B created_at -> attempt started_at", claim_ms),
-        ("  3. attempt started_at -> running", spawn_ms),
-    ):
-        s = Summary.of(values)
-        table.add(label, s.median, s.p90, s.p99, s.max, s.min)
     plain_s, chain_s = Summary.of(plain_ms), Summary.of(chain_ms)
     gap = chain_s.median - plain_s.median
     table.notes.append(

@@ -215,14 +215,8 @@ class Server:
 
     def _terminate(self) -> None:
         proc = self.process
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                print(f"server {proc.pid} did not stop in {STOP_TIMEOUT:g}s; killing it")
-                proc.kill()
-                proc.wait(5)
+        if proc is not None and stop_process(proc, STOP_TIMEOUT, signal.SIGINT):
+            print(f"server {proc.pid} did not stop in {STOP_TIMEOUT:g}s; killed it")
         self.process = None
 
     def stop(self, *, failed: bool = False) -> None:
@@ -318,6 +312,22 @@ def drop_database(admin_url: str, name: str) -> None:
     _pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def stop_process(
+    proc: subprocess.Popen[bytes], seconds: float, sig: signal.Signals = signal.SIGTERM
+) -> bool:
+    """Send a running `proc` `sig` and wait for it; after `seconds`, SIGKILL. True if killed."""
+    if proc.poll() is not None:
+        return False
+    proc.send_signal(sig)
+    try:
+        proc.wait(seconds)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+        return True
+    return False
+
+
 # --- command line ------------------------------------------------------------------------
 
 
@@ -348,6 +358,23 @@ def parser(description: str) -> argparse.ArgumentParser:
         help="Record the server with py-spy (raw format) while measuring, and print a summary.",
     )
     return p
+
+
+def add_rounds(
+    p: argparse.ArgumentParser, *, noun: str, count: int, warmup: int, max_seconds: float = 150.0
+) -> None:
+    """`--count`, `--warmup` and `--max-seconds` of a benchmark that repeats one measured
+    `noun` ("starts", "rounds") after some that warm up."""
+    p.add_argument("--count", type=int, default=count, help=f"Measured {noun} (default {count}).")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=warmup,
+        help=f"{noun.capitalize()} before measuring (default {warmup}).",
+    )
+    p.add_argument(
+        "--max-seconds", type=float, default=max_seconds, help="Stop measuring after this."
+    )
 
 
 def _event_loop(name: str) -> str:
@@ -457,6 +484,19 @@ class Summary:
             min(values),
             statistics.fmean(values),
         )
+
+
+def spread_table(
+    title: str,
+    rows: Iterable[tuple[str, Sequence[float]]],
+    measure: str = "measure (ms)",
+) -> Table:
+    """A table of how values spread, a row a measure: median, p90, p99, max and min."""
+    table = Table(title, [measure, "median", "p90", "p99", "max", "min"])
+    for label, values in rows:
+        s = Summary.of(values)
+        table.add(label, s.median, s.p90, s.p99, s.max, s.min)
+    return table
 
 
 def fmt(value: float | int | None, digits: int = 2) -> str:

@@ -29,7 +29,7 @@ from types import TracebackType
 import psutil
 import yaml
 
-from common import Server, free_port
+from common import Server, free_port, stop_process
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 READY_LINE = " ready."  # Celery's "<hostname> ready." once the worker consumes
@@ -94,13 +94,8 @@ class RedisServer:
         return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            stop_process(self.proc, 10)
 
 
 def _config_for(server: Server, **changes: object) -> dict[str, object]:
@@ -156,13 +151,8 @@ class Worker:
 
     def stop(self) -> None:
         """SIGTERM: Celery's warm shutdown (what runs ends first)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        if self.proc is not None:
+            stop_process(self.proc, 60)
 
 
 def api_node(first: Server, name: str) -> Server:

@@ -37,10 +37,10 @@ import httpx
 from common import (
     Server,
     Summary,
-    Table,
     iso_seconds,
     machine_line,
     parser,
+    spread_table,
     stamp_program,
     task,
     verdict,
@@ -144,21 +144,22 @@ def run(server: Server, kind: str, note: str, args: argparse.Namespace) -> None:
         idle_cpu = server.cpu_seconds() - cpu_before
         idle_wall = time.monotonic() - idle_began
 
-    table = Table(
+    table = spread_table(
         f"Scheduler - {args.schedules:,} schedules; {args.active} firing every 10 s, one per "
         f"slot (spread) or {args.active // 10} per slot (clustered), {args.seconds:g} s each "
         f"({server.database_label}, program {kind})",
-        ["lateness vs slot (ms)", "median", "p90", "p99", "max", "min"],
+        [
+            (f"{phase}: {label}", values)
+            for phase, found in results.items()
+            for label, values in (
+                ("fired (scheduler took the slot)", found.fired),
+                ("execution created (accepted)", found.created),
+                ("attempt started (executor)", found.started),
+                ("process running", found.running),
+            )
+        ],
+        measure="lateness vs slot (ms)",
     )
-    for phase, found in results.items():
-        for label, values in (
-            ("fired (scheduler took the slot)", found.fired),
-            ("execution created (accepted)", found.created),
-            ("attempt started (executor)", found.started),
-            ("process running", found.running),
-        ):
-            s = Summary.of(values)
-            table.add(f"{phase}: {label}", s.median, s.p90, s.p99, s.max, s.min)
     for phase, found in results.items():
         s = Summary.of(found.created)
         table.notes.append(

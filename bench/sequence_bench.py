@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from common import Server, Summary, Table, machine_line, parser, verdict
+from common import Server, Summary, machine_line, parser, spread_table, verdict
 from taskgate.domain.egress import EgressRule
 from taskgate.domain.sequences import SequenceAction
 from taskgate.domain.tasks import Task
@@ -201,18 +201,16 @@ def main() -> None:
         api.terminate()
         api.wait()
 
-    table = Table(
+    table = spread_table(
         f"Sequence steps - {args.rounds} runs of {STEPS} steps, local JSON server",
-        ["measure (ms per step)", "median", "p90", "p99", "max", "min"],
+        [
+            ("taskgate overhead (sequence - raw)", overhead),
+            ("  the same in CPU time of this process", overhead_cpu),
+            ("raw httpx round trip", raw),
+            ("sequence step, all in", seq),
+        ],
+        measure="measure (ms per step)",
     )
-    for label, values in (
-        ("taskgate overhead (sequence - raw)", overhead),
-        ("  the same in CPU time of this process", overhead_cpu),
-        ("raw httpx round trip", raw),
-        ("sequence step, all in", seq),
-    ):
-        s = Summary.of(values)
-        table.add(label, s.median, s.p90, s.p99, s.max, s.min)
     s = Summary.of(overhead)
     c = Summary.of(overhead_cpu)
     table.notes.append(
@@ -225,12 +223,11 @@ def main() -> None:
     table.print()
 
     waits, server_cpu_ms = measure_wait(args)
-    table = Table(
+    table = spread_table(
         f"walker_queue_wait on an ended execution - {len(waits)} calls",
-        ["measure (ms)", "median", "p90", "p99", "max", "min"],
+        [("GET /js/walker_queue_wait answered", waits)],
     )
     w = Summary.of(waits)
-    table.add("GET /js/walker_queue_wait answered", w.median, w.p90, w.p99, w.max, w.min)
     table.notes.append(
         f"target: p50 <= {TARGET_WAIT_MS:g} ms ({verdict(w.median <= TARGET_WAIT_MS)}); "
         f"{1000 / w.mean:.0f} calls/s one at a time"

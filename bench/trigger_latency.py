@@ -30,10 +30,11 @@ from common import (
     Profiler,
     Server,
     Summary,
-    Table,
+    add_rounds,
     iso_seconds,
     machine_line,
     parser,
+    spread_table,
     stamp_program,
     task,
     verdict,
@@ -45,9 +46,7 @@ TARGET_P99_MS = 15.0
 
 def main() -> None:
     p = parser(__doc__.splitlines()[0] if __doc__ else "")
-    p.add_argument("--count", type=int, default=1000, help="Measured starts (default 1000).")
-    p.add_argument("--warmup", type=int, default=20, help="Starts before measuring (default 20).")
-    p.add_argument("--max-seconds", type=float, default=150.0, help="Stop measuring after this.")
+    add_rounds(p, noun="starts", count=1000, warmup=20)
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="taskgate-stamp-") as tmp:
@@ -127,21 +126,18 @@ def run(server: Server, task_id: str, kind: str, note: str, args: argparse.Names
     running_ms, ack_ms, cycle_ms = m.running_ms, m.ack_ms, m.cycle_ms
     stored_ms, dispatch_ms, spawn_ms, failures = m.stored_ms, m.dispatch_ms, m.spawn_ms, m.failures
 
-    table = Table(
+    table = spread_table(
         f"Trigger latency - {len(running_ms)} sequential starts ({server.database_label}, "
         f"program {kind})",
-        ["measure (ms)", "median", "p90", "p99", "max", "min"],
+        [
+            ("start -> process running", running_ms),
+            ("POST /start answered", ack_ms),
+            ("start -> /wait answered", cycle_ms),
+            ("  1. sent -> created_at", stored_ms),
+            ("  2. created_at -> attempt started_at", dispatch_ms),
+            ("  3. attempt started_at -> running", spawn_ms),
+        ],
     )
-    for label, values in (
-        ("start -> process running", running_ms),
-        ("POST /start answered", ack_ms),
-        ("start -> /wait answered", cycle_ms),
-        ("  1. sent -> created_at", stored_ms),
-        ("  2. created_at -> attempt started_at", dispatch_ms),
-        ("  3. attempt started_at -> running", spawn_ms),
-    ):
-        s = Summary.of(values)
-        table.add(label, s.median, s.p90, s.p99, s.max, s.min)
     s = Summary.of(running_ms)
     table.notes.append(
         f"target: p50 <= {TARGET_P50_MS:g} ms ({verdict(s.median <= TARGET_P50_MS)}), "

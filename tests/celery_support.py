@@ -22,7 +22,7 @@ import psycopg
 import pytest
 import yaml
 
-from tests.conftest import ServerProcess, _child_env, free_port, services_required
+from tests.conftest import ServerProcess, _child_env, free_port, missing_service
 from tests.mqtt_support import port_open
 
 REDIS = os.environ.get("TASKGATE_TEST_REDIS", "127.0.0.1:6379")
@@ -34,10 +34,7 @@ READY_LINE = " ready."
 def _require(host_port: str, what: str) -> None:
     host, _, port = host_port.rpartition(":")
     if not port_open(host, int(port)):
-        message = f"{what} unreachable at {host_port}"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_service(f"{what} unreachable at {host_port}")
 
 
 def redis_url() -> str:
@@ -170,10 +167,7 @@ class PrivateRedis:
     def __init__(self, workdir: Path) -> None:
         binary = shutil.which("redis-server") or "/usr/bin/redis-server"
         if not os.path.exists(binary):
-            message = "redis-server not installed"
-            if services_required():
-                pytest.fail(message)
-            pytest.skip(message)
+            missing_service("redis-server not installed")
         self.binary = binary
         self.workdir = workdir
         self.port = free_port()
@@ -216,10 +210,7 @@ class PrivateRabbitMQ:
     def __init__(self, workdir: Path) -> None:
         binary = "/usr/lib/rabbitmq/bin/rabbitmq-server"
         if not os.path.exists(binary):
-            message = "rabbitmq-server not installed"
-            if services_required():
-                pytest.fail(message)
-            pytest.skip(message)
+            missing_service("rabbitmq-server not installed")
         self.binary = binary
         self.workdir = workdir
         self.port = free_port()

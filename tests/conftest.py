@@ -19,7 +19,7 @@ import time
 from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import httpx
 import psutil
@@ -43,6 +43,14 @@ STARTING = "===== starting server"
 
 def services_required() -> bool:
     return os.environ.get("TASKGATE_REQUIRE_SERVICES", "") not in ("", "0")
+
+
+def missing_service(message: str) -> NoReturn:
+    """A service or program the test needs is not there: it is skipped, or failed where the
+    services are required."""
+    if services_required():
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -156,15 +164,18 @@ def _backends() -> Iterator[dict[str, Backend]]:
 def backend(request: pytest.FixtureRequest, _backends: dict[str, Backend]) -> Backend:
     name: str = request.param
     if name == "postgres":
-        url = os.environ.get("TASKGATE_TEST_PG_URL", DEFAULT_PG_URL)
-        problem = _pg_unreachable(url)
-        if problem is not None:
-            message = f"PostgreSQL unreachable at {url}: {problem}"
-            if services_required():
-                pytest.fail(message)
-            pytest.skip(message)
-        return _backends.setdefault(name, Backend(name, url))
+        return postgres_backend(_backends)
     return _backends.setdefault(name, Backend(name))
+
+
+def postgres_backend(backends: dict[str, Backend]) -> Backend:
+    """The PostgreSQL backend at TASKGATE_TEST_PG_URL; the test is skipped when the server is
+    unreachable (failed where the services are required)."""
+    url = os.environ.get("TASKGATE_TEST_PG_URL", DEFAULT_PG_URL)
+    problem = _pg_unreachable(url)
+    if problem is not None:
+        missing_service(f"PostgreSQL unreachable at {url}: {problem}")
+    return backends.setdefault("postgres", Backend("postgres", url))
 
 
 # --- server processes ----------------------------------------------------------------------

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import paho.mqtt.client as paho
-import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from tests.conftest import free_port, require_server_lane, services_required
+from tests.conftest import free_port, missing_service, require_server_lane
+from tests.support import SLOW_CODE, list_executions, py_task, wait_until
 
 T = TypeVar("T")
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -46,19 +47,13 @@ def require_broker() -> tuple[str, int]:
     """The shared broker; the test skips without it (fails with TASKGATE_REQUIRE_SERVICES=1)."""
     host, port = broker_address()
     if not port_open(host, port):
-        message = f"MQTT broker unreachable at {host}:{port}"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_service(f"MQTT broker unreachable at {host}:{port}")
     return host, port
 
 
 def require_mosquitto_binary() -> str:
     if not Path(MOSQUITTO).exists():
-        message = f"mosquitto not installed ({MOSQUITTO}); a private broker is needed"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_service(f"mosquitto not installed ({MOSQUITTO}); a private broker is needed")
     return MOSQUITTO
 
 
@@ -218,6 +213,67 @@ class PrivateBroker:
             self.process.wait(20)
         self.process = None
 
+    def __enter__(self) -> PrivateBroker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
     def log(self) -> str:
         path = self.folder / "mosquitto.log"
         return path.read_text()[-3000:] if path.exists() else ""
+
+
+# --- bursts of keyed starts --------------------------------------------------------------------
+
+
+def burst_task(name: str) -> dict[str, Any]:
+    """The task of a burst (label `burst`, parameter `n`): one execution runs (slow) and every
+    later start is stored as skipped, so each message becomes one execution without thousands
+    of processes."""
+    return py_task(
+        name,
+        SLOW_CODE,
+        label="burst",
+        concurrency={"max_running": 1, "overlap": "skip"},
+        params=[{"name": "n", "type": "int", "required": True}],
+    )
+
+
+def publish_burst(
+    publisher: MqttProbe,
+    topic: str,
+    count: int,
+    key_prefix: str,
+    *,
+    restart_midway: PrivateBroker | None = None,
+) -> list[paho.MQTTMessageInfo]:
+    """`count` keyed QoS 1 starts of `burst_task` (n = 0, 1, ...), sent without waiting; with
+    `restart_midway`, that broker is restarted while they flow."""
+    infos = []
+    for n in range(count):
+        body = {"tasks": ["label:burst"], "params": {"n": n}, "idempotency_key": f"{key_prefix}{n}"}
+        infos.append(publisher.publish(topic, json.dumps(body), wait=False))
+        if restart_midway is not None and n == count // 2:
+            # The first quarter has reached the broker, the rest is in flight or still queued
+            # in the publisher.
+            infos[count // 4].wait_for_publish(30)
+            restart_midway.stop()
+            restart_midway.start()
+    return infos
+
+
+def wait_for_burst(http: httpx.Client, count: int, timeout: float) -> list[dict[str, Any]]:
+    """The MQTT-started executions, once there are at least `count` of them."""
+
+    def stored() -> list[dict[str, Any]] | None:
+        items = list_executions(http, origin="mqtt", limit=1000)
+        return items if len(items) >= count else None
+
+    return wait_until(stored, timeout=timeout, interval=0.5, what=f"{count} executions")
+
+
+def assert_one_each(items: list[dict[str, Any]], count: int) -> None:
+    numbers = sorted(int(item["params"]["n"]) for item in items)
+    assert numbers == list(range(count)), "a message has no execution or more than one"

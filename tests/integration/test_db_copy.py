@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import (
-    DEFAULT_PG_URL,
-    Backend,
-    StartServer,
-    _pg_unreachable,
-    services_required,
-)
+from tests.conftest import Backend, StartServer, postgres_backend
 
 ECHO = {
     "name": "echo",
@@ -39,14 +32,7 @@ def backend(_backends: dict[str, Backend]) -> Backend:
 
 @pytest.fixture
 def postgres_database(_backends: dict[str, Backend], tmp_path: Path) -> Iterator[str]:
-    url = os.environ.get("TASKGATE_TEST_PG_URL", DEFAULT_PG_URL)
-    problem = _pg_unreachable(url)
-    if problem is not None:
-        message = f"PostgreSQL unreachable at {url}: {problem}"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
-    postgres = _backends.setdefault("postgres", Backend("postgres", url))
+    postgres = postgres_backend(_backends)
     database = postgres.new_database(tmp_path)
     assert database is not None
     yield database

@@ -8,30 +8,32 @@ and start the broker without disturbing anyone using the shared one.
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
 import pytest
 
 from tests.conftest import ServerProcess, StartServer
-from tests.mqtt_support import MqttProbe, PrivateBroker
-from tests.support import SLOW_CODE, list_executions, py_task, wait_until
+from tests.mqtt_support import (
+    MqttProbe,
+    PrivateBroker,
+    assert_one_each,
+    burst_task,
+    publish_burst,
+    wait_for_burst,
+)
 
 MESSAGES = 5000
 
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[PrivateBroker]:
-    private = PrivateBroker(tmp_path / "mosquitto")
-    private.start()
-    yield private
-    private.stop()
+    with PrivateBroker(tmp_path / "mosquitto") as private:
+        yield private
 
 
 @pytest.mark.timeout(400)
@@ -39,15 +41,7 @@ def test_burst_with_broker_restart_starts_each_message_once(
     start_server: StartServer, broker: PrivateBroker
 ) -> None:
     topic = f"burst/{uuid.uuid4().hex[:8]}/start"
-    # One execution runs (slow) and every later start is recorded as skipped: each message
-    # becomes one stored execution without 5,000 processes.
-    task = py_task(
-        "Burst task",
-        SLOW_CODE,
-        label="burst",
-        concurrency={"max_running": 1, "overlap": "skip"},
-        params=[{"name": "n", "type": "int", "required": True}],
-    )
+    task = burst_task("Burst task")
     server = start_server(
         {
             "mqtt": {
@@ -64,25 +58,11 @@ def test_burst_with_broker_restart_starts_each_message_once(
     )
     publisher = MqttProbe("127.0.0.1", broker.port, client_id="burst-pub", persistent=True)
     try:
-        infos = []
-        for n in range(MESSAGES):
-            body = {"tasks": ["label:burst"], "params": {"n": n}, "idempotency_key": f"m{n}"}
-            infos.append(publisher.publish(topic, json.dumps(body), wait=False))
-            if n == MESSAGES // 2:
-                # Restart while messages flow: the first quarter has reached the broker,
-                # the rest is in flight or still queued in the publisher.
-                infos[MESSAGES // 4].wait_for_publish(30)
-                broker.stop()
-                broker.start()
+        publish_burst(publisher, topic, MESSAGES, "m", restart_midway=broker)
         # The publisher resends what the broker had not acknowledged once it is back, so it
         # stays connected until the server has stored everything.
         with httpx.Client(base_url=server.url, timeout=60) as http:
-
-            def stored() -> list[dict[str, Any]] | None:
-                items = list_executions(http, origin="mqtt", limit=1000)
-                return items if len(items) >= MESSAGES else None
-
-            items = wait_until(stored, timeout=180, interval=0.5, what=f"{MESSAGES} executions")
+            items = wait_for_burst(http, MESSAGES, timeout=180)
     finally:
         publisher.close()
     assert_one_each(items, MESSAGES)
@@ -91,11 +71,6 @@ def test_burst_with_broker_restart_starts_each_message_once(
     # delivered again).
     assert "MQTT disconnected" in log, log[-3000:]
     assert "session present True, reconnects 1" in log, log[-3000:]
-
-
-def assert_one_each(items: list[dict[str, Any]], count: int) -> None:
-    numbers = sorted(int(item["params"]["n"]) for item in items)
-    assert numbers == list(range(count)), "a message has no execution or more than one"
 
 
 @contextlib.contextmanager
@@ -125,13 +100,7 @@ def test_taskgate_killed_before_committing_gets_the_messages_again(
 ) -> None:
     count = 2000
     topic = f"crash/{uuid.uuid4().hex[:8]}/start"
-    task = py_task(
-        "Crash burst task",
-        SLOW_CODE,
-        label="burst",
-        concurrency={"max_running": 1, "overlap": "skip"},
-        params=[{"name": "n", "type": "int", "required": True}],
-    )
+    task = burst_task("Crash burst task")
     server = start_server(
         {
             "mqtt": {
@@ -147,23 +116,14 @@ def test_taskgate_killed_before_committing_gets_the_messages_again(
     publisher = MqttProbe("127.0.0.1", broker.port, client_id="crash-pub", persistent=True)
     try:
         with writes_blocked(server):
-            infos = []
-            for n in range(count):
-                body = {"tasks": ["label:burst"], "params": {"n": n}, "idempotency_key": f"c{n}"}
-                infos.append(publisher.publish(topic, json.dumps(body), wait=False))
-            for info in infos:
+            for info in publish_burst(publisher, topic, count, "c"):
                 info.wait_for_publish(30)
             # The broker has every message and has sent taskgate as many as its receive
             # maximum allows; none can be committed, so none is acknowledged. Now it dies.
             server.kill()
         server.restart()
         with httpx.Client(base_url=server.url, timeout=60) as http:
-
-            def stored() -> list[dict[str, Any]] | None:
-                items = list_executions(http, origin="mqtt", limit=1000)
-                return items if len(items) >= count else None
-
-            items = wait_until(stored, timeout=180, interval=0.5, what=f"{count} executions")
+            items = wait_for_burst(http, count, timeout=180)
     finally:
         publisher.close()
     assert_one_each(items, count)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.conftest import services_required
+from tests.conftest import missing_service
 
 CHROMIUM = Path(os.environ.get("TASKGATE_TEST_CHROMIUM", "/usr/bin/chromium"))
 # Generous: a page's scripts (Swagger UI's 1.7 MB) parse slowly on a busy machine. Playwright
@@ -28,10 +28,9 @@ expect.set_options(timeout=WAIT_MS)
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
-        message = f"no chromium at {CHROMIUM} (apt-get install chromium; .ci/run installs it)"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_service(
+            f"no chromium at {CHROMIUM} (apt-get install chromium; .ci/run installs it)"
+        )
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-dev-shm-usage"]

@@ -22,10 +22,14 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from taskgate.domain.errors import InvalidInput
 from taskgate.domain.expressions import ExpressionError, check_deep
 from taskgate.domain.model import Strict
-from taskgate.domain.selectors import Selector, SelectorKind, normalize_task_id, parse_selector
+from taskgate.domain.selectors import (
+    Selector,
+    SelectorKind,
+    checked_selector,
+    normalize_task_id,
+)
 from taskgate.domain.status import Status
 
 CHAIN_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
@@ -59,14 +63,6 @@ def parse_duration(value: Any) -> float:
     raise ValueError("must be a number of seconds or a duration such as '90s', '30m', '6h', '1d'")
 
 
-def _checked_selector(text: str) -> str:
-    try:
-        parse_selector(text)
-    except InvalidInput as exc:
-        raise ValueError(exc.message) from None
-    return text.strip()
-
-
 class ChainCondition(Strict):
     """One condition: `task` (a selector) ended in one of `statuses`."""
 
@@ -84,7 +80,7 @@ class ChainCondition(Strict):
     @field_validator("task")
     @classmethod
     def _selector(cls, task: str) -> str:
-        return _checked_selector(task)
+        return checked_selector(task)
 
     @field_validator("statuses")
     @classmethod
@@ -169,7 +165,7 @@ class ChainSpec(Strict):
     @field_validator("start")
     @classmethod
     def _selectors(cls, start: list[str]) -> list[str]:
-        return [_checked_selector(text) for text in start]
+        return [checked_selector(text) for text in start]
 
     @field_validator("params")
     @classmethod

@@ -89,6 +89,16 @@ def parse_selector(text: str) -> Selector:
     return Selector(kind, rest)
 
 
+def checked_selector(text: str) -> str:
+    """`text` stripped, for a model's field validator: a bad selector as the ValueError that
+    pydantic reports at the field."""
+    try:
+        parse_selector(text)
+    except InvalidInput as exc:
+        raise ValueError(exc.message) from None
+    return text.strip()
+
+
 def normalize_task_id(value: str) -> str | None:
     """The canonical lower-case form of a task id, or None when it is not a UUID."""
     try:

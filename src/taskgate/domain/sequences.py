@@ -10,6 +10,7 @@ its place rather than a failure at 3 a.m. (docs/jaseci.md lists the differences)
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
@@ -36,6 +37,15 @@ def _expression_error(exc: ExpressionError) -> ValueError:
     return ValueError(f"{where}{exc.message}")
 
 
+def _check(parse: Callable[[Any], object], value: Any) -> None:
+    """Read `value` with one of the Jaseci parsers (at save time): what it finds wrong as the
+    ValueError that pydantic reports at the field."""
+    try:
+        parse(value)
+    except ExpressionError as exc:
+        raise _expression_error(exc) from None
+
+
 class Loop(Strict):
     """`__def_loop__`: run `requests` once per item of the list at `by` (that passes `filter`)."""
 
@@ -46,19 +56,13 @@ class Loop(Strict):
     @field_validator("by")
     @classmethod
     def _by(cls, by: str) -> str:
-        try:
-            jaseci_path(by)
-        except ExpressionError as exc:
-            raise _expression_error(exc) from None
+        _check(jaseci_path, by)
         return by
 
     @field_validator("filter")
     @classmethod
     def _filter(cls, raw: list[Any]) -> list[Any]:
-        try:
-            parse_filter(raw)
-        except ExpressionError as exc:
-            raise _expression_error(exc) from None
+        _check(parse_filter, raw)
         return raw
 
 
@@ -94,20 +98,14 @@ class SequenceRequest(Strict):
     @field_validator("api", "save_to", "save_req_to", "body", "header")
     @classmethod
     def _templates(cls, value: Any) -> Any:
-        try:
-            check_templates(value)
-        except ExpressionError as exc:
-            raise _expression_error(exc) from None
+        _check(check_templates, value)
         return value
 
     @field_validator("break_")
     @classmethod
     def _break(cls, raw: list[Any] | None) -> list[Any] | None:
         if raw is not None:
-            try:
-                parse_filter(raw)
-            except ExpressionError as exc:
-                raise _expression_error(exc) from None
+            _check(parse_filter, raw)
         return raw
 
 

@@ -38,11 +38,10 @@ from pydantic import Field, field_validator, model_validator
 from taskgate.domain.actions import ActionSpec
 from taskgate.domain.checks import Checks
 from taskgate.domain.endings import AfterCommit
-from taskgate.domain.errors import InvalidInput
 from taskgate.domain.expressions import ExpressionError, Path, parse_path
 from taskgate.domain.expressions.paths import Index, Key
 from taskgate.domain.model import Strict
-from taskgate.domain.selectors import parse_selector
+from taskgate.domain.selectors import checked_selector, parse_selector
 from taskgate.domain.status import Status
 
 # What a member's record holds, for `from` paths: phase2.wf2.result.rows.
@@ -89,11 +88,7 @@ class Member(Strict):
     @field_validator("task")
     @classmethod
     def _selector(cls, text: str) -> str:
-        try:
-            parse_selector(text)
-        except InvalidInput as exc:
-            raise ValueError(exc.message) from None
-        return text.strip()
+        return checked_selector(text)
 
     @field_validator("params")
     @classmethod

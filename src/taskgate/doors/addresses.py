@@ -1,9 +1,21 @@
-"""Source-address allow-lists, as the Butler and QRS doors check them."""
+"""Source-address allow-lists, as the Butler, QRS and Jaseci doors check them."""
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+
+from starlette.types import Scope
+
+
+def peer_address(scope: Scope) -> str:
+    """The connecting peer's address; "" when the server does not know it."""
+    return scope["client"][0] if scope.get("client") else ""
+
+
+def not_allowed(address: str) -> str:
+    """What a door answers (403) to a peer its `allow_from` leaves out."""
+    return f"source address {address or 'unknown'} is not allowed"
 
 
 class AddressAllowList:

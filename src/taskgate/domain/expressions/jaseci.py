@@ -27,7 +27,12 @@ from taskgate.domain.expressions.conditions import (
 )
 from taskgate.domain.expressions.errors import ExpressionError
 from taskgate.domain.expressions.paths import Indirect, Path, parse_path
-from taskgate.domain.expressions.templates import Placeholder, Template, parse_template
+from taskgate.domain.expressions.templates import (
+    Placeholder,
+    Template,
+    check_deep,
+    parse_template,
+)
 
 PERSISTENCE = "#"
 CURRENT = "$"
@@ -72,16 +77,7 @@ def jaseci_template(text: str, *, where: str = "") -> Template:
 
 def check_templates(value: Any, *, where: str = "") -> None:
     """Every string in `value` (keys too, at any depth) is a template of Jaseci paths."""
-    if isinstance(value, str):
-        jaseci_template(value, where=where)
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            if isinstance(key, str):
-                jaseci_template(key, where=where)
-            check_templates(item, where=_at(where, str(key)))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            check_templates(item, where=_at(where, str(i)))
+    check_deep(value, where=where, parse=jaseci_template)
 
 
 def parse_filter(raw: Any, *, where: str = "") -> Condition:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -127,18 +127,22 @@ def render_deep(value: Any, scope: Any, *, where: str = "") -> Any:
     return value
 
 
-def check_deep(value: Any, *, where: str = "") -> None:
-    """Parse every template in `value` (at save time): ExpressionError names the first bad one."""
+def check_deep(
+    value: Any, *, where: str = "", parse: Callable[..., Template] = parse_template
+) -> None:
+    """Parse every template in `value` (at save time), keys too, at any depth, with `parse`
+    (a dialect's parser, called as `parse(text, where=...)`): ExpressionError names the first
+    bad one."""
     if isinstance(value, str):
-        parse_template(value, where=where)
+        parse(value, where=where)
     elif isinstance(value, Mapping):
         for key, item in value.items():
             if isinstance(key, str):
-                parse_template(key, where=where)
-            check_deep(item, where=_at(where, str(key)))
+                parse(key, where=where)
+            check_deep(item, where=_at(where, str(key)), parse=parse)
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            check_deep(item, where=_at(where, str(i)))
+            check_deep(item, where=_at(where, str(i)), parse=parse)
 
 
 def _at(where: str, name: str) -> str:

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 
 from taskgate.core.authfailures import Source
 from taskgate.core.services import Services
 from taskgate.domain.apikeys import Role
 from taskgate.domain.executions import Caller
+from taskgate.domain.text import MAX_INT64
 from taskgate.doors.state import services_of
 
 
@@ -38,3 +39,6 @@ Admin = Annotated[Caller, Depends(require(Role.ADMIN))]
 # The key-value routes also take a running execution's token (TASKGATE_TOKEN).
 KvReader = Annotated[Caller, Depends(require(Role.VIEWER, execution_token=True))]
 KvWriter = Annotated[Caller, Depends(require(Role.OPERATOR, execution_token=True))]
+# The bounds of every list route's page: how many rows (default set by each route), from where.
+PageLimit = Annotated[int, Query(ge=1, le=1000)]
+PageOffset = Annotated[int, Query(ge=0, le=MAX_INT64)]

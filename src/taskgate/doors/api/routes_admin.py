@@ -1,15 +1,15 @@
 """API keys and the audit log (admin only), and the health probes (open)."""
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from taskgate.core import apikeys, audit
 from taskgate.domain.apikeys import MAX_EXPIRES_DAYS, Role
 from taskgate.domain.model import Strict
-from taskgate.doors.api.deps import Admin, Core
+from taskgate.doors.api.deps import Admin, Core, PageLimit
 
 router = APIRouter(tags=["admin"])
 
@@ -47,9 +47,7 @@ async def revoke_key(ref: str, core: Core, caller: Admin) -> dict[str, Any]:
 
 
 @router.get("/api/v1/audit")
-async def audit_log(
-    core: Core, _: Admin, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-) -> dict[str, Any]:
+async def audit_log(core: Core, _: Admin, limit: PageLimit = 100) -> dict[str, Any]:
     return {"items": await audit.recent(core.ctx.db, limit)}
 
 

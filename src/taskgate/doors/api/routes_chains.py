@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel
 
 from taskgate.domain.chains import CHAIN_ID_PATTERN, Chain, ChainSpec, Window
-from taskgate.doors.api.deps import Admin, Core, Viewer
+from taskgate.doors.api.deps import Admin, Core, PageLimit, Viewer
 
 router = APIRouter(prefix="/api/v1/chains", tags=["chains"])
 ChainId = Annotated[str, Path(pattern=CHAIN_ID_PATTERN)]
@@ -98,7 +98,7 @@ async def list_firings(
     chain_id: ChainId,
     core: Core,
     _: Viewer,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageLimit = 100,
 ) -> FiringList:
     """The newest first: which ends fired the rule, what it started (or why not)."""
     rows = await core.chains.firings(chain_id, limit)

@@ -8,8 +8,8 @@ from pydantic import BaseModel
 from taskgate.domain.executions import Execution
 from taskgate.domain.history import HistoryEvent
 from taskgate.domain.status import Status
-from taskgate.domain.text import MAX_INT64, Instant
-from taskgate.doors.api.deps import Core, Operator, Viewer
+from taskgate.domain.text import Instant
+from taskgate.doors.api.deps import Core, Operator, PageLimit, PageOffset, Viewer
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
 
@@ -45,7 +45,7 @@ async def list_executions(
     since: Instant | None = None,
     until: Instant | None = None,
     caller: Annotated[str | None, Query(max_length=200)] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    limit: PageLimit = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
     items, next_cursor = await core.executions.listing(
@@ -85,7 +85,7 @@ async def read_log(
     execution_id: str,
     core: Core,
     _: Viewer,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
+    offset: PageOffset = 0,
     limit: Annotated[int, Query(ge=1, le=1024 * 1024)] = 65536,
 ) -> LogPage:
     page = await core.executions.read_log(execution_id, offset, limit)

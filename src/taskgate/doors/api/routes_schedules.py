@@ -6,8 +6,8 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel
 
 from taskgate.core.schedules.service import MAX_PREVIEW
-from taskgate.domain.text import MAX_INT32, MAX_INT64, Instant
-from taskgate.doors.api.deps import Admin, Core, Operator, Viewer
+from taskgate.domain.text import MAX_INT32, Instant
+from taskgate.doors.api.deps import Admin, Core, Operator, PageLimit, PageOffset, Viewer
 from taskgate.schedules.spec import SCHEDULE_ID_PATTERN, Fire, HistoryEntry, Schedule, ScheduleSpec
 
 router = APIRouter(prefix="/api/v1/schedules", tags=["schedules"])
@@ -33,8 +33,8 @@ async def list_schedules(
     _: Viewer,
     task: str | None = None,
     enabled: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
+    limit: PageLimit = 100,
+    offset: PageOffset = 0,
 ) -> dict[str, Any]:
     items, total = await core.schedules.listing(
         task=task, enabled=enabled, limit=limit, offset=offset
@@ -93,7 +93,7 @@ async def history(
     schedule_id: ScheduleId,
     core: Core,
     _: Viewer,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageLimit = 100,
     before: Annotated[
         int | None, Query(ge=1, le=MAX_INT32, description="Entries older than this id.")
     ] = None,

@@ -1,14 +1,13 @@
 """Tasks: list, read, create, replace, delete."""
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 
 from taskgate.domain.tasks import Task, TaskSpec
-from taskgate.domain.text import MAX_INT64
-from taskgate.doors.api.deps import Admin, Core, Viewer
+from taskgate.doors.api.deps import Admin, Core, PageLimit, PageOffset, Viewer
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 
@@ -24,8 +23,8 @@ async def list_tasks(
     _: Viewer,
     tag: str | None = None,
     enabled: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT64)] = 0,
+    limit: PageLimit = 100,
+    offset: PageOffset = 0,
 ) -> dict[str, Any]:
     items, total = await core.tasks.listing(tag=tag, enabled=enabled, limit=limit, offset=offset)
     return {"items": items, "total": total}

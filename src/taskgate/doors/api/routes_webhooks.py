@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel
 
 from taskgate.domain.status import Status
 from taskgate.domain.text import MAX_INT32
 from taskgate.domain.webhooks import Delivery, Webhook, WebhookSpec
-from taskgate.doors.api.deps import Admin, Core
+from taskgate.doors.api.deps import Admin, Core, PageLimit
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
 
@@ -72,7 +72,7 @@ async def list_deliveries(
     webhook_id: str,
     core: Core,
     _: Admin,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    limit: PageLimit = 100,
 ) -> DeliveryList:
     """The newest deliveries first: state, attempts, the last answer or error."""
     return DeliveryList(items=await core.webhooks.deliveries(webhook_id, limit))

@@ -12,7 +12,7 @@ from taskgate.domain.buckets import TokenBuckets, retry_after_seconds
 from taskgate.domain.errors import TaskgateError, TooManyRequests
 from taskgate.domain.executions import Caller
 from taskgate.domain.startfilter import StartFilter
-from taskgate.doors.addresses import AddressAllowList
+from taskgate.doors.addresses import AddressAllowList, not_allowed, peer_address
 from taskgate.doors.butler.wire import JSON_TYPE, core_refusal, error_body
 from taskgate.doors.doorkeys import DoorKeys, key_header
 
@@ -40,9 +40,9 @@ class ButlerGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        address = scope["client"][0] if scope.get("client") else ""
+        address = peer_address(scope)
         if not self.allow_from.allows(address):
-            await _refuse(send, 403, f"source address {address or 'unknown'} is not allowed")
+            await _refuse(send, 403, not_allowed(address))
             return
         if self.limiter is not None:
             wait = self.limiter.take(address, time.monotonic())

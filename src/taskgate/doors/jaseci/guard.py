@@ -20,7 +20,7 @@ from taskgate.core.authfailures import Source
 from taskgate.domain.apikeys import Role
 from taskgate.domain.errors import TaskgateError, TooManyRequests
 from taskgate.domain.executions import Caller
-from taskgate.doors.addresses import AddressAllowList
+from taskgate.doors.addresses import AddressAllowList, not_allowed, peer_address
 from taskgate.doors.api.errors import HTTP_STATUS, error_body
 from taskgate.doors.doorkeys import EVERYWHERE, key_header
 from taskgate.doors.errorstatus import status_for
@@ -73,9 +73,9 @@ class JaseciGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        address = scope["client"][0] if scope.get("client") else ""
+        address = peer_address(scope)
         if not self.allow_from.allows(address):
-            await _refuse(send, 403, f"source address {address or 'unknown'} is not allowed", "")
+            await _refuse(send, 403, not_allowed(address), "")
             return
         needed = needed_role(scope["path"])
         query = scope.get("query_string", b"").decode("latin-1")

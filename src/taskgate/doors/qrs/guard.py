@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from taskgate.domain.apikeys import Role
 from taskgate.domain.errors import TaskgateError
 from taskgate.domain.executions import Caller
-from taskgate.doors.addresses import AddressAllowList
+from taskgate.doors.addresses import AddressAllowList, not_allowed, peer_address
 from taskgate.doors.doorkeys import DoorKeys, key_header
 from taskgate.doors.originguard import SAFE_METHODS
 from taskgate.doors.qrs.wire import QrsError, core_refusal, error_response, xsrf_refusal
@@ -68,9 +68,9 @@ class QrsGuard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        address = scope["client"][0] if scope.get("client") else ""
+        address = peer_address(scope)
         if self.allow_from is not None and not self.allow_from.allows(address):
-            refusal = QrsError(403, f"source address {address or 'unknown'} is not allowed")
+            refusal = QrsError(403, not_allowed(address))
             await error_response(refusal)(scope, receive, send)
             return
         headers = Headers(scope=scope)

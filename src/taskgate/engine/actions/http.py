@@ -12,6 +12,7 @@ from pydantic import Field
 
 from taskgate.domain.actions import ActionSpec
 from taskgate.domain.status import EndReason, Status
+from taskgate.engine.actions.abortable import unless_aborted
 from taskgate.engine.actions.contract import ActionContext, ActionOutcome, ActionRunner, Resources
 from taskgate.engine.actions.registry import register
 from taskgate.engine.logcollector import LogCollector
@@ -61,14 +62,8 @@ async def run_http(
             headers={**headers, **action.headers},
             json=body if send_body else None,
         )
-        call = asyncio.ensure_future(request)
-        aborted = asyncio.ensure_future(abort.wait())
-        try:
-            await asyncio.wait({call, aborted}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            aborted.cancel()
-        if not call.done():
-            call.cancel()
+        call = await unless_aborted(request, abort)
+        if call is None:
             log.write("aborted before the response came\n")
             return HttpOutcome(False, "aborted", "aborted", None, None)
         try:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable
 from typing import TypeVar
 
 from taskgate.domain.status import EndReason, Status
+from taskgate.engine.actions.abortable import unless_aborted
 
 T = TypeVar("T")
 
@@ -61,16 +62,11 @@ class RunClock:
 
     async def unless_stopped(self, work: Awaitable[T]) -> T:
         """`work`'s answer, unless the run is aborted first (then `work` is cancelled)."""
-        call = asyncio.ensure_future(work)
         if self.abort.is_set():
-            call.cancel()
+            # Cancelled, not dropped: a coroutine never awaited warns when it is collected.
+            asyncio.ensure_future(work).cancel()
             raise Stopped(Status.ABORTED, "aborted")
-        aborted = asyncio.ensure_future(self.abort.wait())
-        try:
-            await asyncio.wait({call, aborted}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            aborted.cancel()
-        if not call.done():
-            call.cancel()
+        call = await unless_aborted(work, self.abort)
+        if call is None:
             raise Stopped(Status.ABORTED, "aborted while a request was on its way")
         return call.result()
