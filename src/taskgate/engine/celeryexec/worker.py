@@ -96,10 +96,7 @@ class WorkerExecutor(LocalExecutor):
         return "ran"
 
     def _claim_one(self, conn: Connection, execution_id: str) -> list[Run]:
-        runs = claim(conn, 1, self.holder, only=execution_id)
-        if runs:
-            publishing.forget_published(conn, execution_id)
-        return runs
+        return claim(conn, 1, self.holder, only=execution_id)
 
     async def _release(self, run: Run) -> None:
         task_id = str(run.task.id)
