@@ -70,6 +70,9 @@ def claim(conn: Connection, free: int, holder: Holder, only: str | None = None) 
                 attempt_count=number,
                 not_before=None,
                 overrun_at=_overrun_at(conn, task, now, first_limits),
+                # Celery: its message is spent; a later wait (a retry) needs one of its own.
+                # In this statement rather than one of its own: it is on every claim's path.
+                published_at=None,
             )
             claimed.append(
                 Run(

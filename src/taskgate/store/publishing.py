@@ -78,13 +78,6 @@ def take_due(
     return found
 
 
-def forget_published(conn: Connection, execution_id: str) -> None:
-    """Claimed: its next wait (a retry) needs a message of its own."""
-    conn.execute(
-        executions.update().where(executions.c.id == execution_id).values(published_at=None)
-    )
-
-
 def route_of(conn: Connection, execution_id: str) -> str | None:
     """The route of an execution's task, as it was when it was started (None: default)."""
     row = conn.execute(

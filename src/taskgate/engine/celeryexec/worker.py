@@ -96,10 +96,7 @@ class WorkerExecutor(LocalExecutor):
         return "ran"
 
     def _claim_one(self, conn: Connection, execution_id: str) -> list[Run]:
-        runs = claim(conn, 1, self.holder, only=execution_id)
-        if runs:
-            publishing.forget_published(conn, execution_id)
-        return runs
+        return claim(conn, 1, self.holder, only=execution_id)
 
     async def _release(self, run: Run) -> None:
         task_id = str(run.task.id)
@@ -136,9 +133,20 @@ class LoopThread:
         self.loop.close()
 
 
+# Celery logs two INFO lines per message ("received", "succeeded"). With one message per
+# run they repeat what the run's own events say, and formatting them is CPU on every run.
+# Failures are still logged: Celery logs them at ERROR.
+PER_MESSAGE_LOGGERS = ("celery.worker.strategy", "celery.app.trace")
+
+
 def register_run_task(app: Any, loop: LoopThread, executor: WorkerExecutor) -> None:
     """The Celery task behind RUN_TASK, on this worker."""
     from taskgate.engine.celeryexec.broker import RUN_TASK
+
+    # Before the worker starts: Celery asks whether INFO is on once, when it builds the
+    # task's tracer and the consumer's strategy.
+    for name in PER_MESSAGE_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     @app.task(name=RUN_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def run(execution_id: str) -> str:
