@@ -24,6 +24,7 @@ from taskgate.doors.api import (
     routes_webhooks,
     routes_workflows,
 )
+from taskgate.doors.api.hotpath import HotRoutes
 from taskgate.doors.api.limits import BodySizeLimit
 from taskgate.doors.api.methods import OptionsAnswer
 from taskgate.doors.api.openapi import declare_errors
@@ -83,6 +84,8 @@ def create_api(
     for prefix, door in doors.items():
         app.mount(prefix, door)
     door_paths = tuple(f"{prefix}/" for prefix in doors)
+    # Innermost: the middlewares below still see the requests it answers.
+    app.add_middleware(HotRoutes)
     app.add_middleware(UnexpectedErrors, body=errors.unexpected_body)
     app.add_middleware(OptionsAnswer, routes=app.router.routes, skip_prefixes=door_paths)
     app.add_middleware(TextGuard, refusal=errors.refusal_body, status=422, skip_prefixes=door_paths)

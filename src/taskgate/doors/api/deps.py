@@ -20,14 +20,21 @@ async def services(request: Request) -> Services:
     return services_of(request)
 
 
+async def caller_of(
+    request: Request, authorization: str | None, role: Role, *, execution_token: bool = False
+) -> Caller:
+    """Who sends `request` with this Authorization header, if they hold `role`."""
+    source = Source("api", request.client.host if request.client else "")
+    return await services_of(request).access.caller(
+        authorization, role, source, takes_execution_token=execution_token
+    )
+
+
 def require(role: Role, *, execution_token: bool = False) -> Callable[..., Awaitable[Caller]]:
     async def dependency(
         request: Request, authorization: Annotated[str | None, Header()] = None
     ) -> Caller:
-        source = Source("api", request.client.host if request.client else "")
-        return await services_of(request).access.caller(
-            authorization, role, source, takes_execution_token=execution_token
-        )
+        return await caller_of(request, authorization, role, execution_token=execution_token)
 
     return dependency
 

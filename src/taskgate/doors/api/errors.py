@@ -64,6 +64,11 @@ def _where(error: Mapping[str, Any]) -> str:
 
 async def _taskgate_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, TaskgateError)
+    return taskgate_error_response(exc)
+
+
+def taskgate_error_response(exc: TaskgateError) -> JSONResponse:
+    """The answer to a refusal of the core."""
     status = status_for(exc, HTTP_STATUS)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if isinstance(exc, TooManyRequests):

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
+from taskgate.core.services import Services
 from taskgate.domain.executions import Execution
 from taskgate.domain.history import HistoryEvent
 from taskgate.domain.status import Status
@@ -12,6 +13,9 @@ from taskgate.domain.text import Instant
 from taskgate.doors.api.deps import Core, Operator, PageLimit, PageOffset, Viewer
 
 router = APIRouter(prefix="/api/v1/executions", tags=["executions"])
+# How long `/wait` waits at most, and when not told.
+MAX_WAIT = 3600.0
+DEFAULT_WAIT = 30.0
 
 
 class ExecutionList(BaseModel):
@@ -74,10 +78,16 @@ async def wait_execution(
     execution_id: str,
     core: Core,
     _: Viewer,
-    timeout: Annotated[float, Query(ge=0, le=3600)] = 30,
-) -> dict[str, Any]:
+    timeout: Annotated[float, Query(ge=0, le=MAX_WAIT)] = DEFAULT_WAIT,
+) -> WaitedExecution:
+    return await waited(core, execution_id, timeout)
+
+
+async def waited(core: Services, execution_id: str, timeout: float) -> WaitedExecution:
+    """What `GET /{execution_id}/wait` answers: here, and on the hot path (hotpath.py)."""
     execution, timed_out = await core.executions.wait(execution_id, timeout)
-    return {**execution.model_dump(), "timed_out": timed_out}
+    # The execution's own fields as they are (nested models too): not dumped and parsed again.
+    return WaitedExecution.model_validate({**execution.__dict__, "timed_out": timed_out})
 
 
 @router.get("/{execution_id}/log", response_model=LogPage)

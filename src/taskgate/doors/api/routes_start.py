@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Response
 from pydantic import BaseModel, Field
 
+from taskgate.core.services import Services
 from taskgate.core.starts.request import PreviewResult, StartRequest, StartResult
 from taskgate.domain.checks import Checks
 from taskgate.domain.errors import Forbidden
@@ -21,7 +22,10 @@ from taskgate.doors.api.deps import Core, Operator, Viewer
 
 router = APIRouter(prefix="/api/v1", tags=["start"])
 MAX_WAIT = 3600.0
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+IDEMPOTENCY_KEY_MAX = 200
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", max_length=IDEMPOTENCY_KEY_MAX)
+]
 # Set on the answer to a start whose Idempotency-Key was used before: the first answer, again.
 REPLAYED_HEADER = "Idempotency-Replayed"
 
@@ -60,14 +64,13 @@ class PreviewList(BaseModel):
 
 
 async def _start(
-    core: Core,
+    core: Services,
     caller: Caller,
     selectors: list[Selector],
     params: dict[str, Any],
     wait: float,
     all_must_exist: bool,
     key: str | None,
-    response: Response,
     checks: Checks | None = None,
     origin: ApiOrigin = "api",
 ) -> StartResult:
@@ -81,7 +84,28 @@ async def _start(
         wait=wait,
         checks=checks,
     )
-    result = await core.starts.start(request)
+    return await core.starts.start(request)
+
+
+async def answer_start(
+    core: Services, caller: Caller, body: StartBody, key: str | None
+) -> StartResult:
+    """What `POST /start` answers: here, and on the hot path (doors/api/hotpath.py)."""
+    selectors = [parse_selector(s) for s in body.selectors]
+    return await _start(
+        core,
+        caller,
+        selectors,
+        body.params,
+        body.wait,
+        body.all_must_exist,
+        key,
+        body.checks,
+        body.origin,
+    )
+
+
+def _mark_replayed(result: StartResult, response: Response) -> StartResult:
     if result.replayed:
         response.headers[REPLAYED_HEADER] = "true"
     return result
@@ -95,19 +119,7 @@ async def start(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> StartResult:
-    selectors = [parse_selector(s) for s in body.selectors]
-    return await _start(
-        core,
-        caller,
-        selectors,
-        body.params,
-        body.wait,
-        body.all_must_exist,
-        idempotency_key,
-        response,
-        body.checks,
-        body.origin,
-    )
+    return _mark_replayed(await answer_start(core, caller, body, idempotency_key), response)
 
 
 @router.post("/tasks/{ref}/start", response_model=StartResult)
@@ -130,10 +142,10 @@ async def start_task(
         body.wait,
         False,
         idempotency_key,
-        response,
         body.checks,
         body.origin,
     )
+    _mark_replayed(result, response)
     if result.results[0].outcome is SelectorOutcome.DENIED:
         raise Forbidden(f"task {ref!r} is not on this key's allow-list", field="task")
     return result
