@@ -16,7 +16,6 @@ UUID_LOWER = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 CANONICAL_TASK_ID = re.compile(
     r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-5][0-9a-f]{3}-[089ab][0-9a-f]{3}-[0-9a-f]{12}$"
 )
-_LOWER_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class SelectorKind(StrEnum):
@@ -102,7 +101,7 @@ def checked_selector(text: str) -> str:
 
 def normalize_task_id(value: str) -> str | None:
     """The canonical lower-case form of a task id, or None when it is not a UUID."""
-    if _LOWER_UUID.fullmatch(value):
+    if UUID_LOWER.fullmatch(value):
         return value  # already canonical: what UUID() and str() would give back, at a fifth
     try:
         return str(uuid.UUID(value.strip()))
