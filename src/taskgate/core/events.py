@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from taskgate.core.subscription import Subscription
 from taskgate.domain.events import ExecutionEvent
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ class EventBus:
     def __init__(
         self, queue_size: int = 10000, history: int = 10000, history_bytes: int = 2 * 1024 * 1024
     ) -> None:
-        self._queues: set[asyncio.Queue[ExecutionEvent]] = set()
+        self._subscriptions: set[Subscription] = set()
         self._ended: dict[str, list[asyncio.Future[ExecutionEvent | None]]] = {}
         self._queue_size = queue_size
         self._listeners: list[Callable[[ExecutionEvent], None]] = []
@@ -154,11 +155,8 @@ class EventBus:
                 hearer(event)
             except Exception:
                 log.exception("event listener %r failed", hearer)
-        for queue in self._queues:
-            if queue.full():
-                # A listener that cannot keep up loses its oldest event, never stalls the bus.
-                queue.get_nowait()
-            queue.put_nowait(event)
+        for subscription in self._subscriptions:
+            subscription.offer(event)
         if event.is_status and event.status.is_terminal:
             for future in self._ended.pop(event.execution_id, []):
                 if not future.done():
@@ -166,13 +164,20 @@ class EventBus:
         return event
 
     @asynccontextmanager
-    async def subscribe(self) -> AsyncIterator[asyncio.Queue[ExecutionEvent]]:
-        queue: asyncio.Queue[ExecutionEvent] = asyncio.Queue(self._queue_size)
-        self._queues.add(queue)
+    async def subscribe(self, after: int | None = None) -> AsyncIterator[Subscription]:
+        """Every event delivered from now on, or from just `after` the given number (a stream
+        that resumes): see core/subscription.py."""
+        subscription = Subscription(
+            self.since,
+            self._queue_size,
+            after=self._seq if after is None else after,
+            behind=after is not None,
+        )
+        self._subscriptions.add(subscription)
         try:
-            yield queue
+            yield subscription
         finally:
-            self._queues.discard(queue)
+            self._subscriptions.discard(subscription)
 
     def ended(self, execution_id: str) -> asyncio.Future[ExecutionEvent | None]:
         """A future that resolves with the execution's terminal event when this bus carries

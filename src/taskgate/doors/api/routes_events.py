@@ -42,35 +42,28 @@ def _execution(bus: EventBus, event: ExecutionEvent) -> ServerSentEvent:
 
 
 RELAY_GAP = {"message": "events of other servers may be missing before this point"}
+MISSED = {"message": "some events before this point are no longer kept: read the store again"}
 
 
 async def execution_stream(
     bus: EventBus, wanted: EventFilter, resume: int | None
 ) -> AsyncIterator[ServerSentEvent]:
-    async with bus.subscribe() as queue:
-        # Nothing can be published between subscribing and reading the number: no await.
-        last = bus.last_seq
+    async with bus.subscribe(after=resume) as events:
         # Said once the subscription exists: a client may then read state it must not miss.
         yield ServerSentEvent("{}", event="connected", retry=RETRY_MS)
-        if resume is not None:
-            backlog, missed = bus.since(resume)
-            if missed:
-                note = {"message": "some events after the given id are no longer kept"}
-                yield ServerSentEvent(json.dumps(note), event="gap")
-            for event in backlog:
-                if event.seq <= last and wanted.matches(event):
-                    yield _execution(bus, event)
-        gaps = bus.gaps
+        relay_gaps, missed = bus.gaps, 0
         while True:
-            event = await queue.get()
-            if bus.gaps != gaps:
+            event = await events.get()
+            if events.missed != missed:
+                # Resumed after events the server no longer keeps, or fell that far behind.
+                missed = events.missed
+                yield ServerSentEvent(json.dumps(MISSED), event="gap")
+            if bus.gaps != relay_gaps:
                 # The other servers' events were cut off for a while (core/cluster.py).
-                gaps = bus.gaps
+                relay_gaps = bus.gaps
                 yield ServerSentEvent(json.dumps(RELAY_GAP), event="gap")
-            if event.seq > last:
-                last = event.seq
-                if wanted.matches(event):
-                    yield _execution(bus, event)
+            if wanted.matches(event):
+                yield _execution(bus, event)
 
 
 @router.get(

@@ -96,10 +96,15 @@ class MqttDoor:
     async def _forward_events(self, subscribed: asyncio.Event) -> None:
         # One subscriber, one queue: events leave in the order the bus got them, which is
         # the order of each execution's changes.
-        async with self._services.ctx.bus.subscribe() as queue:
+        async with self._services.ctx.bus.subscribe() as events:
             subscribed.set()
+            missed = 0
             while True:
-                event = await queue.get()
+                event = await events.get()
+                if events.missed != missed:
+                    # Fell so far behind that some events are gone: their ends from the store.
+                    missed = events.missed
+                    self._on_gap()
                 try:
                     # The answer to a start goes from the server that took the start, wherever
                     # it ran; a state event from the server that made it (once per cluster).

@@ -32,16 +32,14 @@ COALESCE_SECONDS = 1.0
 async def coalesced_stream(
     bus: EventBus, wanted: EventFilter, every: float = COALESCE_SECONDS
 ) -> AsyncIterator[ServerSentEvent]:
-    async with bus.subscribe() as queue:
+    async with bus.subscribe() as events:
         yield ServerSentEvent("{}", event="connected", retry=RETRY_MS)
         while True:
-            event = await queue.get()
+            event = await events.get()
             if not wanted.matches(event):
                 continue
             await asyncio.sleep(every)
-            count = 1
-            while not queue.empty():
-                count += wanted.matches(queue.get_nowait())
+            count = 1 + sum(wanted.matches(later) for later in events.ready())
             yield ServerSentEvent(json.dumps({"events": count}), event="execution")
 
 
