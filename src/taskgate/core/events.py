@@ -42,6 +42,15 @@ def event_bytes(event: ExecutionEvent) -> int:
     return size
 
 
+def _call_each(listeners: list[Callable[..., None]], *args: ExecutionEvent) -> None:
+    """Each listener in turn: one that fails is logged and does not keep the others from it."""
+    for listener in listeners:
+        try:
+            listener(*args)
+        except Exception:
+            log.exception("event listener %r failed", listener)
+
+
 class EventBus:
     """Numbers each event (`seq`, from 1, per process) and keeps the latest of them, so a
     listener that was away for a moment (a stream that reconnects) can catch up. The history
@@ -110,11 +119,7 @@ class EventBus:
     def publish(self, event: ExecutionEvent) -> None:
         """An event made in this process: to everyone here, then to the other servers."""
         event = self._deliver(event)
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception("event listener %r failed", listener)
+        _call_each(self._listeners, event)
         if self.relay is not None:
             self.relay(event)
 
@@ -131,11 +136,7 @@ class EventBus:
         """Events may have been missed: waiters and `on_gap` listeners read the store again."""
         self.gaps += 1
         self.wake_waiters()
-        for listener in self._gap_listeners:
-            try:
-                listener()
-            except Exception:
-                log.exception("gap listener %r failed", listener)
+        _call_each(self._gap_listeners)
 
     def wake_waiters(self) -> None:
         """Every waiter reads the store again: events may have been missed (a relay that was
@@ -150,11 +151,7 @@ class EventBus:
         self._seq += 1
         event = dataclasses.replace(event, seq=self._seq)
         self._keep(event)
-        for hearer in self._hearers:
-            try:
-                hearer(event)
-            except Exception:
-                log.exception("event listener %r failed", hearer)
+        _call_each(self._hearers, event)
         for subscription in self._subscriptions:
             subscription.offer(event)
         if event.is_status and event.status.is_terminal:
