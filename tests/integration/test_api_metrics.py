@@ -56,6 +56,9 @@ def test_metrics_after_a_few_runs(start_server: StartServer) -> None:
     assert found[(cluster, (("status", "queued"),))] == 3
     assert found[("taskgate_start_latency_seconds_count", ())] == 3
     assert found[("taskgate_run_duration_seconds_count", (("status", "finished_success"),))] == 2
+    assert found[("taskgate_cluster_start_latency_seconds_count", ())] == 3
+    ran = ("taskgate_cluster_run_duration_seconds_count", (("status", "finished_fail"),))
+    assert found[ran] == 1
     assert found[("taskgate_executions_waiting", ())] == 0
     assert found[("taskgate_executions_running", ())] == 0
 

@@ -149,6 +149,11 @@ def test_a_start_runs_once_on_a_worker_with_its_log_and_result(
             f'taskgate_cluster_execution_status_changes_total{{status="{status}"}} 5.0'
             for status in ("queued", "started", "finished_success")
         ]
+        # And how long they waited and ran, in the cluster's histograms.
+        wanted += [
+            "taskgate_cluster_start_latency_seconds_count 5.0",
+            'taskgate_cluster_run_duration_seconds_count{status="finished_success"} 5.0',
+        ]
         wait_until(
             "the worker's runs counted in /metrics",
             lambda: all(line in client.get("/metrics").text for line in wanted),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from taskgate.core.services import Services
@@ -40,6 +42,22 @@ class Metrics:
             registry=self.registry,
         )
         self._cluster_series: dict[str, Counter] = {}
+        self.cluster_start_latency = Histogram(
+            "taskgate_cluster_start_latency_seconds",
+            "From an execution's creation to the start of its first attempt, for every "
+            "execution of the cluster as this server heard it (take max over servers).",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.cluster_run_duration = Histogram(
+            "taskgate_cluster_run_duration_seconds",
+            "Duration of finished attempts of the whole cluster (every server's and worker's) "
+            "as this server heard them, by how they ended (take max over servers).",
+            ["status"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self._cluster_ran_series: dict[str, Histogram] = {}
         self._ran_series: dict[str, Histogram] = {}
         self.start_latency = Histogram(
             "taskgate_start_latency_seconds",
@@ -143,13 +161,7 @@ class Metrics:
             self.on_check(event)
             return
         self._changed(event.status.value, event.origin or "unknown").inc()
-        if event.status is Status.STARTED and event.attempt == 1 and event.created_at:
-            seconds = (event.at - event.created_at).total_seconds()
-            self.start_latency.observe(max(0.0, seconds))
-        attempt_ended = event.status.is_terminal or event.status is Status.RETRY
-        if attempt_ended and event.started_at is not None:
-            seconds = (event.at - event.started_at).total_seconds()
-            self._ran(event.status.value).observe(max(0.0, seconds))
+        _observe_times(event, self.start_latency, self._ran)
 
     def on_cluster_event(self, event: ExecutionEvent) -> None:
         if not event.is_status:
@@ -159,6 +171,7 @@ class Metrics:
         if child is None:
             child = self._cluster_series[status] = self.cluster_changes.labels(status)
         child.inc()
+        _observe_times(event, self.cluster_start_latency, self._cluster_ran)
 
     # Every status change counts here, three per run: the labelled series are looked up once
     # (prometheus_client's `labels` validates and locks on every call). Statuses and origins
@@ -174,6 +187,12 @@ class Metrics:
         child = self._ran_series.get(status)
         if child is None:
             child = self._ran_series[status] = self.run_duration.labels(status)
+        return child
+
+    def _cluster_ran(self, status: str) -> Histogram:
+        child = self._cluster_ran_series.get(status)
+        if child is None:
+            child = self._cluster_ran_series[status] = self.cluster_run_duration.labels(status)
         return child
 
     def on_check(self, event: ExecutionEvent) -> None:
@@ -212,3 +231,16 @@ class Metrics:
             self.last_outage.labels(name).set(state.last_outage_seconds)
             self.outage_total.labels(name).set(state.outage_seconds_total)
         return generate_latest(self.registry)
+
+
+def _observe_times(
+    event: ExecutionEvent, start_latency: Histogram, ran: Callable[[str], Histogram]
+) -> None:
+    """A first attempt's start: how long it waited; an attempt's end: how long it ran."""
+    if event.status is Status.STARTED and event.attempt == 1 and event.created_at:
+        seconds = (event.at - event.created_at).total_seconds()
+        start_latency.observe(max(0.0, seconds))
+    attempt_ended = event.status.is_terminal or event.status is Status.RETRY
+    if attempt_ended and event.started_at is not None:
+        seconds = (event.at - event.started_at).total_seconds()
+        ran(event.status.value).observe(max(0.0, seconds))
