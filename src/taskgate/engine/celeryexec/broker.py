@@ -8,6 +8,8 @@ from typing import Any
 from celery import Celery
 from kombu.utils.uuid import uuid
 
+from taskgate.engine.celeryexec.redisclient import transport_for
+
 # The only message taskgate sends: "run this execution" (its id; the rest is in PostgreSQL).
 RUN_TASK = "taskgate.run"
 
@@ -15,6 +17,7 @@ RUN_TASK = "taskgate.run"
 def celery_app(broker_url: str, *, default_queue: str) -> Any:
     app = Celery("taskgate", broker=broker_url, set_as_current=False)
     app.conf.update(
+        broker_transport=transport_for(broker_url),
         # Acknowledged when the run has ended, and given back when the worker process dies:
         # a message is never lost with a worker. A duplicate is harmless: the claim drops it.
         task_acks_late=True,
