@@ -28,13 +28,7 @@ from tests.celery_support import (
     statuses,
     wait_until,
 )
-from tests.conftest import (
-    DEFAULT_PG_URL,
-    Backend,
-    StartServer,
-    _pg_unreachable,
-    services_required,
-)
+from tests.conftest import Backend, StartServer, postgres_backend
 from tests.integration.test_api_events import Stream
 from tests.integration.test_mqtt import mqtt_config
 from tests.integration.test_webhooks import Receiver
@@ -84,14 +78,7 @@ ENDED = {"finished_success", "finished_fail", "error", "aborted", "skipped"}
 @pytest.fixture(scope="module")
 def backend(_backends: dict[str, Backend]) -> Backend:
     """PostgreSQL only: the Celery executor refuses SQLite."""
-    url = os.environ.get("TASKGATE_TEST_PG_URL", DEFAULT_PG_URL)
-    problem = _pg_unreachable(url)
-    if problem is not None:
-        message = f"PostgreSQL unreachable at {url}: {problem}"
-        if services_required():
-            pytest.fail(message)
-        pytest.skip(message)
-    return _backends.setdefault("postgres", Backend("postgres", url))
+    return postgres_backend(_backends)
 
 
 @pytest.fixture

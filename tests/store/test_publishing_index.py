@@ -1,5 +1,6 @@
 """The Celery nodes' question, every second, "which waiting executions have no message yet?",
-is answered from the partial index ix_executions_unpublished on PostgreSQL: EXPLAIN says so,
+is answered from the partial index ix_executions_unpublished on PostgreSQL (also when it is
+the subquery of the UPDATE that takes them): EXPLAIN says so,
 on a table where ended executions and a backlog of published ones outnumber what is asked
 for (and the sweep's question reads an index too)."""
 
@@ -40,7 +41,7 @@ def _row(status: str, published_at: datetime | None, at: datetime) -> dict[str, 
     }
 
 
-def _plan(db: Database, query: sa.Select[Any], now: datetime) -> str:
+def _plan(db: Database, query: sa.Executable, now: datetime) -> str:
     """PostgreSQL's plan for `query` exactly as the driver sends it (statement and
     parameters taken from a run of it, in a transaction that is rolled back)."""
     sent: list[tuple[str, Any]] = []
@@ -79,14 +80,18 @@ def test_the_unpublished_and_the_sweep_queries_use_the_index(
             conn.exec_driver_sql("ANALYZE executions")
 
         unpublished = _plan(db, publishing.due_query(200), now)
+        taking = _plan(db, publishing.take_query(200), now)
         sweep = publishing.due_query(2000, sent_before=now - timedelta(seconds=30))
         swept = _plan(db, sweep, now)
-        print(f"unpublished:\n{unpublished}\nsweep:\n{swept}")
+        print(f"unpublished:\n{unpublished}\ntaking:\n{taking}\nsweep:\n{swept}")
         assert f"Index Scan using {INDEX}" in unpublished, unpublished
+        assert f"Index Scan using {INDEX}" in taking and "Seq Scan" not in taking, taking
         assert "Seq Scan" not in swept, swept
 
         with db.engine.begin() as conn:
             taken = publishing.take_due(conn, now, 200)
+            again = publishing.take_due(conn, now, 200)
         assert len(taken) == 20 and all(item.route is None for item in taken)
+        assert again == []  # marked published by the same statement
     finally:
         asyncio.run(db.close())

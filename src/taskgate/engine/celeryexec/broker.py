@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from kombu.utils.uuid import uuid
+
+from taskgate.engine.celeryexec.redisclient import transport_for
 
 # The only message taskgate sends: "run this execution" (its id; the rest is in PostgreSQL).
 RUN_TASK = "taskgate.run"
@@ -14,6 +17,7 @@ RUN_TASK = "taskgate.run"
 def celery_app(broker_url: str, *, default_queue: str) -> Any:
     app = Celery("taskgate", broker=broker_url, set_as_current=False)
     app.conf.update(
+        broker_transport=transport_for(broker_url),
         # Acknowledged when the run has ended, and given back when the worker process dies:
         # a message is never lost with a worker. A duplicate is harmless: the claim drops it.
         task_acks_late=True,
@@ -34,3 +38,35 @@ def celery_app(broker_url: str, *, default_queue: str) -> Any:
         worker_send_task_events=False,
     )
     return app
+
+
+class RunMessages:
+    """Sends RUN_TASK messages exactly as `app.send_task` makes them, for less CPU: what is the
+    same in every message (the route of each queue, the headers Celery's protocol wants) is
+    made once, and only the ids and the argument change. `send_task` does it all again for
+    each message, and it cost about as much CPU as publishing the message."""
+
+    def __init__(self, app: Any) -> None:
+        self._amqp = app.amqp
+        self._router = app.amqp.router
+        self._reply_to = app.thread_oid
+        self._routes: dict[str, dict[str, Any]] = {}
+        template = app.amqp.create_task_message(
+            "", RUN_TASK, [""], None, reply_to=self._reply_to, ignore_result=None
+        )
+        self._kind = type(template)
+        self._headers: dict[str, Any] = template.headers
+        self._embed: dict[str, Any] = template.body[2]
+        assert template.sent_event is None  # task_send_sent_event is off (celery_app)
+
+    def send(self, producer: Any, execution_id: str, queue: str) -> None:
+        """Publish, on `producer`, the message that runs `execution_id` from `queue`."""
+        route = self._routes.get(queue)
+        if route is None:
+            route = self._routes[queue] = self._router.route({"queue": queue}, RUN_TASK)
+        task_id = uuid()
+        args = [execution_id]
+        headers = {**self._headers, "id": task_id, "root_id": task_id, "argsrepr": repr(args)}
+        properties = {"correlation_id": task_id, "reply_to": self._reply_to}
+        message = self._kind(headers, properties, (args, {}, self._embed), None)
+        self._amqp.send_task_message(producer, RUN_TASK, message, **route)

@@ -23,7 +23,7 @@ from sqlalchemy import Connection
 from taskgate.core.background import Periodic, stop_task
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
-from taskgate.engine.celeryexec.broker import RUN_TASK
+from taskgate.engine.celeryexec.broker import RunMessages
 from taskgate.engine.celeryexec.inspect import inspect_workers, queue_depth
 from taskgate.engine.recovery import take_over_expired
 from taskgate.store import publishing
@@ -57,6 +57,7 @@ class CeleryPublisher:
         self._loop_task: asyncio.Task[None] | None = None
         # kombu's producer blocks: sends go through one thread, in order.
         self._sender = ThreadPoolExecutor(1, thread_name_prefix="taskgate-publish")
+        self._messages = RunMessages(app)
         self._periodics = [
             Periodic("celery-sweep", setup.unclaimed_seconds / 2, self.sweep, at_start=False),
             Periodic("leases", setup.lease_sweep_seconds, self._take_over, at_start=True),
@@ -179,12 +180,10 @@ class CeleryPublisher:
             raise
 
     def _send_all(self, batch: list[ToPublish]) -> None:
-        queue = self.setup.queue
+        queue, send = self.setup.queue, self._messages.send
         with self.app.producer_or_acquire() as producer, _batched(producer):
             for item in batch:
-                self.app.send_task(
-                    RUN_TASK, args=[item.execution_id], queue=queue(item.route), producer=producer
-                )
+                send(producer, item.execution_id, queue(item.route))
         self.published += len(batch)
 
     async def _take_over(self) -> None:

@@ -22,8 +22,6 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection
-
 from taskgate.core.background import Periodic
 from taskgate.core.context import CoreContext
 from taskgate.core.exectoken import ExecutionTokens
@@ -82,7 +80,9 @@ class WorkerExecutor(LocalExecutor):
 
     async def run_message(self, execution_id: str) -> str:
         """Claim and run the execution a message names; what became of the message."""
-        claimed = await self.ctx.db.write(lambda conn: self._claim_one(conn, execution_id))
+        claimed = await self.ctx.db.write(
+            lambda conn: claim(conn, 1, self.holder, only=execution_id)
+        )
         if not claimed:
             self.dropped += 1
             return "dropped"  # claimed or ended already, not due, or its task is full
@@ -94,9 +94,6 @@ class WorkerExecutor(LocalExecutor):
         if run.task.concurrency.overlap is not Overlap.ALLOW:
             await self._release(run)
         return "ran"
-
-    def _claim_one(self, conn: Connection, execution_id: str) -> list[Run]:
-        return claim(conn, 1, self.holder, only=execution_id)
 
     async def _release(self, run: Run) -> None:
         task_id = str(run.task.id)
