@@ -9,7 +9,6 @@ a hash and no database write.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import re
 from dataclasses import dataclass
@@ -46,7 +45,8 @@ def expiry(started_at: datetime, timeout_seconds: float | None) -> datetime:
 
 
 def _signature(key: bytes, message: str) -> str:
-    digest = hmac.new(key, message.encode(), hashlib.sha256).digest()
+    # The one-shot form: no HMAC object to build per token (one per run, on the spawn path).
+    digest = hmac.digest(key, message.encode(), "sha256")
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 

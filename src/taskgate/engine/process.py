@@ -6,12 +6,12 @@ including grandchildren that left the group with `setsid`, gets SIGTERM together
 group; whatever is still there after the grace period is frozen with SIGSTOP (so it cannot fork
 while we look), its descendants are collected, and everything gets SIGKILL.
 
-Output is read by the event loop from the two pipes (`_Child`) into a subprocess protocol, so
-stdout and stderr are consumed as they arrive, interleaved in arrival order, and never left in
-a full pipe: a child keeps running at full speed after the log cap is reached (the collector
-just counts what it drops). The child's exit comes from its pidfd. On Windows (engine/hostos.py;
-not run there) asyncio's subprocess transport does both (`_TransportChild`), and the tree is
-stopped through psutil alone.
+Output is read by the event loop from one pipe that is both the child's stdout and its stderr
+(`_Child`) into a subprocess protocol, so the two are kept in the order the child wrote them and
+never left in a full pipe: a child keeps running at full speed after the log cap is reached (the
+collector just counts what it drops). The child's exit comes from its pidfd. On Windows
+(engine/hostos.py; not run there) asyncio's subprocess transport does both (`_TransportChild`,
+two pipes), and the tree is stopped through psutil alone.
 """
 
 from __future__ import annotations
@@ -82,12 +82,13 @@ async def run_process(
     if abort.is_set():
         return ProcessOutcome(None, None, "aborted", "aborted before start", None)
     loop = asyncio.get_running_loop()
-    protocol = _Protocol(log, loop)
     try:
         child: _Child | _TransportChild
         if sys.platform == "win32":
+            protocol = _Protocol(log, loop)
             child = await _TransportChild.spawn(argv, cwd, env, protocol, loop)
         else:
+            protocol = _Protocol(log, loop, pipes=(_Child.OUTPUT,))
             child = _Child.spawn(argv, cwd, env, spawn_options, protocol, loop)
     except (OSError, ValueError, subprocess.SubprocessError) as exc:
         return ProcessOutcome(None, None, "spawn_failed", f"cannot start: {exc}", None)
@@ -125,13 +126,16 @@ def _dev_null() -> int:
 
 
 class _Child:
-    """A child process and its two output pipes, watched by the event loop directly: each
-    pipe's reader hands what it reads to the protocol, and the process's pidfd says when it
-    exited (then it is reaped). Leaner than asyncio's subprocess transport (its pipe
-    transports, the task that connects them and the child watcher's callbacks), which cost
-    more than the rest of a trivial run's spawn."""
+    """A child process and its output pipe (stdout and stderr both), watched by the event loop
+    directly: the pipe's reader hands what it reads to the protocol, and the process's pidfd
+    says when it exited (then it is reaped). Leaner than asyncio's subprocess transport (its
+    pipe transports, the task that connects them and the child watcher's callbacks), which
+    cost more than the rest of a trivial run's spawn; one pipe instead of two saves a pipe, a
+    reader and its wake-up per run, and keeps the two streams in the order they were written."""
 
     READ_MAX = 256 * 1024
+    OUTPUT = 1
+    """The protocol's number for the one pipe (it numbers pipes as the child's fds)."""
 
     def __init__(
         self, proc: subprocess.Popen[bytes], protocol: _Protocol, loop: asyncio.AbstractEventLoop
@@ -141,7 +145,7 @@ class _Child:
         self.protocol = protocol
         self.loop = loop
         self.returncode: int | None = None
-        self._pipes: dict[int, int] = {}  # read end -> 1 (stdout) or 2 (stderr)
+        self._pipes: dict[int, int] = {}  # read end -> the protocol's pipe number
         self._pidfd: int | None = None
 
     @classmethod
@@ -157,30 +161,26 @@ class _Child:
         if sys.platform == "win32":
             raise NotImplementedError("Windows runs children through _TransportChild")
         out_r, out_w = os.pipe()
-        err_r, err_w = os.pipe()
         try:
             proc = subprocess.Popen(
                 argv,
                 stdin=_dev_null(),
                 stdout=out_w,
-                stderr=err_w,
+                stderr=out_w,
                 cwd=cwd,
                 env=env,
                 # user, group, extra_groups: another user's process (a task's run_as).
                 **{**new_session(), **(spawn_options or {})},
             )
         except BaseException:
-            for fd in (out_r, err_r):
-                os.close(fd)
+            os.close(out_r)
             raise
         finally:
             os.close(out_w)
-            os.close(err_w)
         child = cls(proc, protocol, loop)
-        for fd, which in ((out_r, 1), (err_r, 2)):
-            os.set_blocking(fd, False)
-            child._pipes[fd] = which
-            loop.add_reader(fd, child._read, fd)
+        os.set_blocking(out_r, False)
+        child._pipes[out_r] = cls.OUTPUT
+        loop.add_reader(out_r, child._read, out_r)
         child._watch_exit()
         return child
 
@@ -309,14 +309,19 @@ def _signal_name(sig: int) -> str:
 
 
 class _Protocol(asyncio.SubprocessProtocol):
-    """Decodes both pipes incrementally into the collector; tells when the process exited."""
+    """Decodes the output pipes (`pipes`, numbered as the child's fds) incrementally into the
+    collector; tells when the process exited and when every pipe was closed."""
 
-    def __init__(self, log: LogCollector, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        log: LogCollector,
+        loop: asyncio.AbstractEventLoop,
+        pipes: tuple[int, ...] = (1, 2),
+    ) -> None:
         self._log = log
         factory = codecs.getincrementaldecoder("utf-8")
         self._decoders: dict[int, codecs.IncrementalDecoder] = {
-            1: factory(errors="replace"),
-            2: factory(errors="replace"),
+            fd: factory(errors="replace") for fd in pipes
         }
         self.exited: asyncio.Future[None] = loop.create_future()
         self.drained: asyncio.Future[None] = loop.create_future()

@@ -15,7 +15,7 @@ Errors come out as SQLAlchemy's (`IntegrityError` and the rest), as from `execut
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +34,20 @@ class _Form:
     processors: dict[str, Callable[[Any], Any]]
     # Values the caller does not give: scalar column defaults, constants in the statement.
     fixed: dict[str, Any]
+    # JSON columns: the one object many rows of a batch share (a task's snapshot) is encoded
+    # once for all of them.
+    shared: frozenset[str] = frozenset()
+
+    def values_of(self, rows: Sequence[Mapping[str, Any]]) -> list[Sequence[Any] | dict[str, Any]]:
+        if not self.shared or len(rows) < 2:
+            return [self.values(row) for row in rows]
+        # Keyed by identity for this call only: the rows hold their values, so no id is reused.
+        processors = {
+            name: _once_per_object(process) if name in self.shared else process
+            for name, process in self.processors.items()
+        }
+        form = replace(self, processors=processors)
+        return [form.values(row) for row in rows]
 
     def values(self, params: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         processors = self.processors
@@ -83,7 +97,7 @@ class Prepared:
             else:
                 self.execute(conn, rows[0])
             return
-        values = [form.values(row) for row in rows]
+        values = form.values_of(rows)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(form.sql, values)
@@ -120,6 +134,7 @@ def _compile(
             return None  # computed at run time: only `execute` knows how
         fixed[column.key] = default.arg  # type: ignore[union-attr]
     processors: dict[str, Callable[[Any], Any]] = {}
+    shared: set[str] = set()
     for name, bind in compiled.binds.items():
         if name not in names and name not in fixed:
             if bind.callable is not None or bind.expanding:
@@ -128,10 +143,26 @@ def _compile(
         processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if processor is not None:
             processors[name] = processor
+            if isinstance(bind.type, sa.JSON) and name in names:
+                shared.add(name)
     order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
     if order is None and dialect.paramstyle not in ("pyformat", "named"):
         return None
-    return _Form(compiled.string, order, processors, fixed)
+    return _Form(compiled.string, order, processors, fixed, frozenset(shared))
+
+
+def _once_per_object(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    done: dict[int, Any] = {}
+
+    def reuse(value: Any) -> Any:
+        key = id(value)
+        try:
+            return done[key]
+        except KeyError:
+            processed = done[key] = process(value)
+            return processed
+
+    return reuse
 
 
 def _wrapped(sql: str, values: Any, exc: Exception, dialect: Dialect) -> StatementError:
