@@ -45,6 +45,7 @@ def claim(conn: Connection, free: int, holder: Holder, only: str | None = None) 
             full |= limited - locked
             if locked:
                 active.update(dict.fromkeys(locked, 0) | rows.count_active(conn, locked))
+        changes: list[dict[str, Any]] = []
         for row in candidates:
             if len(claimed) >= free:
                 break
@@ -58,21 +59,23 @@ def claim(conn: Connection, free: int, holder: Holder, only: str | None = None) 
                     continue
                 active[row.task_id] += 1
             number = row.attempt_count + 1
-            rows.update(
-                conn,
-                row.id,
-                status=Status.STARTED.value,
-                node=holder.node,
-                instance=holder.instance,
-                lease_until=lease_until,
-                seen_at=now,
-                started_at=row.started_at or now,
-                attempt_count=number,
-                not_before=None,
-                overrun_at=_overrun_at(conn, task, now, first_limits),
-                # Celery: its message is spent; a later wait (a retry) needs one of its own.
-                # In this statement rather than one of its own: it is on every claim's path.
-                published_at=None,
+            changes.append(
+                {
+                    "eid": row.id,
+                    "status": Status.STARTED.value,
+                    "node": holder.node,
+                    "instance": holder.instance,
+                    "lease_until": lease_until,
+                    "seen_at": now,
+                    "started_at": row.started_at or now,
+                    "attempt_count": number,
+                    "not_before": None,
+                    "overrun_at": _overrun_at(conn, task, now, first_limits),
+                    # Celery: its message is spent; a later wait (a retry) needs one of its
+                    # own. In this statement rather than one of its own: it is on every
+                    # claim's path.
+                    "published_at": None,
+                }
             )
             claimed.append(
                 Run(
@@ -89,6 +92,8 @@ def claim(conn: Connection, free: int, holder: Holder, only: str | None = None) 
                     phase=row.phase,
                 )
             )
+        # Before the next look: this transaction's own row locks do not hide them from it.
+        rows.update_each(conn, changes)
         if len(candidates) < wanted:
             break  # every due execution has been looked at
     rows.insert_attempts(conn, [_attempt_row(run, holder.node) for run in claimed])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ from taskgate.engine.recovery import STOPPED, end_all_running, end_held, take_ov
 from taskgate.engine.runs import Run
 from taskgate.engine.watchdog import Watchdog
 from taskgate.store import executions as rows
+from taskgate.store.db import if_rolled_back
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +73,11 @@ class LocalExecutor:
         self._woken = False
         self._wake: asyncio.Future[None] | None = None
         self._running: dict[str, Run] = {}
+        # Slots taken by claims not launched yet: a claim in flight, or committed and on its
+        # way to `launch`. On PostgreSQL a start's transaction claims on a database thread
+        # while the dispatcher may claim on another, so the count is kept under a lock.
+        self._reserved = 0
+        self._slots_lock = threading.Lock()
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._accepting = False  # between start() and stop(): starts may claim directly
@@ -92,27 +99,60 @@ class LocalExecutor:
             self._wake.set_result(None)
 
     def claim_in(self, conn: Connection) -> list[Run] | None:
-        """Claim due executions inside the caller's start transaction. SQLite only: its work
-        runs on the loop, so nothing interleaves before `launch`; on PostgreSQL (None) the
-        dispatcher claims. Saves the dispatcher's transaction and its wake-up between a
-        start and the process running. With every slot busy nothing is claimed: the end of a
-        run wakes the dispatcher."""
+        """Claim due executions inside the caller's start transaction (on PostgreSQL on a
+        database thread): saves the dispatcher's transaction, its commit and its wake-up
+        between a start and the process running. The slots it takes stay taken until
+        `launch`, or are given back if the transaction does not commit. With every slot busy
+        nothing is claimed (None): the dispatcher is woken, and the end of a run looks again."""
         if not self._accepting:
             return None
-        free = self.limits.slots - len(self._running)
+        return self._claim_here(conn)
+
+    def _claim_here(self, conn: Connection, own: int = 0) -> list[Run] | None:
+        """Claim in the caller's transaction for the free slots and the `own` slots the caller
+        lets go of in it (a run's end: its own). None when no slot was free: the caller
+        wakes the dispatcher, whose claim in flight (on PostgreSQL, on another thread) may
+        have held the slots and looked before this transaction's executions were there."""
+        free = self._take_slots(own)
         if free <= 0:
             self._backlog = True
-            return []
-        claimed = claim(conn, free, self.holder)
+            return None
+        try:
+            claimed = claim(conn, free, self.holder)
+        except BaseException:
+            self._give_back(free)
+            raise
+        self._give_back(free - len(claimed))
+        if claimed:
+            if_rolled_back(lambda: self._give_back(len(claimed)))
         self._backlog = len(claimed) >= free
         return claimed
 
     def launch(self, claimed: Sequence[object]) -> None:
         """Run what `claim_in` claimed, once its transaction has committed."""
         runs = [run for run in claimed if isinstance(run, Run)]
+        if not self._accepting:
+            # Stopping: the runs stay leased to this instance until `stop` ends them, or
+            # until their lease runs out and a sweep takes them over.
+            self._give_back(len(runs))
+            return
         for run in runs:
             self.ctx.bus.publish(run.event(Status.STARTED, run.started_at))
         self._launch(runs)
+        self._give_back(len(runs))
+
+    def _take_slots(self, own: int = 0) -> int:
+        """Take every free slot for a claim; what it does not use goes back at once. `own`:
+        slots of runs that are ending, still counted as running until they are let go."""
+        with self._slots_lock:
+            free = self.limits.slots - len(self._running) - self._reserved + own
+            if free > 0:
+                self._reserved += free
+            return free
+
+    def _give_back(self, count: int) -> None:
+        with self._slots_lock:
+            self._reserved -= count
 
     def abort_local(self, execution_id: str) -> bool:
         run = self._running.get(execution_id)
@@ -135,7 +175,7 @@ class LocalExecutor:
         self.logs.start()
         self.leases.start()
         self._loop_task = asyncio.create_task(self._loop(), name="taskgate-dispatcher")
-        self._accepting = self.ctx.db.is_sqlite
+        self._accepting = True
 
     async def stop(self) -> None:
         self._accepting = False
@@ -197,11 +237,14 @@ class LocalExecutor:
             self._wake = None
 
     async def _dispatch(self) -> None:
-        while (free := self.limits.slots - len(self._running)) > 0:
-            claimed = await self._claim(free)
-            if not claimed:
-                return
+        while (free := self._take_slots()) > 0:
+            try:
+                claimed = await self._claim(free)
+            except BaseException:
+                self._give_back(free)
+                raise
             self._launch(claimed)
+            self._give_back(free)
             if len(claimed) < free:
                 # The claim looked at every due execution: another look would find none (a
                 # start committed meanwhile calls `notify`, and the loop comes round again).
@@ -257,11 +300,14 @@ class LocalExecutor:
                 reason=EndReason.NODE_LOST,
             )
         run.pid = end.pid
+        refill: list[Run] | None = None
         try:
-            await self._finish(run, end, collector)
+            refill = await self._finish(run, end, collector)
         finally:
             self._running.pop(run.execution_id, None)
-            if self._slot_wanted(run):
+            if refill:
+                self.launch(refill)
+            elif refill is None and self._slot_wanted(run):
                 self.notify()
 
     def _slot_wanted(self, run: Run) -> bool:
@@ -270,6 +316,7 @@ class LocalExecutor:
         return (
             self._backlog
             or not self._accepting
+            or not self.ctx.db.is_sqlite
             or run.task.concurrency.overlap is not Overlap.ALLOW
         )
 
@@ -308,14 +355,19 @@ class LocalExecutor:
         if moved:
             self.ctx.bus.publish(run.event(Status.ABORTING, utcnow()))
 
-    async def _finish(self, run: Run, end: ActionOutcome, collector: LogCollector) -> None:
+    async def _finish(
+        self, run: Run, end: ActionOutcome, collector: LogCollector
+    ) -> list[Run] | None:
+        """Write the run's end; what its transaction claimed for the slot it lets go of (None:
+        it did not look for more work)."""
         now = utcnow()
         chunks, log_size = self.logs.close(run.execution_id)
         if end.park is not None and not run.lost:
             await self._park(run, end, chunks, log_size, collector.dropped)
-            return
+            return None
         after = AfterCommit()
         judged: list[Judgement] = []
+        refill: list[list[Run] | None] = []
 
         def work(conn: Connection) -> NextStep | None:
             judgement = judge_end(
@@ -371,12 +423,16 @@ class LocalExecutor:
                     run.execution_id, run.task.key, step.status, now, run.origin, run.parent_id
                 )
                 self.ctx.endings.fire(conn, [ended], after)
+            if self._accepting:
+                # The next run takes this one's slot in the same commit: no transaction of
+                # the dispatcher's between one run's end and the next one's start.
+                refill[:] = [self._claim_here(conn, own=1)]
             return step
 
         step = await self.ctx.db.write(work)
         if step is None:
             _not_recorded(run, end.message)
-            return
+            return None
         if step.status is Status.RETRY:
             self._backlog = True  # due now, or at its time (the dispatcher's idle look)
         event = run.event(
@@ -390,6 +446,7 @@ class LocalExecutor:
         for violation in judged[0].violations:
             self.ctx.bus.publish(violation_event(event, violation))
         after.run(self.ctx.bus)
+        return refill[0] if refill else None
 
     async def _park(
         self,

@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +33,31 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD_REVISION = "0015_dash2"
 T = TypeVar("T")
 Work = Callable[[Connection], T]
+# What to undo outside the database if the unit of work running here does not commit.
+_undo: ContextVar[list[Callable[[], None]] | None] = ContextVar("taskgate_undo", default=None)
+
+
+def if_rolled_back(undo: Callable[[], None]) -> None:
+    """Call `undo` if the unit of work now running (`Database.write`) does not commit: state
+    kept outside the database for what it wrote (the executor's slots for the runs it
+    claimed) is given back. It runs on the unit's own thread."""
+    pending = _undo.get()
+    if pending is None:
+        raise RuntimeError("if_rolled_back outside a Database unit of work")
+    pending.append(undo)
+
+
+def _committed(conn: Connection, work: Work[T]) -> T:
+    token = _undo.set([])
+    try:
+        with conn.begin():
+            return work(conn)
+    except BaseException:
+        for undo in _undo.get() or ():
+            undo()
+        raise
+    finally:
+        _undo.reset(token)
 
 
 def sync_url(url: str) -> str:
@@ -73,6 +100,36 @@ def _sqlite_pragmas(engine: Engine) -> None:
         conn.connection.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
 
+# A pooled PostgreSQL connection unused for this long is pinged before it is used again.
+PING_AFTER_IDLE_SECONDS = 1.0
+_IDLE_SINCE = "taskgate_idle_since"
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's `pool_pre_ping`, but only for a connection that sat idle: one that may
+    have outlived a restart of the server or a dropped link is tested and replaced. Pinging
+    every checkout costs a round trip per transaction (a run makes four or five); a
+    connection in steady use meets a restart with a failed statement, after which SQLAlchemy
+    replaces the whole pool, as it would for a restart during a transaction."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return  # new, or in use a moment ago
+        dialect = engine.dialect
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if dialect.is_disconnect(exc, dbapi_connection, None):
+                raise sa.exc.InvalidatePoolError() from exc  # the pool connects anew
+            raise
+
+
 class Database:
     def __init__(self, url: str, *, threads: int = 8) -> None:
         self.url = sync_url(url)
@@ -88,9 +145,12 @@ class Database:
             _sqlite_pragmas(self.engine)
         else:
             with extra_needed("psycopg", "postgres", field="database_url", what="PostgreSQL"):
+                # Last in, first out: the connections in use stay warm and need no ping, the
+                # rest of the pool idles (and is pinged when a burst calls it up).
                 self.engine = sa.create_engine(
-                    self.url, pool_size=threads, max_overflow=0, pool_pre_ping=True
+                    self.url, pool_size=threads, max_overflow=0, pool_use_lifo=True
                 )
+            _ping_when_idle(self.engine)
             self._threads = ThreadPoolExecutor(threads, thread_name_prefix="taskgate-db")
         # A read of several statements sees one snapshot: an execution and its attempts read
         # one after the other agree even while a run is claimed. (SQLite: one connection,
@@ -111,8 +171,8 @@ class Database:
 
     @staticmethod
     def _transaction(engine: Engine, work: Work[T]) -> T:
-        with engine.begin() as conn:
-            return work(conn)
+        with engine.connect() as conn:
+            return _committed(conn, work)
 
     def _kept_transaction(self, work: Work[T]) -> T:
         """SQLite: every unit of work runs on the loop's thread, one at a time, on the one
@@ -123,8 +183,7 @@ class Database:
             conn = self._kept = self.engine.connect()
         elif conn.in_transaction():  # a failed COMMIT left one open: as the pool's reset did
             conn.rollback()
-        with conn.begin():
-            return work(conn)
+        return _committed(conn, work)
 
     async def _run(self, engine: Engine, work: Work[T]) -> T:
         if self._threads is None:
