@@ -18,13 +18,13 @@ from taskgate.core.clock import utcnow
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.status import EndReason, Status, default_reason
 from taskgate.domain.tasks import Task
-from taskgate.domain.workflows import (
+from taskgate.domain.workflow_state import (
     PhaseState,
-    WorkflowAction,
     WorkflowState,
     first_failure,
     is_workflow_state,
 )
+from taskgate.domain.workflows import WorkflowAction
 from taskgate.store import executions as rows
 
 ABORTING = frozenset({Status.ABORT_INITIATED, Status.ABORTING})

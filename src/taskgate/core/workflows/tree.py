@@ -11,7 +11,8 @@ from sqlalchemy import Connection
 from taskgate.domain.errors import NotFound
 from taskgate.domain.executions import Execution, PhaseMember, PhaseView
 from taskgate.domain.status import Status
-from taskgate.domain.workflows import WorkflowAction, WorkflowState, is_workflow_state
+from taskgate.domain.workflow_state import WorkflowState, is_workflow_state
+from taskgate.domain.workflows import WorkflowAction
 from taskgate.store import executions as rows
 
 
