@@ -13,11 +13,11 @@ from sqlalchemy import Connection
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.core.endings import AfterCommit, Ended
+from taskgate.core.rowevents import event_of_row, row_event
 from taskgate.domain.errors import NotFound
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller, Execution
 from taskgate.domain.status import ACTIVE, PENDING, EndReason, Status
-from taskgate.domain.tasks import Task
 from taskgate.store import audit
 from taskgate.store import executions as rows
 from taskgate.store import tasks as task_rows
@@ -189,25 +189,6 @@ class ExecutionService:
         return LogSlice(offset, next_offset, data, complete)
 
 
-def row_event(row: Any, status: Status, at: datetime) -> ExecutionEvent:
-    """An event of the execution in this store row, saying `status` at `at`."""
-    return ExecutionEvent.of(
-        Task.model_validate(row.task_spec),
-        row.id,
-        status,
-        at,
-        attempt=row.attempt_count,
-        message=row.message or "",
-        origin=row.origin,
-        exit_code=row.exit_code,
-        started_at=row.started_at,
-        created_at=row.created_at,
-        parent_id=row.parent_id,
-        phase=row.phase,
-        end_reason=row.end_reason,
-    )
-
-
 def _request_abort(
     conn: Connection, execution_id: str, caller: Caller
 ) -> tuple[ExecutionEvent, str | None] | None:
@@ -230,17 +211,11 @@ def _request_abort(
             end_reason=EndReason.ABORTED.value,
             aborted_by=caller.name,
         )
-        event = ExecutionEvent.of(
-            Task.model_validate(row.task_spec),
-            execution_id,
+        event = event_of_row(
+            row,
             Status.ABORTED,
             now,
-            attempt=row.attempt_count,
             message="aborted before it started",
-            origin=row.origin,
-            created_at=row.created_at,
-            parent_id=row.parent_id,
-            phase=row.phase,
             end_reason=EndReason.ABORTED.value,
         )
     elif status is Status.STARTED:
@@ -251,18 +226,7 @@ def _request_abort(
             message=f"abort requested by {caller.name}",
             aborted_by=caller.name,
         )
-        event = ExecutionEvent.of(
-            Task.model_validate(row.task_spec),
-            execution_id,
-            Status.ABORT_INITIATED,
-            now,
-            attempt=row.attempt_count,
-            origin=row.origin,
-            started_at=row.started_at,
-            created_at=row.created_at,
-            parent_id=row.parent_id,
-            phase=row.phase,
-        )
+        event = event_of_row(row, Status.ABORT_INITIATED, now, started_at=row.started_at)
     else:
         return None
     audit.record(
