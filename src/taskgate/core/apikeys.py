@@ -177,7 +177,7 @@ async def revoke_key(db: Database, ref: str, *, actor: str) -> KeyInfo:
     def work(conn: Connection) -> sa.Row[Any]:
         row = key_rows.by_ref(conn, ref)
         if row is None:
-            raise NotFound(f"key {ref!r} not found", field="key")
+            raise NotFound.named("key", ref)
         key_id: str = row.id
         if row.revoked_at is None:
             key_rows.update(conn, key_id, revoked_at=now)

@@ -41,7 +41,7 @@ class ExecutionService:
             lambda conn: rows.get(conn, execution_id, with_attempts=with_attempts)
         )
         if execution is None:
-            raise NotFound(f"execution {execution_id!r} not found", field="execution")
+            raise NotFound.named("execution", execution_id)
         return execution
 
     async def listing(
@@ -143,7 +143,7 @@ class ExecutionService:
 
         event, execution = await self.ctx.db.write(work)
         if execution is None:
-            raise NotFound(f"execution {execution_id!r} not found", field="execution")
+            raise NotFound.named("execution", execution_id)
         if event is not None:
             self.ctx.bus.publish(event)
             after.run(self.ctx.bus)
@@ -165,7 +165,7 @@ class ExecutionService:
             for ref in refs:
                 task = task_rows.get(conn, ref)
                 if task is None:
-                    raise NotFound(f"task {ref!r} not found", field="task")
+                    raise NotFound.named("task", ref)
                 task_ids.append(task.key)
             return rows.unfinished_ids(conn, task_ids)
 
@@ -180,7 +180,7 @@ class ExecutionService:
         def work(conn: Connection) -> tuple[Any, str, int]:
             row = rows.get_row(conn, execution_id)
             if row is None:
-                raise NotFound(f"execution {execution_id!r} not found", field="execution")
+                raise NotFound.named("execution", execution_id)
             return row, *rows.read_log(conn, execution_id, offset, limit)
 
         row, data, next_offset = await self.ctx.db.read(work)
@@ -199,7 +199,7 @@ def _request_abort(
     # a run just moved to `started` is asked to stop, not ended as if it had never started.
     row = rows.get_row(conn, execution_id, lock=True)
     if row is None:
-        raise NotFound(f"execution {execution_id!r} not found", field="execution")
+        raise NotFound.named("execution", execution_id)
     status = Status(row.status)
     if status in PENDING:
         rows.update(

@@ -20,7 +20,7 @@ def read_tree(conn: Connection, execution_id: str, depth: int) -> Execution:
     """One execution with its phases and its members, `depth` levels down."""
     execution = rows.get(conn, execution_id, with_attempts=True)
     if execution is None:
-        raise NotFound(f"execution {execution_id!r} not found", field="execution")
+        raise NotFound.named("execution", execution_id)
     _grow(conn, [execution], depth)
     return execution
 
