@@ -7,13 +7,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from taskgate.core.context import CoreContext
-from taskgate.core.events import EventBus
-from taskgate.core.services import Services
 from taskgate.domain.status import Status
 from taskgate.store.db import Database
 from tests.conftest import Backend
-from tests.core.test_start_many import CALLER, make_task, request
+from tests.core_support import CALLER, make_task, request, services_on
 from tests.support import wait_until
 
 
@@ -39,7 +36,7 @@ def test_an_abort_during_the_claim_stops_the_run(backend: Backend, tmp_path: Pat
     async def main() -> None:
         await db.migrate()
         try:
-            services = Services.build(CoreContext(db=db, bus=EventBus(), node="n"), auth_none=True)
+            services = services_on(db)
             await make_task(services, "plain")
             # No executor here: the execution stays queued until "the claim" below.
             [answer] = await services.starts.start_many([request("label:plain")])

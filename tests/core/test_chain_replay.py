@@ -7,46 +7,18 @@ from pathlib import Path
 
 from sqlalchemy import Connection
 
-from taskgate.core.context import CoreContext
 from taskgate.core.endings import AfterCommit, Ended
-from taskgate.core.events import EventBus
-from taskgate.core.services import Services
-from taskgate.core.starts.request import StartRequest
 from taskgate.domain.chains import ChainSpec
-from taskgate.domain.executions import Caller
-from taskgate.domain.selectors import parse_selector
-from taskgate.domain.tasks import TaskSpec
-from taskgate.engine.actions import ActionCatalog
-from taskgate.engine.local import ExecutorLimits, LocalExecutor
-from taskgate.store.db import Database
 from tests.conftest import Backend
-
-CALLER = Caller("t", scope="t")
+from tests.core_support import CALLER, make_task, request, running_core
 
 
 def test_a_replayed_end_fires_nothing_twice(backend: Backend, tmp_path: Path) -> None:
-    db = Database(backend.new_database(tmp_path) or f"sqlite:///{tmp_path / 'db.sqlite'}")
-
     async def main() -> None:
-        await db.migrate()
-        ctx = CoreContext(db=db, bus=EventBus(), node="n")
-        services = Services.build(ctx, auth_none=True)
-        await services.tokens.load()
-        executor = LocalExecutor(
-            ctx,
-            ExecutorLimits(lease_seconds=5),
-            tmp_path,
-            "http://127.0.0.1:1",
-            services.tokens,
-            ActionCatalog(),
-        )
-        ctx.executor = executor
-        await executor.start()
-        try:
+        async with running_core(backend, tmp_path) as services:
+            ctx, db = services.ctx, services.ctx.db
             for label in ("a", "b", "c"):
-                action = {"kind": "command", "argv": ["true"]}
-                spec = {"name": label, "label": label, "action": action}
-                await services.tasks.create(TaskSpec.model_validate(spec), CALLER)
+                await make_task(services, label)
             await services.chains.create(
                 ChainSpec.model_validate({"when": [{"task": "a"}], "start": "b"}), CALLER
             )
@@ -56,8 +28,7 @@ def test_a_replayed_end_fires_nothing_twice(backend: Backend, tmp_path: Path) ->
                 ),
                 CALLER,
             )
-            request = StartRequest([parse_selector("a")], origin="test", caller=CALLER)
-            a = (await services.starts.start(request)).executions[0]
+            a = (await services.starts.start(request("a"))).executions[0]
             ended, _ = await services.executions.wait(a.id, 30)
 
             async def chained(label: str) -> list[str]:
@@ -97,8 +68,5 @@ def test_a_replayed_end_fires_nothing_twice(backend: Backend, tmp_path: Path) ->
             await asyncio.sleep(0.2)
             assert await chained("b") == [b]
             assert await chained("c") == [c]
-        finally:
-            await executor.stop()
-            await db.close()
 
     asyncio.run(main())

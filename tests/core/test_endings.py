@@ -12,21 +12,11 @@ from typing import cast
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from taskgate.core.context import CoreContext
 from taskgate.core.endings import AfterCommit, Ended, Endings
-from taskgate.core.events import EventBus
 from taskgate.core.services import Services
-from taskgate.core.starts.request import StartRequest
-from taskgate.domain.executions import Caller
-from taskgate.domain.selectors import parse_selector
 from taskgate.domain.status import Status
-from taskgate.domain.tasks import TaskSpec
-from taskgate.engine.actions import ActionCatalog
-from taskgate.engine.local import ExecutorLimits, LocalExecutor
-from taskgate.store.db import Database
 from tests.conftest import Backend
-
-CALLER = Caller("t", scope="t")
+from tests.core_support import CALLER, make_task, request, running_core
 
 
 class Recorder:
@@ -45,35 +35,16 @@ class Recorder:
 
 
 def run(backend: Backend, tmp_path: Path, scenario: object) -> None:
-    db = Database(backend.new_database(tmp_path) or f"sqlite:///{tmp_path / 'db.sqlite'}")
-
     async def main() -> None:
-        await db.migrate()
-        await db.write(
-            lambda c: c.execute(
-                sa.text("CREATE TABLE endings_seen (execution_id text, status text)")
+        async with running_core(backend, tmp_path) as services:
+            await services.ctx.db.write(
+                lambda c: c.execute(
+                    sa.text("CREATE TABLE endings_seen (execution_id text, status text)")
+                )
             )
-        )
-        ctx = CoreContext(db=db, bus=EventBus(), node="n")
-        services = Services.build(ctx, auth_none=True)
-        await services.tokens.load()
-        executor = LocalExecutor(
-            ctx,
-            ExecutorLimits(lease_seconds=5),
-            tmp_path,
-            "http://127.0.0.1:1",
-            services.tokens,
-            ActionCatalog(),
-        )
-        ctx.executor = executor
-        recorder = Recorder()
-        ctx.endings.add(recorder)
-        await executor.start()
-        try:
+            recorder = Recorder()
+            services.ctx.endings.add(recorder)
             await scenario(services, recorder)  # type: ignore[operator]
-        finally:
-            await executor.stop()
-            await db.close()
 
     asyncio.run(main())
 
@@ -85,23 +56,12 @@ async def seen(services: Services) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
-async def make(services: Services, label: str, argv: list[str]) -> None:
-    spec = TaskSpec.model_validate(
-        {"name": label, "label": label, "action": {"kind": "command", "argv": argv}}
-    )
-    await services.tasks.create(spec, CALLER)
-
-
-def start(label: str) -> StartRequest:
-    return StartRequest(selectors=[parse_selector(f"label:{label}")], origin="test", caller=CALLER)
-
-
 def test_a_run_that_ends_fires_the_hooks_once(backend: Backend, tmp_path: Path) -> None:
     async def scenario(services: Services, recorder: Recorder) -> None:
-        await make(services, "ok", ["true"])
-        await make(services, "bad", ["false"])
-        ok = (await services.starts.start(start("ok"))).executions[0].id
-        bad = (await services.starts.start(start("bad"))).executions[0].id
+        await make_task(services, "ok", ["true"])
+        await make_task(services, "bad", ["false"])
+        ok = (await services.starts.start(request("label:ok"))).executions[0].id
+        bad = (await services.starts.start(request("label:bad"))).executions[0].id
         for execution_id in (ok, bad):
             await services.executions.wait(execution_id, 30)
         # The hook's row was committed with the end, and its after-commit work ran once.
@@ -115,18 +75,11 @@ def test_a_run_that_ends_fires_the_hooks_once(backend: Backend, tmp_path: Path) 
 
 def test_an_abort_before_the_start_fires_the_hooks(backend: Backend, tmp_path: Path) -> None:
     async def scenario(services: Services, recorder: Recorder) -> None:
-        await make(services, "later", ["true"])
-        spec = TaskSpec.model_validate(
-            {
-                "name": "blocker",
-                "label": "blocker",
-                "action": {"kind": "command", "argv": ["sleep", "30"]},
-            }
-        )
-        await services.tasks.create(spec, CALLER)
+        await make_task(services, "later", ["true"])
+        await make_task(services, "blocker", ["sleep", "30"])
         # The blocker's task runs one at a time: its second start waits in the queue.
-        blocking = (await services.starts.start(start("blocker"))).executions[0].id
-        waiting = (await services.starts.start(start("blocker"))).executions[0].id
+        blocking = (await services.starts.start(request("label:blocker"))).executions[0].id
+        waiting = (await services.starts.start(request("label:blocker"))).executions[0].id
         await services.executions.abort(waiting, CALLER)
         assert await seen(services) == [(waiting, Status.ABORTED.value)]
         assert recorder.after == [waiting]

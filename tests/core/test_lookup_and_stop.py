@@ -11,7 +11,7 @@ from taskgate.domain.errors import NotFound
 from taskgate.domain.selectors import Selector, SelectorKind
 from taskgate.domain.status import Status
 from tests.conftest import Backend
-from tests.core.test_start_many import CALLER, make_task, request, run_with_services
+from tests.core_support import CALLER, make_task, request, run_with_services
 
 
 def test_a_name_selector_may_ignore_case(backend: Backend, tmp_path: Path) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -15,59 +14,18 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from taskgate.core.clock import utcnow
-from taskgate.core.context import CoreContext
-from taskgate.core.events import EventBus
 from taskgate.core.services import Services
 from taskgate.core.starts.bound import QueueBound
-from taskgate.core.starts.request import StartRequest, StartResult
+from taskgate.core.starts.request import StartResult
 from taskgate.domain.chains import ChainLink
 from taskgate.domain.errors import QueueFull, TaskgateError
-from taskgate.domain.executions import Caller
 from taskgate.domain.kv import KvWrite
-from taskgate.domain.selectors import parse_selector
 from taskgate.domain.status import Status
-from taskgate.domain.tasks import TaskSpec
 from taskgate.schedules.spec import ScheduleSpec
 from taskgate.store.db import Database
 from taskgate.store.tables import executions, schedules
 from tests.conftest import Backend
-
-CALLER = Caller("t", scope="t")
-Check = Callable[[Services], Awaitable[None]]
-
-
-def build(db: Database, bound: QueueBound) -> Services:
-    ctx = CoreContext(db=db, bus=EventBus(), node="n")
-    return Services.build(ctx, auth_none=True, queue_bound=bound)
-
-
-def run(backend: Backend, tmp_path: Path, bound: QueueBound, check: Check) -> None:
-    db = Database(backend.new_database(tmp_path) or f"sqlite:///{tmp_path / 'db.sqlite'}")
-
-    async def main() -> None:
-        await db.migrate()
-        try:
-            await check(build(db, bound))
-        finally:
-            await db.close()
-
-    asyncio.run(main())
-
-
-async def make_task(services: Services, label: str, **fields: object) -> str:
-    spec = TaskSpec.model_validate(
-        {"name": label, "label": label, "action": {"kind": "command", "argv": ["true"]}, **fields}
-    )
-    return (await services.tasks.create(spec, CALLER)).key
-
-
-def request(selector: str, **fields: object) -> StartRequest:
-    return StartRequest(
-        selectors=[parse_selector(selector)],
-        origin="test",
-        caller=CALLER,
-        **fields,  # type: ignore[arg-type]
-    )
+from tests.core_support import CALLER, make_task, request, run_with_services, services_on
 
 
 async def waiting(services: Services) -> int:
@@ -94,7 +52,7 @@ def test_the_start_past_the_bound_is_refused(backend: Backend, tmp_path: Path) -
         assert await waiting(services) == 2
         assert services.starts.bound.refused == {("executor.max_queued", "test"): 1}
 
-    run(backend, tmp_path, QueueBound(2, retry_after=7), check)
+    run_with_services(backend, tmp_path, check, queue_bound=QueueBound(2, retry_after=7))
 
 
 def test_a_batch_is_cut_at_the_bound(backend: Backend, tmp_path: Path) -> None:
@@ -114,7 +72,7 @@ def test_a_batch_is_cut_at_the_bound(backend: Backend, tmp_path: Path) -> None:
         assert await services.kv.find("ns", "two") is None
         assert await waiting(services) == 2
 
-    run(backend, tmp_path, QueueBound(2), check)
+    run_with_services(backend, tmp_path, check, queue_bound=QueueBound(2))
 
 
 def test_a_request_for_several_tasks_is_refused_whole(backend: Backend, tmp_path: Path) -> None:
@@ -127,7 +85,7 @@ def test_a_request_for_several_tasks_is_refused_whole(backend: Backend, tmp_path
         assert await waiting(services) == 2
         assert (await services.starts.start(request("label:a"))).started == 1
 
-    run(backend, tmp_path, QueueBound(3), check)
+    run_with_services(backend, tmp_path, check, queue_bound=QueueBound(3))
 
 
 def test_a_task_bound_counts_only_its_task(backend: Backend, tmp_path: Path) -> None:
@@ -144,7 +102,7 @@ def test_a_task_bound_counts_only_its_task(backend: Backend, tmp_path: Path) -> 
             assert (await services.starts.start(request("label:b"))).started == 1
         assert services.starts.bound.refused == {("concurrency.max_queued", "test"): 1}
 
-    run(backend, tmp_path, QueueBound(), check)
+    run_with_services(backend, tmp_path, check, queue_bound=QueueBound())
 
 
 def test_skipped_starts_take_no_place(backend: Backend, tmp_path: Path) -> None:
@@ -157,7 +115,7 @@ def test_skipped_starts_take_no_place(backend: Backend, tmp_path: Path) -> None:
             skipped = await services.starts.start(request("label:s"))
             assert skipped.executions[0].status is Status.SKIPPED
 
-    run(backend, tmp_path, QueueBound(1), check)
+    run_with_services(backend, tmp_path, check, queue_bound=QueueBound(1))
 
 
 def test_work_in_progress_is_never_refused(backend: Backend, tmp_path: Path) -> None:
@@ -180,7 +138,7 @@ def test_work_in_progress_is_never_refused(backend: Backend, tmp_path: Path) -> 
             await services.starts.start(request("label:a"))
         assert services.starts.bound.refused[("executor.max_queued", "test")] == 1
 
-    run(backend, tmp_path, QueueBound(1), check)
+    run_with_services(backend, tmp_path, check, queue_bound=QueueBound(1))
 
 
 def test_concurrent_starts_from_two_servers_never_overshoot(
@@ -212,7 +170,8 @@ def test_concurrent_starts_from_two_servers_never_overshoot(
         db1, db2 = Database(url), Database(url)
         await db1.migrate()
         try:
-            first, second = build(db1, QueueBound(bound)), build(db2, QueueBound(bound))
+            first = services_on(db1, queue_bound=QueueBound(bound))
+            second = services_on(db2, queue_bound=QueueBound(bound))
             await make_task(first, "a")
             if backend.name == "postgres":
                 for db in (db1, db2):
@@ -253,4 +212,4 @@ def test_a_scheduled_fire_past_the_bound_is_recorded_not_lost(
         assert moved.next_slot is not None and moved.next_slot > entry.slot
         assert services.starts.bound.refused[("executor.max_queued", "schedule")] == 1
 
-    run(backend, tmp_path, QueueBound(1), check)
+    run_with_services(backend, tmp_path, check, queue_bound=QueueBound(1))

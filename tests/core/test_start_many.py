@@ -1,56 +1,17 @@
 """Several starts in one transaction: the same rules as one start, one commit for all."""
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sqlalchemy import event
 
-from taskgate.core.context import CoreContext
-from taskgate.core.events import EventBus
 from taskgate.core.services import Services
 from taskgate.core.starts.request import PendingStart, StartRequest, StartResult
 from taskgate.domain.errors import Conflict, InvalidInput
-from taskgate.domain.executions import Caller
 from taskgate.domain.kv import KvWrite
 from taskgate.domain.selectors import MAX_SELECTORS, parse_selector
-from taskgate.domain.tasks import TaskSpec
-from taskgate.store.db import Database
 from tests.conftest import Backend
-
-Check = Callable[[Services], Awaitable[None]]
-CALLER = Caller("t", scope="t")
-
-
-def run_with_services(backend: Backend, tmp_path: Path, check: Check) -> None:
-    db = Database(backend.new_database(tmp_path) or f"sqlite:///{tmp_path / 'db.sqlite'}")
-
-    async def main() -> None:
-        await db.migrate()
-        try:
-            services = Services.build(CoreContext(db=db, bus=EventBus(), node="n"), auth_none=True)
-            await check(services)
-        finally:
-            await db.close()
-
-    asyncio.run(main())
-
-
-async def make_task(services: Services, label: str, **fields: object) -> str:
-    spec = TaskSpec.model_validate(
-        {"name": label, "label": label, "action": {"kind": "command", "argv": ["true"]}, **fields}
-    )
-    return (await services.tasks.create(spec, CALLER)).key
-
-
-def request(selector: str, key: str | None = None, **fields: object) -> StartRequest:
-    return StartRequest(
-        selectors=[parse_selector(selector)],
-        origin="test",
-        caller=CALLER,
-        idempotency_key=key,
-        **fields,  # type: ignore[arg-type]
-    )
+from tests.core_support import CALLER, make_task, request, run_with_services
 
 
 def test_each_request_gets_its_own_answer(backend: Backend, tmp_path: Path) -> None:

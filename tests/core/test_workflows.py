@@ -13,8 +13,6 @@ from typing import Any
 import psutil
 import pytest
 
-from taskgate.core.context import CoreContext
-from taskgate.core.events import EventBus
 from taskgate.core.services import Services
 from taskgate.core.starts.request import StartRequest
 from taskgate.domain.errors import InvalidInput
@@ -23,11 +21,9 @@ from taskgate.domain.executions import Caller, Execution
 from taskgate.domain.selectors import parse_selector
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import Task, TaskSpec
-from taskgate.engine.actions import ActionCatalog
-from taskgate.engine.actions.contract import Resources
-from taskgate.engine.local import ExecutorLimits, LocalExecutor
-from taskgate.store.db import Database
+from taskgate.engine.local import ExecutorLimits
 from tests.conftest import Backend
+from tests.core_support import running_core
 
 CALLER = Caller("tester", scope="t")
 # Prints its parameter x, waits `pause` seconds, and leaves {"rows": <rows or 5>} as its result.
@@ -77,27 +73,11 @@ Scenario = Callable[[Harness], Awaitable[None]]
 
 
 def run(backend: Backend, tmp_path: Path, scenario: Scenario, *, slots: int = 8) -> None:
-    db = Database(backend.new_database(tmp_path) or f"sqlite:///{tmp_path / 'db.sqlite'}")
+    limits = ExecutorLimits(slots=slots, lease_seconds=5, kill_grace_seconds=1)
 
     async def main() -> None:
-        await db.migrate()
-        ctx = CoreContext(db=db, bus=EventBus(), node="n")
-        resources = Resources()
-        actions = ActionCatalog(resources)
-        services = Services.build(ctx, auth_none=True, check_action=actions.check)
-        resources.provide(services.workflows)
-        await services.tokens.load()
-        limits = ExecutorLimits(slots=slots, lease_seconds=5, kill_grace_seconds=1)
-        executor = LocalExecutor(
-            ctx, limits, tmp_path, "http://127.0.0.1:1", services.tokens, actions
-        )
-        ctx.executor = executor
-        await executor.start()
-        try:
+        async with running_core(backend, tmp_path, limits) as services:
             await scenario(Harness(services))
-        finally:
-            await executor.stop()
-            await db.close()
 
     asyncio.run(main())
 

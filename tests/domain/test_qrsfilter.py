@@ -4,7 +4,8 @@ from typing import Any
 import pytest
 
 from taskgate.domain.errors import InvalidInput
-from taskgate.domain.qrsfilter import FilterError, parse_filter, parse_orderby
+from taskgate.domain.qrsfilter import FilterError, parse_filter
+from taskgate.domain.qrsorderby import parse_orderby
 
 TASK_ID = "82acfca0-5f1a-4c7e-9d3b-1a2b3c4d5e6f"
 APP_ID = "0f4e3c2b-aaaa-4bbb-8ccc-123456789abc"

@@ -11,15 +11,8 @@ from pydantic import ValidationError
 import taskgate.engine.actions  # noqa: F401  (registers the kinds tasks validate against)
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import TaskSpec
-from taskgate.domain.workflows import (
-    WAITING,
-    PhaseState,
-    Unit,
-    WorkflowAction,
-    WorkflowState,
-    find_cycle,
-    to_start,
-)
+from taskgate.domain.workflow_state import WAITING, PhaseState, Unit, WorkflowState, to_start
+from taskgate.domain.workflows import WorkflowAction, find_cycle
 
 
 def spec(phases: Any, **options: Any) -> WorkflowAction:

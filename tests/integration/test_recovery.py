@@ -5,7 +5,9 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from tests.conftest import StartServer
+import httpx
+
+from tests.conftest import ServerProcess, StartServer
 from tests.support import (
     DIR_PARAM,
     GATE_CODE,
@@ -27,21 +29,34 @@ GATE_TASK = py_task(
 )
 
 
+def start_gate(client: httpx.Client, work: Path) -> str:
+    return str(start(client, ["label:gate"], {"dir": str(work)})["executions"][0]["id"])
+
+
+def hold_the_gate(client: httpx.Client, work: Path) -> str:
+    """A run of the gate that has started and waits there (its pid file written)."""
+    running = start_gate(client, work)
+    wait_status(client, running, "started")
+    wait_until(lambda: (work / f"pid.{running}").exists(), what="first run's pid file")
+    return running
+
+
+def crash_and_release(server: ServerProcess, work: Path) -> None:
+    server.kill()  # the server, its process group and every process it started
+    (work / "release").touch()  # a run started from now on passes the gate at once
+    server.restart()
+
+
 def test_kill_9_then_restart(start_server: StartServer, tmp_path: Path) -> None:
     work = tmp_path / "work"
     work.mkdir()
     server = start_server(tasks=[GATE_TASK])
-    params = {"dir": str(work)}
     with server.client() as client:
-        running = start(client, ["label:gate"], params)["executions"][0]["id"]
-        wait_status(client, running, "started")
-        wait_until(lambda: (work / f"pid.{running}").exists(), what="first run's pid file")
-        queued = start(client, ["label:gate"], params)["executions"][0]["id"]
+        running = hold_the_gate(client, work)
+        queued = start_gate(client, work)
         assert get_execution(client, queued)["status"] == "queued"
 
-    server.kill()  # the server, its process group and every process it started
-    (work / "release").touch()  # a run started from now on passes the gate at once
-    server.restart()
+    crash_and_release(server, work)
 
     with server.client() as client:
         dead = wait_execution(client, running)
@@ -67,16 +82,11 @@ def test_accepted_starts_survive_kill_9(start_server: StartServer, tmp_path: Pat
     work = tmp_path / "work"
     work.mkdir()
     server = start_server(tasks=[GATE_TASK])
-    params = {"dir": str(work)}
     with server.client() as client:
-        first = start(client, ["label:gate"], params)["executions"][0]["id"]
-        wait_status(client, first, "started")
-        wait_until(lambda: (work / f"pid.{first}").exists(), what="first run's pid file")
-        accepted = [start(client, ["label:gate"], params)["executions"][0]["id"] for _ in range(5)]
+        first = hold_the_gate(client, work)
+        accepted = [start_gate(client, work) for _ in range(5)]
 
-    server.kill()
-    (work / "release").touch()
-    server.restart()
+    crash_and_release(server, work)
 
     with server.client() as client:
         for execution_id in accepted:

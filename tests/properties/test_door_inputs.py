@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from taskgate.domain.errors import InvalidInput
-from taskgate.domain.qrsfilter import parse_filter, parse_orderby
+from taskgate.domain.qrsfilter import parse_filter
+from taskgate.domain.qrsorderby import parse_orderby
 from taskgate.doors.butler.start import parse_items
 from taskgate.doors.butler.wire import ButlerError
 from taskgate.doors.mqtt.payloads import parse_start

@@ -24,6 +24,7 @@ from taskgate.domain.apikeys import Role, check_expires_days
 from taskgate.domain.errors import ConfigError, TaskgateError
 
 if TYPE_CHECKING:
+    from taskgate.client import TaskgateClient
     from taskgate.store.db import Database
 
 T = TypeVar("T")
@@ -47,9 +48,19 @@ LocalConfigOpt = Annotated[
 ]
 
 
-def _local(config: Path | None, url: str | None) -> Path | None:
-    """The config to work on locally, or None to go through the server."""
-    return config if url is None else None
+def _answer(
+    config: Path | None,
+    url: str | None,
+    api_key: str | None,
+    remote: Callable[[TaskgateClient], T],
+    local: Callable[[Database], Awaitable[T]],
+) -> T:
+    """`remote` through the server; with `--config` and no server URL, `local` on that
+    config's database instead."""
+    if config is None or url is not None:
+        with connect(url, api_key, config) as client:
+            return remote(client)
+    return run_local(config, local)
 
 
 KEY_COLUMNS = [
@@ -111,26 +122,27 @@ def create(
     except TaskgateError as exc:
         fail(exc.message, ExitCode.USAGE, field=exc.field)
     allowed = list(allow_task) if allow_task else None
-    local = _local(config, url)
-    if local is None:
-        with connect(url, api_key, config) as client:
-            key = client.create_key(name, role.value, expires_days, allowed)
-    else:
 
-        async def op(db: Database) -> dict[str, Any]:
-            from taskgate.core import apikeys
+    async def local(db: Database) -> dict[str, Any]:
+        from taskgate.core import apikeys
 
-            info, secret = await apikeys.create_key(
-                db,
-                name=name,
-                role=role,
-                expires_days=expires_days,
-                allowed_tasks=allowed,
-                actor=local_actor(),
-            )
-            return {**info.to_dict(), "secret": secret}
+        info, secret = await apikeys.create_key(
+            db,
+            name=name,
+            role=role,
+            expires_days=expires_days,
+            allowed_tasks=allowed,
+            actor=local_actor(),
+        )
+        return {**info.to_dict(), "secret": secret}
 
-        key = run_local(local, op)
+    key = _answer(
+        config,
+        url,
+        api_key,
+        lambda client: client.create_key(name, role.value, expires_days, allowed),
+        local,
+    )
     if as_json:
         print_json(key)
         return
@@ -153,18 +165,13 @@ def list_keys(
     as_json: JsonOpt = False,
 ) -> None:
     """List API keys (never their secrets)."""
-    local = _local(config, url)
-    if local is None:
-        with connect(url, api_key, config) as client:
-            keys = client.list_keys()
-    else:
 
-        async def op(db: Database) -> list[dict[str, Any]]:
-            from taskgate.core import apikeys
+    async def local(db: Database) -> list[dict[str, Any]]:
+        from taskgate.core import apikeys
 
-            return [info.to_dict() for info in await apikeys.list_keys(db)]
+        return [info.to_dict() for info in await apikeys.list_keys(db)]
 
-        keys = run_local(local, op)
+    keys = _answer(config, url, api_key, lambda client: client.list_keys(), local)
     if as_json:
         print_json(keys)
         return
@@ -181,19 +188,13 @@ def revoke(
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke a key: it stops working at once."""
-    local = _local(config, url)
-    if local is None:
-        with connect(url, api_key, config) as client:
-            key = client.revoke_key(ref)
-    else:
 
-        async def op(db: Database) -> dict[str, Any]:
-            from taskgate.core import apikeys
+    async def local(db: Database) -> dict[str, Any]:
+        from taskgate.core import apikeys
 
-            info = await apikeys.revoke_key(db, ref, actor=local_actor())
-            return info.to_dict()
+        return (await apikeys.revoke_key(db, ref, actor=local_actor())).to_dict()
 
-        key = run_local(local, op)
+    key = _answer(config, url, api_key, lambda client: client.revoke_key(ref), local)
     if as_json:
         print_json(key)
         return

@@ -9,23 +9,14 @@ at another server never hands it this one's admin secret; and never from inside 
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from taskgate.datadir import read_admin_key
+from taskgate.domain.hosts import is_loopback
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def same_server(url: str, own_url: str) -> bool:
@@ -36,7 +27,7 @@ def same_server(url: str, own_url: str) -> bool:
     except ValueError:
         return False
     hosts = [(u.hostname or "").lower() for u in (target, own)]
-    same_host = hosts[0] == hosts[1] or all(_is_loopback(h) for h in hosts)
+    same_host = hosts[0] == hosts[1] or all(is_loopback(h) for h in hosts)
     return target.scheme == own.scheme and ports[0] == ports[1] and same_host
 
 

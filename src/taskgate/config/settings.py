@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 from pathlib import Path
@@ -30,6 +29,7 @@ from taskgate.config.server import (
 from taskgate.config.tasks import ConfigTask
 from taskgate.domain.chains import ChainSpec
 from taskgate.domain.errors import ConfigError
+from taskgate.domain.hosts import is_loopback
 from taskgate.domain.webhooks import WebhookSpec
 from taskgate.qlik.settings import QlikSettings
 
@@ -172,13 +172,7 @@ class Settings(BaseSettings):
 
     @property
     def loopback_only(self) -> bool:
-        host = self.server.host
-        if host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback(self.server.host)
 
 
 class _ShortNames(PydanticBaseSettingsSource):

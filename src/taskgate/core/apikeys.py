@@ -105,6 +105,19 @@ def _row(
     }
 
 
+def _insert(conn: Connection, row: dict[str, Any], actor: str) -> None:
+    """Store a new key (a `_row`), with the audit record of its making."""
+    key_rows.insert(conn, row)
+    audit.record(
+        conn,
+        at=row["created_at"],
+        actor=actor,
+        action="key.create",
+        target=row["id"],
+        details={"name": row["name"], "role": row["role"]},
+    )
+
+
 async def create_key(
     db: Database,
     *,
@@ -127,15 +140,7 @@ async def create_key(
     row = _row(key_id, name, prefix, secret, role, allowed_tasks, now, expires_at)
 
     def work(conn: Connection) -> sa.Row[Any] | None:
-        key_rows.insert(conn, row)
-        audit.record(
-            conn,
-            at=now,
-            actor=actor,
-            action="key.create",
-            target=key_id,
-            details={"name": name, "role": role.value},
-        )
+        _insert(conn, row, actor)
         return key_rows.by_prefix(conn, prefix)
 
     stored = await db.write(work)
@@ -156,15 +161,7 @@ async def make_first_key(
     def work(conn: Connection) -> T | None:
         if key_rows.count_all(conn) > 0:
             return None
-        key_rows.insert(conn, _row(key_id, name, prefix, secret, Role.ADMIN, None, now, None))
-        audit.record(
-            conn,
-            at=now,
-            actor=actor,
-            action="key.create",
-            target=key_id,
-            details={"name": name, "role": Role.ADMIN.value},
-        )
+        _insert(conn, _row(key_id, name, prefix, secret, Role.ADMIN, None, now, None), actor)
         return keep_secret(secret)
 
     return await db.write(work)
@@ -180,7 +177,7 @@ async def revoke_key(db: Database, ref: str, *, actor: str) -> KeyInfo:
     def work(conn: Connection) -> sa.Row[Any]:
         row = key_rows.by_ref(conn, ref)
         if row is None:
-            raise NotFound(f"key {ref!r} not found", field="key")
+            raise NotFound.named("key", ref)
         key_id: str = row.id
         if row.revoked_at is None:
             key_rows.update(conn, key_id, revoked_at=now)

@@ -37,7 +37,7 @@ from taskgate.core.background import stop_task
 from taskgate.core.connections import ConnectionState
 from taskgate.core.context import CoreContext
 from taskgate.core.events import STORE_RECHECK_SECONDS
-from taskgate.core.executions import row_event
+from taskgate.core.rowevents import row_event
 from taskgate.domain.backoff import backoff_delay
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.eventwire import dumps, event_fields, event_from_fields

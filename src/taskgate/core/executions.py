@@ -13,11 +13,11 @@ from sqlalchemy import Connection
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.core.endings import AfterCommit, Ended
+from taskgate.core.rowevents import event_of_row, row_event
 from taskgate.domain.errors import NotFound
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller, Execution
 from taskgate.domain.status import ACTIVE, PENDING, EndReason, Status
-from taskgate.domain.tasks import Task
 from taskgate.store import audit
 from taskgate.store import executions as rows
 from taskgate.store import tasks as task_rows
@@ -41,7 +41,7 @@ class ExecutionService:
             lambda conn: rows.get(conn, execution_id, with_attempts=with_attempts)
         )
         if execution is None:
-            raise NotFound(f"execution {execution_id!r} not found", field="execution")
+            raise NotFound.named("execution", execution_id)
         return execution
 
     async def listing(
@@ -143,7 +143,7 @@ class ExecutionService:
 
         event, execution = await self.ctx.db.write(work)
         if execution is None:
-            raise NotFound(f"execution {execution_id!r} not found", field="execution")
+            raise NotFound.named("execution", execution_id)
         if event is not None:
             self.ctx.bus.publish(event)
             after.run(self.ctx.bus)
@@ -165,7 +165,7 @@ class ExecutionService:
             for ref in refs:
                 task = task_rows.get(conn, ref)
                 if task is None:
-                    raise NotFound(f"task {ref!r} not found", field="task")
+                    raise NotFound.named("task", ref)
                 task_ids.append(task.key)
             return rows.unfinished_ids(conn, task_ids)
 
@@ -180,32 +180,13 @@ class ExecutionService:
         def work(conn: Connection) -> tuple[Any, str, int]:
             row = rows.get_row(conn, execution_id)
             if row is None:
-                raise NotFound(f"execution {execution_id!r} not found", field="execution")
+                raise NotFound.named("execution", execution_id)
             return row, *rows.read_log(conn, execution_id, offset, limit)
 
         row, data, next_offset = await self.ctx.db.read(work)
         ended = Status(row.status).is_terminal and Status(row.status) not in ACTIVE
         complete = ended and next_offset >= row.log_size
         return LogSlice(offset, next_offset, data, complete)
-
-
-def row_event(row: Any, status: Status, at: datetime) -> ExecutionEvent:
-    """An event of the execution in this store row, saying `status` at `at`."""
-    return ExecutionEvent.of(
-        Task.model_validate(row.task_spec),
-        row.id,
-        status,
-        at,
-        attempt=row.attempt_count,
-        message=row.message or "",
-        origin=row.origin,
-        exit_code=row.exit_code,
-        started_at=row.started_at,
-        created_at=row.created_at,
-        parent_id=row.parent_id,
-        phase=row.phase,
-        end_reason=row.end_reason,
-    )
 
 
 def _request_abort(
@@ -218,7 +199,7 @@ def _request_abort(
     # a run just moved to `started` is asked to stop, not ended as if it had never started.
     row = rows.get_row(conn, execution_id, lock=True)
     if row is None:
-        raise NotFound(f"execution {execution_id!r} not found", field="execution")
+        raise NotFound.named("execution", execution_id)
     status = Status(row.status)
     if status in PENDING:
         rows.update(
@@ -230,17 +211,11 @@ def _request_abort(
             end_reason=EndReason.ABORTED.value,
             aborted_by=caller.name,
         )
-        event = ExecutionEvent.of(
-            Task.model_validate(row.task_spec),
-            execution_id,
+        event = event_of_row(
+            row,
             Status.ABORTED,
             now,
-            attempt=row.attempt_count,
             message="aborted before it started",
-            origin=row.origin,
-            created_at=row.created_at,
-            parent_id=row.parent_id,
-            phase=row.phase,
             end_reason=EndReason.ABORTED.value,
         )
     elif status is Status.STARTED:
@@ -251,18 +226,7 @@ def _request_abort(
             message=f"abort requested by {caller.name}",
             aborted_by=caller.name,
         )
-        event = ExecutionEvent.of(
-            Task.model_validate(row.task_spec),
-            execution_id,
-            Status.ABORT_INITIATED,
-            now,
-            attempt=row.attempt_count,
-            origin=row.origin,
-            started_at=row.started_at,
-            created_at=row.created_at,
-            parent_id=row.parent_id,
-            phase=row.phase,
-        )
+        event = event_of_row(row, Status.ABORT_INITIATED, now, started_at=row.started_at)
     else:
         return None
     audit.record(

@@ -55,7 +55,7 @@ def _namespace(conn: Connection, namespace: str) -> int:
     check_namespace(namespace)
     ns_id = rows.namespace_id(conn, namespace)
     if ns_id is None:
-        raise NotFound(f"namespace {namespace!r} not found", field="namespace")
+        raise NotFound.named("namespace", namespace)
     return ns_id
 
 

@@ -58,7 +58,7 @@ class TaskService:
     async def get(self, ref: str) -> Task:
         task = await self.ctx.db.read(lambda conn: task_rows.get(conn, ref))
         if task is None:
-            raise NotFound(f"task {ref!r} not found", field="task")
+            raise NotFound.named("task", ref)
         return task
 
     async def listing(
@@ -108,7 +108,7 @@ class TaskService:
         def work(conn: Connection) -> None:
             task = task_rows.get(conn, ref)
             if task is None:
-                raise NotFound(f"task {ref!r} not found", field="task")
+                raise NotFound.named("task", ref)
             self._refuse_locked(task)
             _delete(conn, task, caller)
 

@@ -63,7 +63,7 @@ class WebhookService:
     async def get(self, webhook_id: str) -> Webhook:
         found = await self.ctx.db.read(lambda conn: rows.get(conn, webhook_id))
         if found is None:
-            raise NotFound(f"webhook {webhook_id!r} not found", field="webhook")
+            raise NotFound.named("webhook", webhook_id)
         return found
 
     async def create(self, spec: WebhookSpec, caller: Caller) -> Webhook:
@@ -85,7 +85,7 @@ class WebhookService:
         def work(conn: Connection) -> None:
             found = rows.get(conn, webhook_id)
             if found is None:
-                raise NotFound(f"webhook {webhook_id!r} not found", field="webhook")
+                raise NotFound.named("webhook", webhook_id)
             rows.delete(conn, webhook_id)
             audit.record(
                 conn, at=utcnow(), actor=caller.name, action="webhook.delete", target=webhook_id

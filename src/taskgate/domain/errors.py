@@ -36,6 +36,11 @@ class InvalidInput(TaskgateError):
 class NotFound(TaskgateError):
     code = "not_found"
 
+    @classmethod
+    def named(cls, what: str, ref: object) -> NotFound:
+        """`<what> '<ref>' not found`, blaming the field `what`: how every lookup says it."""
+        return cls(f"{what} {ref!r} not found", field=what)
+
 
 class Conflict(TaskgateError):
     code = "conflict"

@@ -1,4 +1,5 @@
-"""The QRS `?filter=` and `?orderby=` languages, parsed and evaluated over QRS-shaped JSON.
+"""The QRS `?filter=` language, parsed and evaluated over QRS-shaped JSON (`?orderby=` is
+domain/qrsorderby.py; what both read from an entity, domain/qrsvalues.py).
 
 Entities are the dicts the QRS door renders (camelCase keys, dates as `...T16:12:18.152Z`).
 Property names and string values compare case-insensitively, as on a real QRS; a path that
@@ -8,36 +9,32 @@ walks into a list matches when any element matches. See docs/qrs-filter.md.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
-from functools import lru_cache
 from typing import Any
 
 from taskgate.domain.errors import InvalidInput
 from taskgate.domain.qrsenums import enum_for_property
+from taskgate.domain.qrsvalues import (
+    PROPERTY_PATH,
+    is_number,
+    parse_date,
+    parse_number,
+    path_values,
+)
 
 MAX_FILTER_LENGTH = 10_000
 MAX_NESTING = 100
 
 FILTER_PREFIX = "Cannot parse the expression: "
-ORDERBY_PREFIX = "Cannot parse the orderby expression: "
 
 OPERATORS = frozenset({"eq", "ne", "gt", "ge", "lt", "le", "sw", "ew", "so"})
 _STRING_OPERATORS = frozenset({"sw", "ew", "so"})
 _KEYWORDS = frozenset({"and", "or"})
 
-_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
-_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?\Z")
-_DATE = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,7})?)?)?"
-    r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?\Z"
-)
-# .NET's DateTime.MinValue as SQL Server stores it: QRS's "never set".
-_UNSET_DATE = datetime(1753, 1, 1, tzinfo=UTC)
 
 
 class FilterError(InvalidInput):
@@ -46,70 +43,6 @@ class FilterError(InvalidInput):
 
 def _filter_error(reason: str) -> FilterError:
     return FilterError(FILTER_PREFIX + reason, field="filter")
-
-
-def _orderby_error(reason: str) -> FilterError:
-    return FilterError(ORDERBY_PREFIX + reason, field="orderby")
-
-
-# --- values -------------------------------------------------------------------------------
-
-
-@lru_cache(maxsize=4096)
-def parse_date(text: str) -> datetime | None:
-    """A QRS date string as an aware datetime (naive means UTC), or None if it is not one."""
-    if not _DATE.match(text):
-        return None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def _number(text: str) -> int | float | None:
-    if not _NUMBER.match(text):
-        return None
-    if "." in text:
-        return float(text)
-    try:
-        return int(text)
-    except ValueError:  # more digits than Python converts to int; infinity is close enough
-        return float(text)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _lookup(obj: Mapping[str, Any], segment: str) -> Any:
-    if segment in obj:
-        return obj[segment]
-    lowered = segment.lower()
-    for key, value in obj.items():
-        if isinstance(key, str) and key.lower() == lowered:
-            return value
-    return None
-
-
-def _elements(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else [value]
-
-
-def path_values(entity: Mapping[str, Any], segments: Sequence[str]) -> list[Any]:
-    """What a dotted path reaches: one value per list element when it walks through a list.
-
-    An absent property (or one below a null or a scalar) reaches None, like a JSON null; an
-    empty list reaches nothing, so no condition on it can hold.
-    """
-    current: list[Any] = [entity]
-    for segment in segments:
-        current = [
-            _lookup(item, segment) if isinstance(item, Mapping) else None
-            for value in current
-            for item in _elements(value)
-        ]
-    return [item for value in current for item in _elements(value)]
 
 
 # --- the filter AST -----------------------------------------------------------------------
@@ -219,7 +152,7 @@ def _compare(value: Any, op: str, literal: Literal) -> bool:
             and op in ("eq", "ne")
             and _ORDER[op](value, literal.boolean)
         )
-    if _is_number(value):
+    if is_number(value):
         return literal.number is not None and _ORDER[op](value, literal.number)
     return False
 
@@ -237,7 +170,7 @@ def _compare_string(value: str, op: str, literal: Literal) -> bool:
         if value_date is not None:
             return _ORDER[op](value_date, literal.date)
     if literal.kind is LiteralKind.NUMBER and op not in ("eq", "ne"):
-        value_number = _number(value)
+        value_number = parse_number(value)
         return value_number is not None and _ORDER[op](value_number, literal.number)
     return _ORDER[op](folded, literal.folded)
 
@@ -367,7 +300,7 @@ class _Parser:
         token = self.take()
         if token.kind is not _TokenKind.WORD or token.text.lower() in _KEYWORDS:
             raise _filter_error(f"expected a property name, found {token.describe()}")
-        if not _PATH.match(token.text):
+        if not PROPERTY_PATH.match(token.text):
             raise _filter_error(f"invalid property name {token.describe()}")
         path = tuple(token.text.split("."))
         op_token = self.take()
@@ -402,7 +335,7 @@ def _literal(token: _Token, prop: str) -> Literal:
     enum = enum_for_property(prop)
     text = token.text
     if token.kind is _TokenKind.STRING:
-        number = _number(text)
+        number = parse_number(text)
         if number is None and enum is not None:
             number = enum.get(text.lower())
         return Literal(LiteralKind.STRING, text, number=number, date=parse_date(text))
@@ -413,7 +346,7 @@ def _literal(token: _Token, prop: str) -> Literal:
         return Literal(LiteralKind.BOOLEAN, text, boolean=folded == "true")
     if _GUID.match(text):
         return Literal(LiteralKind.GUID, text)
-    number = _number(text)
+    number = parse_number(text)
     if number is not None:
         return Literal(LiteralKind.NUMBER, text, number=number)
     if enum is not None and folded in enum:
@@ -453,71 +386,3 @@ def parse_filter(text: str) -> Filter:
     if not text.strip():
         return Filter(None)
     return Filter(_Parser(_tokenize(text)).parse())
-
-
-# --- orderby ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SortKey:
-    path: tuple[str, ...]
-    descending: bool = False
-
-
-def _sort_value(item: Mapping[str, Any], path: tuple[str, ...]) -> tuple[Any, ...]:
-    # Missing, null and the 1753 "unset" date rank first; then one rank per type so that
-    # mixed types never compare with each other.
-    values = [v for v in path_values(item, path) if v is not None]
-    if not values:
-        return (0,)
-    value = values[0]
-    if isinstance(value, bool):
-        return (1, 0, value)
-    if _is_number(value):
-        return (1, 1, value)
-    if isinstance(value, str):
-        date = parse_date(value)
-        if date is not None:
-            return (0,) if date <= _UNSET_DATE else (1, 2, date)
-        return (1, 3, value.lower())
-    return (1, 4)
-
-
-def _sort_key(path: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    return lambda item: _sort_value(item, path)
-
-
-@dataclass(frozen=True)
-class OrderBy:
-    keys: tuple[SortKey, ...]
-
-    def sort(self, items: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-        ordered = list(items)
-        # Stable sorts applied from the last key to the first give the multi-key order.
-        for key in reversed(self.keys):
-            ordered.sort(key=_sort_key(key.path), reverse=key.descending)
-        return ordered
-
-
-def parse_orderby(text: str) -> OrderBy:
-    """Parse `<path> [asc|desc], ...`. Empty or blank text keeps the given order."""
-    if len(text) > MAX_FILTER_LENGTH:
-        raise _orderby_error(f"longer than {MAX_FILTER_LENGTH} characters")
-    if not text.strip():
-        return OrderBy(())
-    keys: list[SortKey] = []
-    for number, item in enumerate(text.split(","), start=1):
-        words = item.split()
-        if not words:
-            raise _orderby_error(f"sort key {number} is empty")
-        if not _PATH.match(words[0]):
-            raise _orderby_error(f"invalid property name {words[0]!r} in sort key {number}")
-        if len(words) > 2:
-            raise _orderby_error(f"unexpected {words[2]!r} in sort key {number}")
-        direction = words[1].lower() if len(words) == 2 else "asc"
-        if direction not in ("asc", "desc"):
-            raise _orderby_error(
-                f"unknown direction {words[1]!r} in sort key {number}, expected asc or desc"
-            )
-        keys.append(SortKey(tuple(words[0].split(".")), direction == "desc"))
-    return OrderBy(tuple(keys))

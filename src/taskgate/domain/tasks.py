@@ -24,6 +24,14 @@ MAX_RETRIES = 100
 TaskSource = Literal["api", "config", "qlik"]
 
 
+def distinct_tags(tags: list[str]) -> list[str]:
+    """Tags as a task or a schedule keeps them: each 1-200 characters, each once, in order."""
+    for tag in tags:
+        if not tag or len(tag) > 200:
+            raise ValueError("tags must be 1-200 characters")
+    return list(dict.fromkeys(tags))
+
+
 class RetryPolicy(Strict):
     count: int = Field(
         0, ge=0, le=MAX_RETRIES, description="Further attempts after the first fails."
@@ -113,10 +121,7 @@ class TaskSpec(Strict):
     @field_validator("tags")
     @classmethod
     def _tags(cls, tags: list[str]) -> list[str]:
-        for tag in tags:
-            if not tag or len(tag) > 200:
-                raise ValueError("tags must be 1-200 characters")
-        return list(dict.fromkeys(tags))
+        return distinct_tags(tags)
 
     @field_validator("properties")
     @classmethod

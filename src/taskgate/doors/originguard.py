@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from taskgate.doors.asgianswer import send_json
 from taskgate.doors.hostnames import HostNames
 
 # (status, message, the header to blame) -> a JSON body in a door's format
@@ -51,18 +52,7 @@ class OriginGuard:
             await self.app(scope, receive, send)
             return
         status, message, header = problem
-        body = self._refusal(scope["path"])(status, message, header)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, status, self._refusal(scope["path"])(status, message, header))
 
     def problem(self, method: str, headers: Headers) -> tuple[int, str, str] | None:
         """(status, message, header) when the request is refused; None when it may pass."""

@@ -9,6 +9,7 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from taskgate.domain.text import text_problem
+from taskgate.doors.asgianswer import send_json
 from taskgate.doors.originguard import Refusal
 
 
@@ -47,14 +48,4 @@ class TextGuard:
             return
         field, problem = found
         body = self.refusal(self.status, f"{field}: {problem}", field)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": self.status,
-                "headers": [
-                    (b"content-type", b"application/json; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, self.status, body)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from taskgate.doors.asgianswer import send_json
+
 log = logging.getLogger("taskgate.doors")
 
 
@@ -42,15 +44,4 @@ class UnexpectedErrors:
             if started:
                 # Half an answer has gone out; the server closes the connection.
                 return
-            body = self.body()
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/json; charset=utf-8"),
-                        (b"content-length", str(len(body)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": body})
+            await send_json(send, 500, self.body())

@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.core.endings import AfterCommit, Ended
+from taskgate.core.rowevents import event_of_row
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.status import ACTIVE, EndReason, Status
 from taskgate.domain.tasks import Task
@@ -143,19 +144,14 @@ def end_orphans(
                 end_reason=end_reason,
             )
         events.append(
-            ExecutionEvent.of(
-                task,
-                row.id,
+            event_of_row(
+                row,
                 step.status,
                 ended_at,
-                attempt=row.attempt_count,
+                task=task,
                 message=step.message,
-                origin=row.origin,
                 chain=rows.chain_link(row),
                 started_at=row.started_at,
-                created_at=row.created_at,
-                parent_id=row.parent_id,
-                phase=row.phase,
                 end_reason=None if step.status is Status.RETRY else end_reason,
             )
         )

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from taskgate.domain.model import Strict
+from taskgate.domain.tasks import distinct_tags
 from taskgate.domain.text import check_instant
 
 SCHEDULE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
@@ -95,10 +96,7 @@ class ScheduleSpec(Strict):
     @field_validator("tags")
     @classmethod
     def _tags(cls, tags: list[str]) -> list[str]:
-        for tag in tags:
-            if not tag or len(tag) > 200:
-                raise ValueError("tags must be 1-200 characters")
-        return list(dict.fromkeys(tags))
+        return distinct_tags(tags)
 
 
 ScheduleState = Literal["active", "paused", "ended"]

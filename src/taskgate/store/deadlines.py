@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from taskgate.domain.status import ACTIVE, PENDING, Status
+from taskgate.store.skiplocked import skip_locked
 from taskgate.store.tables import deadlines, executions, tasks
 
 _UNFINISHED = [s.value for s in PENDING | ACTIVE]
@@ -49,9 +50,7 @@ def due(conn: Connection, now: datetime, limit: int) -> list[sa.Row[Any]]:
         .order_by(deadlines.c.next_due)
         .limit(limit)
     )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(conn.execute(query))
+    return list(conn.execute(skip_locked(conn, query)))
 
 
 def next_due(conn: Connection) -> datetime | None:

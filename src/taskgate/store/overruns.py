@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from taskgate.domain.status import ACTIVE
+from taskgate.store.skiplocked import skip_locked
 from taskgate.store.tables import attempts, executions
 
 _ACTIVE = [s.value for s in ACTIVE]
@@ -23,9 +24,7 @@ def due(conn: Connection, now: datetime, limit: int) -> list[sa.Row[Any]]:
         .order_by(executions.c.overrun_at)
         .limit(limit)
     )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(conn.execute(query))
+    return list(conn.execute(skip_locked(conn, query)))
 
 
 def next_due(conn: Connection) -> datetime | None:

@@ -10,6 +10,7 @@ from sqlalchemy import Connection
 
 from taskgate.domain.webhooks import Delivery, DeliveryState, Webhook
 from taskgate.store.definitions import DefinitionRows
+from taskgate.store.skiplocked import skip_locked
 from taskgate.store.tables import webhook_deliveries, webhooks
 
 _HOOKS = DefinitionRows(webhooks, Webhook, ("id", "source", "created_at", "updated_at"))
@@ -63,9 +64,7 @@ def claim_due(
         .order_by(webhook_deliveries.c.next_attempt_at, webhook_deliveries.c.id)
         .limit(limit)
     )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    rows = list(conn.execute(query))
+    rows = list(conn.execute(skip_locked(conn, query)))
     if rows:
         conn.execute(
             webhook_deliveries.update()

@@ -55,7 +55,7 @@ class ChainService:
     async def get(self, chain_id: str) -> Chain:
         found = await self.ctx.db.read(lambda conn: rows.get(conn, chain_id))
         if found is None:
-            raise NotFound(f"chain {chain_id!r} not found", field="chain")
+            raise NotFound.named("chain", chain_id)
         return found
 
     async def of_task(self, task: Task) -> TaskChains:
@@ -115,7 +115,7 @@ class ChainService:
     async def delete(self, chain_id: str, caller: Caller) -> None:
         def work(conn: Connection) -> None:
             if rows.get(conn, chain_id) is None:
-                raise NotFound(f"chain {chain_id!r} not found", field="chain")
+                raise NotFound.named("chain", chain_id)
             rows.delete(conn, chain_id)
             audit.record(
                 conn, at=utcnow(), actor=caller.name, action="chain.delete", target=chain_id
@@ -142,7 +142,7 @@ class ChainService:
                 if rows.get(conn, chain_id) is None:
                     if missing_ok:
                         continue
-                    raise NotFound(f"chain {chain_id!r} not found", field="chain")
+                    raise NotFound.named("chain", chain_id)
                 rows.delete(conn, chain_id)
                 audit.record(
                     conn, at=now, actor=caller.name, action="chain.delete", target=chain_id

@@ -88,7 +88,7 @@ class CheckService:
 def _view(conn: Connection, ref: str) -> ChecksView:
     task = task_rows.get(conn, ref)
     if task is None:
-        raise NotFound(f"task {ref!r} not found", field="task")
+        raise NotFound.named("task", ref)
     view = ChecksView(task_id=task.key, task_name=task.name, checks=task.checks)
     learned = task.checks.expected_duration if task.checks is not None else None
     if learned is not None:

@@ -43,7 +43,7 @@ class SchedulerService:
     async def get(self, schedule_id: str) -> Schedule:
         found = await self.ctx.db.read(lambda conn: rows.get(conn, schedule_id))
         if found is None:
-            raise NotFound(f"schedule {schedule_id!r} not found", field="schedule")
+            raise NotFound.named("schedule", schedule_id)
         return found
 
     async def listing(
@@ -89,7 +89,7 @@ class SchedulerService:
     ) -> list[HistoryEntry]:
         def work(conn: Connection) -> list[HistoryEntry]:
             if rows.get(conn, schedule_id) is None:
-                raise NotFound(f"schedule {schedule_id!r} not found", field="schedule")
+                raise NotFound.named("schedule", schedule_id)
             return rows.history(conn, schedule_id, limit=limit, before=before)
 
         return await self.ctx.db.read(work)
@@ -121,7 +121,7 @@ class SchedulerService:
         def work(conn: Connection) -> Schedule:
             found = rows.get(conn, schedule_id, lock=True)
             if found is None:
-                raise NotFound(f"schedule {schedule_id!r} not found", field="schedule")
+                raise NotFound.named("schedule", schedule_id)
             rows.delete(conn, schedule_id)
             audit_change(conn, caller, "schedule.delete", found)
             return found
@@ -156,7 +156,7 @@ class SchedulerService:
             for schedule_id in ids:
                 found = rows.get(conn, schedule_id, lock=True)
                 if found is None:
-                    raise NotFound(f"schedule {schedule_id!r} not found", field="schedule")
+                    raise NotFound.named("schedule", schedule_id)
                 result = set_enabled(conn, found, enabled, caller)
             assert result is not None
             return result

@@ -44,16 +44,15 @@ from taskgate.core.workflows.members import Refused, member_params, member_reque
 from taskgate.domain.errors import TaskgateError
 from taskgate.domain.selectors import parse_selector
 from taskgate.domain.status import PENDING, EndReason, Status
-from taskgate.domain.workflows import (
-    MAX_DEPTH,
+from taskgate.domain.workflow_state import (
     PhaseState,
     Unit,
-    WorkflowAction,
     WorkflowState,
     describe,
     is_workflow_state,
     to_start,
 )
+from taskgate.domain.workflows import MAX_DEPTH, WorkflowAction
 from taskgate.store import executions as rows
 from taskgate.store import tasks as task_rows
 

@@ -15,16 +15,17 @@ from typing import Any
 from sqlalchemy import Connection
 
 from taskgate.core.clock import utcnow
+from taskgate.core.rowevents import event_of_row
 from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.status import EndReason, Status, default_reason
 from taskgate.domain.tasks import Task
-from taskgate.domain.workflows import (
+from taskgate.domain.workflow_state import (
     PhaseState,
-    WorkflowAction,
     WorkflowState,
     first_failure,
     is_workflow_state,
 )
+from taskgate.domain.workflows import WorkflowAction
 from taskgate.store import executions as rows
 
 ABORTING = frozenset({Status.ABORT_INITIATED, Status.ABORTING})
@@ -116,18 +117,13 @@ def execution_event(
 ) -> ExecutionEvent:
     """The event of a status change a hook writes (of the workflow, or of a member)."""
     reason = reason or default_reason(status)
-    return ExecutionEvent.of(
-        task,
-        row.id,
+    return event_of_row(
+        row,
         status,
         at,
-        attempt=row.attempt_count,
+        task=task,
         message=message,
-        origin=row.origin,
         started_at=row.started_at,
-        created_at=row.created_at,
-        parent_id=row.parent_id,
-        phase=row.phase,
         end_reason=None if reason is None else reason.value,
     )
 

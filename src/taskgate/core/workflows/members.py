@@ -12,14 +12,8 @@ from taskgate.domain.executions import Caller
 from taskgate.domain.expressions import MISSING
 from taskgate.domain.expressions.paths import walk
 from taskgate.domain.selectors import Selector, SelectorKind
-from taskgate.domain.workflows import (
-    PARAMS_ROOT,
-    Member,
-    PhaseState,
-    Unit,
-    WorkflowAction,
-    phase_names,
-)
+from taskgate.domain.workflow_state import PhaseState, Unit
+from taskgate.domain.workflows import PARAMS_ROOT, Member, WorkflowAction, phase_names
 from taskgate.store import executions as rows
 from taskgate.store import tasks as task_rows
 

@@ -11,7 +11,8 @@ from sqlalchemy import Connection
 from taskgate.domain.errors import NotFound
 from taskgate.domain.executions import Execution, PhaseMember, PhaseView
 from taskgate.domain.status import Status
-from taskgate.domain.workflows import WorkflowAction, WorkflowState, is_workflow_state
+from taskgate.domain.workflow_state import WorkflowState, is_workflow_state
+from taskgate.domain.workflows import WorkflowAction
 from taskgate.store import executions as rows
 
 
@@ -19,7 +20,7 @@ def read_tree(conn: Connection, execution_id: str, depth: int) -> Execution:
     """One execution with its phases and its members, `depth` levels down."""
     execution = rows.get(conn, execution_id, with_attempts=True)
     if execution is None:
-        raise NotFound(f"execution {execution_id!r} not found", field="execution")
+        raise NotFound.named("execution", execution_id)
     _grow(conn, [execution], depth)
     return execution
 

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from taskgate.doors.asgianswer import send_json
+
 
 def taskgate_refusal(max_bytes: int) -> bytes:
     return json.dumps(
@@ -66,15 +68,4 @@ class BodySizeLimit:
 
     async def _refuse(self, send: Send) -> None:
         body = self.refusal(self.max_bytes)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json; charset=utf-8"),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, 413, body, headers=[(b"connection", b"close")])

@@ -13,6 +13,7 @@ from taskgate.domain.errors import TaskgateError, TooManyRequests
 from taskgate.domain.executions import Caller
 from taskgate.domain.startfilter import StartFilter
 from taskgate.doors.addresses import AddressAllowList, not_allowed, peer_address
+from taskgate.doors.asgianswer import send_json
 from taskgate.doors.butler.wire import JSON_TYPE, core_refusal, error_body
 from taskgate.doors.doorkeys import DoorKeys, key_header
 
@@ -86,15 +87,4 @@ async def _refuse(
     send: Send, status: int, message: str, extra: list[tuple[bytes, bytes]] | None = None
 ) -> None:
     body = error_body(status, message)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", JSON_TYPE.encode()),
-                (b"content-length", str(len(body)).encode()),
-                *(extra or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, status, body, content_type=JSON_TYPE.encode(), headers=extra or [])

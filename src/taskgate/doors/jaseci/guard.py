@@ -22,6 +22,7 @@ from taskgate.domain.errors import TaskgateError, TooManyRequests
 from taskgate.domain.executions import Caller
 from taskgate.doors.addresses import AddressAllowList, not_allowed, peer_address
 from taskgate.doors.api.errors import HTTP_STATUS, error_body
+from taskgate.doors.asgianswer import send_json
 from taskgate.doors.doorkeys import EVERYWHERE, key_header
 from taskgate.doors.errorstatus import status_for
 
@@ -106,12 +107,7 @@ async def _refuse(
 ) -> None:
     code = "unauthorized" if status == 401 else "forbidden" if status == 403 else "refused"
     body = json.dumps(error_body(code, message, field or None)).encode()
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        *(extra or []),
-    ]
+    headers = list(extra or [])
     if status == 401:
         headers.append((b"www-authenticate", b"Token"))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_json(send, status, body, content_type=b"application/json", headers=headers)

@@ -9,7 +9,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from taskgate.domain.qrsfilter import Filter, OrderBy, parse_filter, parse_orderby
+from taskgate.domain.qrsfilter import Filter, parse_filter
+from taskgate.domain.qrsorderby import OrderBy, parse_orderby
 from taskgate.doors.qrs.entities import Renderer
 from taskgate.doors.qrs.wire import json_response
 
