@@ -73,7 +73,7 @@ IMPORT_STEPS = [
     ("+ uvicorn, httptools", "import uvicorn, httptools"),
     ("+ psutil", "import psutil"),
     ("+ typer, rich", "import typer, rich"),
-    ("+ taskgate.app (whole server)", "import taskgate.app, taskgate.cli.main"),
+    ("+ taskgate.app (whole server)", "import taskgate.app.serving, taskgate.cli.main"),
     ("(+ psycopg: PostgreSQL only)", "import psycopg"),
     ("(+ httpx: at the first HTTP call)", "import httpx"),
 ]

@@ -1,6 +1,6 @@
 """The core in the test's own process, on a new database of the test's backend: its services
 alone (no executor, so every accepted start stays queued), or with a local executor wired as
-app.py wires it, so that what starts runs."""
+app/assembly.py wires it, so that what starts runs."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ NOT_AT_IDLE = [
 PROBE = """
 import asyncio, json, sys
 import taskgate.__main__, taskgate.cli.serve
-from taskgate.app import create_app
+from taskgate.app.assembly import create_app
 from taskgate.config import Settings
 
 async def serve_once():

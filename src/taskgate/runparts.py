@@ -1,4 +1,4 @@
-"""What a server (app.py) and a Celery worker (workerapp.py) build alike before their own
+"""What a server (app/assembly.py) and a Celery worker (workerapp.py) build alike before their own
 parts: the database, the core's context, and the action catalog with the resources its
 runners ask for."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from taskgate.app import config_schedule_specs, config_task_specs
+from taskgate.app.configspecs import config_schedule_specs, config_task_specs
 from taskgate.config import load_settings
 from taskgate.domain.errors import ConfigError
 

@@ -39,7 +39,9 @@ def serve(
     if port is not None:
         settings.server.port = port
 
-    from taskgate.app import serve as run_server  # imported late: it pulls in the whole server
+    from taskgate.app.serving import (
+        serve as run_server,  # imported late: it pulls in the whole server
+    )
 
     try:
         run_server(settings)
