@@ -42,6 +42,7 @@ NOT_AT_IDLE = [
     "taskgate.doors.qrs",
     "taskgate.doors.jaseci",
     "taskgate.doors.mqtt",
+    "psutil",  # killing a process tree (an abort, a timeout): imported when one is killed
 ]
 
 # What `python -m taskgate serve` imports before it builds the app, then the app's start-up.

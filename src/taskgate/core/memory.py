@@ -1,11 +1,18 @@
 """Hands memory the server freed back to the system, after work.
 
-A burst of starts or a long listing frees most of what it allocated, but glibc's allocator
-keeps the freed pages in its heap: an idle server measured 9.5 MiB of RSS held so after 3,000
-runs (bench/idle_memory.py --trim-probe). `malloc_trim(0)` returns them. It is called only
-when the server has done something since the last time (the garbage collector has run: the
-server allocated), at most once every 10 s: a few milliseconds each time at worst, and
-nothing at all while the server is idle.
+Two things keep an idle server's memory above what it holds alive after a burst of work:
+
+- Garbage in reference cycles (SQLAlchemy's statements, with their subqueries and column
+  proxies, are such cycles) that outlived the young generations. The server's collector
+  thresholds (app.py) make a full collection rare, so this garbage piled up for ~10,000 runs
+  before one came: +4 MiB of RSS after 3,000 runs, and the +25-33 MiB step of the
+  100,000-run measurement (bench/README.md, branch `mem19`). A full collection here walks
+  only what was made since start-up's `gc.freeze`: a few milliseconds.
+- Pages glibc's allocator keeps after they were freed (9.5 MiB after 3,000 runs, measured
+  with bench/idle_memory.py --trim-probe); `malloc_trim(0)` returns them.
+
+Both run only when the server has done something since the last time (the garbage collector
+has run: the server allocated), at most once every 10 s, and never while the server is idle.
 """
 
 from __future__ import annotations
@@ -45,7 +52,8 @@ def _collections() -> int:
 
 
 class MemoryTrimmer:
-    """Returns freed heap memory after the server has worked (see the module's note)."""
+    """Collects the garbage and returns freed heap memory after the server has worked (see
+    the module's note)."""
 
     def __init__(self, trim: Callable[[], object] | None) -> None:
         self.trim = trim
@@ -53,12 +61,13 @@ class MemoryTrimmer:
         self.trims = 0
 
     def tick(self) -> bool:
-        """Trim if the server allocated since the last tick; whether it did."""
-        now = _collections()
-        if self.trim is None or now == self.seen:
+        """Collect and trim if the server allocated since the last tick; whether it did."""
+        if _collections() == self.seen:
             return False
-        self.seen = now
-        self.trim()
+        gc.collect()
+        self.seen = _collections()  # the collection just made is no news of work
+        if self.trim is not None:
+            self.trim()
         self.trims += 1
         return True
 

@@ -20,9 +20,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import psutil
+if TYPE_CHECKING:
+    import psutil  # imported where a process is signalled: see engine/process.py
 
 Action = Literal["terminate", "freeze", "kill"]
 
@@ -48,6 +49,8 @@ def signal_group(pgid: int, action: Action) -> None:
 def signal_process(proc: psutil.Process, action: Action) -> None:
     """The same for one process. psutil refuses (NoSuchProcess) when the pid now belongs to
     another process, so a reused pid is never hit."""
+    import psutil
+
     act = {"terminate": proc.terminate, "freeze": proc.suspend, "kill": proc.kill}[action]
     with contextlib.suppress(psutil.Error, ProcessLookupError, PermissionError):
         act()
