@@ -423,9 +423,12 @@ class LocalExecutor:
                     run.execution_id, run.task.key, step.status, now, run.origin, run.parent_id
                 )
                 self.ctx.endings.fire(conn, [ended], after)
-            if self._accepting:
+            if self._accepting and not self.ctx.db.is_sqlite:
                 # The next run takes this one's slot in the same commit: no transaction of
-                # the dispatcher's between one run's end and the next one's start.
+                # the dispatcher's (a round trip and a flush to disk on PostgreSQL) between
+                # one run's end and the next one's start. Not on SQLite: there a transaction
+                # costs no round trip, and the dispatcher's one claim for the slots of all the
+                # runs that ended together beat a claim per end (CPU per run +20 %).
                 refill[:] = [self._claim_here(conn, own=1)]
             return step
 
