@@ -204,6 +204,36 @@ def test_passing_max_duration_is_said_while_the_run_goes_on(
     assert wait_execution(client, execution_id)["status"] == "aborted"
 
 
+def test_a_workflow_members_passed_limit_names_its_workflow(
+    server: ServerProcess, client: httpx.Client
+) -> None:
+    label = checked_task(
+        client, {"max_duration": {"seconds": 1, "on_violation": "warn"}}, SLOW_CODE
+    )
+    flow = unique("flow")
+    create_task(
+        client,
+        {
+            "name": f"Flow {flow}",
+            "label": flow,
+            "action": {"kind": "workflow", "phases": [[label]]},
+        },
+    )
+    stream = Stream(server, task=[label], kind=["max_duration_passed"])
+    flow_id = start_one(client, f"label:{flow}")
+    try:
+        news = stream.next()
+        member = get_execution(client, news.data["execution_id"])
+        # A workflow's own stream (`workflow=`) and the dashboard's tree place it by these.
+        assert member["parent_id"] == flow_id
+        assert news.data["parent_id"] == flow_id
+        assert news.data["phase"] == member["phase"]
+    finally:
+        stream.close()
+        abort(client, flow_id)
+    assert wait_execution(client, flow_id)["status"] == "aborted"
+
+
 # --- deadlines ----------------------------------------------------------------------------
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import ServerProcess, StartServer
+from tests.integration.test_api_events import Stream
 from tests.sequence_support import ApiServer, serve_api
 from tests.support import (
     STANDARD_TASKS,
@@ -170,8 +172,18 @@ def test_aborting_a_waiting_sequence_ends_it_and_its_task(
         execution_id = start_one(client, task["label"])
         pid_files = wait_until(lambda: list(tmp_path.glob("slow.*.pid")), what="the child runs")
         child_id = pid_files[0].name.split(".")[1]
-        abort(client, execution_id)
+        stream = Stream(one_slot, execution=[execution_id], status=["aborted"])
+        try:
+            abort(client, execution_id)
+            said = stream.next().data
+        finally:
+            stream.close()
         ended = wait_execution(client, execution_id)
         assert ended["status"] == "aborted", ended
+        # Its event says what the execution says, as every other end's does.
+        started = datetime.fromisoformat(ended["started_at"])
+        assert datetime.fromisoformat(said["started_at"]) == started
+        assert said["duration_ms"] is not None
+        assert (said["parent_id"], said["phase"]) == (ended["parent_id"], ended["phase"])
         # the task it waited for is aborted with it
         assert wait_execution(client, child_id)["status"] == "aborted"

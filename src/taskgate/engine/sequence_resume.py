@@ -14,16 +14,15 @@ from sqlalchemy import Connection
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.core.executions import ExecutionService
+from taskgate.core.rowevents import event_of_row
 from taskgate.core.starts.request import StartRequest
 from taskgate.core.starts.resolve import resolve
 from taskgate.core.starts.service import StartService
 from taskgate.domain.endings import AfterCommit, Ended
 from taskgate.domain.errors import TaskgateError
-from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.executions import Caller
 from taskgate.domain.selectors import parse_selector
 from taskgate.domain.status import EndReason, Status
-from taskgate.domain.tasks import Task
 from taskgate.engine.actions.sequence_tasks import STATE_KEY, TaskStart, TaskSteps
 from taskgate.store import executions as rows
 from taskgate.store.tables import executions as executions_table
@@ -121,16 +120,13 @@ class SequenceTasks:
             result=saved.get("shown"),
         ):
             return []
-        task = Task.model_validate(row.task_spec)
         after.publish(
-            ExecutionEvent.of(
-                task,
-                execution_id,
+            event_of_row(
+                row,
                 Status.ABORTED,
                 now,
-                attempt=row.attempt_count,
                 message=message,
-                origin=row.origin,
+                started_at=row.started_at,
                 end_reason=EndReason.ABORTED.value,
             )
         )

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row
 
+from taskgate.core.rowevents import event_of_row
 from taskgate.domain.checks import Checks, Deadline, OnViolation, Violation
 from taskgate.domain.errors import InvalidInput
 from taskgate.domain.events import DEADLINE_MISSED, ExecutionEvent
@@ -141,15 +142,10 @@ def _judge(conn: Connection, row: Row[Any], now: datetime) -> ExecutionEvent | N
         return None
     violation = Violation("deadline", OnViolation.WARN, reason)
     status = Status(blame.status) if blame is not None else Status.NEVER_STARTED
-    event = ExecutionEvent.of(
-        task,
-        blame.id if blame is not None else "",
-        status,
-        now,
-        attempt=blame.attempt_count if blame is not None else 0,
-        message=reason,
-        origin=blame.origin if blame is not None else "",
-        created_at=blame.created_at if blame is not None else None,
+    event = (
+        ExecutionEvent.of(task, "", status, now, attempt=0, message=reason, origin="")
+        if blame is None
+        else event_of_row(blame, status, now, task=task, message=reason)
     )
     news = {**violation.to_json(), "due": due_at.isoformat(), "why": why}
     return dataclasses.replace(event, kind=DEADLINE_MISSED, check=news)

@@ -25,6 +25,7 @@ from taskgate.core.checks.judging import limits_while_running
 from taskgate.core.checks.news import violation_event
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
+from taskgate.core.rowevents import event_of_row
 from taskgate.domain.events import MAX_DURATION_PASSED, ExecutionEvent
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import Task
@@ -115,16 +116,7 @@ def _overrun(conn: Connection, row: Row[Any], now: datetime) -> list[ExecutionEv
     ]
     if not overruns.announce(conn, row.id, due_at, [*warnings, *notes], next_at):
         return []  # another server announced it
-    status_event = ExecutionEvent.of(
-        task,
-        row.id,
-        Status(row.status),
-        now,
-        attempt=number,
-        origin=row.origin,
-        started_at=started,
-        created_at=row.created_at,
-    )
+    status_event = event_of_row(row, Status(row.status), now, task=task, started_at=started)
     return [
         dataclasses.replace(violation_event(status_event, v, MAX_DURATION_PASSED), at=now)
         for v in passed
