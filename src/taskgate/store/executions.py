@@ -143,9 +143,21 @@ _COUNT_BUSY = _count_in(ACTIVE | PENDING)
 _COUNT_ACTIVE = _count_in(ACTIVE)
 
 
+_LOCK_TASK_STARTS = sa.text(
+    "SELECT pg_advisory_xact_lock(hashtextextended('taskgate.start:' || :tid, 0))"
+)
+
+
 def count_busy(conn: Connection, task_ids: Iterable[str]) -> dict[str, int]:
-    """Executions per task that are running or waiting to run."""
-    return {r[0]: r[1] for r in conn.execute(_COUNT_BUSY, {"ids": list(task_ids)})}
+    """Executions per task that are running or waiting to run, as this transaction may add
+    to them: on PostgreSQL, after waiting for any other transaction that is starting one of
+    these tasks to end (a lock held until this one ends), so two servers never both count
+    none of a `skip` task and both start it; on SQLite one transaction writes at a time."""
+    ids = sorted(set(task_ids))  # one order for every transaction: no deadlock between two
+    if conn.dialect.name == "postgresql":
+        for tid in ids:
+            conn.execute(_LOCK_TASK_STARTS, {"tid": tid})
+    return {r[0]: r[1] for r in conn.execute(_COUNT_BUSY, {"ids": ids})}
 
 
 _TRY_LOCK_TASK = sa.text(
