@@ -14,6 +14,7 @@ Errors come out as SQLAlchemy's (`IntegrityError` and the rest), as from `execut
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -40,13 +41,15 @@ class _Form:
     shared: frozenset[str] = frozenset()
     # An INSERT's rows written by one statement (PostgreSQL); None: by executemany.
     many: _Rows | None = None
+    # psycopg: a JSON value goes to the driver wrapped, and is encoded as it is sent.
+    wrapped_json: bool = False
 
     def values_of(self, rows: Sequence[Mapping[str, Any]]) -> list[Sequence[Any] | dict[str, Any]]:
         if not self.shared or len(rows) < 2:
             return [self.values(row) for row in rows]
         # Keyed by identity for this call only: the rows hold their values, so no id is reused.
         processors = {
-            name: _once_per_object(process) if name in self.shared else process
+            name: _once_per_object(process, self.wrapped_json) if name in self.shared else process
             for name, process in self.processors.items()
         }
         form = replace(self, processors=processors)
@@ -180,11 +183,12 @@ def _compile(
     if order is None and dialect.paramstyle not in ("pyformat", "named"):
         return None
     form = _Form(compiled.string, order, processors, fixed, frozenset(shared))
-    if isinstance(statement, sa.Insert) and dialect.driver == "psycopg":
+    if dialect.driver != "psycopg":
         # SQLite's executemany steps one prepared statement in C: faster there than one
         # statement as long as the batch (bench/README.md, branch pg19a).
-        return replace(form, many=_Rows.of(form))
-    return form
+        return form
+    form = replace(form, wrapped_json=True)
+    return replace(form, many=_Rows.of(form)) if isinstance(statement, sa.Insert) else form
 
 
 # A statement's bound values at most: PostgreSQL's protocol counts them in 16 bits.
@@ -230,7 +234,7 @@ class _Rows:
         return text
 
 
-def _once_per_object(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+def _once_per_object(process: Callable[[Any], Any], wrapped_json: bool) -> Callable[[Any], Any]:
     done: dict[int, Any] = {}
 
     def reuse(value: Any) -> Any:
@@ -238,10 +242,22 @@ def _once_per_object(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
         try:
             return done[key]
         except KeyError:
-            processed = done[key] = process(value)
+            processed = process(value)
+            if wrapped_json and processed is not None:
+                processed = _encoded_once(processed)
+            done[key] = processed
             return processed
 
     return reuse
+
+
+def _encoded_once(wrapper: Any) -> Any:
+    """psycopg's `Json` (what SQLAlchemy hands it for a JSON column) encoded now, once, for
+    every row that carries it: psycopg would encode it again for each. With the `dumps`
+    psycopg would use (the engine sets no serializer of its own)."""
+    text = (wrapper.dumps or json.dumps)(wrapper.obj)
+    data = text.encode() if isinstance(text, str) else text
+    return type(wrapper)(wrapper.obj, dumps=lambda _obj: data)
 
 
 def _wrapped(sql: str, values: Any, exc: Exception, dialect: Dialect) -> StatementError:
