@@ -132,7 +132,9 @@ class Prepared:
                 sql = many.sql(len(chunk))
                 flat = [value for row in chunk for value in row]
                 try:
-                    cursor.execute(sql, flat)
+                    # A long batch's text is neither kept here nor prepared by psycopg (which
+                    # keeps each prepared statement's text): memory stays bounded.
+                    cursor.execute(sql, flat, prepare=None if len(chunk) <= _KEPT_ROWS else False)
                 except conn.dialect.loaded_dbapi.Error as exc:
                     raise _wrapped(sql, flat, exc, conn.dialect) from exc
         finally:
@@ -193,6 +195,8 @@ def _compile(
 
 # A statement's bound values at most: PostgreSQL's protocol counts them in 16 bits.
 _MAX_PARAMETERS = 32767
+# Statements of up to this many rows are kept (here, and prepared by psycopg once used often).
+_KEPT_ROWS = 16
 _NAMED = re.compile(r"%\((\w+)\)s")
 
 
@@ -230,7 +234,9 @@ class _Rows:
                 )
                 for r in range(count)
             )
-            text = self.texts[count] = self.head + ", ".join(rows)
+            text = self.head + ", ".join(rows)
+            if count <= _KEPT_ROWS:
+                self.texts[count] = text
         return text
 
 
