@@ -8,12 +8,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
+from taskgate.store.prepared import Prepared
 from taskgate.store.tables import idempotency_keys
 
 _GET = sa.select(idempotency_keys).where(
     idempotency_keys.c.scope == sa.bindparam("s"), idempotency_keys.c.key == sa.bindparam("k")
 )
 _PUT = idempotency_keys.insert()
+# A start batch's keys: its rows in one statement on PostgreSQL (store/prepared.py).
+_PUT_MANY = Prepared(_PUT)
 
 
 def get(conn: Connection, scope: str, key: str) -> sa.Row[Any] | None:
@@ -37,8 +40,7 @@ def existing(conn: Connection, pairs: list[tuple[str, str]]) -> set[tuple[str, s
 
 def put_many(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Rows of {scope, key, request_hash, response, created_at}."""
-    if rows:
-        conn.execute(idempotency_keys.insert(), rows)
+    _PUT_MANY.execute_many(conn, rows)
 
 
 def put(

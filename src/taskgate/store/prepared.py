@@ -14,6 +14,8 @@ Errors come out as SQLAlchemy's (`IntegrityError` and the rest), as from `execut
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -37,13 +39,17 @@ class _Form:
     # JSON columns: the one object many rows of a batch share (a task's snapshot) is encoded
     # once for all of them.
     shared: frozenset[str] = frozenset()
+    # An INSERT's rows written by one statement (PostgreSQL); None: by executemany.
+    many: _Rows | None = None
+    # psycopg: a JSON value goes to the driver wrapped, and is encoded as it is sent.
+    wrapped_json: bool = False
 
     def values_of(self, rows: Sequence[Mapping[str, Any]]) -> list[Sequence[Any] | dict[str, Any]]:
         if not self.shared or len(rows) < 2:
             return [self.values(row) for row in rows]
         # Keyed by identity for this call only: the rows hold their values, so no id is reused.
         processors = {
-            name: _once_per_object(process) if name in self.shared else process
+            name: _once_per_object(process, self.wrapped_json) if name in self.shared else process
             for name, process in self.processors.items()
         }
         form = replace(self, processors=processors)
@@ -97,12 +103,40 @@ class Prepared:
             else:
                 self.execute(conn, rows[0])
             return
+        if form.many is not None:
+            self._insert_rows(conn, form.many, rows)
+            return
         values = form.values_of(rows)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(form.sql, values)
         except conn.dialect.loaded_dbapi.Error as exc:
             raise _wrapped(form.sql, values, exc, conn.dialect) from exc
+        finally:
+            cursor.close()
+
+    @staticmethod
+    def _insert_rows(conn: Connection, many: _Rows, rows: Sequence[Mapping[str, Any]]) -> None:
+        """One statement for every row: one round trip and one statement for the server to
+        run, where executemany sends a statement per row. On psycopg's raw cursor, which
+        takes PostgreSQL's own `$n` placeholders: its `%s` form parses a statement this long
+        anew at each call."""
+        from psycopg import RawCursor
+
+        values = many.form.values_of(rows)
+        size = max(1, _MAX_PARAMETERS // len(many.names))
+        cursor = RawCursor(conn.connection.driver_connection)  # type: ignore[arg-type]
+        try:
+            for start in range(0, len(values), size):
+                chunk = values[start : start + size]
+                sql = many.sql(len(chunk))
+                flat = [value for row in chunk for value in row]
+                try:
+                    # A long batch's text is neither kept here nor prepared by psycopg (which
+                    # keeps each prepared statement's text): memory stays bounded.
+                    cursor.execute(sql, flat, prepare=None if len(chunk) <= _KEPT_ROWS else False)
+                except conn.dialect.loaded_dbapi.Error as exc:
+                    raise _wrapped(sql, flat, exc, conn.dialect) from exc
         finally:
             cursor.close()
 
@@ -119,7 +153,9 @@ class Prepared:
 def _compile(
     statement: sa.Insert | sa.Update | sa.Delete, dialect: Dialect, names: frozenset[str]
 ) -> _Form | None:
-    compiled = statement.compile(dialect=dialect, column_keys=sorted(names))
+    # For many rows at once: no RETURNING of the new keys (PostgreSQL's implicit one), which
+    # nothing here reads.
+    compiled = statement.compile(dialect=dialect, column_keys=sorted(names), for_executemany=True)
     if (
         compiled.returning
         or compiled.escaped_bind_names
@@ -148,10 +184,63 @@ def _compile(
     order = tuple(compiled.positiontup) if compiled.positiontup is not None else None
     if order is None and dialect.paramstyle not in ("pyformat", "named"):
         return None
-    return _Form(compiled.string, order, processors, fixed, frozenset(shared))
+    form = _Form(compiled.string, order, processors, fixed, frozenset(shared))
+    if dialect.driver != "psycopg":
+        # SQLite's executemany steps one prepared statement in C: faster there than one
+        # statement as long as the batch (bench/README.md, branch pg19a).
+        return form
+    form = replace(form, wrapped_json=True)
+    return replace(form, many=_Rows.of(form)) if isinstance(statement, sa.Insert) else form
 
 
-def _once_per_object(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+# A statement's bound values at most: PostgreSQL's protocol counts them in 16 bits.
+_MAX_PARAMETERS = 32767
+# Statements of up to this many rows are kept (here, and prepared by psycopg once used often).
+_KEPT_ROWS = 16
+_NAMED = re.compile(r"%\((\w+)\)s")
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """`INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ...` for any number of rows."""
+
+    head: str
+    # One row's text around its placeholders, and the names they stand for, in order.
+    pieces: tuple[str, ...]
+    names: tuple[str, ...]
+    # The statement's form giving each row's values in that order.
+    form: _Form
+    texts: dict[int, str]
+
+    @staticmethod
+    def of(form: _Form) -> _Rows | None:
+        head, found, one = form.sql.partition(" VALUES ")
+        if not found or not one.startswith("(") or not one.endswith(")") or "%%" in one:
+            return None
+        names = tuple(_NAMED.findall(one))
+        if not names or form.order is not None:
+            return None
+        pieces = tuple(_NAMED.split(one)[::2])
+        return _Rows(head + found, pieces, names, replace(form, order=names), {})
+
+    def sql(self, count: int) -> str:
+        text = self.texts.get(count)
+        if text is None:
+            width = len(self.names)
+            rows = (
+                "".join(
+                    piece + (f"${r * width + i + 1}" if i < width else "")
+                    for i, piece in enumerate(self.pieces)
+                )
+                for r in range(count)
+            )
+            text = self.head + ", ".join(rows)
+            if count <= _KEPT_ROWS:
+                self.texts[count] = text
+        return text
+
+
+def _once_per_object(process: Callable[[Any], Any], wrapped_json: bool) -> Callable[[Any], Any]:
     done: dict[int, Any] = {}
 
     def reuse(value: Any) -> Any:
@@ -159,10 +248,22 @@ def _once_per_object(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
         try:
             return done[key]
         except KeyError:
-            processed = done[key] = process(value)
+            processed = process(value)
+            if wrapped_json and processed is not None:
+                processed = _encoded_once(processed)
+            done[key] = processed
             return processed
 
     return reuse
+
+
+def _encoded_once(wrapper: Any) -> Any:
+    """psycopg's `Json` (what SQLAlchemy hands it for a JSON column) encoded now, once, for
+    every row that carries it: psycopg would encode it again for each. With the `dumps`
+    psycopg would use (the engine sets no serializer of its own)."""
+    text = (wrapper.dumps or json.dumps)(wrapper.obj)
+    data = text.encode() if isinstance(text, str) else text
+    return type(wrapper)(wrapper.obj, dumps=lambda _obj: data)
 
 
 def _wrapped(sql: str, values: Any, exc: Exception, dialect: Dialect) -> StatementError:
