@@ -28,7 +28,10 @@ def claim(conn: Connection, free: int, holder: Holder, only: str | None = None) 
     full: set[str] = set()  # tasks at their max_running: their queue waits
     first_limits: dict[str, float | None] = {}
     while len(claimed) < free:
-        wanted = free * 2 + 8
+        # As many rows as there are slots left: on PostgreSQL each row read is locked until
+        # the commit (a run's end claims one, and reading ten locked nine that other claims
+        # then skipped). A task at its limit turns rows away: the next look leaves it out.
+        wanted = free - len(claimed)
         candidates = rows.claimable(conn, now, wanted, skip_tasks=full, only=only)
         if not candidates:
             break
