@@ -111,6 +111,21 @@ def test_a_task_at_its_limit_does_not_hold_back_the_queue_behind_it(
     asyncio.run(db.close())
 
 
+def test_a_claim_of_one_named_execution_of_a_task_at_its_limit_takes_nothing(
+    backend: Backend, tmp_path: Path
+) -> None:
+    # A Celery worker claims the one execution its message names.
+    db = database(backend, tmp_path)
+    task = one_at_a_time()
+    first, second = queued(task), queued(task)
+    with db.engine.begin() as conn:
+        rows.insert(conn, [first, second])
+        assert len(claim(conn, 1, A, only=first["id"])) == 1
+    with db.engine.begin() as conn:
+        assert claim(conn, 1, B, only=second["id"]) == []
+    asyncio.run(db.close())
+
+
 def test_leases_renew_expire_and_fence(backend: Backend, tmp_path: Path) -> None:
     db = database(backend, tmp_path)
     task = one_at_a_time()

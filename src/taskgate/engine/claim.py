@@ -97,8 +97,10 @@ def claim(conn: Connection, free: int, holder: Holder, only: str | None = None) 
             )
         # Before the next look: this transaction's own row locks do not hide them from it.
         rows.update_each(conn, changes)
-        if len(candidates) < wanted:
-            break  # every due execution has been looked at
+        if len(candidates) < wanted or only is not None:
+            # Every due execution has been looked at (`only`: the one there is; a look that
+            # found its task at the limit would find it again, as `only` skips no task).
+            break
     rows.insert_attempts(conn, [_attempt_row(run, holder.node) for run in claimed])
     return claimed
 
