@@ -27,13 +27,17 @@ B = Holder("node", "node/2-bbbb", 30.0)
 
 
 def one_at_a_time() -> Task:
+    return a_task("one at a time", {"max_running": 1, "overlap": "queue"})
+
+
+def a_task(name: str, concurrency: dict[str, Any]) -> Task:
     now = utcnow()
     return Task.model_validate(
         {
             "id": str(uuid.uuid4()),
-            "name": "one at a time",
+            "name": name,
             "action": {"kind": "command", "argv": ["true"]},
-            "concurrency": {"max_running": 1, "overlap": "queue"},
+            "concurrency": concurrency,
             "created_at": now,
             "updated_at": now,
         }
@@ -85,6 +89,40 @@ def test_claims_at_the_same_moment_keep_a_tasks_limit(backend: Backend, tmp_path
         second.begin()
         assert claim(second, 8, B) == []  # one runs: the slot is taken
         second.commit()
+    asyncio.run(db.close())
+
+
+def test_a_task_at_its_limit_does_not_hold_back_the_queue_behind_it(
+    backend: Backend, tmp_path: Path
+) -> None:
+    db = database(backend, tmp_path)
+    limited = one_at_a_time()
+    free_running = a_task("any number at once", {"overlap": "allow"})
+    waiting = [queued(limited) for _ in range(5)] + [queued(free_running) for _ in range(2)]
+    for i, row in enumerate(waiting):  # queued in this order, oldest first
+        row["created_at"] = waiting[0]["created_at"] + timedelta(milliseconds=i)
+    behind = waiting[5:]
+    with db.engine.begin() as conn:
+        rows.insert(conn, waiting)
+        # Two slots: the limited task's oldest run and the first run queued behind its others.
+        claimed = claim(conn, 2, A)
+    assert [run.task.key for run in claimed] == [limited.key, free_running.key]
+    assert claimed[1].execution_id == behind[0]["id"]
+    asyncio.run(db.close())
+
+
+def test_a_claim_of_one_named_execution_of_a_task_at_its_limit_takes_nothing(
+    backend: Backend, tmp_path: Path
+) -> None:
+    # A Celery worker claims the one execution its message names.
+    db = database(backend, tmp_path)
+    task = one_at_a_time()
+    first, second = queued(task), queued(task)
+    with db.engine.begin() as conn:
+        rows.insert(conn, [first, second])
+        assert len(claim(conn, 1, A, only=first["id"])) == 1
+    with db.engine.begin() as conn:
+        assert claim(conn, 1, B, only=second["id"]) == []
     asyncio.run(db.close())
 
 

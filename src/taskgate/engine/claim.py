@@ -28,7 +28,10 @@ def claim(conn: Connection, free: int, holder: Holder, only: str | None = None) 
     full: set[str] = set()  # tasks at their max_running: their queue waits
     first_limits: dict[str, float | None] = {}
     while len(claimed) < free:
-        wanted = free * 2 + 8
+        # As many rows as there are slots left: on PostgreSQL each row read is locked until
+        # the commit (a run's end claims one, and reading ten locked nine that other claims
+        # then skipped). A task at its limit turns rows away: the next look leaves it out.
+        wanted = free - len(claimed)
         candidates = rows.claimable(conn, now, wanted, skip_tasks=full, only=only)
         if not candidates:
             break
@@ -94,8 +97,10 @@ def claim(conn: Connection, free: int, holder: Holder, only: str | None = None) 
             )
         # Before the next look: this transaction's own row locks do not hide them from it.
         rows.update_each(conn, changes)
-        if len(candidates) < wanted:
-            break  # every due execution has been looked at
+        if len(candidates) < wanted or only is not None:
+            # Every due execution has been looked at (`only`: the one there is; a look that
+            # found its task at the limit would find it again, as `only` skips no task).
+            break
     rows.insert_attempts(conn, [_attempt_row(run, holder.node) for run in claimed])
     return claimed
 
