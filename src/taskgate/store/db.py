@@ -195,6 +195,13 @@ class Database:
         """Run `work` in one transaction: all of it is committed, or none of it."""
         return await self._run(self.engine, work)
 
+    def write_here(self, work: Work[T]) -> T:
+        """`write` on the calling thread, for a thread that waits for the result anyway and is
+        not the event loop's (PostgreSQL: the pool's connections are shared by threads)."""
+        if self._threads is None:
+            raise RuntimeError("write_here needs PostgreSQL: SQLite's work runs on the loop")
+        return self._transaction(self.engine, work)
+
     async def read(self, work: Work[T]) -> T:
         """Run `work`, which only reads, in one transaction that sees one snapshot."""
         return await self._run(self._reader, work)

@@ -390,8 +390,16 @@ _CLAIM_COLUMNS = (
 
 
 def _claimable(*, skipping: bool, locking: bool, one: bool = False) -> sa.Select[Any]:
+    status = executions.c.status
+    due = (
+        # One row by its key: no index to match, and no list for SQLAlchemy to render anew
+        # into the SQL at every execution (an IN list is a "post-compile" parameter).
+        sa.or_(status == Status.QUEUED.value, status == Status.RETRY.value)
+        if one
+        else status.in_([Status.QUEUED.value, Status.RETRY.value])
+    )
     query = sa.select(*_CLAIM_COLUMNS).where(
-        executions.c.status.in_([Status.QUEUED.value, Status.RETRY.value]),
+        due,
         sa.or_(executions.c.not_before.is_(None), executions.c.not_before <= sa.bindparam("now")),
     )
     if skipping:

@@ -3,7 +3,7 @@ the execution its message names and runs it with taskgate's own runners.
 
 One asyncio event loop, in a thread of its own, hosts every run of the process (the action
 runners, the log writer, the lease keeper are asyncio code); Celery's `threads` pool gives each
-message a thread that hands the run to that loop and waits for its end. The message is
+message a thread that claims the run, hands it to that loop and waits for its end. The message is
 acknowledged when that thread returns (acks_late): a worker lost mid-run leaves it to the
 broker, and the lease sweep of any node ends or retries the run.
 
@@ -60,7 +60,6 @@ class WorkerExecutor(LocalExecutor):
         self.aborts = Periodic(
             "aborts", ABORT_POLL_SECONDS, self._pick_up_remote_aborts, at_start=False
         )
-        self.dropped = 0
 
     async def start(self) -> None:
         self._restore_watcher = watch_children_with_pidfd()
@@ -78,22 +77,24 @@ class WorkerExecutor(LocalExecutor):
     def notify(self) -> None:
         """A run's end: the next message brings the next run."""
 
-    async def run_message(self, execution_id: str) -> str:
-        """Claim and run the execution a message names; what became of the message."""
-        claimed = await self.ctx.db.write(
+    def claim_message(self, execution_id: str) -> Run | None:
+        """Claim the execution a message names, on the Celery thread that holds the message
+        and waits for the run anyway: no hop to the event loop, on to a database thread and
+        back before the run can start. None: claimed or ended already, not due, or its task
+        is full (the message is dropped)."""
+        claimed = self.ctx.db.write_here(
             lambda conn: claim(conn, 1, self.holder, only=execution_id)
         )
-        if not claimed:
-            self.dropped += 1
-            return "dropped"  # claimed or ended already, not due, or its task is full
-        run = claimed[0]
+        return claimed[0] if claimed else None
+
+    async def run_claimed(self, run: Run) -> None:
+        """Run what `claim_message` claimed (committed), on the event loop, to its end."""
         self.ctx.bus.publish(run.event(Status.STARTED, run.started_at))
         self._launch([run])
         assert run.worker is not None
         await asyncio.shield(run.worker)
         if run.task.concurrency.overlap is not Overlap.ALLOW:
             await self._release(run)
-        return "ran"
 
     async def _release(self, run: Run) -> None:
         task_id = str(run.task.id)
@@ -147,4 +148,8 @@ def register_run_task(app: Any, loop: LoopThread, executor: WorkerExecutor) -> N
 
     @app.task(name=RUN_TASK, acks_late=True, reject_on_worker_lost=True, ignore_result=True)  # type: ignore[untyped-decorator]
     def run(execution_id: str) -> str:
-        return loop.call(executor.run_message(execution_id))
+        run = executor.claim_message(execution_id)
+        if run is None:
+            return "dropped"
+        loop.call(executor.run_claimed(run))
+        return "ran"
