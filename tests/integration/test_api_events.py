@@ -117,6 +117,25 @@ def test_a_run_is_seen_in_order(stream: OpenStream, client: httpx.Client) -> Non
     assert events[2].data["exit_code"] == 0 and events[2].data["duration_ms"] is not None
 
 
+def test_a_run_that_cannot_start_is_seen_in_order(stream: OpenStream, client: httpx.Client) -> None:
+    # Its end is written before the loop turns again: its news still comes first.
+    label = unique("nostart")
+    create_task(
+        client,
+        {
+            "name": "No program",
+            "label": label,
+            "action": {"kind": "command", "argv": ["nope-taskgate-missing"]},
+        },
+    )
+    watching = stream(task=[label])
+    execution_id = start_one(client, f"label:{label}")
+    assert wait_execution(client, execution_id)["status"] == "error"
+    events = watching.executions(3)
+    assert [e.data["status"] for e in events] == ["queued", "started", "error"]
+    assert {e.data["execution_id"] for e in events} == {execution_id}
+
+
 def test_filters(stream: OpenStream, client: httpx.Client) -> None:
     failures = stream(status=["finished_fail"])
     quick_id = start_one(client, "label:quick")

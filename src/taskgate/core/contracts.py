@@ -7,6 +7,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
+from taskgate.domain.events import ExecutionEvent
+
 
 class Executor(Protocol):
     def notify(self) -> None:
@@ -19,8 +21,9 @@ class Executor(Protocol):
         """Claim due executions inside the start's own transaction; what it returns goes to
         `launch` once that transaction has committed. None: it cannot, `notify` instead."""
 
-    def launch(self, claimed: Sequence[object]) -> None:
-        """Run what `claim_in` claimed."""
+    def launch(self, claimed: Sequence[object], news: Sequence[ExecutionEvent] = ()) -> None:
+        """Run what `claim_in` claimed, and publish `news` (the events of the start that
+        claimed it) before any event of those runs."""
 
 
 class QueueInspector(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,9 @@ from taskgate.core.checks.news import violation_event
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.core.endings import AfterCommit, Ended
+from taskgate.core.events import EventBus
 from taskgate.core.exectoken import ExecutionTokens
+from taskgate.domain.events import ExecutionEvent
 from taskgate.domain.status import EndReason, Status, default_reason
 from taskgate.domain.tasks import Overlap
 from taskgate.engine.actions import ActionCatalog
@@ -128,18 +130,27 @@ class LocalExecutor:
         self._backlog = len(claimed) >= free
         return claimed
 
-    def launch(self, claimed: Sequence[object]) -> None:
-        """Run what `claim_in` claimed, once its transaction has committed."""
+    def launch(self, claimed: Sequence[object], news: Sequence[ExecutionEvent] = ()) -> None:
+        """Run what `claim_in` claimed, once its transaction has committed. The runs' news
+        (their STARTED events, and theirs of `news`) is published after the runs' first
+        steps (their processes spawned), or before a run's next event if it gets that far
+        first; the rest of `news` at once (the dispatcher may claim those executions)."""
         runs = [run for run in claimed if isinstance(run, Run)]
         if not self._accepting:
             # Stopping: the runs stay leased to this instance until `stop` ends them, or
             # until their lease runs out and a sweep takes them over.
             self._give_back(len(runs))
+            _publish(self.ctx.bus, news)
             return
+        ids = {run.execution_id for run in runs}
+        _publish(self.ctx.bus, [e for e in news if e.execution_id not in ids])
+        announce = _Announcement(self.ctx.bus, [e for e in news if e.execution_id in ids], runs)
         for run in runs:
-            self.ctx.bus.publish(run.event(Status.STARTED, run.started_at))
+            run.announce = announce
         self._launch(runs)
         self._give_back(len(runs))
+        # After the tasks' first steps: the loop runs ready callbacks in the order they came.
+        asyncio.get_running_loop().call_soon(announce)
 
     def _take_slots(self, own: int = 0) -> int:
         """Take every free slot for a claim; what it does not use goes back at once. `own`:
@@ -353,6 +364,7 @@ class LocalExecutor:
             )
         )
         if moved:
+            run.announce()
             self.ctx.bus.publish(run.event(Status.ABORTING, utcnow()))
 
     async def _finish(
@@ -360,6 +372,7 @@ class LocalExecutor:
     ) -> list[Run] | None:
         """Write the run's end; what its transaction claimed for the slot it lets go of (None:
         it did not look for more work)."""
+        run.announce()
         now = utcnow()
         chunks, log_size = self.logs.close(run.execution_id)
         if end.park is not None and not run.lost:
@@ -507,6 +520,30 @@ def _not_recorded(run: Run, message: str) -> None:
         run.execution_id,
         message,
     )
+
+
+class _Announcement:
+    """The events of runs just launched, published once: `news` (their start's), then each
+    run's STARTED. Deferred so that nothing but the runs' own first steps stands between a
+    start's commit and its process."""
+
+    def __init__(self, bus: EventBus, news: Sequence[ExecutionEvent], runs: list[Run]) -> None:
+        self._bus: EventBus | None = bus
+        self._news = news
+        self._runs = runs
+
+    def __call__(self) -> None:
+        bus, self._bus = self._bus, None
+        if bus is None:
+            return
+        _publish(bus, self._news)
+        for run in self._runs:
+            bus.publish(run.event(Status.STARTED, run.started_at))
+
+
+def _publish(bus: EventBus, events: Iterable[ExecutionEvent]) -> None:
+    for event in events:
+        bus.publish(event)
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

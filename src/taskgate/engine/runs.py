@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,8 @@ class Run:
     # A chained execution: what its events name.
     chain: ChainLink | None = None
     phase: int | None = None
+    # Publishes its STARTED event (and its start's) if not done yet: see LocalExecutor.launch.
+    announce: Callable[[], None] = field(default=lambda: None, repr=False)
 
     def event(
         self,

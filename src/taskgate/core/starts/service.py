@@ -165,18 +165,26 @@ class StartService:
 
     def after_commit(self, pending: PendingStart) -> None:
         """Tell the listeners and the executor about a start that is now on disk."""
-        for event in pending.events:
-            self.ctx.bus.publish(event)
-        self.hand_over(pending.claimed, started=bool(pending.result.started))
+        self.hand_over(pending.claimed, started=bool(pending.result.started), news=pending.events)
 
-    def hand_over(self, claimed: Sequence[object] | None, *, started: bool) -> None:
-        """Run what was claimed in a start's transaction, or wake the executor."""
+    def hand_over(
+        self,
+        claimed: Sequence[object] | None,
+        *,
+        started: bool,
+        news: Sequence[ExecutionEvent] = (),
+    ) -> None:
+        """Run what was claimed in a start's transaction, or wake the executor; `news`, the
+        start's events, is published before any event of the runs (by the executor, which
+        spawns the claimed runs' processes first: the trigger latency is the process
+        running)."""
         executor = self.ctx.executor
-        if executor is None:
+        if executor is not None and claimed:
+            executor.launch(claimed, news)
             return
-        if claimed is not None:
-            executor.launch(claimed)
-        elif started:
+        for event in news:
+            self.ctx.bus.publish(event)
+        if executor is not None and claimed is None and started:
             executor.notify()
 
     def claim_in(self, conn: Connection, started: bool) -> Sequence[object] | None:
@@ -211,17 +219,18 @@ class StartService:
             # A key was committed by another request meanwhile: take them one by one.
             return [await self._start_or_error(r) for r in requests]
         answers: list[StartResult | TaskgateError] = []
+        news: list[ExecutionEvent] = []
         for request, outcome in zip(requests, outcomes, strict=True):
             if outcome is None:
                 answers.append(await self._start_or_error(request))
             elif isinstance(outcome, TaskgateError):
                 answers.append(outcome)
             else:
-                # The executor hears of the batch once, below.
-                self.after_commit(PendingStart(*outcome, claimed=()))
+                # The executor and the listeners hear of the batch once, below.
+                news += outcome[1]
                 answers.append(outcome[0])
         started = any(not isinstance(a, TaskgateError) and a.started for a in answers)
-        self.hand_over(claimed, started=started)
+        self.hand_over(claimed, started=started, news=news)
         return answers
 
     async def _start_or_error(self, request: StartRequest) -> StartResult | TaskgateError:

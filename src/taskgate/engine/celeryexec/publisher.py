@@ -23,6 +23,7 @@ from sqlalchemy import Connection
 from taskgate.core.background import Periodic, stop_task
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
+from taskgate.domain.events import ExecutionEvent
 from taskgate.engine.celeryexec.broker import RunMessages
 from taskgate.engine.celeryexec.inspect import inspect_workers, queue_depth
 from taskgate.engine.recovery import take_over_expired
@@ -82,7 +83,9 @@ class CeleryPublisher:
         less between a start and its run); `launch` sends them once it has committed."""
         return publishing.take_due(conn, utcnow(), BATCH)
 
-    def launch(self, claimed: Sequence[object]) -> None:
+    def launch(self, claimed: Sequence[object], news: Sequence[ExecutionEvent] = ()) -> None:
+        for event in news:
+            self.ctx.bus.publish(event)
         self._pending.extend(item for item in claimed if isinstance(item, ToPublish))
         if self._pending and (self._flusher is None or self._flusher.done()):
             self._flusher = asyncio.create_task(self._send_pending())
