@@ -43,6 +43,7 @@ NOT_AT_IDLE = [
     "taskgate.doors.jaseci",
     "taskgate.doors.mqtt",
     "psutil",  # killing a process tree (an abort, a timeout): imported when one is killed
+    "ctypes",  # glibc's malloc_trim, looked up at the first trim after work (core/memory.py)
     "pydantic.v1",  # FastAPI's check for v1 models; kept out by taskgate.app (fastapicompat)
 ]
 
