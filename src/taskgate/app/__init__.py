@@ -5,3 +5,9 @@
 - `mounting`: the compatible doors that are switched on, and the guard every listener gets;
 - `serving.serve`: uvicorn on the app (`taskgate serve`).
 """
+
+from taskgate.app.fastapicompat import keep_out_pydantic_v1
+
+# Before any route module of a door is imported (FastAPI builds some fields as the routes are
+# declared, the others at their first request): see fastapicompat.
+keep_out_pydantic_v1()
