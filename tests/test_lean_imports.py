@@ -66,16 +66,21 @@ print(json.dumps(sorted(name for name, module in sys.modules.items() if module i
 """
 
 
-def imported_by_server(config: dict[str, Any]) -> set[str]:
+def probe(code: str, config: dict[str, Any]) -> Any:
+    """What `code`, run in a fresh interpreter with `config`, printed last (JSON)."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(config)],
+        [sys.executable, "-c", code, json.dumps(config)],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    return set(json.loads(done.stdout.splitlines()[-1]))
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def imported_by_server(config: dict[str, Any]) -> set[str]:
+    return set(probe(PROBE, config))
 
 
 def loads(modules: set[str], package: str) -> bool:
@@ -115,16 +120,7 @@ print(json.dumps({"statuses": statuses, "v1": sys.modules.get("pydantic.v1") is 
 def test_routes_validate_at_their_first_request_without_pydantic_v1(tmp_path: Path) -> None:
     """FastAPI builds a route's validators at its first request and, without fastapicompat,
     imports pydantic.v1 to look for v1 models there: the requests still validate."""
-    config = {"data_dir": str(tmp_path), "auth": "none"}
-    done = subprocess.run(
-        [sys.executable, "-c", REQUESTS_PROBE, json.dumps(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    answer = json.loads(done.stdout.splitlines()[-1])
+    answer = probe(REQUESTS_PROBE, {"data_dir": str(tmp_path), "auth": "none"})
     assert answer == {"statuses": [422, 201, 422, 200], "v1": False}
 
 
