@@ -14,6 +14,7 @@ from taskgate.domain.tasks import Overlap, Task
 from taskgate.engine.leases import Holder
 from taskgate.engine.runs import Run
 from taskgate.store import executions as rows
+from taskgate.store import slots
 from taskgate.store.executions import chain_link
 from taskgate.store.specs import task_of_snapshot
 
@@ -32,7 +33,7 @@ def claim(conn: Connection, free: int, holder: Holder, only: str | None = None) 
         # the commit (a run's end claims one, and reading ten locked nine that other claims
         # then skipped). A task at its limit turns rows away: the next look leaves it out.
         wanted = free - len(claimed)
-        candidates = rows.claimable(conn, now, wanted, skip_tasks=full, only=only)
+        candidates = slots.claimable(conn, now, wanted, skip_tasks=full, only=only)
         if not candidates:
             break
         tasks = {c.id: task_of_snapshot(c.task_spec) for c in candidates}
@@ -44,10 +45,10 @@ def claim(conn: Connection, free: int, holder: Holder, only: str | None = None) 
         }
         if limited:
             # A task another server is claiming for right now waits for the next round.
-            locked = rows.lock_tasks_for_claim(conn, limited)
+            locked = slots.lock_tasks_for_claim(conn, limited)
             full |= limited - locked
             if locked:
-                active.update(dict.fromkeys(locked, 0) | rows.count_active(conn, locked))
+                active.update(dict.fromkeys(locked, 0) | slots.count_active(conn, locked))
         changes: list[dict[str, Any]] = []
         for row in candidates:
             if len(claimed) >= free:

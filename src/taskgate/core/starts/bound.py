@@ -27,7 +27,7 @@ from sqlalchemy import Connection
 from taskgate.core.starts.request import StartRequest
 from taskgate.domain.errors import QueueFull
 from taskgate.domain.tasks import Task
-from taskgate.store import executions as execution_rows
+from taskgate.store import slots
 
 GLOBAL_BOUND = "executor.max_queued"
 TASK_BOUND = "concurrency.max_queued"
@@ -103,7 +103,7 @@ class QueueRoom:
         if limit is not None:
             if self._all is None:
                 self._lock(conn)
-                self._all = execution_rows.count_waiting(conn, limit)
+                self._all = slots.count_waiting(conn, limit)
             if self._all + len(tasks) > limit:
                 raise self._refuse(
                     request,
@@ -119,7 +119,7 @@ class QueueRoom:
                 continue
             if task.key not in self._of_task:
                 self._lock(conn)
-                self._of_task[task.key] = execution_rows.count_waiting(conn, task_limit, task.key)
+                self._of_task[task.key] = slots.count_waiting(conn, task_limit, task.key)
             if self._of_task[task.key] + per_task[task.key] > task_limit:
                 raise self._refuse(
                     request,
@@ -145,5 +145,5 @@ class QueueRoom:
 
     def _lock(self, conn: Connection) -> None:
         if not self._locked:
-            execution_rows.lock_queue(conn)
+            slots.lock_queue(conn)
             self._locked = True

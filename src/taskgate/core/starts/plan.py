@@ -33,7 +33,7 @@ from taskgate.domain.selectors import GROUP_KINDS, Resolution, Selector, Selecto
 from taskgate.domain.started import SkippedStart, start_succeeded
 from taskgate.domain.status import EndReason, Status
 from taskgate.domain.tasks import Overlap, Task
-from taskgate.store import audit, idempotency
+from taskgate.store import audit, idempotency, slots
 from taskgate.store import executions as execution_rows
 
 
@@ -172,7 +172,7 @@ def _plan(
         if matched[i].concurrency.overlap is Overlap.SKIP and i not in pending.busy
     ]
     if skipping:
-        counted = execution_rows.count_busy(conn, skipping)
+        counted = slots.count_busy(conn, skipping)
         pending.busy.update({i: counted.get(i, 0) for i in skipping})
     # Counted into `pending` only once the queue's bound admitted the whole request.
     busy = dict(pending.busy)
