@@ -1,7 +1,8 @@
 """The Celery executor beside the local one and beside Celery + Flower, in one run, one table.
 
     .venv/bin/python bench/celery_bench.py [--database-url postgresql://postgres@127.0.0.1:5432/test]
-        [--count 200] [--warmup 20] [--seconds 5] [--concurrency 8] [--no-peer] [--profile FILE]
+        [--count 200] [--warmup 20] [--seconds 5] [--concurrency 8] [--rounds 1] [--no-peer]
+        [--profile FILE]
 
 Systems (each taskgate one on a fresh PostgreSQL database of `--database-url`, default the
 local test server):
@@ -18,6 +19,8 @@ Phases, system after system:
 2. /bin/true completed: `wrk -t1 -c16` sends starts of /bin/true (overlap allow) for
    `--seconds`; completed/s = executions / (the last end - the start of the burst). CPU ms per
    execution of each part over the burst and the drain: API node, worker, broker, database.
+   With `--rounds N`, N rounds of Celery then local; the table gives each figure's median and
+   the median of the rounds' Celery / local ratios, and lists every round's.
 3. starts accepted (taskgate, Celery): throughput.py's skip mode (a task with overlap skip
    whose one long run keeps going on the worker: each start is stored `skipped`, the accept
    path alone) by `wrk -t1 -c16` on node 1, then by one `wrk -t1 -c8` on each of nodes 1 and 2
@@ -122,6 +125,17 @@ def phase(name: str) -> Iterator[Phase]:
     before = load_one()
     yield got
     got.load = f"{before:.1f}->{load_one():.1f}"
+
+
+def medians(rounds: list[Phase]) -> Phase:
+    """One phase of several rounds: the median of each figure, every round's load and notes."""
+    merged = Phase(load=", ".join(got.load for got in rounds))
+    for key in dict.fromkeys(k for got in rounds for k in got.values):
+        merged.values[key] = statistics.median(
+            got.values[key] for got in rounds if key in got.values
+        )
+    merged.notes = [note for got in rounds for note in got.notes]
+    return merged
 
 
 def database_of(server: Server) -> str:
@@ -348,6 +362,8 @@ class Results:
     peer: Figures | None = None
     peer_load: str = "-"
     stored_skipped: int = 0
+    # Phase 2's completed/s of each round: (Celery, local).
+    round_ratios: list[tuple[float, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -376,11 +392,13 @@ def render(r: Results, args: argparse.Namespace) -> Table:
             f"{cl.load if cl else '-'} / {ll.load if ll else '-'} / {r.peer_load}",
         )
     run_load = f"{c.load if c else '-'} / {lo.load if lo else '-'} / {r.peer_load}"
+    shares = [a / b for a, b in r.round_ratios if b and not math.isnan(a) and not math.isnan(b)]
     t.add(
-        f"/bin/true completed/s ({args.concurrency} at once)",
+        f"/bin/true completed/s ({args.concurrency} at once)"
+        + (f", median of {len(shares)} rounds" if len(shares) > 1 else ""),
         cell(c, "done"),
         cell(lo, "done"),
-        ratio(value(c, "done"), value(lo, "done")),
+        f"{statistics.median(shares):.2f}" if shares else "-",
         peer_cell(r.peer, "done"),
         run_load,
     )
@@ -477,11 +495,12 @@ def render(r: Results, args: argparse.Namespace) -> Table:
             f"({verdict(cl.values['p50'] <= TARGET_P50_MS)}), "
             f"p99 <= {TARGET_P99_MS:g} ms ({verdict(cl.values['p99'] <= TARGET_P99_MS)})"
         )
-    if c and lo and c.values.get("done") and lo.values.get("done"):
-        share = c.values["done"] / lo.values["done"]
+    if shares:
+        share = statistics.median(shares)
+        each = ", ".join(f"{a:.0f}/{b:.0f} ({a / b:.2f})" for a, b in r.round_ratios if b)
         t.notes.append(
             f"target: Celery completed/s >= {TARGET_RATIO:.0%} of local: {share:.0%} "
-            f"({verdict(share >= TARGET_RATIO)})"
+            f"({verdict(share >= TARGET_RATIO)}); Celery/local per round: {each}"
         )
     t.notes.append(
         f"load column: 1-minute load before->after the phase (Celery / local / peer); "
@@ -516,6 +535,13 @@ def main() -> None:
     p.add_argument("--seconds", type=int, default=5, help="Length of each wrk burst.")
     p.add_argument("--concurrency", type=int, default=8, help="Worker concurrency = local slots.")
     p.add_argument("--drain-seconds", type=float, default=300.0)
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="Phase 2 this many times, Celery and local in turn; the table gives the medians "
+        "and the median of the rounds' ratios (a noisy machine moves single rounds).",
+    )
     p.add_argument("--no-peer", action="store_true", help="Leave Celery + Flower out.")
     p.add_argument("--peer-venv", type=Path, default=PEER_VENV)
     p.add_argument(
@@ -590,12 +616,20 @@ def main() -> None:
         results.lat["celery"] = latency(node, stamp["id"], args, "taskgate, Celery")
         results.lat["local"] = latency(local, stamp["id"], args, "taskgate, local")
         profiles = {"node": node.pid, "worker": worker.pid} if args.profile else None
-        results.run["celery"] = completed(
-            node, true["id"], celery_parts, args, wrk, "taskgate, Celery", profiles
-        )
-        results.run["local"] = completed(
-            local, true["id"], local_parts, args, wrk, "taskgate, local"
-        )
+        rounds: dict[str, list[Phase]] = {"celery": [], "local": []}
+        for _ in range(args.rounds):
+            rounds["celery"].append(
+                completed(node, true["id"], celery_parts, args, wrk, "taskgate, Celery", profiles)
+            )
+            rounds["local"].append(
+                completed(local, true["id"], local_parts, args, wrk, "taskgate, local")
+            )
+            profiles = None  # the first round's profile only
+        results.run = {name: medians(got) for name, got in rounds.items()}
+        results.round_ratios = [
+            (c.values.get("done", math.nan), lo.values.get("done", math.nan))
+            for c, lo in zip(rounds["celery"], rounds["local"], strict=True)
+        ]
         local_stack.close()
 
         with httpx.Client(base_url=node.url, timeout=60) as client:

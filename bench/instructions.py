@@ -15,6 +15,11 @@ Loads (`--loads`), matching the wall-clock benchmarks:
 - `burst` (not by default): `--count` starts of `/bin/true` sent from 16 threads at once, then
   waited for (`throughput.py`'s phase B, with the server's 4 slots busy): claims by the
   dispatcher, spawns, ends.
+- `worker` (not by default; PostgreSQL, `--database-url`): the Celery executor's worker
+  counted instead of the server. An API node (native, `executor.kind: celery`) with a
+  redis-server of its own as broker, and `taskgate worker --concurrency 8` under callgrind;
+  the burst load sent to the API node: per run, the worker's claim, spawn and end, and Celery's
+  own work for the message (issue 18's ratio is bound by this process).
 
 What the server does by the clock (the log writer's tick, the dispatcher's idle look, lease
 renewal) is counted per second of wall time, and under callgrind a load takes minutes, longer
@@ -29,16 +34,20 @@ compare the figures net of idle (the raw ones grew by half on a machine at load 
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 
 from common import Server, Table, machine_line, parser, task
+from scaleout import RedisServer, Worker
 
 # Python under callgrind runs some 50x slower: starting the server takes minutes (tens of
 # minutes on a busy machine).
@@ -65,9 +74,16 @@ def main() -> None:
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("needs valgrind (Debian package valgrind)")
     loads = [name.strip() for name in args.loads.split(",") if name.strip()]
-    unknown = set(loads) - {"trigger", "accept", "burst"}
+    unknown = set(loads) - {"trigger", "accept", "burst", "worker"}
     if unknown:
         raise SystemExit(f"unknown load(s): {', '.join(sorted(unknown))}")
+    if "worker" in loads:
+        if len(loads) > 1:
+            raise SystemExit("the worker load counts another process: run it on its own")
+        if not args.database_url:
+            raise SystemExit("the worker load needs PostgreSQL: --database-url")
+        _count_worker(args)
+        return
 
     trigger = task("bench-true", ["/bin/true"], overlap="allow", timeout=60)
     holder = task("bench-hold", ["sleep", "600"], overlap="skip")
@@ -98,33 +114,85 @@ def main() -> None:
                 seconds = time.monotonic() - began
                 counted.append((load, count, _dump(server.pid, dumps), seconds))
                 print(f"  {load}: {count} starts in {seconds:.0f} s under callgrind", flush=True)
-            idle_rate = 0.0
-            if args.idle_seconds > 0:
-                # What the server does by the clock (the log writer's tick, the dispatcher's
-                # idle look, lease renewal, housekeeping) is counted per second of wall time;
-                # under callgrind on a busy machine a load takes minutes, so that share grows
-                # with the machine's load. The idle rate, subtracted, takes it out.
-                time.sleep(2)
-                _callgrind(server.pid, "-z")
-                time.sleep(args.idle_seconds)
-                idle_rate = _dump(server.pid, dumps) / args.idle_seconds
+            # What the server does by the clock (the log writer's tick, the dispatcher's idle
+            # look, lease renewal, housekeeping) is counted per second of wall time; under
+            # callgrind on a busy machine a load takes minutes, so that share grows with the
+            # machine's load. The idle rate, subtracted, takes it out.
+            idle_rate = _idle_rate(server.pid, dumps, args.idle_seconds)
     table = Table(
         f"Instructions per start under callgrind ({server.database_label})",
         ["load", "starts", "seconds", "per start", "idle share", "per start, net of idle"],
     )
     for load, count, total, seconds in counted:
-        idle = idle_rate * seconds
-        table.add(
-            load,
-            count,
-            f"{seconds:.0f}",
-            f"{total / count:,.0f}",
-            f"{idle / total:.0%}" if total else "",
-            f"{(total - idle) / count:,.0f}",
-        )
+        _add_row(table, load, count, total, seconds, idle_rate)
     table.notes.append(f"idle server: {idle_rate / 1e6:,.2f} M instructions per second")
     print(table.render())
     print(machine_line())
+
+
+def _count_worker(args: argparse.Namespace) -> None:
+    """Instructions per `/bin/true` run of `taskgate worker`, the API node running natively."""
+    true = task("bench-true", ["/bin/true"], overlap="allow", timeout=60)
+    out = Path("callgrind.out")  # relative to the worker's own folder (its cwd)
+    wrapper = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", "--dump-line=no"]
+    with tempfile.TemporaryDirectory(prefix="taskgate-instructions-") as tmp, ExitStack() as stack:
+        redis = RedisServer(Path(tmp)).start()
+        stack.callback(redis.stop)
+        celery = {"kind": "celery", "celery": {"broker_url": redis.url, "queue_prefix": "bench."}}
+        node = stack.enter_context(
+            Server(
+                [true],
+                slots=8,
+                database_url=args.database_url,
+                keep=args.keep,
+                extra_config={"executor": celery},
+            )
+        )
+        worker = Worker(node, "bench-worker", 8, wrapper=wrapper).start(READY_UNDER_VALGRIND)
+        stack.callback(worker.stop)
+        print(f"worker pid {worker.pid} under callgrind; {node.database_label}", flush=True)
+        dumps = worker.dir / out.name
+        with httpx.Client(base_url=node.url, timeout=600) as client:
+            _burst(client, true, args.warmup)
+            _callgrind(worker.pid, "-z")
+            began = time.monotonic()
+            _burst(client, true, args.count)
+            seconds = time.monotonic() - began
+            total = _dump(worker.pid, dumps)
+            print(f"  worker: {args.count} runs in {seconds:.0f} s under callgrind", flush=True)
+            idle_rate = _idle_rate(worker.pid, dumps, args.idle_seconds)
+    table = Table(
+        f"Instructions per run of the Celery worker under callgrind ({node.database_label})",
+        ["load", "runs", "seconds", "per run", "idle share", "per run, net of idle"],
+    )
+    _add_row(table, "worker (burst)", args.count, total, seconds, idle_rate)
+    table.notes.append(f"idle worker: {idle_rate / 1e6:,.2f} M instructions per second")
+    print(table.render())
+    print(machine_line())
+
+
+def _idle_rate(pid: int, dumps: Path, seconds: float) -> float:
+    """Instructions per second of the process left idle for `seconds` (0: not counted)."""
+    if seconds <= 0:
+        return 0.0
+    time.sleep(2)
+    _callgrind(pid, "-z")
+    time.sleep(seconds)
+    return _dump(pid, dumps) / seconds
+
+
+def _add_row(
+    table: Table, load: str, count: int, total: int, seconds: float, idle_rate: float
+) -> None:
+    idle = idle_rate * seconds
+    table.add(
+        load,
+        count,
+        f"{seconds:.0f}",
+        f"{total / count:,.0f}",
+        f"{idle / total:.0%}" if total else "",
+        f"{(total - idle) / count:,.0f}",
+    )
 
 
 def _trigger(client: httpx.Client, spec: dict[str, object], count: int) -> None:

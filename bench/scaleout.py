@@ -107,7 +107,16 @@ def _config_for(server: Server, **changes: object) -> dict[str, object]:
 class Worker:
     """`taskgate worker` on the config of `server` (same database, same broker)."""
 
-    def __init__(self, server: Server, name: str, concurrency: int, queues: str = "") -> None:
+    def __init__(
+        self,
+        server: Server,
+        name: str,
+        concurrency: int,
+        queues: str = "",
+        wrapper: list[str] | None = None,
+    ) -> None:
+        # `wrapper`: a command the worker runs under (valgrind, for bench/instructions.py).
+        self.wrapper = wrapper or []
         self.dir = server.dir / f"worker-{name}"
         self.dir.mkdir(parents=True, exist_ok=True)
         config = _config_for(server, data_dir=str(self.dir / "data"), node_name=name)
@@ -126,7 +135,15 @@ class Worker:
 
     def start(self, seconds: float = 60.0) -> Worker:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TASKGATE_")}
-        command = [sys.executable, "-m", "taskgate", "worker", "--config", str(self.config_path)]
+        command = [
+            *self.wrapper,
+            sys.executable,
+            "-m",
+            "taskgate",
+            "worker",
+            "--config",
+            str(self.config_path),
+        ]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [*command, *self.args],

@@ -15,9 +15,10 @@ that executor without its dispatcher, fed by messages instead of by its own clai
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
@@ -87,14 +88,23 @@ class WorkerExecutor(LocalExecutor):
         )
         return claimed[0] if claimed else None
 
-    async def run_claimed(self, run: Run) -> None:
-        """Run what `claim_message` claimed (committed), on the event loop, to its end."""
+    def run_claimed(self, run: Run, done: Future[None]) -> None:
+        """On the event loop: run what `claim_message` claimed (committed) to its end, then
+        settle `done`, which the Celery thread that holds the message waits for. Callbacks
+        rather than a coroutine of its own: no task, shield and future chain per run."""
         self.ctx.bus.publish(run.event(Status.STARTED, run.started_at))
         self._launch([run])
         assert run.worker is not None
-        await asyncio.shield(run.worker)
-        if run.task.concurrency.overlap is not Overlap.ALLOW:
-            await self._release(run)
+        run.worker.add_done_callback(functools.partial(self._ran, run, done))
+
+    def _ran(self, run: Run, done: Future[None], worker: asyncio.Task[None]) -> None:
+        if worker.cancelled() or worker.exception() is not None:
+            _settle(done, worker)
+        elif run.task.concurrency.overlap is Overlap.ALLOW:
+            done.set_result(None)
+        else:
+            released = asyncio.create_task(self._release(run))
+            released.add_done_callback(functools.partial(_settle, done))
 
     async def _release(self, run: Run) -> None:
         task_id = str(run.task.id)
@@ -104,6 +114,16 @@ class WorkerExecutor(LocalExecutor):
         )
         if released:
             self.ctx.notify_executor()
+
+
+def _settle(done: Future[None], task: asyncio.Task[None]) -> None:
+    """Give `done` the outcome of `task` (on the loop, once `task` is done)."""
+    if task.cancelled():
+        done.cancel()
+    elif (error := task.exception()) is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(None)
 
 
 class LoopThread:
@@ -124,6 +144,13 @@ class LoopThread:
         """Run `work` on the loop and wait for its result (from any other thread)."""
         done: Future[T] = asyncio.run_coroutine_threadsafe(work, self.loop)
         return done.result()
+
+    def wait_for(self, begin: Callable[[Future[None]], None]) -> None:
+        """Call `begin` on the loop with a future it settles, and wait for that (from any
+        other thread)."""
+        done: Future[None] = Future()
+        self.loop.call_soon_threadsafe(begin, done)
+        done.result()
 
     def stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
@@ -151,5 +178,5 @@ def register_run_task(app: Any, loop: LoopThread, executor: WorkerExecutor) -> N
         run = executor.claim_message(execution_id)
         if run is None:
             return "dropped"
-        loop.call(executor.run_claimed(run))
+        loop.wait_for(functools.partial(executor.run_claimed, run))
         return "ran"
