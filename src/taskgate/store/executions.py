@@ -15,7 +15,7 @@ from taskgate.domain.chains import ChainLink
 from taskgate.domain.errors import InvalidInput
 from taskgate.domain.executions import Attempt, Execution
 from taskgate.domain.status import ACTIVE, PENDING, EndReason, Status, default_reason
-from taskgate.store.prepared import Prepared
+from taskgate.store.prepared import Prepared, Record
 from taskgate.store.tables import attempts, execution_logs, executions
 
 # Hot statements are built once: SQLAlchemy then skips rebuilding them and their cache key.
@@ -87,7 +87,7 @@ def _end_reason(row: sa.Row[Any]) -> str | None:
     return None if reason is None else reason.value
 
 
-def chain_link(row: sa.Row[Any]) -> ChainLink | None:
+def chain_link(row: Record) -> ChainLink | None:
     """What a chained execution's row says of its chain rule; None for any other."""
     if row.chain_id is None:
         return None
