@@ -213,7 +213,8 @@ class _Reader:
     @staticmethod
     def of(statement: sa.Select[Any], dialect: Dialect, description: Sequence[Any]) -> _Reader:
         columns = list(statement.selected_columns)
-        # The names `Row` gives them (a label, or the column's key).
+        # The names `Row` gives them (a label, or the column's key); one a named tuple cannot
+        # take (a keyword, a leading underscore) is named by its position, `_3`.
         record = namedtuple("Row", [c.key or "" for c in columns], rename=True)  # type: ignore[misc]
         processors = []
         for position, (column, described) in enumerate(zip(columns, description, strict=True)):
