@@ -126,6 +126,32 @@ def test_a_claim_of_one_named_execution_of_a_task_at_its_limit_takes_nothing(
     asyncio.run(db.close())
 
 
+def test_a_claim_takes_queued_runs_and_due_retries_with_what_they_carry(
+    backend: Backend, tmp_path: Path
+) -> None:
+    db = database(backend, tmp_path)
+    task = a_task("any number at once", {"overlap": "allow"})
+    now = utcnow()
+    fresh = queued(task) | {"params": {"n": 1}, "chain_id": "r", "triggered_by": ["e0"]}
+    due = queued(task) | {"status": Status.RETRY.value, "not_before": now, "attempt_count": 1}
+    later = due | {"id": str(uuid.uuid4()), "not_before": now + timedelta(hours=1)}
+    ended = queued(task) | {"id": str(uuid.uuid4()), "status": Status.FINISHED_SUCCESS.value}
+    for row in (fresh, due, later, ended):
+        row.setdefault("not_before", None)
+        row.setdefault("chain_id", None)
+        row.setdefault("triggered_by", None)
+    with db.engine.begin() as conn:
+        rows.insert(conn, [fresh, due, later, ended])
+        claimed = {run.execution_id: run for run in claim(conn, 8, A)}
+    assert set(claimed) == {fresh["id"], due["id"]}
+    first, retried = claimed[fresh["id"]], claimed[due["id"]]
+    assert first.params == {"n": 1} and first.number == 1
+    assert first.chain is not None and first.chain.triggered_by == ("e0",)
+    assert first.created_at == fresh["created_at"]
+    assert retried.number == 2 and retried.task.key == task.key
+    asyncio.run(db.close())
+
+
 def test_leases_renew_expire_and_fence(backend: Backend, tmp_path: Path) -> None:
     db = database(backend, tmp_path)
     task = one_at_a_time()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -11,9 +12,18 @@ from sqlalchemy import Connection
 from taskgate.domain.chains import Chain, Window
 from taskgate.store.conflicts import conflict_insert
 from taskgate.store.definitions import DefinitionRows
+from taskgate.store.prepared import PreparedQuery
 from taskgate.store.tables import chain_firings, chain_windows, chains
 
 _ENABLED = sa.select(chains).where(chains.c.enabled.is_(True)).order_by(chains.c.id)
+# Every run's end asks which rules are enabled, and at which version: two columns (a rule's
+# full row is read again only when it changed), on the driver's cursor.
+_ENABLED_VERSIONS = PreparedQuery(
+    sa.select(chains.c.id, chains.c.updated_at)
+    .where(chains.c.enabled.is_(True))
+    .order_by(chains.c.id)
+)
+_ENABLED_OF = _ENABLED.where(chains.c.id.in_(sa.bindparam("ids", expanding=True)))
 _LOCK = sa.select(chains.c.id).where(chains.c.id == sa.bindparam("cid")).with_for_update()
 _WINDOW = sa.select(chain_windows).where(chain_windows.c.chain_id == sa.bindparam("cid"))
 
@@ -55,9 +65,15 @@ def enabled(conn: Connection) -> list[Chain]:
     return [to_chain(r) for r in conn.execute(_ENABLED)]
 
 
-def enabled_rows(conn: Connection) -> list[sa.Row[Any]]:
-    """The enabled rules' rows, for a caller that parses only the ones that changed."""
-    return list(conn.execute(_ENABLED))
+def enabled_versions(conn: Connection) -> list[tuple[str, datetime]]:
+    """(id, updated_at) of each enabled rule, by id: a rule's `updated_at` changes with every
+    save, so a rule parsed at that version is still the rule."""
+    return [(r.id, r.updated_at) for r in _ENABLED_VERSIONS.rows(conn, {})]
+
+
+def enabled_rows_of(conn: Connection, ids: Iterable[str]) -> list[sa.Row[Any]]:
+    """The rows of those rules that are (still) enabled, by id."""
+    return list(conn.execute(_ENABLED_OF, {"ids": list(ids)}))
 
 
 def save(conn: Connection, chain: Chain, *, insert: bool) -> None:

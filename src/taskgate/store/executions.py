@@ -15,17 +15,18 @@ from taskgate.domain.chains import ChainLink
 from taskgate.domain.errors import InvalidInput
 from taskgate.domain.executions import Attempt, Execution
 from taskgate.domain.status import ACTIVE, PENDING, EndReason, Status, default_reason
-from taskgate.store.prepared import Prepared
+from taskgate.store.prepared import Prepared, PreparedQuery, Record
 from taskgate.store.tables import attempts, execution_logs, executions
 
 # Hot statements are built once: SQLAlchemy then skips rebuilding them and their cache key.
-_BY_ID = sa.select(executions).where(executions.c.id == sa.bindparam("eid"))
-_BY_ID_LOCKED = _BY_ID.with_for_update()
+# An execution by its id: read by every wait, and by the end hooks (store/prepared.py).
+_BY_ID = PreparedQuery(sa.select(executions).where(executions.c.id == sa.bindparam("eid")))
+_BY_ID_LOCKED = PreparedQuery(_BY_ID.statement.with_for_update())
 _STATUS_OF = sa.select(executions.c.status).where(executions.c.id == sa.bindparam("eid"))
 _TOKEN_SCOPE = sa.select(executions.c.status, executions.c.kv_namespaces).where(
     executions.c.id == sa.bindparam("eid")
 )
-_ATTEMPTS_OF = (
+_ATTEMPTS_OF = PreparedQuery(
     sa.select(attempts)
     .where(attempts.c.execution_id == sa.bindparam("eid"))
     .order_by(attempts.c.number)
@@ -42,7 +43,7 @@ _INSERT_ATTEMPTS = Prepared(attempts.insert())
 _INSERT_LOGS = Prepared(execution_logs.insert())
 
 
-def to_execution(row: sa.Row[Any], attempt_rows: Iterable[sa.Row[Any]] | None = None) -> Execution:
+def to_execution(row: Record, attempt_rows: Iterable[Record] | None = None) -> Execution:
     duration = None
     if row.started_at and row.finished_at:
         duration = int((row.finished_at - row.started_at).total_seconds() * 1000)
@@ -79,7 +80,7 @@ def to_execution(row: sa.Row[Any], attempt_rows: Iterable[sa.Row[Any]] | None = 
     )
 
 
-def _end_reason(row: sa.Row[Any]) -> str | None:
+def _end_reason(row: Record) -> str | None:
     status = Status(row.status)
     if row.end_reason is not None or not status.is_terminal:
         return row.end_reason  # type: ignore[no-any-return]
@@ -87,7 +88,7 @@ def _end_reason(row: sa.Row[Any]) -> str | None:
     return None if reason is None else reason.value
 
 
-def chain_link(row: sa.Row[Any]) -> ChainLink | None:
+def chain_link(row: Record) -> ChainLink | None:
     """What a chained execution's row says of its chain rule; None for any other."""
     if row.chain_id is None:
         return None
@@ -98,10 +99,11 @@ def insert(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     _INSERT.execute_many(conn, rows)
 
 
-def get_row(conn: Connection, execution_id: str, *, lock: bool = False) -> sa.Row[Any] | None:
+def get_row(conn: Connection, execution_id: str, *, lock: bool = False) -> Record | None:
     """With `lock` (PostgreSQL), the row stays locked until the transaction ends, and a claim
     in flight is waited for: the caller decides on the status it will then see."""
-    return conn.execute(_BY_ID_LOCKED if lock else _BY_ID, {"eid": execution_id}).first()
+    found = (_BY_ID_LOCKED if lock else _BY_ID).rows(conn, {"eid": execution_id})
+    return found[0] if found else None
 
 
 def status_of(conn: Connection, execution_id: str) -> Status | None:
@@ -123,7 +125,7 @@ def get(conn: Connection, execution_id: str, *, with_attempts: bool) -> Executio
         return None
     attempt_rows = None
     if with_attempts:
-        attempt_rows = conn.execute(_ATTEMPTS_OF, {"eid": execution_id})
+        attempt_rows = _ATTEMPTS_OF.rows(conn, {"eid": execution_id})
     return to_execution(row, attempt_rows)
 
 

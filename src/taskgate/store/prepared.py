@@ -1,4 +1,4 @@
-"""The hottest writes, run straight on the driver's cursor.
+"""The hottest writes and reads, run straight on the driver's cursor.
 
 `Connection.execute` costs tens of microseconds of Python per statement (the compiled-cache
 lookup, the parameters, the execution context, the result object), several times what SQLite
@@ -9,6 +9,10 @@ column defaults, and is then handed to the cursor of the connection's own transa
 it cannot do exactly as `execute` would (a statement with RETURNING, a list expanded at run
 time, a default computed by a function) it leaves to `execute`.
 
+A `PreparedQuery` is the same for a SELECT: its rows come back as named tuples (by attribute
+and by position, as callers read a `Row`), each value through the result processor `execute`
+applies to it.
+
 Errors come out as SQLAlchemy's (`IntegrityError` and the rest), as from `execute`.
 """
 
@@ -16,9 +20,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -70,12 +75,32 @@ class _Form:
         }
 
 
-class Prepared:
+_Statement = sa.Insert | sa.Update | sa.Delete | sa.Select[Any]
+
+
+class _Forms:
+    """A statement's forms, compiled at first use per dialect and set of parameter names."""
+
+    def __init__(self, statement: _Statement) -> None:
+        self._statement = statement
+        self._forms: dict[tuple[str, frozenset[str]], _Form | None] = {}
+
+    def _form(self, dialect: Dialect, keys: Iterable[str]) -> _Form | None:
+        names = frozenset(keys)
+        key = (dialect.name, names)
+        try:
+            return self._forms[key]
+        except KeyError:
+            form = self._forms[key] = _compile(self._statement, dialect, names)
+            return form
+
+
+class Prepared(_Forms):
     """An INSERT, UPDATE or DELETE that is run with plain values, often."""
 
     def __init__(self, statement: sa.Insert | sa.Update | sa.Delete) -> None:
+        super().__init__(statement)
         self.statement = statement
-        self._forms: dict[tuple[str, frozenset[str]], _Form | None] = {}
 
     def execute(self, conn: Connection, params: Mapping[str, Any]) -> int:
         """Run it with `params`; the number of rows it changed."""
@@ -140,19 +165,78 @@ class Prepared:
         finally:
             cursor.close()
 
-    def _form(self, dialect: Dialect, keys: Iterable[str]) -> _Form | None:
-        names = frozenset(keys)
-        key = (dialect.name, names)
+
+class Record(Protocol):
+    """A row as callers read it: by column name, or by position."""
+
+    def __getattr__(self, name: str) -> Any: ...
+
+    def __getitem__(self, index: int) -> Any: ...
+
+
+class PreparedQuery(_Forms):
+    """A SELECT that is run with plain values, often (on every claim, every run's end)."""
+
+    def __init__(self, statement: sa.Select[Any]) -> None:
+        super().__init__(statement)
+        self.statement = statement
+        # One reader per dialect: the row type and each column's result processor.
+        self._readers: dict[str, _Reader] = {}
+
+    def rows(self, conn: Connection, params: Mapping[str, Any]) -> list[Record]:
+        form = self._form(conn.dialect, params.keys())
+        if form is None:
+            return list(conn.execute(self.statement, dict(params)))
+        values = form.values(params)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            return self._forms[key]
-        except KeyError:
-            form = self._forms[key] = _compile(self.statement, dialect, names)
-            return form
+            cursor.execute(form.sql, values)
+            found = cursor.fetchall()
+            reader = self._readers.get(conn.dialect.name)
+            if reader is None:
+                reader = self._readers[conn.dialect.name] = _Reader.of(
+                    self.statement, conn.dialect, cursor.description
+                )
+            return reader.read(found)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _wrapped(form.sql, values, exc, conn.dialect) from exc
+        finally:
+            cursor.close()
 
 
-def _compile(
-    statement: sa.Insert | sa.Update | sa.Delete, dialect: Dialect, names: frozenset[str]
-) -> _Form | None:
+@dataclass(frozen=True)
+class _Reader:
+    make: Callable[[Iterable[Any]], Any]
+    # (position, processor) of the columns whose values `execute` would convert.
+    processors: tuple[tuple[int, Callable[[Any], Any]], ...]
+
+    @staticmethod
+    def of(statement: sa.Select[Any], dialect: Dialect, description: Sequence[Any]) -> _Reader:
+        columns = list(statement.selected_columns)
+        # The names `Row` gives them (a label, or the column's key); one a named tuple cannot
+        # take (a keyword, a leading underscore) is named by its position, `_3`.
+        record = namedtuple("Row", [c.key or "" for c in columns], rename=True)  # type: ignore[misc]
+        processors = []
+        for position, (column, described) in enumerate(zip(columns, description, strict=True)):
+            process = column.type.dialect_impl(dialect).result_processor(dialect, described[1])
+            if process is not None:
+                processors.append((position, process))
+        return _Reader(record._make, tuple(processors))
+
+    def read(self, found: Sequence[Sequence[Any]]) -> list[Record]:
+        make = self.make
+        if not self.processors:
+            return [make(row) for row in found]
+        records = []
+        for row in found:
+            values = list(row)
+            for position, process in self.processors:
+                values[position] = process(values[position])
+            records.append(make(values))
+        return records
+
+
+def _compile(statement: _Statement, dialect: Dialect, names: frozenset[str]) -> _Form | None:
     # For many rows at once: no RETURNING of the new keys (PostgreSQL's implicit one), which
     # nothing here reads.
     compiled = statement.compile(dialect=dialect, column_keys=sorted(names), for_executemany=True)

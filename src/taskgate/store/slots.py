@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from taskgate.domain.status import ACTIVE, PENDING, Status
+from taskgate.store.prepared import PreparedQuery, Record
 from taskgate.store.specs import spec_text
 from taskgate.store.tables import executions
 
@@ -117,20 +118,22 @@ _CLAIM_COLUMNS = (
 )
 
 
+def _due_statuses() -> sa.ColumnElement[bool]:
+    # Constants in the SQL text, not a list of values: SQLAlchemy renders a list anew into the
+    # SQL at every execution (a "post-compile" parameter), and such a statement cannot be
+    # prepared once (store/prepared.py). The same IN as before: the planner's choices stay.
+    due = (Status.QUEUED, Status.RETRY)
+    return executions.c.status.in_([sa.literal_column(f"'{s.value}'") for s in due])
+
+
 def _claimable(*, skipping: bool, locking: bool, one: bool = False) -> sa.Select[Any]:
-    status = executions.c.status
-    due = (
-        # One row by its key: no index to match, and no list for SQLAlchemy to render anew
-        # into the SQL at every execution (an IN list is a "post-compile" parameter).
-        sa.or_(status == Status.QUEUED.value, status == Status.RETRY.value)
-        if one
-        else status.in_([Status.QUEUED.value, Status.RETRY.value])
-    )
     query = sa.select(*_CLAIM_COLUMNS).where(
-        due,
+        _due_statuses(),
         sa.or_(executions.c.not_before.is_(None), executions.c.not_before <= sa.bindparam("now")),
     )
     if skipping:
+        # Its list stays a post-compile parameter: a claim passes here only when a task it
+        # looked at was at its limit, and then runs it through `execute`.
         query = query.where(executions.c.task_id.not_in(sa.bindparam("skip", expanding=True)))
     if one:
         query = query.where(executions.c.id == sa.bindparam("only"))
@@ -138,14 +141,15 @@ def _claimable(*, skipping: bool, locking: bool, one: bool = False) -> sa.Select
     return query.with_for_update(skip_locked=True) if locking else query
 
 
-# The dispatcher asks this on every wake-up: built once per variant (PostgreSQL locks rows).
+# The dispatcher asks this on every wake-up: built once per variant (PostgreSQL locks rows),
+# and run on the driver's cursor.
 _CLAIMABLE = {
-    (skipping, locking): _claimable(skipping=skipping, locking=locking)
+    (skipping, locking): PreparedQuery(_claimable(skipping=skipping, locking=locking))
     for skipping in (False, True)
     for locking in (False, True)
 }
 # A Celery worker claims the one execution its message names.
-_CLAIMABLE_ONE = _claimable(skipping=False, locking=True, one=True)
+_CLAIMABLE_ONE = PreparedQuery(_claimable(skipping=False, locking=True, one=True))
 
 
 def claimable(
@@ -154,12 +158,15 @@ def claimable(
     limit: int,
     skip_tasks: Iterable[str] = (),
     only: str | None = None,
-) -> list[sa.Row[Any]]:
+) -> list[Record]:
     """Executions due to run, oldest first, leaving out tasks already at their limit (`only`:
     just that execution, if it is due); each row's `task_spec` is the stored text
     (`specs.task_of_snapshot` parses it)."""
     if only is not None:
-        return list(conn.execute(_CLAIMABLE_ONE, {"now": now, "limit": limit, "only": only}))
+        return _CLAIMABLE_ONE.rows(conn, {"now": now, "limit": limit, "only": only})
     skip = list(skip_tasks)
     query = _CLAIMABLE[bool(skip), conn.dialect.name == "postgresql"]
-    return list(conn.execute(query, {"now": now, "limit": limit, "skip": skip}))
+    params: dict[str, Any] = {"now": now, "limit": limit}
+    if skip:
+        params["skip"] = skip
+    return query.rows(conn, params)

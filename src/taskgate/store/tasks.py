@@ -9,6 +9,7 @@ from sqlalchemy import Connection
 
 from taskgate.domain.selectors import Selector, SelectorKind, normalize_task_id
 from taskgate.domain.tasks import Task
+from taskgate.store.prepared import PreparedQuery, Record
 from taskgate.store.specs import spec_text, task_of_row
 from taskgate.store.tables import task_properties, task_tags, tasks
 
@@ -18,7 +19,7 @@ _TASKS: sa.Select[Any] = sa.select(
 )
 
 
-def _task(row: sa.Row[Any]) -> Task:
+def _task(row: Record) -> Task:
     return task_of_row(
         row.spec,
         {
@@ -109,21 +110,27 @@ def of_source(conn: Connection, source: str) -> list[Task]:
 
 
 _ORDER = (tasks.c.name, tasks.c.id)
-_FIND: dict[SelectorKind, sa.Select[Any]] = {
-    SelectorKind.ID: _TASKS.where(tasks.c.id == sa.bindparam("v")).order_by(*_ORDER),
-    SelectorKind.LABEL: _TASKS.where(tasks.c.label == sa.bindparam("v")).order_by(*_ORDER),
-    SelectorKind.NAME: _TASKS.where(tasks.c.name == sa.bindparam("v")).order_by(*_ORDER),
-    SelectorKind.TAG: _TASKS.where(
-        tasks.c.id.in_(sa.select(task_tags.c.task_id).where(task_tags.c.tag == sa.bindparam("v")))
-    ).order_by(*_ORDER),
-    SelectorKind.PROPERTY: _TASKS.where(
-        tasks.c.id.in_(
-            sa.select(task_properties.c.task_id).where(
-                task_properties.c.name == sa.bindparam("n"),
-                task_properties.c.value == sa.bindparam("v"),
+# Every start resolves its selectors here: run on the driver's cursor (store/prepared.py).
+_FIND: dict[SelectorKind, PreparedQuery] = {
+    kind: PreparedQuery(query)
+    for kind, query in {
+        SelectorKind.ID: _TASKS.where(tasks.c.id == sa.bindparam("v")).order_by(*_ORDER),
+        SelectorKind.LABEL: _TASKS.where(tasks.c.label == sa.bindparam("v")).order_by(*_ORDER),
+        SelectorKind.NAME: _TASKS.where(tasks.c.name == sa.bindparam("v")).order_by(*_ORDER),
+        SelectorKind.TAG: _TASKS.where(
+            tasks.c.id.in_(
+                sa.select(task_tags.c.task_id).where(task_tags.c.tag == sa.bindparam("v"))
             )
-        )
-    ).order_by(*_ORDER),
+        ).order_by(*_ORDER),
+        SelectorKind.PROPERTY: _TASKS.where(
+            tasks.c.id.in_(
+                sa.select(task_properties.c.task_id).where(
+                    task_properties.c.name == sa.bindparam("n"),
+                    task_properties.c.value == sa.bindparam("v"),
+                )
+            )
+        ).order_by(*_ORDER),
+    }.items()
 }
 
 
@@ -141,5 +148,7 @@ def find(conn: Connection, selector: Selector) -> list[Task]:
     if kind is SelectorKind.NAME and selector.ignore_case:
         # Case folding is Python's (full Unicode); SQLite's lower() knows only ASCII.
         return [task for task in all_tasks(conn) if selector.names(task.name)]
-    rows = conn.execute(_FIND[kind], {"v": value, "n": selector.property_name})
-    return [_task(r) for r in rows]
+    params = (
+        {"v": value, "n": selector.property_name} if kind is SelectorKind.PROPERTY else {"v": value}
+    )
+    return [_task(r) for r in _FIND[kind].rows(conn, params)]

@@ -55,32 +55,60 @@ class ChainFiring:
         self.window_opened = window_opened
         # The transactions (by their AfterCommit) in which the executor has claimed already.
         self._claimed: set[int] = set()
+        # Each rule parsed, by id, with the version (`updated_at`) it was parsed at.
         self._parsed: dict[str, tuple[datetime, Chain]] = {}
-        # The enabled rules as last read, and the generation of the rules then (-1: none).
+        # The enabled rules' versions as last read, and those rules.
+        self._last: tuple[list[tuple[str, datetime]], list[Chain]] = ([], [])
+        # On SQLite: the enabled rules as last read, and the generation of the rules then
+        # (-1: none).
         self._rules: list[Chain] = []
         self._generation = -1
 
     # --- the end hook -------------------------------------------------------------------
 
     def _enabled(self, conn: Connection) -> list[Chain]:
-        """The enabled rules, read on every end (another server may have changed them), but
-        parsed only when a rule changed: every end of every execution passes here. On
-        SQLite this process is the only writer: read again only after it wrote a rule."""
+        """The enabled rules, read on every end (another server may have changed them): their
+        ids and versions only, and the full rows of those that changed since they were
+        parsed; every end of every execution passes here. On SQLite this process is the only
+        writer: read again only after it wrote a rule."""
         generation = chain_rows.generation()
         alone = conn.dialect.name == "sqlite"
         if alone and generation == self._generation:
             return self._rules
-        rules: list[Chain] = []
-        known: dict[str, tuple[datetime, Chain]] = {}
-        for row in chain_rows.enabled_rows(conn):
-            cached = self._parsed.get(row.id)
-            rule = cached[1] if cached and cached[0] == row.updated_at else chain_rows.to_chain(row)
-            known[row.id] = (row.updated_at, rule)
-            rules.append(rule)
-        self._parsed = known
+        versions = chain_rows.enabled_versions(conn)
+        last_versions, last_rules = self._last
+        if versions == last_versions:
+            rules = last_rules
+        else:
+            rules, exact = self._current(conn, versions)
+            if exact:  # else a later read of these versions must not take these rules
+                # Shared by the ends of other threads (PostgreSQL): replaced as one.
+                self._last = (versions, rules)
         self._rules = rules
         self._generation = generation if alone else -1
         return rules
+
+    def _current(
+        self, conn: Connection, versions: list[tuple[str, datetime]]
+    ) -> tuple[list[Chain], bool]:
+        """The rules at (at least) these versions: the parsed ones that are, and the others
+        read again (one deleted or disabled since `versions` were read drops out); and
+        whether they are exactly these versions (no rule changed between the two reads)."""
+        parsed = self._parsed
+        known: dict[str, tuple[datetime, Chain]] = {}
+        stale: list[str] = []
+        for cid, at in versions:
+            cached = parsed.get(cid)
+            if cached is not None and cached[0] == at:
+                known[cid] = cached
+            else:
+                stale.append(cid)
+        if stale:
+            for row in chain_rows.enabled_rows_of(conn, stale):
+                known[row.id] = (row.updated_at, chain_rows.to_chain(row))
+        self._parsed = known
+        exact = len(known) == len(versions) and all(known[cid][0] == at for cid, at in versions)
+        return [known[cid][1] for cid, _ in versions if cid in known], exact
 
     def on_end(self, conn: Connection, end: Ended, after: AfterCommit) -> Sequence[Ended]:
         if end.status not in END_STATUSES:
