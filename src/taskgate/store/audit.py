@@ -39,7 +39,7 @@ def record(
     target: str,
     details: dict[str, Any] | None = None,
 ) -> None:
-    _INSERT.send(conn, entry(at=at, actor=actor, action=action, target=target, details=details))
+    _INSERT.execute(conn, entry(at=at, actor=actor, action=action, target=target, details=details))
 
 
 def recent(conn: Connection, limit: int) -> list[dict[str, Any]]:

@@ -25,7 +25,6 @@ from sqlalchemy.engine import make_url
 
 from taskgate.domain.errors import ConfigError
 from taskgate.extras import extra_needed
-from taskgate.store import pipelining
 from taskgate.store.tables import PARTIAL_INDEXES, metadata
 from taskgate.store.walcheckpoint import WalCheckpointer
 
@@ -152,7 +151,6 @@ class Database:
                     self.url, pool_size=threads, max_overflow=0, pool_use_lifo=True
                 )
             _ping_when_idle(self.engine)
-            pipelining.install(self.engine)
             self._threads = ThreadPoolExecutor(threads, thread_name_prefix="taskgate-db")
         # A read of several statements sees one snapshot: an execution and its attempts read
         # one after the other agree even while a run is claimed. (SQLite: one connection,
@@ -176,12 +174,6 @@ class Database:
         with engine.connect() as conn:
             return _committed(conn, work)
 
-    def _pipelined(self, work: Work[T]) -> T:
-        """PostgreSQL: a write transaction whose BEGIN and writes ride with the statements
-        that are waited for (store/pipelining.py)."""
-        with self.engine.connect() as conn:
-            return pipelining.run(conn, lambda: _committed(conn, work))
-
     def _kept_transaction(self, work: Work[T]) -> T:
         """SQLite: every unit of work runs on the loop's thread, one at a time, on the one
         connection; so one `Connection` is kept for all of them instead of checking it out of
@@ -201,25 +193,21 @@ class Database:
 
     async def write(self, work: Work[T]) -> T:
         """Run `work` in one transaction: all of it is committed, or none of it."""
-        if self._threads is None:
-            return self._kept_transaction(work)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._threads, self._pipelined, work)
+        return await self._run(self.engine, work)
 
     def write_here(self, work: Work[T]) -> T:
         """`write` on the calling thread, for a thread that waits for the result anyway and is
         not the event loop's (PostgreSQL: the pool's connections are shared by threads)."""
         if self._threads is None:
             raise RuntimeError("write_here needs PostgreSQL: SQLite's work runs on the loop")
-        return self._pipelined(work)
+        return self._transaction(self.engine, work)
 
     async def read(self, work: Work[T]) -> T:
         """Run `work`, which only reads, in one transaction that sees one snapshot."""
         return await self._run(self._reader, work)
 
     async def migrate(self) -> None:
-        # Not pipelined: DDL and Alembic's own statements, once per start.
-        await self._run(self.engine, _upgrade_to_head)
+        await self.write(_upgrade_to_head)
 
     @contextlib.asynccontextmanager
     async def starting_alone(self) -> AsyncIterator[None]:

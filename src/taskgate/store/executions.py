@@ -214,7 +214,7 @@ def listing(
 
 
 def update(conn: Connection, execution_id: str, **values: Any) -> None:
-    _UPDATE.send(conn, {"eid": execution_id, **values})
+    _UPDATE.execute(conn, {"eid": execution_id, **values})
 
 
 def update_each(conn: Connection, changes: Sequence[dict[str, Any]]) -> None:
@@ -243,7 +243,7 @@ def insert_attempts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def finish_attempt(conn: Connection, execution_id: str, number: int, **values: Any) -> None:
-    _UPDATE_ATTEMPT.send(conn, {"eid": execution_id, "num": number, **values})
+    _UPDATE_ATTEMPT.execute(conn, {"eid": execution_id, "num": number, **values})
 
 
 def append_logs(conn: Connection, chunks: Sequence[dict[str, Any]]) -> None:

@@ -25,8 +25,6 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError, StatementError
 
-from taskgate.store.pipelining import Queue, queue_of
-
 
 @dataclass(frozen=True)
 class _Form:
@@ -85,36 +83,17 @@ class Prepared:
         if form is None:
             return int(conn.execute(self.statement, dict(params)).rowcount)
         values = form.values(params)
-        queue = queue_of(conn)
-        cursor = _driver(conn, queue).cursor()
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.execute(form.sql, values)
-            if queue is not None:
-                queue.flush()  # the row count is read now: what is queued goes with it
             return int(cursor.rowcount)
         except conn.dialect.loaded_dbapi.Error as exc:
             raise _wrapped(form.sql, values, exc, conn.dialect) from exc
         finally:
             cursor.close()
 
-    def send(self, conn: Connection, params: Mapping[str, Any]) -> None:
-        """`execute` for a write whose row count is not wanted: in a write transaction on
-        PostgreSQL it is queued, and sent with the next statement whose answer is read, or
-        with COMMIT; its error (if any) comes out there (store/pipelining.py)."""
-        form = self._form(conn.dialect, params.keys())
-        queue = queue_of(conn)
-        if form is None or queue is None:
-            self.execute(conn, params)
-            return
-        values = form.values(params)
-        try:
-            # Not closed: its answer is still to come.
-            queue.open().cursor().execute(form.sql, values)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            raise _wrapped(form.sql, values, exc, conn.dialect) from exc
-
     def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Run it once per row; every row has the same keys. Queued as `send` is."""
+        """Run it once per row; every row has the same keys."""
         if not rows:
             return
         form = self._form(conn.dialect, rows[0].keys())
@@ -122,31 +101,22 @@ class Prepared:
             if form is None:
                 conn.execute(self.statement, [dict(row) for row in rows])
             else:
-                self.send(conn, rows[0])
+                self.execute(conn, rows[0])
             return
-        queue = queue_of(conn)
-        driver = _driver(conn, queue)
         if form.many is not None:
-            Prepared._insert_rows(conn, driver, form.many, rows, queue is None)
+            self._insert_rows(conn, form.many, rows)
             return
         values = form.values_of(rows)
-        cursor = driver.cursor()
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
             cursor.executemany(form.sql, values)
         except conn.dialect.loaded_dbapi.Error as exc:
             raise _wrapped(form.sql, values, exc, conn.dialect) from exc
         finally:
-            if queue is None:
-                cursor.close()
+            cursor.close()
 
     @staticmethod
-    def _insert_rows(
-        conn: Connection,
-        driver: Any,
-        many: _Rows,
-        rows: Sequence[Mapping[str, Any]],
-        close: bool,
-    ) -> None:
+    def _insert_rows(conn: Connection, many: _Rows, rows: Sequence[Mapping[str, Any]]) -> None:
         """One statement for every row: one round trip and one statement for the server to
         run, where executemany sends a statement per row. On psycopg's raw cursor, which
         takes PostgreSQL's own `$n` placeholders: its `%s` form parses a statement this long
@@ -155,7 +125,7 @@ class Prepared:
 
         values = many.form.values_of(rows)
         size = max(1, _MAX_PARAMETERS // len(many.names))
-        cursor = RawCursor(driver)
+        cursor = RawCursor(conn.connection.driver_connection)  # type: ignore[arg-type]
         try:
             for start in range(0, len(values), size):
                 chunk = values[start : start + size]
@@ -168,8 +138,7 @@ class Prepared:
                 except conn.dialect.loaded_dbapi.Error as exc:
                     raise _wrapped(sql, flat, exc, conn.dialect) from exc
         finally:
-            if close:  # not when queued: its answer is still to come
-                cursor.close()
+            cursor.close()
 
     def _form(self, dialect: Dialect, keys: Iterable[str]) -> _Form | None:
         names = frozenset(keys)
@@ -269,14 +238,6 @@ class _Rows:
             if count <= _KEPT_ROWS:
                 self.texts[count] = text
         return text
-
-
-def _driver(conn: Connection, queue: Queue | None) -> Any:
-    """The driver's connection to send a statement on: in pipeline mode while BEGIN or writes
-    wait to be sent with it (store/pipelining.py)."""
-    if queue is not None and queue.waiting:
-        return queue.open()
-    return conn.connection.driver_connection
 
 
 def _once_per_object(process: Callable[[Any], Any], wrapped_json: bool) -> Callable[[Any], Any]:
