@@ -419,10 +419,12 @@ def end_held(
     params = {"eid": execution_id, "held_by": held_by, "attempt": attempt}
     params.update({f"e_{name}": value for name, value in execution.items()})
     params.update({f"a_{name}": value for name, value in attempt_values.items()})
-    # The attempt's row is updated only through the execution's row that RETURNING gave.
+    # The attempt's row is updated only through the execution's row that RETURNING gave, and
+    # it exists while the run is held (the claim writes both): its count says "held".
     return bool(statement.execute(conn, params))
 
 
+# One statement per pair of column sets: a run's end uses two (with or without warnings).
 _END_HELD: dict[tuple[frozenset[str], frozenset[str]], Prepared] = {}
 
 
