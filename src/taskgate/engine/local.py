@@ -397,40 +397,40 @@ class LocalExecutor:
             step = after_attempt(
                 run.task.retries, run.number, judgement.status, judgement.message, now
             )
-            held = rows.update_held(
+            held = rows.end_held(
                 conn,
                 run.execution_id,
                 self.ctx.instance,
                 run.number,
-                status=step.status.value,
-                finished_at=None if step.status is Status.RETRY else now,
-                not_before=step.not_before,
-                end_reason=None if step.status is Status.RETRY else reason,
-                exit_code=end.exit_code,
-                result=end.result,
-                message=step.message,
-                log_size=log_size,
-                log_dropped=collector.dropped,
-                instance=None,
-                lease_until=None,
-                overrun_at=None,
-                # Judged: the warnings are the end's (a note made while it ran is replaced).
-                **({"warnings": judgement.warnings or None} if judgement.judged else {}),
+                {
+                    "status": step.status.value,
+                    "finished_at": None if step.status is Status.RETRY else now,
+                    "not_before": step.not_before,
+                    "end_reason": None if step.status is Status.RETRY else reason,
+                    "exit_code": end.exit_code,
+                    "result": end.result,
+                    "message": step.message,
+                    "log_size": log_size,
+                    "log_dropped": collector.dropped,
+                    "instance": None,
+                    "lease_until": None,
+                    "overrun_at": None,
+                    # Judged: the warnings are the end's (a note made while it ran is
+                    # replaced).
+                    **({"warnings": judgement.warnings or None} if judgement.judged else {}),
+                },
+                {
+                    "status": judgement.status.value,
+                    "finished_at": now,
+                    "exit_code": end.exit_code,
+                    "message": judgement.message,
+                    "pid": run.pid,
+                    "end_reason": reason,
+                },
             )
             if not held:
                 return None  # taken over: its end is written by the server that took it
             rows.append_logs(conn, chunks)
-            rows.finish_attempt(
-                conn,
-                run.execution_id,
-                run.number,
-                status=judgement.status.value,
-                finished_at=now,
-                exit_code=end.exit_code,
-                message=judgement.message,
-                pid=run.pid,
-                end_reason=reason,
-            )
             if step.status is not Status.RETRY:
                 ended = Ended(
                     run.execution_id, run.task.key, step.status, now, run.origin, run.parent_id

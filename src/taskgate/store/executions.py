@@ -401,6 +401,63 @@ def update_held(
     return bool(changed)
 
 
+def end_held(
+    conn: Connection,
+    execution_id: str,
+    held_by: str,
+    attempt: int,
+    execution: dict[str, Any],
+    attempt_values: dict[str, Any],
+) -> bool:
+    """`update_held` with `execution`, then (if held) `finish_attempt` of that attempt with
+    `attempt_values`; False, and nothing written, when it was taken over. On PostgreSQL one
+    statement: a run's end waits for one answer, not two (bench/README.md, branch pipe19)."""
+    if conn.dialect.name != "postgresql":  # SQLite: an UPDATE cannot sit in a WITH
+        if not update_held(conn, execution_id, held_by, attempt, **execution):
+            return False
+        finish_attempt(conn, execution_id, attempt, **attempt_values)
+        return True
+    statement = _end_held(frozenset(execution), frozenset(attempt_values))
+    params = {"eid": execution_id, "held_by": held_by, "attempt": attempt}
+    params.update({f"e_{name}": value for name, value in execution.items()})
+    params.update({f"a_{name}": value for name, value in attempt_values.items()})
+    # The attempt's row is updated only through the execution's row that RETURNING gave, and
+    # it exists while the run is held (the claim writes both): its count says "held".
+    return bool(statement.execute(conn, params))
+
+
+# One statement per pair of column sets: a run's end uses two (with or without warnings).
+_END_HELD: dict[tuple[frozenset[str], frozenset[str]], Prepared] = {}
+
+
+def _end_held(execution: frozenset[str], attempt: frozenset[str]) -> Prepared:
+    """`WITH held AS (UPDATE executions ... RETURNING id) UPDATE attempts ...`, for one set of
+    columns of each (the two share names: their parameters are told apart by a prefix)."""
+    key = (execution, attempt)
+    found = _END_HELD.get(key)
+    if found is None:
+        held = (
+            executions.update()
+            .where(
+                executions.c.id == sa.bindparam("eid"),
+                executions.c.instance == sa.bindparam("held_by"),
+                executions.c.attempt_count == sa.bindparam("attempt"),
+            )
+            .values({name: sa.bindparam(f"e_{name}") for name in sorted(execution)})
+            .returning(executions.c.id)
+            .cte("held")
+        )
+        found = _END_HELD[key] = Prepared(
+            attempts.update()
+            .where(
+                attempts.c.execution_id.in_(sa.select(held.c.id)),
+                attempts.c.number == sa.bindparam("attempt"),
+            )
+            .values({name: sa.bindparam(f"a_{name}") for name in sorted(attempt)})
+        )
+    return found
+
+
 def open_attempts(conn: Connection, execution_id: str) -> list[sa.Row[Any]]:
     return list(
         conn.execute(
