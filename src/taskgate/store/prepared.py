@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 from collections import namedtuple
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -172,6 +172,8 @@ class Record(Protocol):
     def __getattr__(self, name: str) -> Any: ...
 
     def __getitem__(self, index: int) -> Any: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
 
 
 class PreparedQuery(_Forms):
