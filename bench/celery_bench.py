@@ -168,9 +168,12 @@ def completed(
     name: str,
     profiles: dict[str, int] | None = None,
 ) -> Phase:
-    """Starts for `--seconds`, then the drain; completed/s and CPU ms per execution by part."""
+    """Starts for `--seconds`, then the drain; completed/s and CPU ms per execution by part.
+
+    The task's list still holds the earlier rounds' runs: only what this round added counts."""
     with phase(f"{name}: /bin/true completed") as got:
         with ExitStack() as stack, httpx.Client(base_url=server.url, timeout=60) as client:
+            earlier = account(client, task_id, [])
             for label, pid in (profiles or {}).items():
                 stack.enter_context(Profiler(pid, f"{args.profile}.{label}"))
             with CpuMeter(parts) as meter:
@@ -180,15 +183,18 @@ def completed(
                 if drained(client, task_id, args.drain_seconds) is None:
                     got.notes.append(f"{name}: runs still active after {args.drain_seconds:g} s")
             counts = account(client, task_id, [])
-        ok = counts["statuses"].get("finished_success", 0)
+        ok = counts["statuses"].get("finished_success", 0) - earlier["statuses"].get(
+            "finished_success", 0
+        )
+        listed = counts["listed"] - earlier["listed"]
         if counts["last_finished"]:
             got.values["done"] = ok / (counts["last_finished"] - sent.began)
         got.values["sent"] = sent.rate
         got.values["runs"] = ok
         got.values.update(meter.per(ok))
-        if ok != counts["listed"] or sent.refused:
+        if ok != listed or sent.refused:
             got.notes.append(
-                f"{name}: {counts['statuses']} of {counts['listed']} listed; "
+                f"{name}: {counts['statuses']} of {counts['listed']} listed (this round {listed}); "
                 f"{sent.refused} starts refused"
             )
     return got
