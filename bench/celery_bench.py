@@ -146,12 +146,24 @@ def database_of(server: Server) -> str:
 # --- phase 1: start -> process running ----------------------------------------------------------
 
 
+# trigger_latency.py's split of the p50, by the server's own timestamps (medians).
+SPLIT = (
+    ("stored", "  1. sent -> created_at p50 (ms)"),
+    ("dispatch", "  2. created_at -> attempt started_at (claimed) p50 (ms)"),
+    ("spawn", "  3. claimed -> process running p50 (ms)"),
+)
+
+
 def latency(server: Server, stamp_id: str, args: argparse.Namespace, name: str) -> Phase:
     with phase(f"{name}: start -> process running") as got:
         with httpx.Client(base_url=server.url, timeout=60) as client:
             run = sequential_starts(client, stamp_id, args.count, args.warmup, args.max_seconds)
         s = Summary.of(run.running_ms)
         got.values = {"p50": s.median, "p99": s.p99, "n": len(run.running_ms)}
+        for key, _label in SPLIT:
+            spread = getattr(run, f"{key}_ms")
+            if spread:
+                got.values[key] = statistics.median(spread)
         got.notes.extend(run.failures[:3])
     return got
 
@@ -397,6 +409,9 @@ def render(r: Results, args: argparse.Namespace) -> Table:
             peer_latency(r.peer, key),
             f"{cl.load if cl else '-'} / {ll.load if ll else '-'} / {r.peer_load}",
         )
+    for key, label in SPLIT:
+        cl, ll = r.lat.get("celery"), r.lat.get("local")
+        t.add(label, cell(cl, key), cell(ll, key), ratio(value(cl, key), value(ll, key)), "", "")
     run_load = f"{c.load if c else '-'} / {lo.load if lo else '-'} / {r.peer_load}"
     shares = [a / b for a, b in r.round_ratios if b and not math.isnan(a) and not math.isnan(b)]
     t.add(
