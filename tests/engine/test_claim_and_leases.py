@@ -20,6 +20,7 @@ from taskgate.engine.claim import claim
 from taskgate.engine.leases import Holder
 from taskgate.store import executions as rows
 from taskgate.store.db import Database
+from taskgate.store.tables import attempts
 from tests.conftest import Backend
 
 A = Holder("node", "node/1-aaaa", 30.0)
@@ -176,4 +177,58 @@ def test_leases_renew_expire_and_fence(backend: Backend, tmp_path: Path) -> None
             sa.text("SELECT status FROM executions WHERE id = :i"), {"i": run.execution_id}
         ).scalar()
         assert status == "error"
+    asyncio.run(db.close())
+
+
+@pytest.mark.parametrize("named", [True, False], ids=["a message's execution", "one free slot"])
+def test_a_claim_of_one_execution_writes_its_row_and_its_attempt(
+    backend: Backend, tmp_path: Path, named: bool
+) -> None:
+    # One claimed execution is written by one statement on PostgreSQL (`rows.claim_one`).
+    db = database(backend, tmp_path)
+    task = a_task("any number at once", {"overlap": "allow"})
+    now = utcnow()
+    retry = queued(task) | {
+        "status": Status.RETRY.value,
+        "not_before": now,
+        "attempt_count": 1,
+        "started_at": now - timedelta(minutes=1),
+    }
+    with db.engine.begin() as conn:
+        rows.insert(conn, [retry])
+        rows.insert_attempts(
+            conn,
+            [
+                {
+                    "execution_id": retry["id"],
+                    "number": 1,
+                    "status": Status.FINISHED_FAIL.value,
+                    "node": "earlier",
+                    "started_at": retry["started_at"],
+                    "message": "exit 1",
+                }
+            ],
+        )
+    with db.engine.begin() as conn:
+        claimed = claim(conn, 1, A, only=retry["id"] if named else None)
+    assert [(run.execution_id, run.number) for run in claimed] == [(retry["id"], 2)]
+    with db.engine.connect() as conn:
+        execution = rows.get_row(conn, retry["id"])
+        tries = conn.execute(
+            sa.select(attempts.c.number, attempts.c.status, attempts.c.node)
+            .where(attempts.c.execution_id == retry["id"])
+            .order_by(attempts.c.number)
+        ).all()
+    assert execution is not None
+    assert (execution.status, execution.attempt_count, execution.instance) == (
+        Status.STARTED.value,
+        2,
+        A.instance,
+    )
+    assert execution.started_at == retry["started_at"]  # a retry keeps its first start
+    assert execution.not_before is None and execution.lease_until > now
+    assert [tuple(t) for t in tries] == [
+        (1, Status.FINISHED_FAIL.value, "earlier"),
+        (2, Status.STARTED.value, "node"),
+    ]
     asyncio.run(db.close())

@@ -3,6 +3,7 @@ which still wait for a worker."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,10 +54,13 @@ def due_query(limit: int, *, sent_before: datetime | None = None) -> sa.Select[A
     return query.order_by(executions.c.created_at).limit(limit).with_for_update(skip_locked=True)
 
 
+@functools.cache
 def take_query(limit: int) -> sa.Update:
     """`due_query`'s never published executions, marked published in the same statement (one
     round trip in every start's transaction instead of a SELECT and an UPDATE); returns each
-    one's id, task and `created_at`; `now` is bound at execution."""
+    one's id, task and `created_at`; `now` is bound at execution. Built once per limit: it is
+    in every start's transaction, and building it anew cost as much as running it
+    (bench/README.md, issue 18's hops)."""
     chosen = due_query(limit).with_only_columns(executions.c.id).scalar_subquery()
     return (
         executions.update()
