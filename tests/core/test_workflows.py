@@ -12,6 +12,7 @@ from typing import Any
 
 import psutil
 import pytest
+import sqlalchemy as sa
 
 from taskgate.core.services import Services
 from taskgate.core.starts.request import StartRequest
@@ -22,6 +23,7 @@ from taskgate.domain.selectors import parse_selector
 from taskgate.domain.status import Status
 from taskgate.domain.tasks import Task, TaskSpec
 from taskgate.engine.local import ExecutorLimits
+from taskgate.store.tables import executions
 from tests.conftest import Backend
 from tests.core_support import running_core
 
@@ -185,6 +187,73 @@ def test_abort_siblings_stops_the_phase_at_once(backend: Backend, tmp_path: Path
         await h.services.executions.wait(blocker.executions[0].id, 30)
 
     run(backend, tmp_path, scenario)
+
+
+def test_abort_siblings_reaches_a_member_another_transaction_holds(
+    backend: Backend, tmp_path: Path
+) -> None:
+    # A dispatcher's claim locks the queued rows it looks at, even one it turns away because
+    # its task is full; the abort passes such a row by (SKIP LOCKED) and must come back to it.
+    if backend.pg_url is None:
+        pytest.skip("SQLite runs one write transaction at a time: no member is held")
+    gate = tmp_path / "fail-now"
+
+    async def scenario(h: Harness) -> None:
+        await h.member("queued", concurrency={"max_running": 1, "overlap": "queue"})
+        script = f'while [ ! -e "{gate}" ]; do sleep 0.02; done; exit 3'
+        await h.task("broken", {"kind": "command", "shell": True, "script": script})
+        blocker = await h.services.starts.start(
+            StartRequest(
+                selectors=[parse_selector("queued")],
+                origin="test",
+                caller=CALLER,
+                params={"pause": 30},
+            )
+        )
+        await h.workflow("held", [["queued", "broken"]], abort_siblings=True)
+        started = await h.services.starts.start(
+            StartRequest(selectors=[parse_selector("held")], origin="test", caller=CALLER)
+        )
+        workflow_id = started.executions[0].id
+        members = await _members_when(
+            h, workflow_id, {"queued": Status.QUEUED, "broken": Status.STARTED}
+        )
+        holder = h.services.ctx.db.engine.connect()
+        try:
+            await asyncio.to_thread(_lock_row, holder, members["queued"])
+            gate.touch()
+            await h.services.executions.wait(members["broken"], 30)
+            await asyncio.to_thread(holder.commit)
+        finally:
+            holder.close()
+        await h.services.executions.wait(workflow_id, 20)
+        tree = await h.services.workflows.tree(workflow_id)
+        assert tree.status is Status.FINISHED_FAIL
+        assert sorted(statuses(tree)) == [(1, "broken", "finished_fail"), (1, "queued", "aborted")]
+        await h.services.executions.abort(blocker.executions[0].id, CALLER)
+        await h.services.executions.wait(blocker.executions[0].id, 30)
+
+    run(backend, tmp_path, scenario)
+
+
+async def _members_when(h: Harness, workflow_id: str, wanted: dict[str, Status]) -> dict[str, str]:
+    """The members' ids by task name, once each is in the wanted status (or fail in 30 s)."""
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        tree = await h.services.workflows.tree(workflow_id)
+        now = {c.task_name: c for c in tree.children or []}
+        if all(name in now and now[name].status is status for name, status in wanted.items()):
+            return {name: now[name].id for name in wanted}
+        assert asyncio.get_running_loop().time() < deadline, statuses(tree)
+        await asyncio.sleep(0.02)
+
+
+def _lock_row(conn: sa.Connection, execution_id: str) -> None:
+    """What a claim's look does to a queued row: lock it until its transaction ends."""
+    conn.begin()
+    conn.execute(
+        sa.select(executions.c.id).where(executions.c.id == execution_id).with_for_update()
+    )
 
 
 def test_on_failure_continue_runs_every_phase(backend: Backend, tmp_path: Path) -> None:

@@ -576,11 +576,14 @@ def children_of(conn: Connection, parent_ids: Iterable[str]) -> list[Execution]:
     return _with_attempts(conn, rows)
 
 
-def unfinished_children(conn: Connection, parent_id: str) -> list[sa.Row[Any]]:
-    """The executions run for `parent_id` that have not ended. On PostgreSQL each is locked;
-    one another transaction holds (ending it, claiming it) is left out rather than waited
-    for: a parent is always locked before its children here, and after them where a child's
-    end is written, so waiting could deadlock. The one left out tells its parent itself."""
+def unfinished_children(
+    conn: Connection, parent_id: str, *, lock: bool = True
+) -> list[sa.Row[Any]]:
+    """The executions run for `parent_id` that have not ended. With `lock`, on PostgreSQL,
+    each is locked; one another transaction holds (ending it, claiming it, or a claim that
+    only looked at it) is left out rather than waited for: a parent is always locked before
+    its children here, and after them where a child's end is written, so waiting could
+    deadlock. Without `lock`: all of them, as last committed."""
     query = (
         sa.select(executions)
         .where(
@@ -589,7 +592,7 @@ def unfinished_children(conn: Connection, parent_id: str) -> list[sa.Row[Any]]:
         )
         .order_by(executions.c.created_at, executions.c.id)
     )
-    if conn.dialect.name == "postgresql":
+    if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     return list(conn.execute(query))
 

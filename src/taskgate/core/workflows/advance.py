@@ -13,13 +13,17 @@ workflow on as any end does).
 
 Lock order: a member's end is written (its row locked) before its workflow's row is locked
 here. The other way round, an abort locks the workflow first and then only takes the
-members no other transaction holds (SKIP LOCKED on PostgreSQL): a member being ended or
-claimed at that moment is reached through its own end instead.
+members no other transaction holds (SKIP LOCKED on PostgreSQL). Those held at that moment
+(being ended, being claimed, or only looked at by a claim whose task is full) are aborted
+after the commit, each in a transaction that locks the member first, as its end would.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -56,6 +60,8 @@ from taskgate.domain.workflows import MAX_DEPTH, WorkflowAction
 from taskgate.store import executions as rows
 from taskgate.store import tasks as task_rows
 
+log = logging.getLogger(__name__)
+
 # The workflow's log has a line for each member's end in phases of up to this many members;
 # in bigger ones, for failures and for the phase's end.
 LOGGED_UNITS = 50
@@ -68,6 +74,7 @@ class Advance:
         self.ctx = ctx
         self.starts = starts
         self.definitions = Definitions()
+        self._background: set[asyncio.Task[None]] = set()
         ctx.endings.add(self.on_end)
         ctx.endings.add_abort(self.on_abort)
 
@@ -326,48 +333,106 @@ class Advance:
     ) -> list[Ended]:
         """Abort the workflow's unfinished members (of one phase, or all): a queued one ends
         at once (its end, returned, is counted when it is fired), a running one is asked to
-        stop (its end comes later), a member workflow is aborted in turn."""
+        stop (its end comes later), a member workflow is aborted in turn. A member another
+        transaction holds right now is aborted after the commit, in a transaction of its own."""
         now = utcnow()
         caused: list[Ended] = []
         acted: list[str] = []
+        reached: set[str] = set()
         for row in rows.unfinished_children(conn, flow.id):
-            status = Status(row.status)
+            reached.add(row.id)
             if phase is not None and row.phase != phase:
                 continue
-            if status not in PENDING and status is not Status.STARTED:
+            if not _abortable(row):
                 continue
             acted.append(describe(row.member or "?", row.task_name))
-            task = self.definitions.of_row(row)
-            if status in PENDING:
-                rows.update(
-                    conn,
-                    row.id,
-                    status=Status.ABORTED.value,
-                    finished_at=now,
-                    message=reason,
-                    end_reason=EndReason.ABORTED.value,
-                    aborted_by=f"workflow {flow.id}",
-                )
-                after.publish(execution_event(task, row, Status.ABORTED, now, reason))
-                caused.append(Ended(row.id, row.task_id, Status.ABORTED, now, row.origin, flow.id))
-            else:
-                rows.update(
-                    conn,
-                    row.id,
-                    status=Status.ABORT_INITIATED.value,
-                    message=reason,
-                    aborted_by=f"workflow {flow.id}",
-                )
-                after.publish(execution_event(task, row, Status.ABORT_INITIATED, now, reason))
-                if row.parked:
-                    caused += self.on_abort(conn, row.id, after)
-                else:
-                    after.then(partial(self._stop_run, row.id))
+            caused += self._abort_member(conn, flow.id, row, reason, now, after)
         if acted:
             flow.note(f"{reason}: {', '.join(acted)}", now)
+        if conn.dialect.name == "postgresql":
+            # Left out as locked: one being ended tells the workflow itself, but one a claim
+            # only looked at (its task full) stays queued, and one being claimed will run.
+            held = [
+                row.id
+                for row in rows.unfinished_children(conn, flow.id, lock=False)
+                if row.id not in reached and (phase is None or row.phase == phase)
+            ]
+            if held:
+                after.then(partial(self._abort_later, flow.id, held, reason))
         return caused
+
+    def _abort_member(
+        self,
+        conn: Connection,
+        flow_id: str,
+        row: Any,
+        reason: str,
+        now: datetime,
+        after: AfterCommit,
+    ) -> list[Ended]:
+        """Abort one member (locked, queued or started): its end if it ended now."""
+        task = self.definitions.of_row(row)
+        if Status(row.status) in PENDING:
+            rows.update(
+                conn,
+                row.id,
+                status=Status.ABORTED.value,
+                finished_at=now,
+                message=reason,
+                end_reason=EndReason.ABORTED.value,
+                aborted_by=f"workflow {flow_id}",
+            )
+            after.publish(execution_event(task, row, Status.ABORTED, now, reason))
+            return [Ended(row.id, row.task_id, Status.ABORTED, now, row.origin, flow_id)]
+        rows.update(
+            conn,
+            row.id,
+            status=Status.ABORT_INITIATED.value,
+            message=reason,
+            aborted_by=f"workflow {flow_id}",
+        )
+        after.publish(execution_event(task, row, Status.ABORT_INITIATED, now, reason))
+        if row.parked:
+            return list(self.on_abort(conn, row.id, after))
+        after.then(partial(self._stop_run, row.id))
+        return []
+
+    def _abort_later(self, flow_id: str, execution_ids: list[str], reason: str) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._abort_held(flow_id, execution_ids, reason)
+        )
+        self._background.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._background.discard)
+
+    async def _abort_held(self, flow_id: str, execution_ids: list[str], reason: str) -> None:
+        """Abort the members the workflow's abort found held, each once its holder is done."""
+        for execution_id in execution_ids:
+            after = AfterCommit()
+            work = partial(self._abort_held_member, flow_id, execution_id, reason, after)
+            try:
+                await self.ctx.db.write(work)
+            except Exception:
+                log.exception("workflow %s: member %s not aborted", flow_id, execution_id)
+                continue
+            after.run(self.ctx.bus)
+
+    def _abort_held_member(
+        self, flow_id: str, execution_id: str, reason: str, after: AfterCommit, conn: Connection
+    ) -> None:
+        # The member first (waiting for its holder), then its workflow in its end's hooks:
+        # the order of a member's end, so no deadlock.
+        row = rows.get_row(conn, execution_id, lock=True)
+        if row is None or not _abortable(row):
+            return  # ended meanwhile: that end told the workflow
+        ended = self._abort_member(conn, flow_id, row, reason, utcnow(), after)
+        self.ctx.endings.fire(conn, ended, after)
 
     def _stop_run(self, execution_id: str) -> None:
         executor = self.ctx.executor
         if not (executor and executor.abort_local(execution_id)):
             self.ctx.notify_executor()
+
+
+def _abortable(row: Any) -> bool:
+    status = Status(row.status)
+    return status in PENDING or status is Status.STARTED
