@@ -64,11 +64,18 @@ def celery_config(broker_url: str, database_url: str, **celery: Any) -> dict[str
     }
 
 
-def wait_until(what: str, check: Callable[[], bool], timeout: float = 60.0) -> None:
+def wait_until(
+    what: str,
+    check: Callable[[], bool],
+    timeout: float = 60.0,
+    state: Callable[[], object] | None = None,
+) -> None:
+    """Poll `check` until it holds; on a timeout, fail saying what `state` shows then."""
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}", pytrace=False)
+            seen = f"; at the end: {state()}" if state is not None else ""
+            pytest.fail(f"timed out after {timeout}s waiting for {what}{seen}", pytrace=False)
         time.sleep(0.1)
 
 

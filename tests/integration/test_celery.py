@@ -8,7 +8,7 @@ import itertools
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -105,12 +105,15 @@ def start(client: httpx.Client, label: str, **body: Any) -> str:
     return str(answer.json()["executions"][0]["id"])
 
 
-def all_ended(database_url: str, count: int) -> Callable[[], bool]:
+def wait_ended(database_url: str, count: int, what: str = "", timeout: float = 60.0) -> None:
+    """Wait until `count` executions have ended; a timeout says where they all stood."""
+
     def check() -> bool:
         now = statuses(database_url)
         return sum(n for s, n in now.items() if s in ENDED) >= count
 
-    return check
+    what = what or f"{count} executions ended"
+    wait_until(what, check, timeout, state=lambda: statuses(database_url))
 
 
 def test_a_start_runs_once_on_a_worker_with_its_log_and_result(
@@ -172,7 +175,7 @@ def test_500_starts_over_two_nodes_and_two_workers_each_run_once(
         with ThreadPoolExecutor(4) as pool:
             ids = [eid for batch in pool.map(start_50, range(10)) for eid in batch]
         assert len(set(ids)) == 500
-        wait_until("500 executions ended", all_ended(database, 500), timeout=300)
+        wait_ended(database, 500, timeout=300)
         # Every run's queued (made by an API node) and end (made by a worker) are seen on both
         # API nodes' live streams. Events of one run made by two processes may arrive on a
         # third in either order (docs/deploy.md): a queued can come after the end, so the
@@ -204,7 +207,7 @@ def test_a_killed_worker_has_its_runs_retried_once_by_lease(
         wait_until("3 runs started", lambda: statuses(database).get("started") == 3)
         workers(server, "survivor", concurrency=4)
         doomed.kill()
-        wait_until("3 executions ended", all_ended(database, 3), timeout=60)
+        wait_ended(database, 3)
         for execution_id in ids:
             execution = client.get(f"/api/v1/executions/{execution_id}").json()
             assert execution["status"] == "finished_success", execution
@@ -249,9 +252,51 @@ def test_a_broker_restart_during_500_starts_loses_none_and_runs_none_twice(
             # What the worker runs after the restart came through its new connection.
             ids += [start(client, "true") for _ in range(50)]
         assert len(set(ids)) == 500
-        wait_until("500 executions ended", all_ended(database, 500), timeout=180)
+        wait_ended(database, 500, timeout=180)
         assert statuses(database) == {"finished_success": 500}
         assert set(attempts_per_execution(database).values()) == {1}
+    finally:
+        broker.kill()
+
+
+def test_runs_that_end_just_after_a_rabbitmq_restart_leave_the_worker_taking_messages(
+    start_server: StartServer, workers: Workers, tmp_path: Path
+) -> None:
+    """Runs under way while the broker restarts end on the new connection. Their acks once
+    set the prefetch count from the runs' own threads, beside the consumer's own basic.qos
+    on the same AMQP connection, and the worker hung for good, taking no message again."""
+    broker = PrivateRabbitMQ(tmp_path)
+    broker.start()
+    try:
+        gate = tmp_path / "gate"
+        gated = {
+            "name": "gated",
+            "label": "gated",
+            "concurrency": {"overlap": "allow", "max_running": 100},
+            "action": {
+                "kind": "command",
+                "argv": ["sh", "-c", f'while [ ! -e "{gate}" ]; do sleep 0.05; done'],
+            },
+        }
+        database = new_database(start_server.backend, tmp_path)  # type: ignore[attr-defined]
+        server = start_server(celery_config(broker.url, database), tasks=[gated, TRUE])
+        worker = workers(server, "w1", concurrency=8)
+        with server.client(timeout=30) as client:
+            for _ in range(8):
+                start(client, "gated")
+            wait_until("8 runs started", lambda: statuses(database).get("started") == 8)
+            broker.kill()
+            broker.start()
+            wait_until(
+                "the worker connected again",
+                lambda: worker.log_text().count("Connected to amqp://") >= 2,
+            )
+            gate.touch()
+            wait_ended(database, 8, "the 8 gated runs ended")
+            for _ in range(20):
+                start(client, "true")
+            wait_ended(database, 28)
+        assert statuses(database) == {"finished_success": 28}
     finally:
         broker.kill()
 

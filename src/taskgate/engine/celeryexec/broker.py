@@ -25,6 +25,12 @@ def celery_app(broker_url: str, *, default_queue: str) -> Any:
         # One message per free slot: what waits stays in the broker, where another worker
         # can take it, and where GET /api/v1/queues counts it.
         worker_prefetch_multiplier=1,
+        # After a reconnect Celery lowers the prefetch count and raises it again from each
+        # ack's callback, which the thread pool runs in the run's own thread: that thread and
+        # the consumer's then both send basic.qos on the one AMQP connection, take each other's
+        # replies, and wait for good; the worker takes no message again. The full count at
+        # once costs nothing here: a message beyond the pool's threads waits for one.
+        worker_enable_prefetch_count_reduction=False,
         task_default_queue=default_queue,
         task_serializer="json",
         accept_content=["json"],
