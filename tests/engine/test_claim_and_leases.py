@@ -184,6 +184,7 @@ def test_leases_renew_expire_and_fence(backend: Backend, tmp_path: Path) -> None
 def test_a_claim_of_one_execution_writes_its_row_and_its_attempt(
     backend: Backend, tmp_path: Path, named: bool
 ) -> None:
+    # One claimed execution is written by one statement on PostgreSQL (`rows.claim_one`).
     db = database(backend, tmp_path)
     task = a_task("any number at once", {"overlap": "allow"})
     now = utcnow()

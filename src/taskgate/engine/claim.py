@@ -96,11 +96,18 @@ def claim(conn: Connection, free: int, holder: Holder, only: str | None = None) 
                     phase=row.phase,
                 )
             )
+        # Every due execution has been looked at (`only`: the one there is; a look that found
+        # its task at the limit would find it again, as `only` skips no task), or no slot is
+        # left.
+        last = len(candidates) < wanted or only is not None or len(claimed) >= free
+        if last and len(changes) == len(claimed) == 1:
+            # The usual claim (a worker's message, a run's end freeing one slot, a start): one
+            # statement for the execution and its attempt.
+            rows.claim_one(conn, changes[0], _attempt_row(claimed[0], holder.node))
+            return claimed
         # Before the next look: this transaction's own row locks do not hide them from it.
         rows.update_each(conn, changes)
-        if len(candidates) < wanted or only is not None:
-            # Every due execution has been looked at (`only`: the one there is; a look that
-            # found its task at the limit would find it again, as `only` skips no task).
+        if last:
             break
     rows.insert_attempts(conn, [_attempt_row(run, holder.node) for run in claimed])
     return claimed
