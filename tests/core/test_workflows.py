@@ -5,8 +5,9 @@ continue, and the checks made when a workflow is saved."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,18 +165,11 @@ def test_abort_siblings_stops_the_phase_at_once(backend: Backend, tmp_path: Path
         await h.member("sleeper")
         await h.member("queued", concurrency={"max_running": 1, "overlap": "queue"})
         await h.member("broken", fails=True)
-        blocker = await h.services.starts.start(
-            StartRequest(
-                selectors=[parse_selector("queued")],
-                origin="test",
-                caller=CALLER,
-                params={"pause": 30},
-            )
-        )
         await h.workflow(
             "abrupt", [["sleeper", "queued", "broken"], ["sleeper"]], abort_siblings=True
         )
-        tree = await h.run("abrupt", {"pause": 30})
+        async with _holding_its_one_slot(h, "queued"):
+            tree = await h.run("abrupt", {"pause": 30})
         assert tree.status is Status.FINISHED_FAIL
         assert sorted(statuses(tree)) == [
             (1, "broken", "finished_fail"),
@@ -183,8 +177,6 @@ def test_abort_siblings_stops_the_phase_at_once(backend: Backend, tmp_path: Path
             (1, "sleeper", "aborted"),
         ]
         assert tree.duration_ms is not None and tree.duration_ms < 20000
-        await h.services.executions.abort(blocker.executions[0].id, CALLER)
-        await h.services.executions.wait(blocker.executions[0].id, 30)
 
     run(backend, tmp_path, scenario)
 
@@ -202,38 +194,45 @@ def test_abort_siblings_reaches_a_member_another_transaction_holds(
         await h.member("queued", concurrency={"max_running": 1, "overlap": "queue"})
         script = f'while [ ! -e "{gate}" ]; do sleep 0.02; done; exit 3'
         await h.task("broken", {"kind": "command", "shell": True, "script": script})
-        blocker = await h.services.starts.start(
-            StartRequest(
-                selectors=[parse_selector("queued")],
-                origin="test",
-                caller=CALLER,
-                params={"pause": 30},
-            )
-        )
         await h.workflow("held", [["queued", "broken"]], abort_siblings=True)
-        started = await h.services.starts.start(
-            StartRequest(selectors=[parse_selector("held")], origin="test", caller=CALLER)
-        )
-        workflow_id = started.executions[0].id
-        members = await _members_when(
-            h, workflow_id, {"queued": Status.QUEUED, "broken": Status.STARTED}
-        )
-        holder = h.services.ctx.db.engine.connect()
-        try:
-            await asyncio.to_thread(_lock_row, holder, members["queued"])
-            gate.touch()
-            await h.services.executions.wait(members["broken"], 30)
-            await asyncio.to_thread(holder.commit)
-        finally:
-            holder.close()
-        await h.services.executions.wait(workflow_id, 20)
+        async with _holding_its_one_slot(h, "queued"):
+            started = await h.services.starts.start(
+                StartRequest(selectors=[parse_selector("held")], origin="test", caller=CALLER)
+            )
+            workflow_id = started.executions[0].id
+            members = await _members_when(
+                h, workflow_id, {"queued": Status.QUEUED, "broken": Status.STARTED}
+            )
+            holder = h.services.ctx.db.engine.connect()
+            try:
+                await asyncio.to_thread(_lock_row, holder, members["queued"])
+                gate.touch()
+                await h.services.executions.wait(members["broken"], 30)
+                await asyncio.to_thread(holder.commit)
+            finally:
+                holder.close()
+            await h.services.executions.wait(workflow_id, 20)
         tree = await h.services.workflows.tree(workflow_id)
         assert tree.status is Status.FINISHED_FAIL
         assert sorted(statuses(tree)) == [(1, "broken", "finished_fail"), (1, "queued", "aborted")]
-        await h.services.executions.abort(blocker.executions[0].id, CALLER)
-        await h.services.executions.wait(blocker.executions[0].id, 30)
 
     run(backend, tmp_path, scenario)
+
+
+@contextlib.asynccontextmanager
+async def _holding_its_one_slot(h: Harness, task: str) -> AsyncIterator[None]:
+    """A run of `task` (a member with one slot) that holds its slot until the block ends, so
+    the workflow's run of it waits queued."""
+    blocker = await h.services.starts.start(
+        StartRequest(
+            selectors=[parse_selector(task)], origin="test", caller=CALLER, params={"pause": 30}
+        )
+    )
+    try:
+        yield
+    finally:
+        await h.services.executions.abort(blocker.executions[0].id, CALLER)
+        await h.services.executions.wait(blocker.executions[0].id, 30)
 
 
 async def _members_when(h: Harness, workflow_id: str, wanted: dict[str, Status]) -> dict[str, str]:

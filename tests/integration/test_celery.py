@@ -35,43 +35,36 @@ from tests.integration.test_webhooks import Receiver
 from tests.mqtt_support import MqttProbe, prefix, require_broker
 from tests.web.support import hidden
 
-ECHO = {
-    "name": "echo",
-    "label": "echo",
-    "concurrency": {"overlap": "allow", "max_running": 1000},
-    "action": {
-        "kind": "command",
-        "argv": [
-            "sh",
-            "-c",
-            'echo "hello from $TASKGATE_ATTEMPT"; echo \'{"n": 7}\' > "$TASKGATE_RESULT_FILE"',
-        ],
-    },
-}
-TRUE = {
-    "name": "true",
-    "label": "true",
-    "concurrency": {"overlap": "allow", "max_running": 1000},
-    "action": {"kind": "command", "argv": ["/bin/true"]},
-}
+
+def command_task(name: str, argv: list[str], max_running: int, **more: Any) -> dict[str, Any]:
+    """A task whose runs may overlap up to `max_running` and run `argv`."""
+    return {
+        "name": name,
+        "label": name,
+        "concurrency": {"overlap": "allow", "max_running": max_running},
+        "action": {"kind": "command", "argv": argv},
+        **more,
+    }
+
+
+ECHO = command_task(
+    "echo",
+    [
+        "sh",
+        "-c",
+        'echo "hello from $TASKGATE_ATTEMPT"; echo \'{"n": 7}\' > "$TASKGATE_RESULT_FILE"',
+    ],
+    1000,
+)
+TRUE = command_task("true", ["/bin/true"], 1000)
 # Long on its first attempt, quick on the next: a run taken over by lease ends on its retry.
-LONG_ONCE = {
-    "name": "long-once",
-    "label": "long-once",
-    "concurrency": {"overlap": "allow", "max_running": 100},
-    "retries": {"count": 1, "delay": 0},
-    "action": {
-        "kind": "command",
-        "argv": ["sh", "-c", 'test "$TASKGATE_ATTEMPT" -gt 1 || sleep 120'],
-    },
-}
-ROUTED = {
-    "name": "routed",
-    "label": "routed",
-    "route": "lonely",
-    "concurrency": {"overlap": "allow", "max_running": 10},
-    "action": {"kind": "command", "argv": ["/bin/true"]},
-}
+LONG_ONCE = command_task(
+    "long-once",
+    ["sh", "-c", 'test "$TASKGATE_ATTEMPT" -gt 1 || sleep 120'],
+    100,
+    retries={"count": 1, "delay": 0},
+)
+ROUTED = command_task("routed", ["/bin/true"], 10, route="lonely")
 ENDED = {"finished_success", "finished_fail", "error", "aborted", "skipped"}
 
 
@@ -269,15 +262,8 @@ def test_runs_that_end_just_after_a_rabbitmq_restart_leave_the_worker_taking_mes
     broker.start()
     try:
         gate = tmp_path / "gate"
-        gated = {
-            "name": "gated",
-            "label": "gated",
-            "concurrency": {"overlap": "allow", "max_running": 100},
-            "action": {
-                "kind": "command",
-                "argv": ["sh", "-c", f'while [ ! -e "{gate}" ]; do sleep 0.05; done'],
-            },
-        }
+        waits = f'while [ ! -e "{gate}" ]; do sleep 0.05; done'
+        gated = command_task("gated", ["sh", "-c", waits], 100)
         database = new_database(start_server.backend, tmp_path)  # type: ignore[attr-defined]
         server = start_server(celery_config(broker.url, database), tasks=[gated, TRUE])
         worker = workers(server, "w1", concurrency=8)
