@@ -31,6 +31,10 @@ def celery_app(broker_url: str, *, default_queue: str) -> Any:
         # replies, and wait for good; the worker takes no message again. The full count at
         # once costs nothing here: a message beyond the pool's threads waits for one.
         worker_enable_prefetch_count_reduction=False,
+        # A run goes on when the broker connection drops (Celery 6 means to flip this
+        # default): the threads pool cannot stop a thread, the run's process is ours to end,
+        # and the copy the broker gives back is dropped by the claim.
+        worker_cancel_long_running_tasks_on_connection_loss=False,
         task_default_queue=default_queue,
         task_serializer="json",
         accept_content=["json"],
