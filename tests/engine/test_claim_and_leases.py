@@ -19,6 +19,7 @@ from taskgate.domain.tasks import Task
 from taskgate.engine.claim import claim
 from taskgate.engine.leases import Holder
 from taskgate.store import executions as rows
+from taskgate.store import holding
 from taskgate.store.db import Database
 from taskgate.store.tables import attempts
 from tests.conftest import Backend
@@ -161,16 +162,16 @@ def test_leases_renew_expire_and_fence(backend: Backend, tmp_path: Path) -> None
         [run] = claim(conn, 8, A)
     with db.engine.begin() as conn:
         later = utcnow() + timedelta(seconds=30)
-        assert rows.renew_leases(conn, A.instance, utcnow(), later) == {run.execution_id}
-        assert rows.renew_leases(conn, B.instance, utcnow(), later) == set()
-        assert rows.expired_leases(conn, utcnow()) == []
+        assert holding.renew_leases(conn, A.instance, utcnow(), later) == {run.execution_id}
+        assert holding.renew_leases(conn, B.instance, utcnow(), later) == set()
+        assert holding.expired_leases(conn, utcnow()) == []
         # A stops renewing: once its lease has ended, the row is an orphan.
-        rows.renew_leases(conn, A.instance, utcnow(), utcnow() - timedelta(seconds=1))
-        [orphan] = rows.expired_leases(conn, utcnow())
+        holding.renew_leases(conn, A.instance, utcnow(), utcnow() - timedelta(seconds=1))
+        [orphan] = holding.expired_leases(conn, utcnow())
         assert orphan.id == run.execution_id and orphan.instance == A.instance
         # Taken over (ended, let go): A can no longer write its end.
         rows.update(conn, run.execution_id, status="error", instance=None, lease_until=None)
-        assert not rows.update_held(
+        assert not holding.update_held(
             conn, run.execution_id, A.instance, 1, status="finished_success"
         )
         status = conn.execute(
@@ -184,7 +185,7 @@ def test_leases_renew_expire_and_fence(backend: Backend, tmp_path: Path) -> None
 def test_a_claim_of_one_execution_writes_its_row_and_its_attempt(
     backend: Backend, tmp_path: Path, named: bool
 ) -> None:
-    # One claimed execution is written by one statement on PostgreSQL (`rows.claim_one`).
+    # One claimed execution is written by one statement on PostgreSQL (`holding.claim_one`).
     db = database(backend, tmp_path)
     task = a_task("any number at once", {"overlap": "allow"})
     now = utcnow()

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from taskgate.core.clock import utcnow
-from taskgate.store import executions as rows
+from taskgate.store import holding
 from taskgate.store.db import Database
 from taskgate.store.tables import attempts, executions
 from tests.conftest import Backend
@@ -54,7 +54,7 @@ def _state(conn: Connection) -> tuple[Any, ...]:
 
 def _end(held_by: str, attempt: int) -> Any:
     def work(conn: Connection) -> bool:
-        return rows.end_held(
+        return holding.end_held(
             conn,
             "e1",
             held_by,

@@ -14,7 +14,7 @@ from taskgate.domain.tasks import Overlap, Task
 from taskgate.engine.leases import Holder
 from taskgate.engine.runs import Run
 from taskgate.store import executions as rows
-from taskgate.store import slots
+from taskgate.store import holding, slots
 from taskgate.store.executions import chain_link
 from taskgate.store.specs import task_of_snapshot
 
@@ -103,7 +103,7 @@ def claim(conn: Connection, free: int, holder: Holder, only: str | None = None) 
         if last and len(changes) == len(claimed) == 1:
             # The usual claim (a worker's message, a run's end freeing one slot, a start): one
             # statement for the execution and its attempt.
-            rows.claim_one(conn, changes[0], _attempt_row(claimed[0], holder.node))
+            holding.claim_one(conn, changes[0], _attempt_row(claimed[0], holder.node))
             return claimed
         # Before the next look: this transaction's own row locks do not hide them from it.
         rows.update_each(conn, changes)

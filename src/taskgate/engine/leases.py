@@ -21,7 +21,7 @@ from taskgate.core.background import Periodic
 from taskgate.core.clock import utcnow
 from taskgate.core.context import CoreContext
 from taskgate.engine.recovery import take_over_expired
-from taskgate.store import executions as rows
+from taskgate.store import holding
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class LeaseKeeper:
         now = utcnow()
         until = self.holder.lease_from(now)
         held = await self.ctx.db.write(
-            lambda conn: rows.renew_leases(conn, self.holder.instance, now, until)
+            lambda conn: holding.renew_leases(conn, self.holder.instance, now, until)
         )
         self._renewed = time.monotonic()
         for execution_id in before - held:

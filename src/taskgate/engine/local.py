@@ -35,6 +35,7 @@ from taskgate.engine.recovery import STOPPED, end_all_running, end_held, take_ov
 from taskgate.engine.runs import Run
 from taskgate.engine.watchdog import Watchdog
 from taskgate.store import executions as rows
+from taskgate.store import holding
 from taskgate.store.db import if_rolled_back
 
 log = logging.getLogger(__name__)
@@ -397,7 +398,7 @@ class LocalExecutor:
             step = after_attempt(
                 run.task.retries, run.number, judgement.status, judgement.message, now
             )
-            held = rows.end_held(
+            held = holding.end_held(
                 conn,
                 run.execution_id,
                 self.ctx.instance,
@@ -479,7 +480,7 @@ class LocalExecutor:
         after = AfterCommit()
 
         def work(conn: Connection) -> bool:
-            held = rows.update_held(
+            held = holding.update_held(
                 conn,
                 run.execution_id,
                 self.ctx.instance,

@@ -30,6 +30,7 @@ from taskgate.domain.status import ACTIVE, EndReason, Status
 from taskgate.domain.tasks import Task
 from taskgate.engine.outcome import after_attempt
 from taskgate.store import executions as rows
+from taskgate.store import holding
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,7 @@ async def end_all_running(ctx: CoreContext) -> int:
     alone (SQLite), whatever still runs at its start ran in a process that is gone."""
     return await _end(
         ctx,
-        rows.running_in_a_process,
+        holding.running_in_a_process,
         lambda row: f"{DIED} (node {row.node or ctx.node})",
         EndReason.NODE_LOST,
     )
@@ -66,7 +67,7 @@ async def take_over_expired(ctx: CoreContext) -> int:
     now = utcnow()
     return await _end(
         ctx,
-        lambda conn: rows.expired_leases(conn, now),
+        lambda conn: holding.expired_leases(conn, now),
         lambda row: f"{DIED} (node {row.node or '?'} stopped renewing its lease)",
         EndReason.NODE_LOST,
         now=now,

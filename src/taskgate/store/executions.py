@@ -1,4 +1,5 @@
-"""Execution, attempt and log rows."""
+"""Execution, attempt and log rows. What a process writes while it holds a run (claim, lease,
+end) is in store/holding.py."""
 
 from __future__ import annotations
 
@@ -244,46 +245,6 @@ def insert_attempts(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     _INSERT_ATTEMPTS.execute_many(conn, rows)
 
 
-def claim_one(conn: Connection, change: dict[str, Any], attempt: dict[str, Any]) -> None:
-    """`update_each([change])` and `insert_attempts([attempt])`: an execution moved to its new
-    attempt. On PostgreSQL one statement, a round trip less between a claim and its run (the
-    claim locked the row: the update finds it)."""
-    if conn.dialect.name != "postgresql":  # SQLite: an UPDATE cannot sit in a WITH
-        update_each(conn, [change])
-        insert_attempts(conn, [attempt])
-        return
-    values = {name: value for name, value in change.items() if name != "eid"}
-    params = {"eid": change["eid"]}
-    params.update({f"e_{name}": value for name, value in values.items()})
-    params.update({f"a_{name}": value for name, value in attempt.items()})
-    _claim_one(frozenset(values), frozenset(attempt)).execute(conn, params)
-
-
-# One statement per pair of column sets (a claim always gives the same ones).
-_CLAIM_ONE: dict[tuple[frozenset[str], frozenset[str]], Prepared] = {}
-
-
-def _claim_one(execution: frozenset[str], attempt: frozenset[str]) -> Prepared:
-    """`WITH claimed AS (UPDATE executions ...) INSERT INTO attempts ...`: PostgreSQL runs a
-    data-modifying WITH whether or not the rest reads it."""
-    key = (execution, attempt)
-    found = _CLAIM_ONE.get(key)
-    if found is None:
-        claimed = (
-            executions.update()
-            .where(executions.c.id == sa.bindparam("eid"))
-            .values({name: sa.bindparam(f"e_{name}") for name in sorted(execution)})
-            .returning(executions.c.id)
-            .cte("claimed")
-        )
-        found = _CLAIM_ONE[key] = Prepared(
-            attempts.insert()
-            .values({name: sa.bindparam(f"a_{name}") for name in sorted(attempt)})
-            .add_cte(claimed)
-        )
-    return found
-
-
 def finish_attempt(conn: Connection, execution_id: str, number: int, **values: Any) -> None:
     _UPDATE_ATTEMPT.execute(conn, {"eid": execution_id, "num": number, **values})
 
@@ -338,14 +299,6 @@ def in_statuses(
     return list(conn.execute(query))
 
 
-def running_in_a_process(conn: Connection) -> list[sa.Row[Any]]:
-    """Executions running (or being aborted) in some server process, i.e. not parked."""
-    query = sa.select(executions).where(
-        executions.c.status.in_(_ACTIVE_VALUES), executions.c.parked.is_(False)
-    )
-    return list(conn.execute(query))
-
-
 def end_parked(
     conn: Connection,
     execution_id: str,
@@ -385,117 +338,6 @@ def end_parked(
             end_reason=end_reason,
         )
     return True
-
-
-_ACTIVE_VALUES = [s.value for s in ACTIVE]
-_RENEW = (
-    executions.update()
-    .where(
-        executions.c.instance == sa.bindparam("me"),
-        executions.c.status.in_(_ACTIVE_VALUES),
-    )
-    .values(lease_until=sa.bindparam("until"), seen_at=sa.bindparam("seen"))
-    .returning(executions.c.id)
-)
-
-
-def renew_leases(conn: Connection, instance: str, now: datetime, until: datetime) -> set[str]:
-    """Extend every lease `instance` holds to `until`, in one statement, noting that its
-    process was seen alive `now`; the ids it holds."""
-    return set(conn.execute(_RENEW, {"me": instance, "until": until, "seen": now}).scalars())
-
-
-def expired_leases(conn: Connection, now: datetime) -> list[sa.Row[Any]]:
-    """Executions running (or being aborted) whose lease has ended: their process is gone.
-    On PostgreSQL each is locked, and one a concurrent sweep holds is left to it."""
-    query = sa.select(executions).where(
-        executions.c.status.in_(_ACTIVE_VALUES),
-        # A parked execution waits without a process: it has no lease to lose.
-        executions.c.parked.is_(False),
-        # No lease at all: claimed by a version of taskgate from before leases.
-        sa.or_(executions.c.lease_until.is_(None), executions.c.lease_until < now),
-    )
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    return list(conn.execute(query))
-
-
-# The SET clause comes from the keys of the values given (compiled once per set of keys).
-_UPDATE_HELD = Prepared(
-    executions.update().where(
-        executions.c.id == sa.bindparam("eid"),
-        executions.c.instance == sa.bindparam("held_by"),
-        executions.c.attempt_count == sa.bindparam("attempt"),
-    )
-)
-
-
-def update_held(
-    conn: Connection, execution_id: str, held_by: str, attempt: int, **values: Any
-) -> bool:
-    """Update an execution only while the instance `held_by` holds it for this `attempt`; False
-    when it was taken over (its lease ended and another process ended or retried it)."""
-    changed = _UPDATE_HELD.execute(
-        conn, {"eid": execution_id, "held_by": held_by, "attempt": attempt, **values}
-    )
-    return bool(changed)
-
-
-def end_held(
-    conn: Connection,
-    execution_id: str,
-    held_by: str,
-    attempt: int,
-    execution: dict[str, Any],
-    attempt_values: dict[str, Any],
-) -> bool:
-    """`update_held` with `execution`, then (if held) `finish_attempt` of that attempt with
-    `attempt_values`; False, and nothing written, when it was taken over. On PostgreSQL one
-    statement: a run's end waits for one answer, not two (bench/README.md, branch pipe19)."""
-    if conn.dialect.name != "postgresql":  # SQLite: an UPDATE cannot sit in a WITH
-        if not update_held(conn, execution_id, held_by, attempt, **execution):
-            return False
-        finish_attempt(conn, execution_id, attempt, **attempt_values)
-        return True
-    statement = _end_held(frozenset(execution), frozenset(attempt_values))
-    params = {"eid": execution_id, "held_by": held_by, "attempt": attempt}
-    params.update({f"e_{name}": value for name, value in execution.items()})
-    params.update({f"a_{name}": value for name, value in attempt_values.items()})
-    # The attempt's row is updated only through the execution's row that RETURNING gave, and
-    # it exists while the run is held (the claim writes both): its count says "held".
-    return bool(statement.execute(conn, params))
-
-
-# One statement per pair of column sets: a run's end uses two (with or without warnings).
-_END_HELD: dict[tuple[frozenset[str], frozenset[str]], Prepared] = {}
-
-
-def _end_held(execution: frozenset[str], attempt: frozenset[str]) -> Prepared:
-    """`WITH held AS (UPDATE executions ... RETURNING id) UPDATE attempts ...`, for one set of
-    columns of each (the two share names: their parameters are told apart by a prefix)."""
-    key = (execution, attempt)
-    found = _END_HELD.get(key)
-    if found is None:
-        held = (
-            executions.update()
-            .where(
-                executions.c.id == sa.bindparam("eid"),
-                executions.c.instance == sa.bindparam("held_by"),
-                executions.c.attempt_count == sa.bindparam("attempt"),
-            )
-            .values({name: sa.bindparam(f"e_{name}") for name in sorted(execution)})
-            .returning(executions.c.id)
-            .cte("held")
-        )
-        found = _END_HELD[key] = Prepared(
-            attempts.update()
-            .where(
-                attempts.c.execution_id.in_(sa.select(held.c.id)),
-                attempts.c.number == sa.bindparam("attempt"),
-            )
-            .values({name: sa.bindparam(f"a_{name}") for name in sorted(attempt)})
-        )
-    return found
 
 
 def open_attempts(conn: Connection, execution_id: str) -> list[sa.Row[Any]]:
